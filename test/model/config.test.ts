@@ -74,3 +74,18 @@ test("llama3 rope scaling matches the reference formula", () => {
   assert.equal(inv[0], 1);
   assert.ok(Math.abs(inv[7] - 1 / 500000 ** (14 / 16) / 8) < 1e-15);
 });
+
+test("expectedTensors lists exactly the tensors of each fixture checkpoint", async () => {
+  const { expectedTensors } = await import("../../src/model/layout.js");
+  const { Checkpoint } = await import("../../src/model/safetensors.js");
+  for (const shape of ["base", "odd"]) {
+    for (const arch of ["qwen2", "qwen3", "llama"]) {
+      const dir = fixtureDir(shape, arch) + "/model";
+      const ck = Checkpoint.open(dir);
+      const specs = expectedTensors(loadModelConfig(dir));
+      assert.deepEqual(specs.map((s) => s.name).sort(), ck.names().sort(), `${shape}/${arch}`);
+      for (const s of specs) assert.deepEqual(ck.info(s.name).shape, s.shape, s.name);
+      ck.close();
+    }
+  }
+});
