@@ -1,7 +1,10 @@
 // Reference-quality SGEMM (correct, simply blocked); the optimised kernel replaces this body.
 #include "gemm.h"
 
+#include <cstddef>
 #include <vector>
+
+using std::size_t;
 
 namespace tf::cpu {
 
