@@ -31,6 +31,8 @@ export interface Example {
   text?: string;
   /** The row's own id where the input had one (`{id, text, translation}`). */
   id?: string;
+  /** Set on augmented variants only: the `source.line` of the row they were made from (data/augment.ts). */
+  augmentedFrom?: number;
 }
 
 /** A row that arrived already tokenized ({input_ids, labels?}); it passes through untouched. */

@@ -52,7 +52,9 @@ export function hasBias(config: ModelConfig, proj: Projection): boolean {
 
 /** Every tensor the checkpoint must hold, in a stable order. */
 export function expectedTensors(config: ModelConfig): TensorSpec[] {
-  const specs: TensorSpec[] = [{ name: "model.embed_tokens.weight", shape: [config.vocabSize, config.hiddenSize] }];
+  const specs: TensorSpec[] = [
+    { name: "model.embed_tokens.weight", shape: [config.vocabSize, config.hiddenSize] },
+  ];
   for (let l = 0; l < config.numLayers; l++) {
     const p = `model.layers.${l}`;
     specs.push({ name: `${p}.input_layernorm.weight`, shape: [config.hiddenSize] });
@@ -68,6 +70,7 @@ export function expectedTensors(config: ModelConfig): TensorSpec[] {
     specs.push({ name: `${p}.post_attention_layernorm.weight`, shape: [config.hiddenSize] });
   }
   specs.push({ name: "model.norm.weight", shape: [config.hiddenSize] });
-  if (!config.tieWordEmbeddings) specs.push({ name: "lm_head.weight", shape: [config.vocabSize, config.hiddenSize] });
+  if (!config.tieWordEmbeddings)
+    specs.push({ name: "lm_head.weight", shape: [config.vocabSize, config.hiddenSize] });
   return specs;
 }
