@@ -59,6 +59,8 @@ export interface PreparedRow {
   labels: number[];
   /** Where several examples were packed into one row: the start offset of each in input_ids. */
   boundaries?: number[];
+  /** Where several examples were packed into one row: the source of each, in order. */
+  sources?: SourceRef[];
 }
 
 export type Split = "train" | "val" | "test";

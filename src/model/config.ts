@@ -2,6 +2,7 @@
 // Supports the decoder-only families tuneforge trains: qwen2 (Qwen2, Qwen2.5), qwen3, llama, mistral.
 import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
+import { TuneforgeError } from "../errors.js";
 
 export const SUPPORTED_ARCHS = ["qwen2", "qwen3", "llama", "mistral"] as const;
 export type Arch = (typeof SUPPORTED_ARCHS)[number];
@@ -45,7 +46,7 @@ export interface ModelConfig {
   dtype: string;
 }
 
-export class ModelConfigError extends Error {}
+export class ModelConfigError extends TuneforgeError {}
 
 const ARCH_BY_MODEL_TYPE: Record<string, Arch> = {
   qwen2: "qwen2",

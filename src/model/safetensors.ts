@@ -3,8 +3,22 @@
 // then the raw little-endian tensor bytes. We read one tensor at a time with positioned reads, so a
 // multi-GB checkpoint never sits whole in memory. Written by hand: the format is ~20 lines of spec and
 // the npm packages for it either load whole files or pull in a tensor library.
-import { closeSync, openSync, readSync, fstatSync, readFileSync, existsSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { TuneforgeError } from "../errors.js";
 import { writeFileAtomic } from "../store/atomic.js";
 
 export type DType = "F32" | "F16" | "BF16" | "I32" | "I64" | "U8" | "I8" | "F64" | "BOOL";
@@ -31,7 +45,7 @@ export interface TensorInfo {
   file: string;
 }
 
-export class SafetensorsError extends Error {}
+export class SafetensorsError extends TuneforgeError {}
 
 /** One open .safetensors file. Call close() when done (or use readSafetensorsHeader for headers only). */
 export class SafetensorsFile {
@@ -297,25 +311,13 @@ export interface TensorToWrite {
 
 /** Encodes tensors as safetensors bytes (sorted by name, as the Python writer does). */
 export function encodeSafetensors(tensors: TensorToWrite[], metadata: Record<string, string> = {}): Buffer {
-  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = sortByName(tensors);
   const blobs = sorted.map((t) => tensorBytes(t));
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
-  let offset = 0;
-  sorted.forEach((t, i) => {
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + blobs[i].byteLength] };
-    offset += blobs[i].byteLength;
-  });
-  let json = JSON.stringify(header);
-  json += " ".repeat((8 - (json.length % 8)) % 8); // keep the data 8-byte aligned
-  const headerBuf = Buffer.from(json, "utf8");
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(headerBuf.byteLength));
-  return Buffer.concat([
-    len,
-    headerBuf,
-    ...blobs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)),
-  ]);
+  const head = safetensorsHead(
+    sorted.map((t, i) => ({ name: t.name, dtype: t.dtype, shape: t.shape, byteLength: blobs[i].byteLength })),
+    metadata,
+  );
+  return Buffer.concat([head, ...blobs.map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength))]);
 }
 
 /** Writes a .safetensors file atomically. */
@@ -327,19 +329,98 @@ export function writeSafetensors(
   writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
+/** A tensor whose bytes are produced later, one at a time (see writeSafetensorsStreaming). */
+export interface TensorEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  byteLength: number;
+}
+
+function sortByName<T extends { name: string }>(items: T[]): T[] {
+  return [...items].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** The 8-byte length and the JSON header for `entries` (already in file order), padded to 8 bytes. */
+function safetensorsHead(entries: TensorEntry[], metadata: Record<string, string>): Buffer {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const e of entries) {
+    header[e.name] = { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + e.byteLength] };
+    offset += e.byteLength;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8); // keep the data 8-byte aligned
+  const headerBuf = Buffer.from(json, "utf8");
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(headerBuf.byteLength));
+  return Buffer.concat([len, headerBuf]);
+}
+
+/**
+ * Writes a safetensors file whose tensors are produced one at a time by `produce`, so a multi-GB checkpoint
+ * never sits in memory whole (the header goes first: every shape is known up front). Written to a temporary
+ * file then renamed, so the target is never half-written. Returns the data size in bytes.
+ */
+export function writeSafetensorsStreaming(
+  path: string,
+  entries: TensorEntry[],
+  produce: (name: string) => Uint8Array,
+  metadata: Record<string, string> = {},
+  onTensor: (name: string) => void = () => {},
+): number {
+  const sorted = sortByName(entries);
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const fd = openSync(tmp, "w");
+  const writeAll = (bytes: Uint8Array) => {
+    let done = 0;
+    while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done);
+  };
+  let total = 0;
+  try {
+    writeAll(safetensorsHead(sorted, metadata));
+    for (const e of sorted) {
+      const bytes = produce(e.name);
+      if (bytes.byteLength !== e.byteLength) {
+        throw new SafetensorsError(
+          `tensor "${e.name}": produced ${bytes.byteLength} bytes, expected ${e.byteLength}`,
+        );
+      }
+      writeAll(bytes);
+      total += bytes.byteLength;
+      onTensor(e.name);
+    }
+    fsyncSync(fd);
+    closeSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  renameSync(tmp, path);
+  return total;
+}
+
+/** float32 values as the little-endian bytes of `dtype` (F32, BF16 or F16). */
+export function encodeFloats(values: Float32Array, dtype: DType, what: string): Uint8Array {
+  if (dtype === "F32") return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  if (dtype === "BF16" || dtype === "F16") {
+    const conv = dtype === "BF16" ? f32ToBf16 : f32ToF16;
+    const out = new Uint16Array(values.length);
+    for (let i = 0; i < values.length; i++) out[i] = conv(values[i]);
+    return new Uint8Array(out.buffer);
+  }
+  throw new SafetensorsError(`${what}: cannot write float data as ${dtype} (only F32, BF16, F16)`);
+}
+
 function tensorBytes(t: TensorToWrite): Uint8Array {
   const count = t.shape.reduce((a, b) => a * b, 1);
   if (t.data instanceof Float32Array) {
     if (t.data.length !== count)
       throw new SafetensorsError(`tensor "${t.name}": ${t.data.length} values for shape [${t.shape}]`);
-    if (t.dtype === "F32") return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-    if (t.dtype === "BF16" || t.dtype === "F16") {
-      const out = new Uint16Array(count);
-      const conv = t.dtype === "BF16" ? f32ToBf16 : f32ToF16;
-      for (let i = 0; i < count; i++) out[i] = conv(t.data[i]);
-      return new Uint8Array(out.buffer);
-    }
-    throw new SafetensorsError(`tensor "${t.name}": cannot write float data as ${t.dtype}`);
+    return encodeFloats(t.data, t.dtype, `tensor "${t.name}"`);
   }
   if (t.data instanceof Int32Array) {
     if (t.dtype !== "I32")
