@@ -20,9 +20,12 @@ import { Packer, type Pack } from "./pack.js";
 import { tokenizeExample } from "./render.js";
 import { splitForPoint, Splitter } from "./split.js";
 import { PrepareStats, type StatsJson } from "./stats.js";
-import type { TemplateSpec } from "./template.js";
+import { renderExample, type TemplateSpec } from "./template.js";
 import type { Tokenizer } from "./tokenizer.js";
 import type { Example, PreparedRow, Split, TokenizedRow } from "./types.js";
+
+/** A row of an untokenized output (`tokenize: false`). */
+export type RenderedRow = Pick<PreparedRow, "domain" | "source" | "prompt" | "completion">;
 
 /** Bump when the prepared format or the pipeline's behaviour changes, so old outputs are rebuilt. */
 const PIPELINE_VERSION = 1;
@@ -36,6 +39,11 @@ export interface PrepareOptions {
   tokenizer: Tokenizer;
   /** Rebuild even when the inputs and settings are unchanged. */
   force?: boolean;
+  /**
+   * Tokenize (default). With false, rows hold only the rendered `prompt` and `completion` (for inspection or
+   * another trainer); `tuneforge train` needs tokenized files.
+   */
+  tokenize?: boolean;
   /** Called after each input row with the running count (for a progress bar). */
   onRow?: (progress: { rows: number; file: string }) => void;
 }
@@ -56,6 +64,7 @@ export interface PrepareManifest {
   template: string;
   max_seq_length: number;
   packing: boolean;
+  tokenized: boolean;
   files: PreparedFileInfo[];
   rejects: number;
   created_at: string;
@@ -79,13 +88,19 @@ export async function prepare(options: PrepareOptions): Promise<PrepareResult> {
     });
   }
   const outputDir = data.output_dir;
-  const fingerprint = fingerprintOf(config, tokenizer);
+  const tokenize = options.tokenize ?? true;
+  if (!tokenize && config.data.packing) {
+    throw new TuneforgeError("packing needs token counts, so it cannot be combined with tokenize: false", {
+      key: "data.packing",
+    });
+  }
+  const fingerprint = fingerprintOf(config, tokenizer, tokenize);
   const previous = readManifest(outputDir);
   if (!options.force && previous?.fingerprint === fingerprint && outputsExist(outputDir, previous)) {
     return { outputDir, upToDate: true, manifest: previous, stats: readStats(outputDir) };
   }
 
-  const run = new PrepareRun(config, tokenizer, outputDir);
+  const run = new PrepareRun(config, tokenizer, outputDir, tokenize);
   try {
     await run.loadAll(options.onRow);
     return await run.finish(fingerprint);
@@ -112,6 +127,7 @@ class PrepareRun {
     private readonly config: TuneforgeConfig,
     private readonly tokenizer: Tokenizer,
     private readonly outputDir: string,
+    private readonly tokenize: boolean,
   ) {
     const d = config.data;
     this.dedup = new Deduplicator({ mode: d.dedup, scope: d.dedup_scope });
@@ -198,10 +214,18 @@ class PrepareRun {
   }
 
   private async emit(ex: Example, split: Split, augmented: boolean): Promise<void> {
-    const t = tokenizeExample(ex, {
+    const render = {
       tokenizer: this.tokenizer,
       template: this.template,
       systemPrompt: this.config.data.system_prompts[ex.domain] ?? this.config.data.system_prompt,
+    };
+    if (!this.tokenize) {
+      const r = renderExample(ex, render);
+      this.stats.recordKept(ex.domain, split, { augmented });
+      return this.writeRow(ex.domain, split, { domain: ex.domain, source: ex.source, ...r });
+    }
+    const t = tokenizeExample(ex, {
+      ...render,
       maxSeqLength: this.config.training.max_seq_length,
       lossOn: this.config.data.loss_on,
     });
@@ -274,7 +298,7 @@ class PrepareRun {
   }
 
   /** Appends a row to `<domain>_<split>.jsonl`, opening that file on first use. */
-  private async writeRow(domain: string, split: Split, row: PreparedRow): Promise<void> {
+  private async writeRow(domain: string, split: Split, row: PreparedRow | RenderedRow): Promise<void> {
     const key = fileKey(domain, split);
     let entry = this.writers.get(key);
     if (!entry) {
@@ -286,7 +310,7 @@ class PrepareRun {
       this.writers.set(key, entry);
     }
     entry.info.rows++;
-    entry.info.tokens += row.input_ids.length;
+    entry.info.tokens += "input_ids" in row ? row.input_ids.length : 0;
     await entry.writer.write(row);
   }
 
@@ -320,6 +344,7 @@ class PrepareRun {
       template: typeof this.template === "string" ? this.template : "custom",
       max_seq_length: this.config.training.max_seq_length,
       packing: this.config.data.packing,
+      tokenized: this.tokenize,
       files: [...this.writers.values()].map((w) => w.info).sort((a, b) => a.file.localeCompare(b.file)),
       rejects: this.rejects?.rows ?? 0,
       created_at: new Date().toISOString(),
@@ -355,7 +380,7 @@ function splitKey(key: string): [string, Split] {
 }
 
 /** What the output depends on: the data settings, the tokenizer, and each input file's size and mtime. */
-function fingerprintOf(config: TuneforgeConfig, tokenizer: Tokenizer): string {
+function fingerprintOf(config: TuneforgeConfig, tokenizer: Tokenizer, tokenize: boolean): string {
   const inputs = config.data.inputs.map((input) => ({
     ...input,
     files: describeSource(input.path, input.format === "auto" ? undefined : input.format).files.map((f) => {
@@ -370,6 +395,7 @@ function fingerprintOf(config: TuneforgeConfig, tokenizer: Tokenizer): string {
     synonyms: synonyms && existsSync(synonyms) ? statSync(synonyms).mtimeMs : null,
     max_seq_length: config.training.max_seq_length,
     tokenizer: tokenizer.hash,
+    tokenize,
   };
   return createHash("sha256").update(JSON.stringify(relevant)).digest("hex");
 }
