@@ -1,13 +1,335 @@
-// Node-API entry point of the tuneforge engine.
+// Node-API entry point of the tuneforge engine: thin bindings only; the work happens in engine/.
 #include <napi.h>
 
-static Napi::Value Version(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), "0.1.0");
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "cpu/gemm_binding.h"
+#include "engine/generate.h"
+#include "engine/model.h"
+#include "engine/optim.h"
+#include "engine/weights.h"
+
+namespace {
+
+using tf::Model;
+
+template <typename F>
+Napi::Value guarded(const Napi::CallbackInfo& info, F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
 }
 
-static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("version", Napi::Function::New(env, Version));
+const int32_t* i32_or_null(const Napi::Value& v) {
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  return v.As<Napi::Int32Array>().Data();
+}
+
+Napi::Float32Array to_js(Napi::Env env, const float* data, size_t n) {
+  Napi::Float32Array out = Napi::Float32Array::New(env, n);
+  std::memcpy(out.Data(), data, n * sizeof(float));
+  return out;
+}
+
+class NativeModel : public Napi::ObjectWrap<NativeModel> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeModel",
+                       {InstanceMethod("setLora", &NativeModel::SetLora),
+                        InstanceMethod("setFullFinetune", &NativeModel::SetFullFinetune),
+                        InstanceMethod("setLossChunk", &NativeModel::SetLossChunk),
+                        InstanceMethod("getTrainable", &NativeModel::GetTrainable),
+                        InstanceMethod("setTrainable", &NativeModel::SetTrainable),
+                        InstanceMethod("forward", &NativeModel::Forward),
+                        InstanceMethod("forwardBackward", &NativeModel::ForwardBackward),
+                        InstanceMethod("zeroGrads", &NativeModel::ZeroGrads),
+                        InstanceMethod("adamwStep", &NativeModel::AdamwStep),
+                        InstanceMethod("resetOptimizer", &NativeModel::ResetOptimizer),
+                        InstanceMethod("generate", &NativeModel::Generate),
+                        InstanceMethod("mergedWeight", &NativeModel::MergedWeight),
+                        InstanceMethod("memory", &NativeModel::Memory),
+                        InstanceMethod("dispose", &NativeModel::Dispose)});
+  }
+
+  // new NativeModel(config, tensors: {name, file, offset, dtype, shape}[], threads)
+  explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
+    try {
+      Napi::Object c = info[0].As<Napi::Object>();
+      auto num = [&](const char* k) { return c.Get(k).As<Napi::Number>().DoubleValue(); };
+      auto flag = [&](const char* k) { return c.Get(k).As<Napi::Boolean>().Value(); };
+      tf::ModelConfig cfg;
+      cfg.vocab = (int)num("vocab");
+      cfg.hidden = (int)num("hidden");
+      cfg.inter = (int)num("intermediate");
+      cfg.layers = (int)num("layers");
+      cfg.heads = (int)num("heads");
+      cfg.kv_heads = (int)num("kvHeads");
+      cfg.head_dim = (int)num("headDim");
+      cfg.eps = (float)num("eps");
+      cfg.tied = flag("tied");
+      cfg.qkv_bias = flag("qkvBias");
+      cfg.o_bias = flag("oBias");
+      cfg.mlp_bias = flag("mlpBias");
+      cfg.qk_norm = flag("qkNorm");
+      Napi::Float64Array inv = c.Get("invFreq").As<Napi::Float64Array>();
+      cfg.inv_freq.assign(inv.Data(), inv.Data() + inv.ElementLength());
+      auto backend = tf::make_cpu_backend();
+      backend->set_threads(info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0);
+      model_ = std::make_unique<Model>(std::move(cfg), std::move(backend));
+      Napi::Array tensors = info[1].As<Napi::Array>();
+      size_t loaded = 0;
+      for (uint32_t i = 0; i < tensors.Length(); i++) {
+        Napi::Object t = tensors.Get(i).As<Napi::Object>();
+        const std::string name = t.Get("name").As<Napi::String>();
+        tf::Tensor* dst = model_->weight(name);
+        if (!dst) throw std::runtime_error("the model has no weight named " + name);
+        Napi::Array shape = t.Get("shape").As<Napi::Array>();
+        int64_t n = 1;
+        for (uint32_t d = 0; d < shape.Length(); d++) n *= shape.Get(d).As<Napi::Number>().Int64Value();
+        if (n != dst->numel()) throw std::runtime_error(name + ": shape does not match the config");
+        tf::load_tensor(*dst, t.Get("file").As<Napi::String>(), (uint64_t)t.Get("offset").As<Napi::Number>().Int64Value(),
+                        t.Get("dtype").As<Napi::String>());
+        loaded++;
+      }
+      if (loaded != model_->weight_names().size())
+        throw std::runtime_error("expected " + std::to_string(model_->weight_names().size()) + " weights, got " +
+                                 std::to_string(loaded));
+    } catch (const std::exception& e) {
+      model_.reset();
+      Napi::Error::New(info.Env(), e.what()).ThrowAsJavaScriptException();
+    }
+  }
+
+ private:
+  Model& model() {
+    if (!model_) throw std::runtime_error("the model was disposed");
+    return *model_;
+  }
+
+  // setLora(r, scale, dropout, seed, targets: string[])
+  Napi::Value SetLora(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      tf::LoraConfig c;
+      c.r = info[0].As<Napi::Number>().Int32Value();
+      c.scale = info[1].As<Napi::Number>().FloatValue();
+      c.dropout = info[2].As<Napi::Number>().FloatValue();
+      c.seed = (uint64_t)info[3].As<Napi::Number>().Int64Value();
+      std::array<bool, tf::NPROJ> targets{};
+      Napi::Array list = info[4].As<Napi::Array>();
+      for (uint32_t i = 0; i < list.Length(); i++) {
+        const std::string t = list.Get(i).As<Napi::String>();
+        bool found = false;
+        for (int p = 0; p < tf::NPROJ; p++) {
+          const std::string mod = tf::kProjModule[p];
+          if (mod.substr(mod.find('.') + 1) == t) targets[p] = found = true;
+        }
+        if (!found) throw std::runtime_error("unknown LoRA target " + t);
+      }
+      model().set_lora(c, targets);
+      optim_.reset();
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value SetFullFinetune(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model().set_full_finetune(info[0].As<Napi::Boolean>().Value());
+      optim_.reset();
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value SetLossChunk(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model().set_loss_chunk(info[0].As<Napi::Number>().Int32Value());
+      return info.Env().Undefined();
+    });
+  }
+
+  // getTrainable("weights" | "grads") -> { name: Float32Array } (copies)
+  Napi::Value GetTrainable(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      const bool grads = info[0].As<Napi::String>().Utf8Value() == "grads";
+      Napi::Object out = Napi::Object::New(info.Env());
+      for (const tf::ParamRef& p : model().trainable()) out.Set(p.name, to_js(info.Env(), grads ? p.g : p.p, p.n));
+      return out;
+    });
+  }
+
+  // setTrainable("weights" | "grads", { name: Float32Array })
+  Napi::Value SetTrainable(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      const bool grads = info[0].As<Napi::String>().Utf8Value() == "grads";
+      Napi::Object values = info[1].As<Napi::Object>();
+      auto params = model().trainable();
+      Napi::Array names = values.GetPropertyNames();
+      for (uint32_t i = 0; i < names.Length(); i++) {
+        const std::string name = names.Get(i).As<Napi::String>();
+        Napi::Float32Array arr = values.Get(name).As<Napi::Float32Array>();
+        bool found = false;
+        for (const tf::ParamRef& p : params) {
+          if (p.name != name) continue;
+          if ((int64_t)arr.ElementLength() != p.n)
+            throw std::runtime_error(name + ": expected " + std::to_string(p.n) + " values, got " +
+                                     std::to_string(arr.ElementLength()));
+          std::memcpy(grads ? p.g : p.p, arr.Data(), sizeof(float) * p.n);
+          found = true;
+        }
+        if (!found) throw std::runtime_error("no trainable parameter named " + name);
+      }
+      return info.Env().Undefined();
+    });
+  }
+
+  static tf::Batch batch_from(const Napi::CallbackInfo& info, bool with_labels) {
+    // (ids, mask, labels?, seg, pos, rows, T)
+    int i = 0;
+    tf::Batch b;
+    b.ids = info[i++].As<Napi::Int32Array>().Data();
+    b.mask = i32_or_null(info[i++]);
+    if (with_labels) b.labels = info[i++].As<Napi::Int32Array>().Data();
+    b.seg = i32_or_null(info[i++]);
+    b.pos = i32_or_null(info[i++]);
+    b.rows = info[i++].As<Napi::Number>().Int32Value();
+    b.T = info[i++].As<Napi::Number>().Int32Value();
+    return b;
+  }
+
+  Napi::Value Forward(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      tf::Batch b = batch_from(info, false);
+      Napi::Float32Array out = Napi::Float32Array::New(info.Env(), (size_t)b.rows * b.T * model().config().vocab);
+      model().forward_logits(b, out.Data());
+      return out;
+    });
+  }
+
+  Napi::Value ForwardBackward(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      tf::Batch b = batch_from(info, true);
+      const float scale = info[7].As<Napi::Number>().FloatValue();
+      tf::LossResult r = model().forward_backward(b, scale);
+      Napi::Object out = Napi::Object::New(info.Env());
+      out.Set("lossSum", r.loss_sum);
+      out.Set("tokens", (double)r.tokens);
+      return out;
+    });
+  }
+
+  Napi::Value ZeroGrads(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model().zero_grads();
+      return info.Env().Undefined();
+    });
+  }
+
+  // adamwStep(lr, beta1, beta2, eps, weightDecay, maxGradNorm) -> grad norm before clipping
+  Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      tf::AdamWConfig c;
+      c.lr = info[0].As<Napi::Number>().FloatValue();
+      c.beta1 = info[1].As<Napi::Number>().FloatValue();
+      c.beta2 = info[2].As<Napi::Number>().FloatValue();
+      c.eps = info[3].As<Napi::Number>().FloatValue();
+      c.weight_decay = info[4].As<Napi::Number>().FloatValue();
+      c.max_grad_norm = info[5].As<Napi::Number>().FloatValue();
+      return Napi::Number::New(info.Env(), optim_.step(model().backend(), model().trainable(), c));
+    });
+  }
+
+  Napi::Value ResetOptimizer(const Napi::CallbackInfo& info) {
+    optim_.reset();
+    return info.Env().Undefined();
+  }
+
+  // generate(prompts: Int32Array flat, lengths: Int32Array, opts) -> {tokens, lengths, steps, stepLogits?}
+  Napi::Value Generate(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      Napi::Int32Array flat = info[0].As<Napi::Int32Array>();
+      Napi::Int32Array lens = info[1].As<Napi::Int32Array>();
+      Napi::Object o = info[2].As<Napi::Object>();
+      std::vector<std::vector<int32_t>> prompts;
+      size_t at = 0;
+      for (size_t i = 0; i < lens.ElementLength(); i++) {
+        if (at + lens[i] > flat.ElementLength()) throw std::runtime_error("prompt lengths exceed the token array");
+        prompts.emplace_back(flat.Data() + at, flat.Data() + at + lens[i]);
+        at += lens[i];
+      }
+      tf::GenerateOptions g;
+      g.max_new_tokens = o.Get("maxNewTokens").As<Napi::Number>().Int32Value();
+      g.do_sample = o.Get("doSample").As<Napi::Boolean>().Value();
+      g.temperature = o.Get("temperature").As<Napi::Number>().FloatValue();
+      g.top_k = o.Get("topK").As<Napi::Number>().Int32Value();
+      g.top_p = o.Get("topP").As<Napi::Number>().FloatValue();
+      g.repetition_penalty = o.Get("repetitionPenalty").As<Napi::Number>().FloatValue();
+      g.seed = (uint64_t)o.Get("seed").As<Napi::Number>().Int64Value();
+      g.keep_logits = o.Get("keepLogits").As<Napi::Boolean>().Value();
+      Napi::Int32Array eos = o.Get("eos").As<Napi::Int32Array>();
+      g.eos.assign(eos.Data(), eos.Data() + eos.ElementLength());
+      tf::GenerateResult r = tf::generate(model(), prompts, g);
+      size_t total = 0;
+      for (auto& t : r.tokens) total += t.size();
+      Napi::Int32Array toks = Napi::Int32Array::New(info.Env(), total);
+      Napi::Int32Array out_lens = Napi::Int32Array::New(info.Env(), r.tokens.size());
+      at = 0;
+      for (size_t i = 0; i < r.tokens.size(); i++) {
+        std::memcpy(toks.Data() + at, r.tokens[i].data(), r.tokens[i].size() * 4);
+        at += r.tokens[i].size();
+        out_lens[i] = (int32_t)r.tokens[i].size();
+      }
+      Napi::Object out = Napi::Object::New(info.Env());
+      out.Set("tokens", toks);
+      out.Set("lengths", out_lens);
+      out.Set("steps", r.steps);
+      if (g.keep_logits) out.Set("stepLogits", to_js(info.Env(), r.step_logits.data(), r.step_logits.size()));
+      return out;
+    });
+  }
+
+  Napi::Value MergedWeight(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      const std::string module = info[0].As<Napi::String>();
+      tf::Tensor* w = model().weight(module + ".weight");
+      if (!w) throw std::runtime_error("no weight " + module + ".weight");
+      Napi::Float32Array out = Napi::Float32Array::New(info.Env(), w->numel());
+      model().merged_weight(module, out.Data());
+      return out;
+    });
+  }
+
+  Napi::Value Memory(const Napi::CallbackInfo& info) {
+    tf::Allocator& a = tf::allocator_for(tf::Device::CPU);
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("inUse", (double)a.in_use());
+    out.Set("peak", (double)a.peak());
+    return out;
+  }
+
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    optim_.reset();
+    model_.reset();
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<Model> model_;
+  tf::AdamW optim_;
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("version", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                return Napi::String::New(info.Env(), "0.1.0");
+              }));
+  exports.Set("NativeModel", NativeModel::Define(env));
+  tf::cpu::RegisterGemm(env, exports);
   return exports;
 }
+
+}  // namespace
 
 NODE_API_MODULE(tuneforge_native, Init)

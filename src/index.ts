@@ -6,3 +6,154 @@ export * from "./model/layout.js";
 export { createRng, deriveSeed, type Rng } from "./data/random.js";
 export { TuneforgeError } from "./errors.js";
 export type * from "./data/types.js";
+export {
+  cleanExample,
+  cleanText,
+  DEFAULT_CLEAN_OPTIONS,
+  type CleanOptions,
+  type CleanResult,
+  type DropReason,
+} from "./data/clean.js";
+export {
+  Deduplicator,
+  exactKey,
+  normalizedKey,
+  normalizeForMatch,
+  type DedupMode,
+  type DedupOptions,
+  type DedupScope,
+} from "./data/dedup.js";
+export {
+  DEFAULT_SPLIT_RATIOS,
+  Splitter,
+  splitPoint,
+  validateSplitRatios,
+  type SplitRatios,
+} from "./data/split.js";
+export {
+  Augmenter,
+  DEFAULT_AUGMENT_OPTIONS,
+  loadSynonyms,
+  type AugmentOptions,
+  type SynonymDictionary,
+} from "./data/augment.js";
+export { LengthHistogram, PrepareStats, type KeptRow, type StatsJson } from "./data/stats.js";
+export { Tokenizer, defaultTokenizerDir, type DecodeOptions } from "./data/tokenizer.js";
+export {
+  renderExample,
+  renderPrompt,
+  type Conversation,
+  type RenderedExample,
+  type RenderOptions,
+  type TemplateOptions,
+  type TemplateSpec,
+} from "./data/template.js";
+export {
+  IGNORE_INDEX,
+  promptTokenCount,
+  tokenizeExample,
+  truncateTokenizedRow,
+  type TokenizedExample,
+  type TokenizeOptions,
+} from "./data/render.js";
+export { Packer, packRows, type Pack, type PackableRow, type PackerOptions } from "./data/pack.js";
+export {
+  CONFIG_FILES,
+  TOKENIZER_FILES,
+  MODEL_SIDE_FILES,
+  isModelSideFile,
+  readJsonFile,
+  copyModelSideFiles,
+} from "./model/folder.js";
+export {
+  ADAPTER_CONFIG_FILE,
+  ADAPTER_WEIGHTS_FILE,
+  checkAdapterMatchesModel,
+  initLoraWeights,
+  loraScale,
+  parseProjectionModule,
+  readAdapter,
+  writeAdapter,
+  type InitLoraOptions,
+  type LoraAdapter,
+  type LoraAdapterConfig,
+  type LoraWeights,
+} from "./model/peft.js";
+export { mergeAdapter, mergeLoraWeight, type MergeOptions, type MergeResult } from "./model/merge.js";
+export {
+  PULL_RECORD_FILE,
+  pullModel,
+  selectModelFiles,
+  type PullOptions,
+  type PullProgress,
+  type PullResult,
+} from "./model/hub.js";
+export {
+  QWEN_SPLIT_PATTERN,
+  byteToUnicode,
+  pretokenize,
+  toByteLevel,
+  tokenizerJson,
+  trainByteLevelBpe,
+  type BpeModel,
+  type BpeTrainOptions,
+} from "./model/bpe.js";
+export {
+  CHATML_TEMPLATE,
+  TINY_DEFAULTS,
+  TINY_SPECIAL_TOKENS,
+  buildTinyModel,
+  ensureTinyModel,
+  tinyModelHash,
+  type EnsureTinyModelOptions,
+  type TinyModel,
+  type TinyModelOptions,
+} from "./model/tiny.js";
+export * from "./eval/metrics/index.js";
+export {
+  METRIC_NAMES,
+  readSegments,
+  scoreFiles,
+  scoreSegments,
+  type MetricName,
+  type MetricOptions,
+  type ScoreReport,
+  type SegmentScore,
+} from "./eval/score.js";
+export * from "./config/schema.js";
+export {
+  configFromObject,
+  loadConfig,
+  parseConfig,
+  resolveConfigPaths,
+  type LoadedConfig,
+  type ParseConfigOptions,
+} from "./config/load.js";
+export {
+  acceptConfigOverrides,
+  applyOverrides,
+  overridesFromCommand,
+  parseOverrides,
+  resolveFlag,
+  type ConfigOverrides,
+} from "./config/overrides.js";
+export { ConfigError, formatIssue, type ConfigIssue } from "./config/errors.js";
+export {
+  INIT_TEMPLATES,
+  examplesDir,
+  initProject,
+  packageRoot,
+  type InitOptions,
+  type InitTemplate,
+} from "./config/init.js";
+export { editDistance, nearest } from "./config/suggest.js";
+export { createProgress, formatDuration, type Progress, type ProgressOptions } from "./cli/progress.js";
+export {
+  PHRASING_IDS,
+  generatePurchaseOrders,
+  writePurchaseOrdersJsonl,
+  type GeneratedOrder,
+  type OrderProduct,
+  type PurchaseOrder,
+} from "./synth/purchaseOrders.js";
+export * from "./engine/index.js";

@@ -1,0 +1,77 @@
+// The CPU backend: forwards the Backend interface to the kernels in this folder and to tf::cpu::sgemm.
+#include <omp.h>
+
+#include "cpu/gemm.h"
+#include "cpu/kernels.h"
+
+namespace tf {
+
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  Device device() const override { return Device::CPU; }
+  void set_threads(int threads) override {
+    if (threads > 0) omp_set_num_threads(threads);
+  }
+  void matmul(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+              int ldb, float beta, float* C, int ldc) override {
+    if (M == 0 || N == 0) return;
+    cpu::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  void zero(float* x, int64_t n) override { cpu::zero(x, n); }
+  void copy(float* dst, const float* src, int64_t n) override { cpu::copy(dst, src, n); }
+  void add(float* y, const float* x, int64_t n) override { cpu::add(y, x, n); }
+  void scale(float* x, float s, int64_t n) override { cpu::scale(x, s, n); }
+  void mul(float* y, const float* x, int64_t n) override { cpu::mul(y, x, n); }
+  void add_bias(float* y, const float* bias, int N, int C) override { cpu::add_bias(y, bias, N, C); }
+  void bias_grad(float* gb, const float* dy, int N, int C) override { cpu::bias_grad(gb, dy, N, C); }
+  double sum_squares(const float* x, int64_t n) override { return cpu::sum_squares(x, n); }
+  void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) override {
+    cpu::embedding_fwd(table, ids, N, C, out);
+  }
+  void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d) override {
+    cpu::embedding_bwd(table_grad, ids, N, C, d);
+  }
+  void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd) override {
+    cpu::rmsnorm_fwd(x, w, N, C, eps, out, rstd);
+  }
+  void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
+                   bool accumulate_dx, float* dw) override {
+    cpu::rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw);
+  }
+  void rope(float* x, const int32_t* pos, const float* inv_freq, int N, int heads, int hd, bool inverse) override {
+    cpu::rope(x, pos, inv_freq, N, heads, hd, inverse);
+  }
+  void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+                     const int32_t* seg, float* out, float* lse) override {
+    cpu::attention_fwd(d, q, k, v, key_valid, seg, out, lse);
+  }
+  void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+                     const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
+                     float* dv, float* scratch) override {
+    cpu::attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch);
+  }
+  void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) override { cpu::swiglu_fwd(g, u, n, out); }
+  void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du) override {
+    cpu::swiglu_bwd(g, u, dout, n, dg, du);
+  }
+  double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale) override {
+    return cpu::cross_entropy(logits, targets, N, V, grad_scale);
+  }
+  void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h) override {
+    cpu::adamw(p, g, m, v, n, h);
+  }
+  void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) override {
+    cpu::dropout(x, mask, x_out, n, p, seed);
+  }
+  void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, int C) override {
+    cpu::cache_write(dst, src, B, Tq, Tk, off, C);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace tf

@@ -1,0 +1,42 @@
+// CPU kernels (one file per family). Semantics are documented on tf::Backend in engine/backend.h.
+#pragma once
+#include <cstdint>
+
+#include "engine/backend.h"
+
+namespace tf::cpu {
+
+void zero(float* x, int64_t n);
+void copy(float* dst, const float* src, int64_t n);
+void add(float* y, const float* x, int64_t n);
+void scale(float* x, float s, int64_t n);
+void mul(float* y, const float* x, int64_t n);
+void add_bias(float* y, const float* bias, int N, int C);
+void bias_grad(float* gb, const float* dy, int N, int C);
+double sum_squares(const float* x, int64_t n);
+void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed);
+void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, int C);
+
+void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out);
+void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d);
+
+void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd);
+void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C,
+                 float* dx, bool accumulate_dx, float* dw);
+
+void rope(float* x, const int32_t* pos, const float* inv_freq, int N, int heads, int hd, bool inverse);
+
+void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v,
+                   const int32_t* key_valid, const int32_t* seg, float* out, float* lse);
+void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v,
+                   const int32_t* key_valid, const int32_t* seg, const float* out, const float* lse,
+                   const float* dout, float* dq, float* dk, float* dv, float* scratch);
+
+void swiglu_fwd(const float* g, const float* u, int64_t n, float* out);
+void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du);
+
+double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale);
+
+void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h);
+
+}  // namespace tf::cpu

@@ -1,0 +1,89 @@
+// The kernel interface the model is written against. The model owns no maths of its own beyond calling
+// these; a backend (CPU now, CUDA next) implements them on its device's memory. All float tensors are
+// fp32, row-major; "N" is a number of token rows.
+#pragma once
+#include <cstdint>
+#include <memory>
+
+#include "engine/tensor.h"
+
+namespace tf {
+
+// Shape of one attention call. Queries are [B, Tq, H*hd]; keys/values live in [B, Tk, KV*hd] buffers
+// (the activations in training, the KV cache in generation); query t of row b sits at key index
+// q_off + t. Key s is visible to it when s <= q_off + t, key_valid[b, s] != 0 and (with segment ids,
+// for packed sequences) seg[b, s] == seg[b, q_off + t].
+struct AttnDims {
+  int B, Tq, Tk, q_off;
+  int H, KV, hd;
+};
+
+struct AdamWHyper {
+  float lr, beta1, beta2, eps, weight_decay;
+  int64_t step;  // 1-based step count, for the bias corrections
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual void set_threads(int threads) = 0;
+
+  // C[M,N] = alpha * op(A) op(B) + beta * C (row-major, lda/ldb/ldc are row strides).
+  virtual void matmul(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
+                      const float* B, int ldb, float beta, float* C, int ldc) = 0;
+
+  // Elementwise helpers.
+  virtual void zero(float* x, int64_t n) = 0;
+  virtual void copy(float* dst, const float* src, int64_t n) = 0;
+  virtual void add(float* y, const float* x, int64_t n) = 0;            // y += x
+  virtual void scale(float* x, float s, int64_t n) = 0;                 // x *= s
+  virtual void mul(float* y, const float* x, int64_t n) = 0;            // y *= x
+  virtual void add_bias(float* y, const float* bias, int N, int C) = 0;  // y[n,:] += bias
+  virtual void bias_grad(float* gb, const float* dy, int N, int C) = 0;  // gb += sum_n dy[n,:]
+  virtual double sum_squares(const float* x, int64_t n) = 0;
+
+  // out[i,:] = table[ids[i],:]  /  table_grad[ids[i],:] += d[i,:]  (also used to gather/scatter rows).
+  virtual void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) = 0;
+  virtual void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d) = 0;
+
+  // RMSNorm over rows of C: out = x * rstd * w; rstd saved for backward.
+  virtual void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out,
+                           float* rstd) = 0;
+  // dx (+)= ...; dw += ... when dw != nullptr.
+  virtual void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N,
+                           int C, float* dx, bool accumulate_dx, float* dw) = 0;
+
+  // Rotary embedding in place on x [N, heads, hd] (halves layout); backward is the inverse rotation.
+  virtual void rope(float* x, const int32_t* pos, const float* inv_freq, int N, int heads, int hd,
+                    bool inverse) = 0;
+
+  virtual void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v,
+                             const int32_t* key_valid, const int32_t* seg, float* out, float* lse) = 0;
+  // Training only (Tq == Tk, q_off == 0). dq/dk/dv are overwritten; scratch holds B*Tq*H floats.
+  virtual void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v,
+                             const int32_t* key_valid, const int32_t* seg, const float* out,
+                             const float* lse, const float* dout, float* dq, float* dk, float* dv,
+                             float* scratch) = 0;
+
+  virtual void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) = 0;
+  virtual void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg,
+                          float* du) = 0;
+
+  // Cross-entropy over rows of logits [N, V] in place: logits become d(loss*grad_scale)/dlogits.
+  // Returns the summed loss (double). Rows whose target is < 0 get zero gradient and no loss.
+  virtual double cross_entropy(float* logits, const int32_t* targets, int N, int V,
+                               float grad_scale) = 0;
+
+  virtual void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h) = 0;
+
+  // LoRA dropout: mask[i] = 0 or 1/(1-p) from a counter-based RNG (seed, offset), x_out = x * mask.
+  virtual void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) = 0;
+
+  // dst[b, off + t, :] = src[b*Tq + t, :] for a KV cache of Tk slots per row.
+  virtual void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, int C) = 0;
+};
+
+std::unique_ptr<Backend> make_cpu_backend();
+
+}  // namespace tf

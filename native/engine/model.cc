@@ -1,0 +1,456 @@
+#include "engine/model.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace tf {
+
+const std::array<const char*, NPROJ> kProjModule = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                                                     "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+                                                     "mlp.down_proj"};
+
+namespace {
+
+std::string layer_prefix(int l) { return "model.layers." + std::to_string(l) + "."; }
+
+// Reallocates `t` only when its size changes, so steady-state steps do not touch the allocator.
+void ensure(Tensor& t, std::vector<int64_t> shape, DType dt = DType::F32) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  if (!t.empty() && t.numel() == n && t.dtype() == dt) return;
+  t = Tensor(std::move(shape), dt);
+}
+
+}  // namespace
+
+Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend) : cfg_(std::move(cfg)), be_(std::move(backend)) {
+  const ModelConfig& c = cfg_;
+  if (c.heads % c.kv_heads != 0 || c.head_dim % 2 != 0 || (int)c.inv_freq.size() != c.head_dim / 2)
+    throw std::runtime_error("inconsistent model config (heads, kv_heads, head_dim or rope table)");
+  const int D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim;
+  embed_ = Tensor({c.vocab, D});
+  norm_ = Tensor({D});
+  if (!c.tied) lm_head_ = Tensor({c.vocab, D});
+  inv_freq_ = Tensor({(int64_t)c.inv_freq.size()});
+  std::copy(c.inv_freq.begin(), c.inv_freq.end(), inv_freq_.f32());
+  const int shapes[NPROJ][2] = {{qd, D}, {kd, D}, {kd, D}, {D, qd}, {c.inter, D}, {c.inter, D}, {D, c.inter}};
+  const bool bias[NPROJ] = {c.qkv_bias, c.qkv_bias, c.qkv_bias, c.o_bias, c.mlp_bias, c.mlp_bias, c.mlp_bias};
+  layers_.resize(c.layers);
+  for (Layer& L : layers_) {
+    L.ln1 = Tensor({D});
+    L.ln2 = Tensor({D});
+    if (c.qk_norm) {
+      L.q_norm = Tensor({c.head_dim});
+      L.k_norm = Tensor({c.head_dim});
+    }
+    for (int p = 0; p < NPROJ; p++) {
+      Linear& lin = L.proj[p];
+      lin.out = shapes[p][0];
+      lin.in = shapes[p][1];
+      lin.w = Tensor({lin.out, lin.in});
+      if (bias[p]) lin.b = Tensor({lin.out});
+    }
+  }
+}
+
+Tensor* Model::weight(const std::string& name) {
+  if (name == "model.embed_tokens.weight") return &embed_;
+  if (name == "model.norm.weight") return &norm_;
+  if (name == "lm_head.weight") return cfg_.tied ? nullptr : &lm_head_;
+  for (int l = 0; l < cfg_.layers; l++) {
+    const std::string pre = layer_prefix(l);
+    if (name.rfind(pre, 0) != 0) continue;
+    const std::string rest = name.substr(pre.size());
+    Layer& L = layers_[l];
+    if (rest == "input_layernorm.weight") return &L.ln1;
+    if (rest == "post_attention_layernorm.weight") return &L.ln2;
+    if (cfg_.qk_norm && rest == "self_attn.q_norm.weight") return &L.q_norm;
+    if (cfg_.qk_norm && rest == "self_attn.k_norm.weight") return &L.k_norm;
+    for (int p = 0; p < NPROJ; p++) {
+      if (rest == std::string(kProjModule[p]) + ".weight") return &L.proj[p].w;
+      if (rest == std::string(kProjModule[p]) + ".bias") return L.proj[p].b.empty() ? nullptr : &L.proj[p].b;
+    }
+  }
+  return nullptr;
+}
+
+std::vector<std::string> Model::weight_names() const {
+  std::vector<std::string> names = {"model.embed_tokens.weight", "model.norm.weight"};
+  if (!cfg_.tied) names.push_back("lm_head.weight");
+  for (int l = 0; l < cfg_.layers; l++) {
+    const std::string pre = layer_prefix(l);
+    names.push_back(pre + "input_layernorm.weight");
+    names.push_back(pre + "post_attention_layernorm.weight");
+    if (cfg_.qk_norm) {
+      names.push_back(pre + "self_attn.q_norm.weight");
+      names.push_back(pre + "self_attn.k_norm.weight");
+    }
+    for (int p = 0; p < NPROJ; p++) {
+      names.push_back(pre + kProjModule[p] + ".weight");
+      if (!layers_[l].proj[p].b.empty()) names.push_back(pre + kProjModule[p] + ".bias");
+    }
+  }
+  return names;
+}
+
+void Model::set_lora(const LoraConfig& c, const std::array<bool, NPROJ>& targets) {
+  if (c.r <= 0) throw std::runtime_error("LoRA rank must be positive");
+  if (c.dropout < 0 || c.dropout >= 1) throw std::runtime_error("LoRA dropout must be in [0, 1)");
+  lora_cfg_ = c;
+  dropout_calls_ = 0;
+  for (Layer& L : layers_)
+    for (int p = 0; p < NPROJ; p++) {
+      Linear& lin = L.proj[p];
+      lin.lora.reset();
+      if (!targets[p]) continue;
+      lin.lora = std::make_unique<Lora>();
+      lin.lora->A = Tensor({c.r, lin.in});
+      lin.lora->B = Tensor({lin.out, c.r});
+      lin.lora->gA = Tensor({c.r, lin.in});
+      lin.lora->gB = Tensor({lin.out, c.r});
+    }
+  acts_ = Acts();  // saved LoRA activations change shape
+}
+
+std::map<std::string, Linear*> Model::lora_modules() {
+  std::map<std::string, Linear*> out;
+  for (int l = 0; l < cfg_.layers; l++)
+    for (int p = 0; p < NPROJ; p++)
+      if (layers_[l].proj[p].lora) out[layer_prefix(l) + kProjModule[p]] = &layers_[l].proj[p];
+  return out;
+}
+
+void Model::set_full_finetune(bool on) {
+  full_ft_ = on;
+  auto grad_like = [&](Tensor& g, const Tensor& w) {
+    if (on && !w.empty()) g = Tensor(w.shape());
+    else g.reset();
+  };
+  grad_like(g_embed_, embed_);
+  grad_like(g_norm_, norm_);
+  grad_like(g_lm_head_, lm_head_);
+  for (Layer& L : layers_) {
+    grad_like(L.g_ln1, L.ln1);
+    grad_like(L.g_ln2, L.ln2);
+    grad_like(L.g_q_norm, L.q_norm);
+    grad_like(L.g_k_norm, L.k_norm);
+    for (Linear& lin : L.proj) {
+      grad_like(lin.gw, lin.w);
+      grad_like(lin.gb, lin.b);
+    }
+  }
+}
+
+std::vector<ParamRef> Model::trainable() {
+  std::vector<ParamRef> out;
+  auto add = [&](const std::string& name, Tensor& p, Tensor& g) {
+    if (!g.empty()) out.push_back({name, p.f32(), g.f32(), p.numel()});
+  };
+  for (auto& [name, lin] : lora_modules()) {
+    add(name + ".lora_A.weight", lin->lora->A, lin->lora->gA);
+    add(name + ".lora_B.weight", lin->lora->B, lin->lora->gB);
+  }
+  if (full_ft_) {
+    add("model.embed_tokens.weight", embed_, g_embed_);
+    add("model.norm.weight", norm_, g_norm_);
+    add("lm_head.weight", lm_head_, g_lm_head_);
+    for (int l = 0; l < cfg_.layers; l++) {
+      const std::string pre = layer_prefix(l);
+      Layer& L = layers_[l];
+      add(pre + "input_layernorm.weight", L.ln1, L.g_ln1);
+      add(pre + "post_attention_layernorm.weight", L.ln2, L.g_ln2);
+      add(pre + "self_attn.q_norm.weight", L.q_norm, L.g_q_norm);
+      add(pre + "self_attn.k_norm.weight", L.k_norm, L.g_k_norm);
+      for (int p = 0; p < NPROJ; p++) {
+        add(pre + kProjModule[p] + ".weight", L.proj[p].w, L.proj[p].gw);
+        add(pre + kProjModule[p] + ".bias", L.proj[p].b, L.proj[p].gb);
+      }
+    }
+  }
+  return out;
+}
+
+void Model::zero_grads() {
+  for (ParamRef& p : trainable()) be_->zero(p.g, p.n);
+}
+
+void Model::ensure_acts(int N, bool train) {
+  const ModelConfig& c = cfg_;
+  const int nl = train ? c.layers : 1;
+  if (acts_.N == N && acts_.nlayers == nl) return;
+  acts_ = Acts();
+  acts_.N = N;
+  acts_.nlayers = nl;
+  const int64_t D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim, F = c.inter;
+  acts_.res.resize(train ? c.layers + 1 : 1);
+  for (Tensor& r : acts_.res) r = Tensor({N, D});
+  acts_.layer.resize(nl);
+  for (LayerActs& a : acts_.layer) {
+    a.h1 = Tensor({N, D});
+    a.rstd1 = Tensor({N});
+    a.q = Tensor({N, qd});
+    a.k = Tensor({N, kd});
+    a.v = Tensor({N, kd});
+    if (c.qk_norm) {
+      a.q_pre = Tensor({N, qd});
+      a.k_pre = Tensor({N, kd});
+      a.rstd_q = Tensor({N, c.heads});
+      a.rstd_k = Tensor({N, c.kv_heads});
+    }
+    a.att = Tensor({N, qd});
+    a.lse = Tensor({N, c.heads});
+    a.res2 = Tensor({N, D});
+    a.h2 = Tensor({N, D});
+    a.rstd2 = Tensor({N});
+    a.g = Tensor({N, F});
+    a.u = Tensor({N, F});
+    a.act = Tensor({N, F});
+  }
+  acts_.hF = Tensor({N, D});
+  acts_.rstdF = Tensor({N});
+  acts_.tmp = Tensor({N, D});
+}
+
+void Model::linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, bool train) {
+  be_->matmul(false, true, N, L.out, L.in, 1.0f, x, L.in, L.w.f32(), L.in, 0.0f, y, L.out);
+  if (!L.b.empty()) be_->add_bias(y, L.b.f32(), N, L.out);
+  if (!L.lora) return;
+  const int r = lora_cfg_.r;
+  const float* xin = x;
+  if (train && lora_cfg_.dropout > 0) {
+    ensure(s.mask, {N, L.in});
+    ensure(s.xd, {N, L.in});
+    be_->dropout(x, s.mask.f32(), s.xd.f32(), (int64_t)N * L.in, lora_cfg_.dropout,
+                 lora_cfg_.seed * 0x100000001b3ULL + dropout_calls_++);
+    xin = s.xd.f32();
+  }
+  ensure(s.xa, {N, r});
+  be_->matmul(false, true, N, r, L.in, 1.0f, xin, L.in, L.lora->A.f32(), L.in, 0.0f, s.xa.f32(), r);
+  be_->matmul(false, true, N, L.out, r, lora_cfg_.scale, s.xa.f32(), r, L.lora->B.f32(), r, 1.0f, y, L.out);
+}
+
+// y = x W^T + b + scale * (x A^T) B^T. dx (+)= dy W + scale * (dy B) A; LoRA and full-FT grads accumulate.
+void Model::linear_bwd(Linear& L, LinSave& s, const float* x, const float* dy, int N, float* dx, bool acc_dx) {
+  be_->matmul(false, false, N, L.in, L.out, 1.0f, dy, L.out, L.w.f32(), L.in, acc_dx ? 1.0f : 0.0f, dx, L.in);
+  if (!L.gw.empty()) {
+    be_->matmul(true, false, L.out, L.in, N, 1.0f, dy, L.out, x, L.in, 1.0f, L.gw.f32(), L.in);
+    if (!L.gb.empty()) be_->bias_grad(L.gb.f32(), dy, N, L.out);
+  }
+  if (!L.lora) return;
+  const int r = lora_cfg_.r;
+  const bool drop = lora_cfg_.dropout > 0;
+  const float* xin = drop ? s.xd.f32() : x;
+  Lora& lo = *L.lora;
+  Tensor dxa({N, r});
+  be_->matmul(true, false, L.out, r, N, lora_cfg_.scale, dy, L.out, s.xa.f32(), r, 1.0f, lo.gB.f32(), r);
+  be_->matmul(false, false, N, r, L.out, lora_cfg_.scale, dy, L.out, lo.B.f32(), r, 0.0f, dxa.f32(), r);
+  be_->matmul(true, false, r, L.in, N, 1.0f, dxa.f32(), r, xin, L.in, 1.0f, lo.gA.f32(), L.in);
+  if (drop) {
+    Tensor t({N, L.in});
+    be_->matmul(false, false, N, L.in, r, 1.0f, dxa.f32(), r, lo.A.f32(), L.in, 0.0f, t.f32(), L.in);
+    be_->mul(t.f32(), s.mask.f32(), t.numel());
+    be_->add(dx, t.f32(), t.numel());
+  } else {
+    be_->matmul(false, false, N, L.in, r, 1.0f, dxa.f32(), r, lo.A.f32(), L.in, 1.0f, dx, L.in);
+  }
+}
+
+void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, const int32_t* key_valid,
+                         const int32_t* seg, KVCache* cache, int off, bool train) {
+  const ModelConfig& c = cfg_;
+  const int N = B * Tq, D = c.hidden, hd = c.head_dim;
+  const int kd = c.kv_heads * hd;
+  ensure_acts(N, train);
+  for (int i = 0; i < N; i++)
+    if (ids[i] < 0 || ids[i] >= c.vocab) throw std::runtime_error("token id " + std::to_string(ids[i]) + " out of vocabulary");
+  be_->embedding_fwd(embed_.f32(), ids, N, D, acts_.res[0].f32());
+  for (int l = 0; l < c.layers; l++) {
+    Layer& L = layers_[l];
+    LayerActs& a = acts_.layer[train ? l : 0];
+    float* xin = acts_.res[train ? l : 0].f32();
+    float* xout = acts_.res[train ? l + 1 : 0].f32();
+    float* tmp = acts_.tmp.f32();
+    be_->rmsnorm_fwd(xin, L.ln1.f32(), N, D, c.eps, a.h1.f32(), a.rstd1.f32());
+    float* qdst = c.qk_norm ? a.q_pre.f32() : a.q.f32();
+    float* kdst = c.qk_norm ? a.k_pre.f32() : a.k.f32();
+    linear_fwd(L.proj[Q_PROJ], a.lin[Q_PROJ], a.h1.f32(), N, qdst, train);
+    linear_fwd(L.proj[K_PROJ], a.lin[K_PROJ], a.h1.f32(), N, kdst, train);
+    linear_fwd(L.proj[V_PROJ], a.lin[V_PROJ], a.h1.f32(), N, a.v.f32(), train);
+    if (c.qk_norm) {
+      be_->rmsnorm_fwd(qdst, L.q_norm.f32(), N * c.heads, hd, c.eps, a.q.f32(), a.rstd_q.f32());
+      be_->rmsnorm_fwd(kdst, L.k_norm.f32(), N * c.kv_heads, hd, c.eps, a.k.f32(), a.rstd_k.f32());
+    }
+    be_->rope(a.q.f32(), pos, inv_freq_.f32(), N, c.heads, hd, false);
+    be_->rope(a.k.f32(), pos, inv_freq_.f32(), N, c.kv_heads, hd, false);
+    if (cache) {
+      be_->cache_write(cache->k[l].f32(), a.k.f32(), B, Tq, cache->S, off, kd);
+      be_->cache_write(cache->v[l].f32(), a.v.f32(), B, Tq, cache->S, off, kd);
+      AttnDims d{B, Tq, cache->S, off, c.heads, c.kv_heads, hd};
+      be_->attention_fwd(d, a.q.f32(), cache->k[l].f32(), cache->v[l].f32(), cache->valid.i32(), nullptr,
+                         a.att.f32(), a.lse.f32());
+    } else {
+      AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
+      be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32());
+    }
+    linear_fwd(L.proj[O_PROJ], a.lin[O_PROJ], a.att.f32(), N, tmp, train);
+    be_->copy(a.res2.f32(), xin, (int64_t)N * D);
+    be_->add(a.res2.f32(), tmp, (int64_t)N * D);
+    be_->rmsnorm_fwd(a.res2.f32(), L.ln2.f32(), N, D, c.eps, a.h2.f32(), a.rstd2.f32());
+    linear_fwd(L.proj[GATE_PROJ], a.lin[GATE_PROJ], a.h2.f32(), N, a.g.f32(), train);
+    linear_fwd(L.proj[UP_PROJ], a.lin[UP_PROJ], a.h2.f32(), N, a.u.f32(), train);
+    be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * c.inter, a.act.f32());
+    linear_fwd(L.proj[DOWN_PROJ], a.lin[DOWN_PROJ], a.act.f32(), N, tmp, train);
+    be_->copy(xout, a.res2.f32(), (int64_t)N * D);  // xin may alias xout (inference): read before write
+    be_->add(xout, tmp, (int64_t)N * D);
+  }
+  be_->rmsnorm_fwd(acts_.res[train ? c.layers : 0].f32(), norm_.f32(), N, D, c.eps, acts_.hF.f32(),
+                   acts_.rstdF.f32());
+}
+
+namespace {
+
+// HF positions: 0..T-1 per row, restarting at every segment boundary when sequences are packed.
+std::vector<int32_t> default_positions(const Batch& b) {
+  std::vector<int32_t> pos((size_t)b.rows * b.T);
+  for (int r = 0; r < b.rows; r++) {
+    int p = 0;
+    for (int t = 0; t < b.T; t++) {
+      const size_t i = (size_t)r * b.T + t;
+      if (b.seg && t > 0 && b.seg[i] != b.seg[i - 1]) p = 0;
+      pos[i] = p++;
+    }
+  }
+  return pos;
+}
+
+}  // namespace
+
+void Model::forward_logits(const Batch& b, float* logits) {
+  std::vector<int32_t> pos = b.pos ? std::vector<int32_t>(b.pos, b.pos + (size_t)b.rows * b.T) : default_positions(b);
+  forward_core(b.ids, pos.data(), b.rows, b.T, b.mask, b.seg, nullptr, 0, false);
+  const int N = b.rows * b.T;
+  be_->matmul(false, true, N, cfg_.vocab, cfg_.hidden, 1.0f, acts_.hF.f32(), cfg_.hidden, head().f32(), cfg_.hidden,
+              0.0f, logits, cfg_.vocab);
+}
+
+LossResult Model::forward_backward(const Batch& b, float grad_scale) {
+  const ModelConfig& c = cfg_;
+  const int N = b.rows * b.T, D = c.hidden, V = c.vocab, hd = c.head_dim;
+  const int qd = c.heads * hd, kd = c.kv_heads * hd, F = c.inter;
+  // Causal-LM targets: position t predicts label t+1 of the same row (and, packed, the same segment).
+  std::vector<int32_t> rows, targets;
+  for (int r = 0; r < b.rows; r++)
+    for (int t = 0; t + 1 < b.T; t++) {
+      const int i = r * b.T + t;
+      const int y = b.labels[i + 1];
+      if (y == -100) continue;
+      if (b.seg && b.seg[i + 1] != b.seg[i]) continue;
+      if (y < 0 || y >= V) throw std::runtime_error("label " + std::to_string(y) + " out of vocabulary");
+      rows.push_back(i);
+      targets.push_back(y);
+    }
+  LossResult res;
+  res.tokens = (int64_t)rows.size();
+  if (rows.empty()) return res;
+  const float gs = grad_scale > 0 ? grad_scale : 1.0f / (float)rows.size();
+
+  std::vector<int32_t> pos = b.pos ? std::vector<int32_t>(b.pos, b.pos + (size_t)N) : default_positions(b);
+  forward_core(b.ids, pos.data(), b.rows, b.T, b.mask, b.seg, nullptr, 0, true);
+
+  // Loss head in chunks of rows so [tokens, vocab] logits never exist at once.
+  Tensor dres({N, D});
+  {
+    const int n_rows = (int)rows.size();
+    const int chunk = std::max(1, std::min(n_rows, loss_chunk_ > 0 ? loss_chunk_ : std::max(1, (1 << 22) / V)));
+    Tensor hc({chunk, D}), dhc({chunk, D}), logits({chunk, V}), dhF({N, D});
+    Tensor& gh = head_grad();
+    for (int s = 0; s < n_rows; s += chunk) {
+      const int n = std::min(chunk, n_rows - s);
+      be_->embedding_fwd(acts_.hF.f32(), rows.data() + s, n, D, hc.f32());
+      be_->matmul(false, true, n, V, D, 1.0f, hc.f32(), D, head().f32(), D, 0.0f, logits.f32(), V);
+      res.loss_sum += be_->cross_entropy(logits.f32(), targets.data() + s, n, V, gs);
+      be_->matmul(false, false, n, D, V, 1.0f, logits.f32(), V, head().f32(), D, 0.0f, dhc.f32(), D);
+      be_->embedding_bwd(dhF.f32(), rows.data() + s, n, D, dhc.f32());
+      if (!gh.empty()) be_->matmul(true, false, V, D, n, 1.0f, logits.f32(), V, hc.f32(), D, 1.0f, gh.f32(), D);
+    }
+    be_->rmsnorm_bwd(acts_.res[c.layers].f32(), norm_.f32(), acts_.rstdF.f32(), dhF.f32(), N, D, dres.f32(), false,
+                     g_norm_.empty() ? nullptr : g_norm_.f32());
+  }
+
+  Tensor dh({N, D}), dact({N, F}), dg({N, F}), du({N, F}), datt({N, qd}), dq({N, qd}), dk({N, kd}), dv({N, kd});
+  Tensor dq_pre, dk_pre, scratch({N, c.heads});
+  if (c.qk_norm) {
+    dq_pre = Tensor({N, qd});
+    dk_pre = Tensor({N, kd});
+  }
+  auto gptr = [](Tensor& t) { return t.empty() ? nullptr : t.f32(); };
+  for (int l = c.layers - 1; l >= 0; l--) {
+    Layer& L = layers_[l];
+    LayerActs& a = acts_.layer[l];
+    // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
+    linear_bwd(L.proj[DOWN_PROJ], a.lin[DOWN_PROJ], a.act.f32(), dres.f32(), N, dact.f32(), false);
+    be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact.f32(), (int64_t)N * F, dg.f32(), du.f32());
+    linear_bwd(L.proj[GATE_PROJ], a.lin[GATE_PROJ], a.h2.f32(), dg.f32(), N, dh.f32(), false);
+    linear_bwd(L.proj[UP_PROJ], a.lin[UP_PROJ], a.h2.f32(), du.f32(), N, dh.f32(), true);
+    be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh.f32(), N, D, dres.f32(), true, gptr(L.g_ln2));
+    // res2 = res[l] + o(attention(rope(q), rope(k), v))
+    linear_bwd(L.proj[O_PROJ], a.lin[O_PROJ], a.att.f32(), dres.f32(), N, datt.f32(), false);
+    AttnDims d{b.rows, b.T, b.T, 0, c.heads, c.kv_heads, hd};
+    be_->attention_bwd(d, a.q.f32(), a.k.f32(), a.v.f32(), b.mask, b.seg, a.att.f32(), a.lse.f32(), datt.f32(),
+                       dq.f32(), dk.f32(), dv.f32(), scratch.f32());
+    be_->rope(dq.f32(), pos.data(), inv_freq_.f32(), N, c.heads, hd, true);
+    be_->rope(dk.f32(), pos.data(), inv_freq_.f32(), N, c.kv_heads, hd, true);
+    float* dqp = dq.f32();
+    float* dkp = dk.f32();
+    if (c.qk_norm) {
+      be_->rmsnorm_bwd(a.q_pre.f32(), L.q_norm.f32(), a.rstd_q.f32(), dq.f32(), N * c.heads, hd, dq_pre.f32(), false,
+                       gptr(L.g_q_norm));
+      be_->rmsnorm_bwd(a.k_pre.f32(), L.k_norm.f32(), a.rstd_k.f32(), dk.f32(), N * c.kv_heads, hd, dk_pre.f32(),
+                       false, gptr(L.g_k_norm));
+      dqp = dq_pre.f32();
+      dkp = dk_pre.f32();
+    }
+    linear_bwd(L.proj[Q_PROJ], a.lin[Q_PROJ], a.h1.f32(), dqp, N, dh.f32(), false);
+    linear_bwd(L.proj[K_PROJ], a.lin[K_PROJ], a.h1.f32(), dkp, N, dh.f32(), true);
+    linear_bwd(L.proj[V_PROJ], a.lin[V_PROJ], a.h1.f32(), dv.f32(), N, dh.f32(), true);
+    be_->rmsnorm_bwd(acts_.res[l].f32(), L.ln1.f32(), a.rstd1.f32(), dh.f32(), N, D, dres.f32(), true, gptr(L.g_ln1));
+  }
+  if (!g_embed_.empty()) be_->embedding_bwd(g_embed_.f32(), b.ids, N, D, dres.f32());
+  return res;
+}
+
+KVCache Model::make_cache(int B, int S) {
+  KVCache c;
+  c.B = B;
+  c.S = S;
+  const int64_t kd = (int64_t)cfg_.kv_heads * cfg_.head_dim;
+  for (int l = 0; l < cfg_.layers; l++) {
+    c.k.emplace_back(std::vector<int64_t>{B, S, kd});
+    c.v.emplace_back(std::vector<int64_t>{B, S, kd});
+  }
+  c.valid = Tensor({B, S}, DType::I32);
+  return c;
+}
+
+void Model::decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int Tq, int off, float* logits) {
+  if (off + Tq > cache.S) throw std::runtime_error("KV cache is full");
+  forward_core(ids, pos, cache.B, Tq, nullptr, nullptr, &cache, off, false);
+  std::vector<int32_t> last(cache.B);
+  for (int b = 0; b < cache.B; b++) last[b] = b * Tq + Tq - 1;
+  Tensor h({cache.B, cfg_.hidden});
+  be_->embedding_fwd(acts_.hF.f32(), last.data(), cache.B, cfg_.hidden, h.f32());
+  be_->matmul(false, true, cache.B, cfg_.vocab, cfg_.hidden, 1.0f, h.f32(), cfg_.hidden, head().f32(), cfg_.hidden,
+              0.0f, logits, cfg_.vocab);
+}
+
+void Model::merged_weight(const std::string& module, float* out) {
+  auto mods = lora_modules();
+  auto it = mods.find(module);
+  if (it == mods.end()) throw std::runtime_error("no LoRA module named " + module);
+  Linear& L = *it->second;
+  be_->copy(out, L.w.f32(), L.w.numel());
+  be_->matmul(false, false, L.out, L.in, lora_cfg_.r, lora_cfg_.scale, L.lora->B.f32(), lora_cfg_.r,
+              L.lora->A.f32(), L.in, 1.0f, out, L.in);
+}
+
+}  // namespace tf

@@ -1,0 +1,151 @@
+// The decoder-only transformer (qwen2 / qwen3 / llama / mistral), forward and backward written out
+// explicitly (llm.c style) against tf::Backend. LoRA on any subset of the 7 projections; optional full
+// fine-tuning (a gradient for every weight). Activations for backward live in engine-owned tensors.
+#pragma once
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+#include "engine/tensor.h"
+
+namespace tf {
+
+struct ModelConfig {
+  int vocab = 0, hidden = 0, inter = 0, layers = 0, heads = 0, kv_heads = 0, head_dim = 0;
+  float eps = 1e-6f;
+  bool tied = false, qkv_bias = false, o_bias = false, mlp_bias = false, qk_norm = false;
+  std::vector<float> inv_freq;  // head_dim / 2 rotary frequencies (scaling already applied by the caller)
+};
+
+enum Proj { Q_PROJ, K_PROJ, V_PROJ, O_PROJ, GATE_PROJ, UP_PROJ, DOWN_PROJ, NPROJ };
+// Module path of each projection inside a decoder layer, as in HF checkpoints.
+extern const std::array<const char*, NPROJ> kProjModule;
+
+struct Lora {
+  Tensor A, B, gA, gB;  // A [r, in], B [out, r]
+};
+
+struct Linear {
+  int in = 0, out = 0;
+  Tensor w, b;    // [out, in], [out] (bias optional)
+  Tensor gw, gb;  // full fine-tuning only
+  std::unique_ptr<Lora> lora;
+};
+
+struct Layer {
+  Tensor ln1, ln2, q_norm, k_norm;
+  Tensor g_ln1, g_ln2, g_q_norm, g_k_norm;  // full fine-tuning only
+  std::array<Linear, NPROJ> proj;
+};
+
+struct LoraConfig {
+  int r = 0;
+  float scale = 1.0f;  // alpha / r, or alpha / sqrt(r) for rsLoRA: decided by the caller
+  float dropout = 0.0f;
+  uint64_t seed = 0;
+};
+
+// One training/eval batch of `rows` sequences of T tokens (row-major [rows, T]).
+struct Batch {
+  int rows = 0, T = 0;
+  const int32_t* ids = nullptr;
+  const int32_t* mask = nullptr;    // 1 = real token, 0 = padding (keys with 0 are never attended)
+  const int32_t* labels = nullptr;  // -100 = no loss; forward_backward only
+  const int32_t* seg = nullptr;     // optional packing: attention stays within equal ids, positions restart
+  const int32_t* pos = nullptr;     // optional explicit positions
+};
+
+struct LossResult {
+  double loss_sum = 0;
+  int64_t tokens = 0;
+};
+
+// Keys and values of every layer for generation: [B, S, KV*hd] each, plus which slots are real.
+struct KVCache {
+  int B = 0, S = 0;
+  std::vector<Tensor> k, v;
+  Tensor valid;  // I32 [B, S]
+};
+
+struct ParamRef {
+  std::string name;
+  float* p;
+  float* g;
+  int64_t n;
+};
+
+class Model {
+ public:
+  Model(ModelConfig cfg, std::unique_ptr<Backend> backend);
+
+  const ModelConfig& config() const { return cfg_; }
+  Backend& backend() { return *be_; }
+  // The weight tensor for an HF checkpoint name (nullptr if the model has no such weight).
+  Tensor* weight(const std::string& name);
+  std::vector<std::string> weight_names() const;
+
+  // Adds LoRA (A, B zero; the caller sets them) to the projections with targets[p]; removes any previous.
+  void set_lora(const LoraConfig& c, const std::array<bool, NPROJ>& targets);
+  const LoraConfig& lora_config() const { return lora_cfg_; }
+  // Module name -> layer projection, for the LoRA modules present.
+  std::map<std::string, Linear*> lora_modules();
+  void set_full_finetune(bool on);
+  bool full_finetune() const { return full_ft_; }
+
+  void set_loss_chunk(int tokens) { loss_chunk_ = tokens > 0 ? tokens : 0; }
+
+  // Logits [rows*T, vocab] for every position (no activations kept for backward).
+  void forward_logits(const Batch& b, float* logits);
+  // Loss over shifted labels; gradients (scaled by grad_scale, or 1/tokens if grad_scale <= 0) are
+  // ADDED to the trainable parameters' grads, so micro-batches accumulate.
+  LossResult forward_backward(const Batch& b, float grad_scale);
+  void zero_grads();
+  std::vector<ParamRef> trainable();
+
+  // Generation: cache for B rows of S slots; decode Tq tokens per row at slot `off`, writing their keys
+  // and values, and return the logits of each row's last token in logits [B, vocab].
+  KVCache make_cache(int B, int S);
+  void decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int Tq, int off, float* logits);
+
+  // W + scale * B @ A for a LoRA module, into out [out, in].
+  void merged_weight(const std::string& module, float* out);
+
+ private:
+  struct LinSave {
+    Tensor xa, xd, mask;  // LoRA: x A^T [N, r]; dropout input and mask [N, in]
+  };
+  struct LayerActs {
+    Tensor h1, rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u, act;
+    std::array<LinSave, NPROJ> lin;
+  };
+  struct Acts {
+    int N = 0, nlayers = 0;
+    std::vector<Tensor> res;  // residual stream entering each layer (+ the final one)
+    std::vector<LayerActs> layer;
+    Tensor hF, rstdF, tmp;
+  };
+
+  void ensure_acts(int N, bool train);
+  void forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, const int32_t* key_valid,
+                    const int32_t* seg, KVCache* cache, int off, bool train);
+  void linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, bool train);
+  void linear_bwd(Linear& L, LinSave& s, const float* x, const float* dy, int N, float* dx, bool acc_dx);
+  const Tensor& head() const { return cfg_.tied ? embed_ : lm_head_; }
+  Tensor& head_grad() { return cfg_.tied ? g_embed_ : g_lm_head_; }
+
+  ModelConfig cfg_;
+  std::unique_ptr<Backend> be_;
+  Tensor embed_, norm_, lm_head_, inv_freq_;
+  Tensor g_embed_, g_norm_, g_lm_head_;
+  std::vector<Layer> layers_;
+  LoraConfig lora_cfg_;
+  bool full_ft_ = false;
+  int loss_chunk_ = 0;
+  uint64_t dropout_calls_ = 0;
+  Acts acts_;
+};
+
+}  // namespace tf

@@ -1,0 +1,35 @@
+#include "engine/optim.h"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace tf {
+
+double grad_norm(Backend& be, const std::vector<ParamRef>& params) {
+  double ss = 0;
+  for (const ParamRef& p : params) ss += be.sum_squares(p.g, p.n);
+  return std::sqrt(ss);
+}
+
+double AdamW::step(Backend& be, const std::vector<ParamRef>& params, const AdamWConfig& c) {
+  if (m_.size() != params.size()) {
+    if (!m_.empty()) throw std::runtime_error("the set of trainable parameters changed; reset the optimizer");
+    for (const ParamRef& p : params) {
+      m_.emplace_back(std::vector<int64_t>{p.n});
+      v_.emplace_back(std::vector<int64_t>{p.n});
+    }
+  }
+  const double norm = grad_norm(be, params);
+  if (c.max_grad_norm > 0) {
+    // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
+    const double coef = c.max_grad_norm / (norm + 1e-6);
+    if (coef < 1.0)
+      for (const ParamRef& p : params) be.scale(p.g, (float)coef, p.n);
+  }
+  t_++;
+  const AdamWHyper h{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, t_};
+  for (size_t i = 0; i < params.size(); i++) be.adamw(params[i].p, params[i].g, m_[i].f32(), v_[i].f32(), params[i].n, h);
+  return norm;
+}
+
+}  // namespace tf

@@ -1,0 +1,69 @@
+// Engine-owned tensors. Every buffer the engine uses comes from the allocator of its device, which
+// records the bytes in use and the high-water mark (reported to the user as peak memory).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+namespace tf {
+
+enum class Device { CPU };
+enum class DType { F32, I32 };
+
+inline size_t dtype_size(DType) { return 4; }
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  void* allocate(size_t bytes);
+  void release(void* ptr, size_t bytes);
+  size_t in_use() const { return in_use_; }
+  size_t peak() const { return peak_; }
+  void reset_peak() { peak_ = in_use_; }
+
+ protected:
+  virtual void* raw_alloc(size_t bytes) = 0;
+  virtual void raw_free(void* ptr) = 0;
+
+ private:
+  size_t in_use_ = 0;
+  size_t peak_ = 0;
+};
+
+Allocator& allocator_for(Device device);
+
+// A dense row-major tensor. Move-only: the memory has exactly one owner.
+class Tensor {
+ public:
+  Tensor() = default;
+  explicit Tensor(std::vector<int64_t> shape, DType dtype = DType::F32, Device device = Device::CPU);
+  ~Tensor() { reset(); }
+  Tensor(Tensor&& o) noexcept { *this = std::move(o); }
+  Tensor& operator=(Tensor&& o) noexcept;
+  Tensor(const Tensor&) = delete;
+  Tensor& operator=(const Tensor&) = delete;
+
+  float* f32() { return static_cast<float*>(data_); }
+  const float* f32() const { return static_cast<const float*>(data_); }
+  int32_t* i32() { return static_cast<int32_t*>(data_); }
+  const int32_t* i32() const { return static_cast<const int32_t*>(data_); }
+
+  const std::vector<int64_t>& shape() const { return shape_; }
+  int64_t dim(int i) const { return shape_[i]; }
+  int64_t numel() const { return numel_; }
+  size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
+  bool empty() const { return data_ == nullptr; }
+  Device device() const { return device_; }
+  DType dtype() const { return dtype_; }
+  void reset();
+
+ private:
+  void* data_ = nullptr;
+  std::vector<int64_t> shape_;
+  int64_t numel_ = 0;
+  DType dtype_ = DType::F32;
+  Device device_ = Device::CPU;
+};
+
+}  // namespace tf

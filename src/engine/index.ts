@@ -1,0 +1,14 @@
+// Public API of the native training engine.
+export { EngineModel, type LoadOptions } from "./model.js";
+export { loadNative } from "./native.js";
+export { loraModules, type LoraModule } from "./lora.js";
+export type {
+  Batch,
+  LoraSettings,
+  LoraPair,
+  LossOutput,
+  AdamWSettings,
+  GenerateSettings,
+  GenerateOutput,
+  MemoryStats,
+} from "./types.js";

@@ -1,0 +1,281 @@
+// EngineModel: the typed API over the native engine (forward, loss + backward, AdamW, generation, merge).
+import { TuneforgeError } from "../errors.js";
+import { loadModelConfig, ropeInvFreq, type ModelConfig } from "../model/config.js";
+import { expectedTensors } from "../model/layout.js";
+import { Checkpoint } from "../model/safetensors.js";
+import { runGenerate } from "./generate.js";
+import { checkLoraPair, fromPairs, loraModules, toPairs } from "./lora.js";
+import { initLoraWeights, loraScale } from "../model/peft.js";
+import { loadNative } from "./native.js";
+import type {
+  AdamWSettings,
+  Batch,
+  GenerateOutput,
+  GenerateSettings,
+  LoraPair,
+  LoraSettings,
+  LossOutput,
+  MemoryStats,
+  NativeModelHandle,
+  NativeTensorRef,
+} from "./types.js";
+
+export interface LoadOptions {
+  /** CPU threads (default: OpenMP's choice, all cores). */
+  threads?: number;
+  /** Rows of logits materialised at once by the loss (default: ~16 MB worth). */
+  lossChunkTokens?: number;
+}
+
+export class EngineModel {
+  private lora: LoraSettings | null = null;
+
+  private constructor(
+    readonly config: ModelConfig,
+    private handle: NativeModelHandle | null,
+  ) {}
+
+  /** Loads an HF model folder; the engine reads the weights from the safetensors files itself. */
+  static load(dir: string, options: LoadOptions = {}): EngineModel {
+    const config = loadModelConfig(dir);
+    const ck = Checkpoint.open(dir);
+    let tensors: NativeTensorRef[];
+    try {
+      tensors = expectedTensors(config).map((spec) => {
+        if (!ck.has(spec.name)) {
+          throw new TuneforgeError(`checkpoint has no tensor "${spec.name}"`, {
+            file: dir,
+            hint: "the weights do not match config.json; re-download or re-export the model",
+          });
+        }
+        const info = ck.info(spec.name);
+        if (info.shape.join(",") !== spec.shape.join(",")) {
+          throw new TuneforgeError(
+            `tensor "${spec.name}" has shape [${info.shape}], config.json implies [${spec.shape}]`,
+            { file: info.file, hint: "the weights do not match config.json" },
+          );
+        }
+        return {
+          name: spec.name,
+          file: info.file,
+          offset: info.offset,
+          dtype: info.dtype,
+          shape: info.shape,
+        };
+      });
+    } finally {
+      ck.close();
+    }
+    const native = loadNative();
+    const handle = new native.NativeModel(
+      {
+        vocab: config.vocabSize,
+        hidden: config.hiddenSize,
+        intermediate: config.intermediateSize,
+        layers: config.numLayers,
+        heads: config.numHeads,
+        kvHeads: config.numKvHeads,
+        headDim: config.headDim,
+        eps: config.rmsNormEps,
+        tied: config.tieWordEmbeddings,
+        qkvBias: config.qkvBias,
+        oBias: config.oBias,
+        mlpBias: config.mlpBias,
+        qkNorm: config.qkNorm,
+        invFreq: ropeInvFreq(config),
+      },
+      tensors,
+      options.threads ?? 0,
+    );
+    if (options.lossChunkTokens) handle.setLossChunk(options.lossChunkTokens);
+    return new EngineModel(config, handle);
+  }
+
+  private get native(): NativeModelHandle {
+    if (!this.handle) throw new TuneforgeError("this EngineModel was disposed");
+    return this.handle;
+  }
+
+  /** Attaches fresh LoRA adapters (replacing any), with given or PEFT-initialised weights. */
+  setLora(s: LoraSettings): void {
+    if (!Number.isInteger(s.r) || s.r <= 0) {
+      throw new TuneforgeError(`LoRA rank ${s.r} must be a positive integer`, { key: "lora.r" });
+    }
+    const dropout = s.dropout ?? 0;
+    if (dropout < 0 || dropout >= 1) {
+      throw new TuneforgeError(`LoRA dropout ${dropout} must be in [0, 1)`, { key: "lora.dropout" });
+    }
+    const seed = s.seed ?? 0;
+    this.native.setLora(s.r, loraScale(s.r, s.alpha, s.useRslora ?? false), dropout, seed, [...s.targets]);
+    // Without given weights: PEFT's init (A kaiming-uniform, B = 0), seeded.
+    const fresh = s.weights
+      ? null
+      : initLoraWeights(this.config, { r: s.r, targets: s.targets, seed }).weights;
+    const pairs = new Map<string, LoraPair>();
+    for (const m of loraModules(this.config, s.targets)) {
+      const pair = s.weights?.get(m.module) ?? fresh?.get(m.module);
+      if (!pair) {
+        throw new TuneforgeError(`LoRA weights for ${m.module} are missing`, {
+          hint: "give weights for every targeted module (or none, for a fresh adapter)",
+        });
+      }
+      checkLoraPair(m, s.r, pair);
+      pairs.set(m.module, { A: pair.A, B: pair.B });
+    }
+    this.native.setTrainable("weights", fromPairs(pairs));
+    this.lora = s;
+  }
+
+  /** Full fine-tuning: every base weight gets a gradient and is updated by adamwStep. */
+  setFullFinetune(on: boolean): void {
+    this.native.setFullFinetune(on);
+  }
+
+  /** Logits [rows, T, vocab] for every position. */
+  forward(batch: Batch): Float32Array {
+    const b = this.checkBatch(batch, false);
+    return this.native.forward(b.inputIds, b.mask, b.seg, b.pos, batch.rows, b.T);
+  }
+
+  /**
+   * Loss over the batch's shifted labels and gradients ADDED to the trainable grads (call zeroGrads()
+   * between optimizer steps). Gradients are of the mean loss unless `gradScale` is given (e.g.
+   * 1 / tokens of the whole accumulated batch, as HF Trainer's num_items_in_batch does).
+   */
+  forwardBackward(batch: Batch, options: { gradScale?: number } = {}): LossOutput {
+    const b = this.checkBatch(batch, true);
+    const r = this.native.forwardBackward(
+      b.inputIds,
+      b.mask,
+      b.labels!,
+      b.seg,
+      b.pos,
+      batch.rows,
+      b.T,
+      options.gradScale ?? 0,
+    );
+    return { loss: r.tokens > 0 ? r.lossSum / r.tokens : 0, lossSum: r.lossSum, tokens: r.tokens };
+  }
+
+  loraWeights(): Map<string, LoraPair> {
+    return toPairs(this.native.getTrainable("weights"));
+  }
+
+  loraGrads(): Map<string, LoraPair> {
+    return toPairs(this.native.getTrainable("grads"));
+  }
+
+  /** Replaces LoRA weights (same modules and rank as setLora). */
+  setLoraWeights(weights: Map<string, LoraPair>): void {
+    this.native.setTrainable("weights", fromPairs(weights));
+  }
+
+  /** Replaces gradients (e.g. after an all-reduce, or to replay known gradients). */
+  setLoraGrads(grads: Map<string, LoraPair>): void {
+    this.native.setTrainable("grads", fromPairs(grads));
+  }
+
+  /** Every trainable tensor by name (LoRA, plus base weights in full fine-tuning). */
+  trainable(kind: "weights" | "grads" = "weights"): Map<string, Float32Array> {
+    return new Map(Object.entries(this.native.getTrainable(kind)));
+  }
+
+  /** Replaces trainable tensors by name (as listed by trainable()). */
+  setTrainable(kind: "weights" | "grads", values: Map<string, Float32Array>): void {
+    this.native.setTrainable(kind, Object.fromEntries(values));
+  }
+
+  zeroGrads(): void {
+    this.native.zeroGrads();
+  }
+
+  /** One AdamW update (PyTorch semantics) of every trainable tensor. */
+  adamwStep(s: AdamWSettings): { gradNorm: number } {
+    const gradNorm = this.native.adamwStep(
+      s.lr,
+      s.beta1 ?? 0.9,
+      s.beta2 ?? 0.999,
+      s.eps ?? 1e-8,
+      s.weightDecay ?? 0,
+      s.maxGradNorm ?? 0,
+    );
+    return { gradNorm };
+  }
+
+  resetOptimizer(): void {
+    this.native.resetOptimizer();
+  }
+
+  /** New tokens for each prompt (batched; prompts may differ in length). */
+  generate(prompts: number[][], settings: GenerateSettings): number[][] {
+    return this.generateWithLogits(prompts, settings, false).tokens;
+  }
+
+  generateWithLogits(prompts: number[][], settings: GenerateSettings, withLogits = true): GenerateOutput {
+    return runGenerate(this.native, this.config, prompts, settings, withLogits);
+  }
+
+  /** W + scale * B @ A for every LoRA module (module name -> [out, in]). */
+  merge(): Map<string, Float32Array> {
+    if (!this.lora) throw new TuneforgeError("merge() needs LoRA adapters; call setLora first");
+    const out = new Map<string, Float32Array>();
+    for (const m of loraModules(this.config, this.lora.targets))
+      out.set(m.module, this.native.mergedWeight(m.module));
+    return out;
+  }
+
+  /** Bytes the engine holds now and at most so far. */
+  memory(): MemoryStats {
+    return this.native.memory();
+  }
+
+  dispose(): void {
+    this.handle?.dispose();
+    this.handle = null;
+  }
+
+  private checkBatch(batch: Batch, needLabels: boolean) {
+    const n = batch.inputIds.length;
+    if (!Number.isInteger(batch.rows) || batch.rows <= 0 || n % batch.rows !== 0) {
+      throw new TuneforgeError(`batch of ${n} tokens cannot be split into ${batch.rows} rows`, {
+        hint: "inputIds must hold rows * seqLen tokens",
+      });
+    }
+    const same = (name: string, a?: Int32Array) => {
+      if (a && a.length !== n) {
+        throw new TuneforgeError(`batch ${name} has ${a.length} values, inputIds has ${n}`, {
+          hint: "every batch array is [rows, seqLen]",
+        });
+      }
+      return a ?? null;
+    };
+    const V = this.config.vocabSize;
+    for (let i = 0; i < n; i++) {
+      const id = batch.inputIds[i];
+      if (id < 0 || id >= V) {
+        throw new TuneforgeError(`token id ${id} at position ${i} is outside the vocabulary (size ${V})`, {
+          hint: "the data was tokenized with a different tokenizer than this model's",
+        });
+      }
+    }
+    if (needLabels && !batch.labels) throw new TuneforgeError("forwardBackward needs batch.labels");
+    if (batch.labels) {
+      for (let i = 0; i < n; i++) {
+        const y = batch.labels[i];
+        if (y !== -100 && (y < 0 || y >= V)) {
+          throw new TuneforgeError(`label ${y} at position ${i} is outside the vocabulary (size ${V})`, {
+            hint: "labels are token ids or -100 (ignored)",
+          });
+        }
+      }
+    }
+    return {
+      T: n / batch.rows,
+      inputIds: batch.inputIds,
+      mask: same("attentionMask", batch.attentionMask),
+      labels: same("labels", batch.labels),
+      seg: same("segmentIds", batch.segmentIds),
+      pos: same("positionIds", batch.positionIds),
+    };
+  }
+}

@@ -1,0 +1,154 @@
+// Types of the engine API and of the raw addon underneath it.
+import type { Projection } from "../model/layout.js";
+
+/** A batch of `rows` sequences of equal length (row-major [rows, T] arrays). */
+export interface Batch {
+  rows: number;
+  inputIds: Int32Array;
+  /** 1 for real tokens, 0 for padding (never attended to). Defaults to all ones. */
+  attentionMask?: Int32Array;
+  /** Training targets, -100 where no loss is taken. Position t's logits predict labels[t + 1]. */
+  labels?: Int32Array;
+  /** Packed sequences: attention stays within equal ids and positions restart at each new id. */
+  segmentIds?: Int32Array;
+  /** Explicit positions (otherwise 0..T-1 per row, or per segment when packed). */
+  positionIds?: Int32Array;
+}
+
+export interface LoraSettings {
+  r: number;
+  alpha: number;
+  useRslora?: boolean;
+  dropout?: number;
+  targets: Projection[];
+  /** Initial weights per module name (e.g. `model.layers.0.self_attn.q_proj`); else PEFT's init. */
+  weights?: Map<string, LoraPair>;
+  seed?: number;
+}
+
+export interface LoraPair {
+  /** [r, in] */
+  A: Float32Array;
+  /** [out, r] */
+  B: Float32Array;
+}
+
+export interface LossOutput {
+  /** Mean cross-entropy over the batch's target tokens (0 when there are none). */
+  loss: number;
+  /** Summed cross-entropy, for token-weighted accumulation across micro-batches. */
+  lossSum: number;
+  tokens: number;
+}
+
+export interface AdamWSettings {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Global gradient-norm clipping; 0 or absent: none. */
+  maxGradNorm?: number;
+}
+
+export interface GenerateSettings {
+  maxNewTokens: number;
+  /** Sampling instead of greedy decoding. */
+  doSample?: boolean;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  repetitionPenalty?: number;
+  seed?: number;
+  /** Token ids that end a row (the eos token is kept at the end of the row's output). */
+  eosTokenIds?: number[];
+}
+
+export interface GenerateOutput {
+  /** New tokens per prompt. */
+  tokens: number[][];
+  /** [prompts, steps, vocab] raw logits that chose each token (only with `withLogits`). */
+  stepLogits?: Float32Array;
+  steps: number;
+}
+
+export interface MemoryStats {
+  inUse: number;
+  peak: number;
+}
+
+export interface NativeModelConfig {
+  vocab: number;
+  hidden: number;
+  intermediate: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  eps: number;
+  tied: boolean;
+  qkvBias: boolean;
+  oBias: boolean;
+  mlpBias: boolean;
+  qkNorm: boolean;
+  invFreq: Float64Array;
+}
+
+export interface NativeTensorRef {
+  name: string;
+  file: string;
+  offset: number;
+  dtype: string;
+  shape: number[];
+}
+
+type I32 = Int32Array | null;
+
+export interface NativeModelHandle {
+  setLora(r: number, scale: number, dropout: number, seed: number, targets: string[]): void;
+  setFullFinetune(on: boolean): void;
+  setLossChunk(tokens: number): void;
+  getTrainable(kind: "weights" | "grads"): Record<string, Float32Array>;
+  setTrainable(kind: "weights" | "grads", values: Record<string, Float32Array>): void;
+  forward(ids: Int32Array, mask: I32, seg: I32, pos: I32, rows: number, T: number): Float32Array;
+  forwardBackward(
+    ids: Int32Array,
+    mask: I32,
+    labels: Int32Array,
+    seg: I32,
+    pos: I32,
+    rows: number,
+    T: number,
+    gradScale: number,
+  ): { lossSum: number; tokens: number };
+  zeroGrads(): void;
+  adamwStep(lr: number, b1: number, b2: number, eps: number, wd: number, maxGradNorm: number): number;
+  resetOptimizer(): void;
+  generate(
+    prompts: Int32Array,
+    lengths: Int32Array,
+    opts: {
+      maxNewTokens: number;
+      doSample: boolean;
+      temperature: number;
+      topK: number;
+      topP: number;
+      repetitionPenalty: number;
+      seed: number;
+      keepLogits: boolean;
+      eos: Int32Array;
+    },
+  ): { tokens: Int32Array; lengths: Int32Array; steps: number; stepLogits?: Float32Array };
+  mergedWeight(module: string): Float32Array;
+  memory(): MemoryStats;
+  dispose(): void;
+}
+
+export interface NativeAddon {
+  version(): string;
+  NativeModel: new (
+    config: NativeModelConfig,
+    tensors: NativeTensorRef[],
+    threads: number,
+  ) => NativeModelHandle;
+}
