@@ -47,14 +47,16 @@ export class JsonlWriter {
 
 /** Streams the rows of a JSONL file (blank lines skipped), with 1-based line numbers. */
 export async function* readJsonl<T = unknown>(path: string): AsyncGenerator<{ line: number; row: T }> {
-  for await (const { text, line } of textLines(readUtf8Chunks(path))) {
-    if (text.trim() === "") continue;
-    let row: T;
-    try {
-      row = JSON.parse(text) as T;
-    } catch (e) {
-      throw new TuneforgeError(`invalid JSON (${(e as Error).message})`, { file: path, line });
+  for await (const lines of textLines(readUtf8Chunks(path))) {
+    for (const { text, line } of lines) {
+      if (text.trim() === "") continue;
+      let row: T;
+      try {
+        row = JSON.parse(text) as T;
+      } catch (e) {
+        throw new TuneforgeError(`invalid JSON (${(e as Error).message})`, { file: path, line });
+      }
+      yield { line, row };
     }
-    yield { line, row };
   }
 }
