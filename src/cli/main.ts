@@ -6,6 +6,13 @@ import { Command, CommanderError } from "commander";
 import { packageRoot } from "../config/init.js";
 import { TuneforgeError } from "../errors.js";
 import { registerInit } from "./commands/init.js";
+import { registerInspect } from "./commands/inspect.js";
+import { registerMerge } from "./commands/merge.js";
+import { registerPull } from "./commands/pull.js";
+import { registerReport } from "./commands/report.js";
+import { registerScore } from "./commands/score.js";
+import { registerPrepare } from "./commands/prepare.js";
+import { registerValidate } from "./commands/validate.js";
 
 /** Where commands write; tests capture it, the real CLI uses stdout/stderr. */
 export interface CliContext {
@@ -19,7 +26,13 @@ export interface CliContext {
  */
 const COMMANDS: Array<(program: Command, ctx: CliContext) => void> = [
   registerInit,
-  // registerPrepare, registerValidate, registerInspect,
+  registerValidate,
+  registerPrepare,
+  registerInspect,
+  registerPull,
+  registerMerge,
+  registerScore,
+  registerReport,
 ];
 
 function version(): string {

@@ -65,11 +65,23 @@ export function resolveFlag(name: string): Resolution {
       error: `is ambiguous: it could mean ${[...candidates].join(" or ")}; use ${options.join(" or ")}`,
     };
   }
-  const suggestion = nearest(key, validFlagNames());
+  const suggestion = nearestInSection(key, full) ?? nearest(key, validFlagNames());
   return {
     error: "is not a tuneforge option" + (suggestion ? `; did you mean --${suggestion}?` : ""),
     suggestion: suggestion && `--${suggestion}`,
   };
+}
+
+/** `lora_rank` -> `lora_r`: a flag that starts with a section name is matched against that section's keys. */
+function nearestInSection(key: string, full: Map<string, string>): string | undefined {
+  const sections = new Set([...full.values()].map((p) => p.split(".")[0]));
+  const section = [...sections].find((s) => key.startsWith(`${s}_`));
+  if (!section) return undefined;
+  const keys = [...full.keys()]
+    .filter((k) => k.startsWith(`${section}_`))
+    .map((k) => k.slice(section.length + 1));
+  const match = nearest(key.slice(section.length + 1), keys);
+  return match && `${section}_${match}`;
 }
 
 const TRUE_WORDS = new Set(["true", "yes", "on", "1"]);
