@@ -48,6 +48,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("setTrainable", &NativeModel::SetTrainable),
                         InstanceMethod("forward", &NativeModel::Forward),
                         InstanceMethod("forwardBackward", &NativeModel::ForwardBackward),
+                        InstanceMethod("evalLoss", &NativeModel::EvalLoss),
+                        InstanceMethod("getOptimizerState", &NativeModel::GetOptimizerState),
+                        InstanceMethod("setOptimizerState", &NativeModel::SetOptimizerState),
+                        InstanceMethod("getDropoutCounter", &NativeModel::GetDropoutCounter),
+                        InstanceMethod("setDropoutCounter", &NativeModel::SetDropoutCounter),
                         InstanceMethod("zeroGrads", &NativeModel::ZeroGrads),
                         InstanceMethod("adamwStep", &NativeModel::AdamwStep),
                         InstanceMethod("resetOptimizer", &NativeModel::ResetOptimizer),
@@ -219,6 +224,75 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       out.Set("lossSum", r.loss_sum);
       out.Set("tokens", (double)r.tokens);
       return out;
+    });
+  }
+
+  // evalLoss(ids, mask, labels, seg, pos, rows, T) -> {lossSum, tokens}; no backward, grads untouched
+  Napi::Value EvalLoss(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      tf::LossResult r = model().eval_loss(batch_from(info, true));
+      Napi::Object out = Napi::Object::New(info.Env());
+      out.Set("lossSum", r.loss_sum);
+      out.Set("tokens", (double)r.tokens);
+      return out;
+    });
+  }
+
+  // getOptimizerState() -> {step, m: {name: Float32Array}, v: {...}} (m, v empty before the first step)
+  Napi::Value GetOptimizerState(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      Napi::Env env = info.Env();
+      Napi::Object m = Napi::Object::New(env), v = Napi::Object::New(env);
+      auto params = model().trainable();
+      if (optim_.m().size() == params.size())
+        for (size_t i = 0; i < params.size(); i++) {
+          m.Set(params[i].name, to_js(env, optim_.m()[i].f32(), params[i].n));
+          v.Set(params[i].name, to_js(env, optim_.v()[i].f32(), params[i].n));
+        }
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("step", (double)optim_.steps());
+      out.Set("m", m);
+      out.Set("v", v);
+      return out;
+    });
+  }
+
+  // setOptimizerState(step, m, v): every trainable parameter must be present in both (or both empty at step 0)
+  Napi::Value SetOptimizerState(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      const int64_t step = info[0].As<Napi::Number>().Int64Value();
+      Napi::Object m = info[1].As<Napi::Object>(), v = info[2].As<Napi::Object>();
+      auto params = model().trainable();
+      if (step == 0 && m.GetPropertyNames().Length() == 0) {
+        optim_.reset();
+        return info.Env().Undefined();
+      }
+      optim_.restore(params, step);
+      for (size_t i = 0; i < params.size(); i++) {
+        const tf::ParamRef& p = params[i];
+        for (auto [src, dst] : {std::pair{m, &optim_.m()[i]}, std::pair{v, &optim_.v()[i]}}) {
+          if (!src.Has(p.name)) throw std::runtime_error("optimizer state lacks " + p.name);
+          Napi::Float32Array arr = src.Get(p.name).As<Napi::Float32Array>();
+          if ((int64_t)arr.ElementLength() != p.n)
+            throw std::runtime_error(p.name + ": optimizer state has " + std::to_string(arr.ElementLength()) +
+                                     " values, expected " + std::to_string(p.n));
+          std::memcpy(dst->f32(), arr.Data(), sizeof(float) * p.n);
+        }
+      }
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value GetDropoutCounter(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      return Napi::Number::New(info.Env(), (double)model().dropout_counter());
+    });
+  }
+
+  Napi::Value SetDropoutCounter(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model().set_dropout_counter((uint64_t)info[0].As<Napi::Number>().Int64Value());
+      return info.Env().Undefined();
     });
   }
 

@@ -204,3 +204,65 @@ export {
   type SourceFile,
   type SourceFormat,
 } from "./data/load/index.js";
+export {
+  EVAL_METRICS,
+  EVAL_TASKS,
+  defaultMetrics,
+  detectTask,
+  isGenerationMetric,
+  isJsonObjectText,
+  parseTask,
+  resolveMetrics,
+  type EvalMetric,
+  type EvalTask,
+  type TaskEvidence,
+} from "./eval/task.js";
+export {
+  DEFAULT_BATCH_SIZE,
+  DEFAULT_MAX_NEW_TOKENS,
+  applyAdapter,
+  cutAtStop,
+  endOfTurnIds,
+  generateText,
+  loadModel,
+  readAdapterFor,
+  type GenerationOptions,
+  type LoadedModel,
+} from "./eval/generate.js";
+export {
+  RESULTS_FILE_SUFFIX,
+  resultsJson,
+  safeResultsName,
+  writeResults,
+  type EvalExample,
+  type EvalResult,
+  type EvalScores,
+} from "./eval/results.js";
+export {
+  datasetLoss,
+  evaluate,
+  evaluateAllDomains,
+  promptSource,
+  referenceText,
+  testDomains,
+  type DatasetLoss,
+  type EvalPhase,
+  type EvalProgress,
+  type EvaluateAllDomainsOptions,
+  type EvaluateOptions,
+  type EvaluateSettings,
+  type RowLoss,
+} from "./eval/evaluate.js";
+export {
+  TRAINING_CONFIG_FILES,
+  buildPrompts,
+  promptSettingsFor,
+  readSavedPromptSettings,
+  translate,
+  translateLoaded,
+  type PromptSettings,
+  type TranslateOptions,
+} from "./eval/translate.js";
+export { compare, type CompareOptions, type CompareResult, type CompareRow } from "./eval/compare.js";
+// Training loop (tuneforge train).
+export * from "./train/index.js";

@@ -333,22 +333,47 @@ void Model::forward_logits(const Batch& b, float* logits) {
               0.0f, logits, cfg_.vocab);
 }
 
-LossResult Model::forward_backward(const Batch& b, float grad_scale) {
-  const ModelConfig& c = cfg_;
-  const int N = b.rows * b.T, D = c.hidden, V = c.vocab, hd = c.head_dim;
-  const int qd = c.heads * hd, kd = c.kv_heads * hd, F = c.inter;
+void Model::collect_targets(const Batch& b, std::vector<int32_t>& rows, std::vector<int32_t>& targets) const {
   // Causal-LM targets: position t predicts label t+1 of the same row (and, packed, the same segment).
-  std::vector<int32_t> rows, targets;
   for (int r = 0; r < b.rows; r++)
     for (int t = 0; t + 1 < b.T; t++) {
       const int i = r * b.T + t;
       const int y = b.labels[i + 1];
       if (y == -100) continue;
       if (b.seg && b.seg[i + 1] != b.seg[i]) continue;
-      if (y < 0 || y >= V) throw std::runtime_error("label " + std::to_string(y) + " out of vocabulary");
+      if (y < 0 || y >= cfg_.vocab) throw std::runtime_error("label " + std::to_string(y) + " out of vocabulary");
       rows.push_back(i);
       targets.push_back(y);
     }
+}
+
+LossResult Model::eval_loss(const Batch& b) {
+  const int D = cfg_.hidden, V = cfg_.vocab;
+  std::vector<int32_t> rows, targets;
+  collect_targets(b, rows, targets);
+  LossResult res;
+  res.tokens = (int64_t)rows.size();
+  if (rows.empty()) return res;
+  std::vector<int32_t> pos = b.pos ? std::vector<int32_t>(b.pos, b.pos + (size_t)b.rows * b.T) : default_positions(b);
+  forward_core(b.ids, pos.data(), b.rows, b.T, b.mask, b.seg, nullptr, 0, false);
+  const int n_rows = (int)rows.size();
+  const int chunk = std::max(1, std::min(n_rows, loss_chunk_ > 0 ? loss_chunk_ : std::max(1, (1 << 22) / V)));
+  Tensor hc({chunk, D}), logits({chunk, V});
+  for (int s = 0; s < n_rows; s += chunk) {
+    const int n = std::min(chunk, n_rows - s);
+    be_->embedding_fwd(acts_.hF.f32(), rows.data() + s, n, D, hc.f32());
+    be_->matmul(false, true, n, V, D, 1.0f, hc.f32(), D, head().f32(), D, 0.0f, logits.f32(), V);
+    res.loss_sum += be_->cross_entropy(logits.f32(), targets.data() + s, n, V, 0.0f);  // gradient unused
+  }
+  return res;
+}
+
+LossResult Model::forward_backward(const Batch& b, float grad_scale) {
+  const ModelConfig& c = cfg_;
+  const int N = b.rows * b.T, D = c.hidden, V = c.vocab, hd = c.head_dim;
+  const int qd = c.heads * hd, kd = c.kv_heads * hd, F = c.inter;
+  std::vector<int32_t> rows, targets;
+  collect_targets(b, rows, targets);
   LossResult res;
   res.tokens = (int64_t)rows.size();
   if (rows.empty()) return res;

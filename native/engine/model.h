@@ -96,12 +96,18 @@ class Model {
   bool full_finetune() const { return full_ft_; }
 
   void set_loss_chunk(int tokens) { loss_chunk_ = tokens > 0 ? tokens : 0; }
+  // LoRA dropout masks are drawn from (seed, counter); the counter is exposed so a trainer can checkpoint it
+  // or tie it to its global micro-step, making resumed runs draw the same masks.
+  uint64_t dropout_counter() const { return dropout_calls_; }
+  void set_dropout_counter(uint64_t n) { dropout_calls_ = n; }
 
   // Logits [rows*T, vocab] for every position (no activations kept for backward).
   void forward_logits(const Batch& b, float* logits);
   // Loss over shifted labels; gradients (scaled by grad_scale, or 1/tokens if grad_scale <= 0) are
   // ADDED to the trainable parameters' grads, so micro-batches accumulate.
   LossResult forward_backward(const Batch& b, float grad_scale);
+  // The same loss with no backward: no activations kept for it, no grads touched, no dropout (validation).
+  LossResult eval_loss(const Batch& b);
   void zero_grads();
   std::vector<ParamRef> trainable();
 
@@ -129,6 +135,8 @@ class Model {
   };
 
   void ensure_acts(int N, bool train);
+  // Rows (flat positions) whose next label is a target, and those targets (shifted causal-LM labels).
+  void collect_targets(const Batch& b, std::vector<int32_t>& rows, std::vector<int32_t>& targets) const;
   void forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, const int32_t* key_valid,
                     const int32_t* seg, KVCache* cache, int off, bool train);
   void linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, bool train);

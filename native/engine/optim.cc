@@ -32,4 +32,13 @@ double AdamW::step(Backend& be, const std::vector<ParamRef>& params, const AdamW
   return norm;
 }
 
+void AdamW::restore(const std::vector<ParamRef>& params, int64_t steps) {
+  reset();
+  for (const ParamRef& p : params) {
+    m_.emplace_back(std::vector<int64_t>{p.n});
+    v_.emplace_back(std::vector<int64_t>{p.n});
+  }
+  t_ = steps;
+}
+
 }  // namespace tf

@@ -20,6 +20,11 @@ class AdamW {
   // One update. Returns the gradient norm measured before clipping (as torch clip_grad_norm_ does).
   double step(Backend& be, const std::vector<ParamRef>& params, const AdamWConfig& c);
   int64_t steps() const { return t_; }
+  // Moments per parameter (same order as the params list); empty before the first step.
+  std::vector<Tensor>& m() { return m_; }
+  std::vector<Tensor>& v() { return v_; }
+  // Restores a checkpointed state: allocates zero moments for `params` and sets the step count.
+  void restore(const std::vector<ParamRef>& params, int64_t steps);
   void reset() {
     m_.clear();
     v_.clear();

@@ -6,7 +6,10 @@ import { Command, CommanderError } from "commander";
 import { packageRoot } from "../config/init.js";
 import { TuneforgeError } from "../errors.js";
 import { registerInit } from "./commands/init.js";
+import { registerEval } from "./commands/evaluate.js";
 import { registerInspect } from "./commands/inspect.js";
+import { registerTrain } from "./commands/train.js";
+import { registerCompare, registerTranslate } from "./commands/translate.js";
 import { registerMerge } from "./commands/merge.js";
 import { registerPull } from "./commands/pull.js";
 import { registerReport } from "./commands/report.js";
@@ -29,6 +32,10 @@ const COMMANDS: Array<(program: Command, ctx: CliContext) => void> = [
   registerValidate,
   registerPrepare,
   registerInspect,
+  registerTrain,
+  registerEval,
+  registerTranslate,
+  registerCompare,
   registerPull,
   registerMerge,
   registerScore,

@@ -11,4 +11,5 @@ export type {
   GenerateSettings,
   GenerateOutput,
   MemoryStats,
+  OptimizerState,
 } from "./types.js";

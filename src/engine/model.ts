@@ -17,6 +17,7 @@ import type {
   LossOutput,
   MemoryStats,
   NativeModelHandle,
+  OptimizerState,
   NativeTensorRef,
 } from "./types.js";
 
@@ -157,6 +158,16 @@ export class EngineModel {
     return { loss: r.tokens > 0 ? r.lossSum / r.tokens : 0, lossSum: r.lossSum, tokens: r.tokens };
   }
 
+  /**
+   * The same loss as forwardBackward without the backward pass: no activations are kept for it, gradients are
+   * left alone and dropout is off (validation).
+   */
+  evalLoss(batch: Batch): LossOutput {
+    const b = this.checkBatch(batch, true);
+    const r = this.native.evalLoss(b.inputIds, b.mask, b.labels!, b.seg, b.pos, batch.rows, b.T);
+    return { loss: r.tokens > 0 ? r.lossSum / r.tokens : 0, lossSum: r.lossSum, tokens: r.tokens };
+  }
+
   loraWeights(): Map<string, LoraPair> {
     return toPairs(this.native.getTrainable("weights"));
   }
@@ -204,6 +215,31 @@ export class EngineModel {
 
   resetOptimizer(): void {
     this.native.resetOptimizer();
+  }
+
+  /** AdamW's step count and moments by trainable tensor name (copies), for checkpoints. */
+  optimizerState(): OptimizerState {
+    const s = this.native.getOptimizerState();
+    return { step: s.step, m: new Map(Object.entries(s.m)), v: new Map(Object.entries(s.v)) };
+  }
+
+  /** Restores optimizerState() output; the trainable tensors must be the same (names and sizes). */
+  setOptimizerState(state: OptimizerState): void {
+    this.native.setOptimizerState(state.step, Object.fromEntries(state.m), Object.fromEntries(state.v));
+  }
+
+  /**
+   * LoRA dropout draws its masks from (seed, this counter), which advances once per adapted projection per
+   * training forward. Setting it (e.g. from a global micro-step) makes the masks independent of history.
+   */
+  get dropoutCounter(): number {
+    return this.native.getDropoutCounter();
+  }
+
+  set dropoutCounter(n: number) {
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new TuneforgeError(`dropout counter ${n} must be a whole number >= 0`);
+    this.native.setDropoutCounter(n);
   }
 
   /** New tokens for each prompt (batched; prompts may differ in length). */

@@ -27,6 +27,9 @@ export function loadNative(): NativeAddon {
       },
     );
   }
+  // OpenMP threads busy-wait between parallel regions by default; on a loaded machine (CI, a laptop running
+  // other work) that made training many times slower. libgomp reads this once, when the addon loads.
+  process.env.OMP_WAIT_POLICY ??= "PASSIVE";
   cached = createRequire(import.meta.url)(path) as NativeAddon;
   return cached;
 }

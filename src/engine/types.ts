@@ -72,6 +72,19 @@ export interface GenerateOutput {
   steps: number;
 }
 
+/** AdamW's state: steps taken and the moments of each trainable tensor (empty maps before the first step). */
+export interface OptimizerState {
+  step: number;
+  m: Map<string, Float32Array>;
+  v: Map<string, Float32Array>;
+}
+
+export interface NativeOptimizerState {
+  step: number;
+  m: Record<string, Float32Array>;
+  v: Record<string, Float32Array>;
+}
+
 export interface MemoryStats {
   inUse: number;
   peak: number;
@@ -121,6 +134,19 @@ export interface NativeModelHandle {
     T: number,
     gradScale: number,
   ): { lossSum: number; tokens: number };
+  evalLoss(
+    ids: Int32Array,
+    mask: I32,
+    labels: Int32Array,
+    seg: I32,
+    pos: I32,
+    rows: number,
+    T: number,
+  ): { lossSum: number; tokens: number };
+  getOptimizerState(): NativeOptimizerState;
+  setOptimizerState(step: number, m: Record<string, Float32Array>, v: Record<string, Float32Array>): void;
+  getDropoutCounter(): number;
+  setDropoutCounter(n: number): void;
   zeroGrads(): void;
   adamwStep(lr: number, b1: number, b2: number, eps: number, wd: number, maxGradNorm: number): number;
   resetOptimizer(): void;

@@ -46,7 +46,11 @@ export interface TinyModelOptions {
   rmsNormEps: number;
   /** BPE vocabulary size including the 256 byte tokens; the 3 special tokens come on top. */
   tokenizerVocabSize: number;
-  /** Standard deviation of the random weights (HF's initializer_range). */
+  /**
+   * Standard deviation of the random weights (HF's initializer_range). 0.15, not HF's 0.02: this model is never
+   * pretrained, and with tied embeddings that small every logit stays near 0, so a LoRA (which cannot rescale
+   * the frozen embeddings or norms) could barely make any answer likely.
+   */
   initStd: number;
 }
 
@@ -61,7 +65,7 @@ export const TINY_DEFAULTS: TinyModelOptions = {
   maxPositionEmbeddings: 1024,
   rmsNormEps: 1e-6,
   tokenizerVocabSize: 2048,
-  initStd: 0.02,
+  initStd: 0.15,
 };
 
 export interface EnsureTinyModelOptions extends Partial<TinyModelOptions> {

@@ -1,0 +1,74 @@
+// The pre-training memory estimate: its arithmetic on a known shape, and the error when it cannot fit.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { parseModelConfig } from "../../src/model/config.js";
+import { TuneforgeError } from "../../src/errors.js";
+import {
+  activationFloatsPerToken,
+  checkTrainingMemory,
+  estimateTrainingMemory,
+} from "../../src/train/index.js";
+import { parameterCount } from "../../src/train/memory.js";
+
+// Qwen2-like: vocab 1000, hidden 64, 2 layers, 4 heads x 16, 2 KV heads, intermediate 128, tied.
+const config = parseModelConfig({
+  model_type: "qwen2",
+  vocab_size: 1000,
+  hidden_size: 64,
+  intermediate_size: 128,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+  rms_norm_eps: 1e-6,
+  tie_word_embeddings: true,
+});
+
+test("parameter count and activations per token follow the layer shapes", () => {
+  // embed 64000 + final norm 64 + per layer: q 64x64+64, k 32x64+32, v 32x64+32, o 64x64,
+  // gate/up 128x64 each, down 64x128, two norms 2x64.
+  const perLayer = 4096 + 64 + 2048 + 32 + 2048 + 32 + 4096 + 3 * 8192 + 128;
+  assert.equal(parameterCount(config), 64000 + 64 + 2 * perLayer);
+  // 4 x 64 + 2 x 64 + 2 x 32 + 3 x 128 = 832 per layer, plus r x 7 for the LoRA x A^T of 7 projections.
+  assert.equal(activationFloatsPerToken(config), 2 * 832);
+  assert.equal(activationFloatsPerToken(config, 8, 7), 2 * (832 + 56));
+});
+
+test("LoRA and full fine-tuning estimates add weights, trainable state, activations and the loss chunk", () => {
+  const params = parameterCount(config);
+  const lora = estimateTrainingMemory({
+    config,
+    tokensPerMicroBatch: 4 * 100,
+    finetuning: "lora",
+    lora: { r: 8, targets: ["q_proj", "v_proj"] },
+    lossChunkTokens: 50,
+  });
+  assert.equal(lora.weights, params * 4);
+  // q: 8 x (64 + 64), v: 8 x (32 + 64), per layer; x4 copies (w, g, m, v) x 4 bytes
+  assert.equal(lora.trainable, 2 * (8 * 128 + 8 * 96) * 4 * 4);
+  assert.equal(lora.activations, 400 * 2 * (832 + 16) * 4);
+  assert.equal(lora.lossChunk, 50 * 1000 * 4 + 4 * 400 * 64 * 4);
+  assert.equal(lora.total, lora.weights + lora.trainable + lora.activations + lora.lossChunk);
+
+  const full = estimateTrainingMemory({
+    config,
+    tokensPerMicroBatch: 400,
+    finetuning: "full",
+    lossChunkTokens: 50,
+  });
+  assert.equal(full.trainable, params * 3 * 4); // grads, m, v on top of the weights
+  assert.equal(full.activations, 400 * 2 * 832 * 4);
+});
+
+test("an estimate over the machine's memory is an error with the numbers and what to change", () => {
+  const est = estimateTrainingMemory({ config, tokensPerMicroBatch: 1_000_000, finetuning: "full" });
+  assert.throws(
+    () => checkTrainingMemory(est, { total: 2 ** 30, free: 2 ** 29 }),
+    (e: unknown) =>
+      e instanceof TuneforgeError &&
+      e.message.includes(`${Math.round(est.total / 2 ** 20)} MB`) &&
+      e.message.includes("1024 MB") &&
+      /per_device_train_batch_size/.test(e.hint ?? "") &&
+      /max_seq_length/.test(e.hint ?? ""),
+  );
+  assert.doesNotThrow(() => checkTrainingMemory(est, { total: est.total * 2, free: est.total * 2 }));
+});
