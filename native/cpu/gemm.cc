@@ -1,5 +1,5 @@
 // Fast SGEMM for the CPU backend, in the GotoBLAS/BLIS style:
-//   threads -> 2-D grid of C tiles; per thread: M blocks (MC) -> K blocks (KC, pack A)
+//   threads -> chunks of C (2-D grid); per chunk: M blocks (MC) -> K blocks (KC, pack A)
 //   -> N blocks (NC, pack B) -> MR-row A slivers -> NR-column B slivers -> register micro-kernel.
 // The micro-kernel and vector width come from gemm_simd.h (AVX-512, AVX2 or scalar), packing
 // from gemm_pack.h.
@@ -35,7 +35,7 @@ constexpr int kNC = 256;
 // large: a bigger MC means B is packed fewer times. Blocks are evened out (see tile()).
 constexpr int kMCMax = 1024;
 // Below this many multiply-adds per thread, forking threads costs more than it saves.
-constexpr double kMinMacsPerThread = 1 << 18;
+constexpr double kMinMacsPerThread = 1 << 19;
 
 using KernelFn = void (*)(int, const float*, size_t, const float*, float*, size_t, int, float,
                           float);
@@ -111,7 +111,7 @@ void tile(const Problem& p, int m0, int m1, int n0, int n1) {
   if (m0 >= m1 || n0 >= n1) return;
   static thread_local Workspace ws;
   const int m = m1 - m0;
-  // Even out the M blocks (e.g. 1100 rows -> 2 x 560, not 1022 + 78) so no pass is mostly edge.
+  // Even out the M blocks (e.g. 1100 rows -> 2 x 560, not 1024 + 76) so no pass is mostly edge.
   const int m_blocks = (m + kMCMax - 1) / kMCMax;
   const int mc_max = ((m + m_blocks - 1) / m_blocks + kMR - 1) / kMR * kMR;
   const int kc_max = std::min(kKC, p.K);
@@ -174,15 +174,22 @@ void scale_c(int M, int N, float beta, float* C, size_t ldc) {
   }
 }
 
-struct Grid {
-  int tm, tn;
+// How C is cut into chunks for the threads: cm x cn rectangles along sliver boundaries.
+struct Split {
+  int cm, cn;
 };
 
-// Splits `threads` into tm x tn tiles of C, minimising the slowest thread's kernel work plus the
-// packing it repeats (each thread packs its own rows of A and columns of B).
-Grid choose_grid(int threads, int M, int N, int K) {
+// Starts from the tm x tn = threads grid that minimises the slowest thread's kernel work plus the
+// packing it repeats (each chunk packs its own rows of A and columns of B). Large products are then
+// cut further, up to kChunksPerThread chunks per thread, which threads claim dynamically: a thread
+// slowed by other work on the machine then costs a small chunk, not half the product. Chunks stay
+// at least kMinChunk wide/tall, where the extra packing is a few percent.
+constexpr int kChunksPerThread = 8;
+constexpr int kMinChunk = 512;
+
+Split choose_split(int threads, int M, int N, int K) {
   const int mu = (M + kMR - 1) / kMR, nu = (N + kNR - 1) / kNR;  // sliver counts
-  Grid best{1, threads};
+  Split best{1, threads};
   double best_cost = -1;
   for (int tm = 1; tm <= threads; tm++) {
     if (threads % tm) continue;
@@ -194,6 +201,17 @@ Grid choose_grid(int threads, int M, int N, int K) {
       best_cost = cost;
       best = {tm, tn};
     }
+  }
+  while (best.cm * best.cn < kChunksPerThread * threads) {
+    const int rows = M / best.cm, cols = N / best.cn;
+    if (cols >= 2 * kMinChunk && cols >= rows)
+      best.cn *= 2;
+    else if (rows >= 2 * kMinChunk)
+      best.cm *= 2;
+    else if (cols >= 2 * kMinChunk)
+      best.cn *= 2;
+    else
+      break;
   }
   return best;
 }
@@ -217,20 +235,18 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
     tile(p, 0, M, 0, N);
     return;
   }
-  const Grid g = choose_grid(threads, M, N, K);
+  const Split sp = choose_split(threads, M, N, K);
   const int mu = (M + kMR - 1) / kMR, nu = (N + kNR - 1) / kNR;
-#pragma omp parallel num_threads(threads)
-  {
-    // Loop in case the runtime grants fewer threads than asked (OMP_DYNAMIC, thread limits).
-    for (int t = omp_get_thread_num(); t < g.tm * g.tn; t += omp_get_num_threads()) {
-    const int im = t / g.tn, in = t % g.tn;
-    // Split along sliver boundaries so only the matrix edge has partial slivers.
-    const int m0 = std::min(M, (int)((long long)mu * im / g.tm) * kMR);
-    const int m1 = std::min(M, (int)((long long)mu * (im + 1) / g.tm) * kMR);
-    const int n0 = std::min(N, (int)((long long)nu * in / g.tn) * kNR);
-    const int n1 = std::min(N, (int)((long long)nu * (in + 1) / g.tn) * kNR);
+  const int chunks = sp.cm * sp.cn;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int c = 0; c < chunks; c++) {
+    const int im = c / sp.cn, in = c % sp.cn;
+    // Cut along sliver boundaries so only the matrix edge has partial slivers.
+    const int m0 = std::min(M, (int)((long long)mu * im / sp.cm) * kMR);
+    const int m1 = std::min(M, (int)((long long)mu * (im + 1) / sp.cm) * kMR);
+    const int n0 = std::min(N, (int)((long long)nu * in / sp.cn) * kNR);
+    const int n1 = std::min(N, (int)((long long)nu * (in + 1) / sp.cn) * kNR);
     tile(p, m0, m1, n0, n1);
-    }
   }
 }
 

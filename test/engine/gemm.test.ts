@@ -84,6 +84,9 @@ test("all transpose combinations on odd sizes around the tile edges", () => {
 test("sizes past the cache blocks (M > MC, N > NC, K > KC) with beta accumulating once", () => {
   for (const [ta, tb] of COMBOS) {
     check({ ta, tb, M: 1031, N: 37, K: 270, alpha: 0.75, beta: -1.5, pad: 3 });
+    // Wide or tall enough to be cut into more chunks than threads (dynamic scheduling).
+    check({ ta, tb, M: 40, N: 4500, K: 20, beta: 0.5 });
+    check({ ta, tb, M: 4500, N: 40, K: 20, beta: 0.5 });
     // Over 1024 rows per thread even when two threads split M.
     check({ ta, tb, M: 2100, N: 9, K: 40, beta: 2 });
     check({ ta, tb, M: 45, N: 1100, K: 280, alpha: -1, beta: 0.5 });
