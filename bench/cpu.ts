@@ -6,6 +6,7 @@ import { cpus, loadavg } from "node:os";
 import { loadGemm, type GemmAddon } from "./gemm-addon.js";
 import { NumpyPeer, type TimingGoal } from "./numpy-peer.js";
 import { BENCH_MODELS, trainingStepShapes, type GemmShape } from "./shapes.js";
+import { benchStep, STEP_CASES } from "./step.js";
 
 // Each shape is timed in alternating rounds (ours, peer, ours, ...) and each side keeps its best,
 // so a burst of other work on the machine does not land on one side only.
@@ -97,6 +98,18 @@ async function main(): Promise<void> {
     if (peer instanceof NumpyPeer) peer.close();
   }
 
+  // The whole step, against our own best GEMM throughput of this run.
+  const bestGemm = Math.max(...rows.map((r) => r.oursGflops));
+  const steps = (quick ? STEP_CASES.slice(0, 2) : STEP_CASES).map((c) => {
+    const r = benchStep(c);
+    process.stderr.write(`${r.case}: train ${r.trainStep.tokensPerS} tok/s ${r.trainStep.gflops} GFLOP/s\n`);
+    return {
+      ...r,
+      trainStepVsBestGemm: round(r.trainStep.gflops / bestGemm, 2),
+      forwardVsBestGemm: round(r.forward.gflops / bestGemm, 2),
+    };
+  });
+
   const ratios = rows.map((r) => r.ratio).filter((r): r is number => r !== null);
   const result = {
     machine: {
@@ -120,6 +133,11 @@ async function main(): Promise<void> {
             belowTarget: rows.filter((r) => r.ratio !== null && r.ratio < 0.7).map((r) => r.name),
           },
     shapes: rows,
+    step: {
+      goal: "a LoRA training step at >= 40% of our best GEMM GFLOP/s (bestGemmGflops)",
+      bestGemmGflops: bestGemm,
+      cases: steps,
+    },
   };
   process.stdout.write(JSON.stringify(result, null, 2) + "\n");
 }
