@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { TuneforgeError } from "../errors.js";
 import { writeJsonAtomic } from "../store/atomic.js";
 import type { EvalTask } from "./task.js";
+import type { ResultsScores } from "./report/types.js";
 
 export const RESULTS_FILE_SUFFIX = "_results.json";
 
@@ -11,15 +12,7 @@ export const RESULTS_FILE_SUFFIX = "_results.json";
  * Corpus scores in each metric's own unit: bleu/chrf/chrfpp 0-100 (sacreBLEU), json_f1 and exact 0-1,
  * loss in nats per token. NaN/Infinity (an overflowing perplexity) are written as null.
  */
-export interface EvalScores {
-  bleu?: number;
-  chrf?: number;
-  chrfpp?: number;
-  json_f1?: number;
-  exact?: number;
-  loss?: number;
-  perplexity?: number;
-}
+export type EvalScores = ResultsScores;
 
 export interface EvalExample {
   /** The user's input (the last user turn of the prompt where it can be found, else the whole prompt). */
