@@ -19,7 +19,13 @@ const EXPECTED_DATA: Record<string, string[]> = {
   translation: ["technology.csv", "economic v1.csv", "Education_Research.csv"],
   chat: ["messages.json"],
   "json-extraction": ["orders.jsonl", "orders_heldout.jsonl"],
-  "documents-qa": ["remote-work-policy.txt", "expense-policy.txt", "it-security-guidelines.txt"],
+  "documents-qa": [
+    "remote-work-policy.txt",
+    "expense-policy.txt",
+    "it-security-guidelines.txt",
+    "travel-policy.pdf",
+    "onboarding-guide.docx",
+  ],
 };
 
 test("init writes a valid commented config and its data for every template", async () => {
