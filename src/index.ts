@@ -266,3 +266,30 @@ export {
 export { compare, type CompareOptions, type CompareResult, type CompareRow } from "./eval/compare.js";
 // Training loop (tuneforge train).
 export * from "./train/index.js";
+// The data pipeline as one call (tuneforge prepare / validate).
+export {
+  MANIFEST_FILE,
+  REJECTS_FILE,
+  STATS_FILE,
+  prepare,
+  readManifest,
+  type PrepareManifest,
+  type PrepareOptions,
+  type PrepareResult,
+  type PreparedFileInfo,
+  type RenderedRow,
+} from "./data/prepare.js";
+export { validateProject, type InputReport, type ValidationReport } from "./data/validate.js";
+// Where models live: the built-in tiny model, local folders, pulled hub models.
+export {
+  bundledCorpus,
+  hubModelDir,
+  isTinyModel,
+  resolveModelDir,
+  resolveTokenizerDir,
+  tinyModelDir,
+  tuneforgeHome,
+} from "./model/resolve.js";
+export { JsonlWriter, readJsonl } from "./store/jsonl.js";
+export { learningRateAt, warmupStepsFor, type Schedule, type SchedulerType } from "./train/schedule.js";
+export { main as runCli } from "./cli/main.js";
