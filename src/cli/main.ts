@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { packageRoot } from "../config/init.js";
 import { TuneforgeError } from "../errors.js";
 import { registerInit } from "./commands/init.js";
+import { registerDemo } from "./commands/demo.js";
 import { registerEval } from "./commands/evaluate.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerTrain } from "./commands/train.js";
@@ -40,6 +41,7 @@ const COMMANDS: Array<(program: Command, ctx: CliContext) => void> = [
   registerMerge,
   registerScore,
   registerReport,
+  registerDemo,
 ];
 
 function version(): string {
@@ -49,7 +51,7 @@ function version(): string {
 
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command("tuneforge")
-    .description("Fine-tune open LLMs on your own data: prepare -> train -> evaluate -> export -> serve")
+    .description("Fine-tune open LLMs on your own data: prepare -> train -> evaluate -> merge")
     .version(version(), "-V, --version")
     .showHelpAfterError("(run with --help for usage)")
     // Throw instead of calling process.exit, so errors go through one handler (and tests can run commands).
