@@ -19,6 +19,7 @@
         "native/engine/weights.cc",
         "native/engine/model.cc",
         "native/engine/optim.cc",
+        "native/engine/profile.cc",
         "native/engine/generate.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native"],

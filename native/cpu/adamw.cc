@@ -11,7 +11,7 @@ void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWH
   const float step_size = (float)(h.lr / bc1);
   const float bc2_sqrt = (float)std::sqrt(bc2);
   const float decay = 1.0f - h.lr * h.weight_decay;
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     m[i] = h.beta1 * m[i] + (1.0f - h.beta1) * g[i];
     v[i] = h.beta2 * v[i] + (1.0f - h.beta2) * g[i] * g[i];

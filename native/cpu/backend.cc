@@ -40,8 +40,11 @@ class CpuBackend final : public Backend {
                    bool accumulate_dx, float* dw) override {
     cpu::rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw);
   }
-  void rope(float* x, const int32_t* pos, const float* inv_freq, int N, int heads, int hd, bool inverse) override {
-    cpu::rope(x, pos, inv_freq, N, heads, hd, inverse);
+  void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs) override {
+    cpu::rope_table(pos, inv_freq, N, hd, cs);
+  }
+  void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse) override {
+    cpu::rope(x, cs, N, heads, hd, inverse);
   }
   void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, float* out, float* lse) override {

@@ -10,22 +10,22 @@ void zero(float* x, int64_t n) { std::memset(x, 0, sizeof(float) * n); }
 void copy(float* dst, const float* src, int64_t n) { std::memcpy(dst, src, sizeof(float) * n); }
 
 void add(float* y, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
 void scale(float* x, float s, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 
 void mul(float* y, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) y[i] *= x[i];
 }
 
 void add_bias(float* y, const float* bias, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= kParallelMin)
   for (int i = 0; i < N; i++)
     for (int c = 0; c < C; c++) y[(int64_t)i * C + c] += bias[c];
 }
@@ -42,7 +42,7 @@ void bias_grad(float* gb, const float* dy, int N, int C) {
 
 double sum_squares(const float* x, int64_t n) {
   double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
+#pragma omp parallel for reduction(+ : s) schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
   return s;
 }

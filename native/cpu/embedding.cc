@@ -6,7 +6,7 @@
 namespace tf::cpu {
 
 void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= kParallelMin)
   for (int i = 0; i < N; i++) std::memcpy(out + (int64_t)i * C, table + (int64_t)ids[i] * C, sizeof(float) * C);
 }
 

@@ -6,6 +6,11 @@
 
 namespace tf::cpu {
 
+// Work (elements touched) below which a kernel runs on the calling thread: forking the OpenMP team costs
+// ~5-20 us, more than a small model's whole norm or optimizer update. Decided by size only, so results stay
+// deterministic for a fixed thread count.
+constexpr int64_t kParallelMin = 1 << 15;
+
 void zero(float* x, int64_t n);
 void copy(float* dst, const float* src, int64_t n);
 void add(float* y, const float* x, int64_t n);
@@ -24,7 +29,8 @@ void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float*
 void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C,
                  float* dx, bool accumulate_dx, float* dw);
 
-void rope(float* x, const int32_t* pos, const float* inv_freq, int N, int heads, int hd, bool inverse);
+void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs);
+void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse);
 
 void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v,
                    const int32_t* key_valid, const int32_t* seg, float* out, float* lse);

@@ -54,9 +54,11 @@ class Backend {
   virtual void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N,
                            int C, float* dx, bool accumulate_dx, float* dw) = 0;
 
+  // Rotary table for positions pos[N]: cs[i, :hd/2] = cos(pos[i] * inv_freq), cs[i, hd/2:] = sin(...). Built
+  // once per forward and shared by every layer's q and k rotations and their gradients.
+  virtual void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs) = 0;
   // Rotary embedding in place on x [N, heads, hd] (halves layout); backward is the inverse rotation.
-  virtual void rope(float* x, const int32_t* pos, const float* inv_freq, int N, int heads, int hd,
-                    bool inverse) = 0;
+  virtual void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse) = 0;
 
   virtual void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v,
                              const int32_t* key_valid, const int32_t* seg, float* out, float* lse) = 0;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "engine/profile.h"
+
 namespace tf {
 
 const std::array<const char*, NPROJ> kProjModule = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
@@ -21,9 +23,19 @@ void ensure(Tensor& t, std::vector<int64_t> shape, DType dt = DType::F32) {
   t = Tensor(std::move(shape), dt);
 }
 
+// A flat work buffer of at least n floats (contents unspecified), reallocated only to grow.
+float* scratch(Tensor& t, int64_t n) {
+  if (t.numel() < n) {
+    t.reset();  // release before allocating, so peak memory does not count both
+    t = Tensor({n});
+  }
+  return t.f32();
+}
+
 }  // namespace
 
-Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend) : cfg_(std::move(cfg)), be_(std::move(backend)) {
+Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend)
+    : cfg_(std::move(cfg)), be_(profiled(std::move(backend))) {
   const ModelConfig& c = cfg_;
   if (c.heads % c.kv_heads != 0 || c.head_dim % 2 != 0 || (int)c.inv_freq.size() != c.head_dim / 2)
     throw std::runtime_error("inconsistent model config (heads, kv_heads, head_dim or rope table)");
@@ -171,16 +183,17 @@ std::vector<ParamRef> Model::trainable() {
 }
 
 void Model::zero_grads() {
+  ProfileCall call("zero_grads");
   for (ParamRef& p : trainable()) be_->zero(p.g, p.n);
 }
 
 void Model::ensure_acts(int N, bool train) {
   const ModelConfig& c = cfg_;
   const int nl = train ? c.layers : 1;
-  if (acts_.N == N && acts_.nlayers == nl) return;
+  if (acts_.N == N && (acts_.train || !train)) return;  // evaluation reuses the training activations' first layer
   acts_ = Acts();
   acts_.N = N;
-  acts_.nlayers = nl;
+  acts_.train = train;
   const int64_t D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim, F = c.inter;
   acts_.res.resize(train ? c.layers + 1 : 1);
   for (Tensor& r : acts_.res) r = Tensor({N, D});
@@ -209,12 +222,14 @@ void Model::ensure_acts(int N, bool train) {
   acts_.hF = Tensor({N, D});
   acts_.rstdF = Tensor({N});
   acts_.tmp = Tensor({N, D});
+  acts_.rope = Tensor({N, c.head_dim});
 }
 
 void Model::linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, bool train) {
   be_->matmul(false, true, N, L.out, L.in, 1.0f, x, L.in, L.w.f32(), L.in, 0.0f, y, L.out);
   if (!L.b.empty()) be_->add_bias(y, L.b.f32(), N, L.out);
   if (!L.lora) return;
+  ProfileRegion region("lora.fwd");
   const int r = lora_cfg_.r;
   const float* xin = x;
   if (train && lora_cfg_.dropout > 0) {
@@ -237,21 +252,23 @@ void Model::linear_bwd(Linear& L, LinSave& s, const float* x, const float* dy, i
     if (!L.gb.empty()) be_->bias_grad(L.gb.f32(), dy, N, L.out);
   }
   if (!L.lora) return;
+  ProfileRegion region("lora.bwd");
   const int r = lora_cfg_.r;
   const bool drop = lora_cfg_.dropout > 0;
   const float* xin = drop ? s.xd.f32() : x;
   Lora& lo = *L.lora;
-  Tensor dxa({N, r});
+  float* dxa = scratch(sc_.dxa, (int64_t)N * r);
   be_->matmul(true, false, L.out, r, N, lora_cfg_.scale, dy, L.out, s.xa.f32(), r, 1.0f, lo.gB.f32(), r);
-  be_->matmul(false, false, N, r, L.out, lora_cfg_.scale, dy, L.out, lo.B.f32(), r, 0.0f, dxa.f32(), r);
-  be_->matmul(true, false, r, L.in, N, 1.0f, dxa.f32(), r, xin, L.in, 1.0f, lo.gA.f32(), L.in);
+  be_->matmul(false, false, N, r, L.out, lora_cfg_.scale, dy, L.out, lo.B.f32(), r, 0.0f, dxa, r);
+  be_->matmul(true, false, r, L.in, N, 1.0f, dxa, r, xin, L.in, 1.0f, lo.gA.f32(), L.in);
   if (drop) {
-    Tensor t({N, L.in});
-    be_->matmul(false, false, N, L.in, r, 1.0f, dxa.f32(), r, lo.A.f32(), L.in, 0.0f, t.f32(), L.in);
-    be_->mul(t.f32(), s.mask.f32(), t.numel());
-    be_->add(dx, t.f32(), t.numel());
+    const int64_t n = (int64_t)N * L.in;
+    float* t = scratch(sc_.drop, n);
+    be_->matmul(false, false, N, L.in, r, 1.0f, dxa, r, lo.A.f32(), L.in, 0.0f, t, L.in);
+    be_->mul(t, s.mask.f32(), n);
+    be_->add(dx, t, n);
   } else {
-    be_->matmul(false, false, N, L.in, r, 1.0f, dxa.f32(), r, lo.A.f32(), L.in, 1.0f, dx, L.in);
+    be_->matmul(false, false, N, L.in, r, 1.0f, dxa, r, lo.A.f32(), L.in, 1.0f, dx, L.in);
   }
 }
 
@@ -261,9 +278,11 @@ void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, 
   const int N = B * Tq, D = c.hidden, hd = c.head_dim;
   const int kd = c.kv_heads * hd;
   ensure_acts(N, train);
+  ProfileRegion region("layers.fwd");
   for (int i = 0; i < N; i++)
     if (ids[i] < 0 || ids[i] >= c.vocab) throw std::runtime_error("token id " + std::to_string(ids[i]) + " out of vocabulary");
   be_->embedding_fwd(embed_.f32(), ids, N, D, acts_.res[0].f32());
+  be_->rope_table(pos, inv_freq_.f32(), N, hd, acts_.rope.f32());
   for (int l = 0; l < c.layers; l++) {
     Layer& L = layers_[l];
     LayerActs& a = acts_.layer[train ? l : 0];
@@ -280,8 +299,8 @@ void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, 
       be_->rmsnorm_fwd(qdst, L.q_norm.f32(), N * c.heads, hd, c.eps, a.q.f32(), a.rstd_q.f32());
       be_->rmsnorm_fwd(kdst, L.k_norm.f32(), N * c.kv_heads, hd, c.eps, a.k.f32(), a.rstd_k.f32());
     }
-    be_->rope(a.q.f32(), pos, inv_freq_.f32(), N, c.heads, hd, false);
-    be_->rope(a.k.f32(), pos, inv_freq_.f32(), N, c.kv_heads, hd, false);
+    be_->rope(a.q.f32(), acts_.rope.f32(), N, c.heads, hd, false);
+    be_->rope(a.k.f32(), acts_.rope.f32(), N, c.kv_heads, hd, false);
     if (cache) {
       be_->cache_write(cache->k[l].f32(), a.k.f32(), B, Tq, cache->S, off, kd);
       be_->cache_write(cache->v[l].f32(), a.v.f32(), B, Tq, cache->S, off, kd);
@@ -326,11 +345,22 @@ std::vector<int32_t> default_positions(const Batch& b) {
 }  // namespace
 
 void Model::forward_logits(const Batch& b, float* logits) {
+  ProfileCall call("forward_logits");
   std::vector<int32_t> pos = b.pos ? std::vector<int32_t>(b.pos, b.pos + (size_t)b.rows * b.T) : default_positions(b);
   forward_core(b.ids, pos.data(), b.rows, b.T, b.mask, b.seg, nullptr, 0, false);
   const int N = b.rows * b.T;
+  ProfileRegion region("head");
   be_->matmul(false, true, N, cfg_.vocab, cfg_.hidden, 1.0f, acts_.hF.f32(), cfg_.hidden, head().f32(), cfg_.hidden,
               0.0f, logits, cfg_.vocab);
+}
+
+// The head GEMMs run at full speed from ~128 rows (at the old 27-row chunks of a 152K vocabulary they ran at
+// half speed), so a chunk has at least 128 rows, more when the vocabulary is small (64 MB of logits). Chunks are
+// evened out: 300 rows run as 3 x 100, not 128 + 128 + 44.
+int Model::loss_chunk_rows(int n_rows) const {
+  const int cap = std::min(n_rows, loss_chunk_ > 0 ? loss_chunk_ : std::max(128, (1 << 24) / cfg_.vocab));
+  const int chunks = (n_rows + cap - 1) / cap;
+  return (n_rows + chunks - 1) / chunks;
 }
 
 void Model::collect_targets(const Batch& b, std::vector<int32_t>& rows, std::vector<int32_t>& targets) const {
@@ -348,6 +378,7 @@ void Model::collect_targets(const Batch& b, std::vector<int32_t>& rows, std::vec
 }
 
 LossResult Model::eval_loss(const Batch& b) {
+  ProfileCall call("eval_loss");
   const int D = cfg_.hidden, V = cfg_.vocab;
   std::vector<int32_t> rows, targets;
   collect_targets(b, rows, targets);
@@ -356,19 +387,22 @@ LossResult Model::eval_loss(const Batch& b) {
   if (rows.empty()) return res;
   std::vector<int32_t> pos = b.pos ? std::vector<int32_t>(b.pos, b.pos + (size_t)b.rows * b.T) : default_positions(b);
   forward_core(b.ids, pos.data(), b.rows, b.T, b.mask, b.seg, nullptr, 0, false);
+  ProfileRegion region("head");
   const int n_rows = (int)rows.size();
-  const int chunk = std::max(1, std::min(n_rows, loss_chunk_ > 0 ? loss_chunk_ : std::max(1, (1 << 22) / V)));
-  Tensor hc({chunk, D}), logits({chunk, V});
+  const int chunk = loss_chunk_rows(n_rows);
+  float* hc = scratch(sc_.hc, (int64_t)chunk * D);
+  float* logits = scratch(sc_.logits, (int64_t)chunk * V);
   for (int s = 0; s < n_rows; s += chunk) {
     const int n = std::min(chunk, n_rows - s);
-    be_->embedding_fwd(acts_.hF.f32(), rows.data() + s, n, D, hc.f32());
-    be_->matmul(false, true, n, V, D, 1.0f, hc.f32(), D, head().f32(), D, 0.0f, logits.f32(), V);
-    res.loss_sum += be_->cross_entropy(logits.f32(), targets.data() + s, n, V, 0.0f);  // gradient unused
+    be_->embedding_fwd(acts_.hF.f32(), rows.data() + s, n, D, hc);
+    be_->matmul(false, true, n, V, D, 1.0f, hc, D, head().f32(), D, 0.0f, logits, V);
+    res.loss_sum += be_->cross_entropy(logits, targets.data() + s, n, V, 0.0f);  // gradient unused
   }
   return res;
 }
 
 LossResult Model::forward_backward(const Batch& b, float grad_scale) {
+  ProfileCall call("forward_backward");
   const ModelConfig& c = cfg_;
   const int N = b.rows * b.T, D = c.hidden, V = c.vocab, hd = c.head_dim;
   const int qd = c.heads * hd, kd = c.kv_heads * hd, F = c.inter;
@@ -383,64 +417,77 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   forward_core(b.ids, pos.data(), b.rows, b.T, b.mask, b.seg, nullptr, 0, true);
 
   // Loss head in chunks of rows so [tokens, vocab] logits never exist at once.
-  Tensor dres({N, D});
+  float* dres = scratch(sc_.dres, (int64_t)N * D);
   {
+    ProfileRegion region("head");
     const int n_rows = (int)rows.size();
-    const int chunk = std::max(1, std::min(n_rows, loss_chunk_ > 0 ? loss_chunk_ : std::max(1, (1 << 22) / V)));
-    Tensor hc({chunk, D}), dhc({chunk, D}), logits({chunk, V}), dhF({N, D});
+    const int chunk = loss_chunk_rows(n_rows);
+    float* hc = scratch(sc_.hc, (int64_t)chunk * D);
+    float* dhc = scratch(sc_.dhc, (int64_t)chunk * D);
+    float* logits = scratch(sc_.logits, (int64_t)chunk * V);
+    float* dhF = scratch(sc_.dhF, (int64_t)N * D);
+    be_->zero(dhF, (int64_t)N * D);  // rows without a target get no gradient
     Tensor& gh = head_grad();
     for (int s = 0; s < n_rows; s += chunk) {
       const int n = std::min(chunk, n_rows - s);
-      be_->embedding_fwd(acts_.hF.f32(), rows.data() + s, n, D, hc.f32());
-      be_->matmul(false, true, n, V, D, 1.0f, hc.f32(), D, head().f32(), D, 0.0f, logits.f32(), V);
-      res.loss_sum += be_->cross_entropy(logits.f32(), targets.data() + s, n, V, gs);
-      be_->matmul(false, false, n, D, V, 1.0f, logits.f32(), V, head().f32(), D, 0.0f, dhc.f32(), D);
-      be_->embedding_bwd(dhF.f32(), rows.data() + s, n, D, dhc.f32());
-      if (!gh.empty()) be_->matmul(true, false, V, D, n, 1.0f, logits.f32(), V, hc.f32(), D, 1.0f, gh.f32(), D);
+      be_->embedding_fwd(acts_.hF.f32(), rows.data() + s, n, D, hc);
+      be_->matmul(false, true, n, V, D, 1.0f, hc, D, head().f32(), D, 0.0f, logits, V);
+      res.loss_sum += be_->cross_entropy(logits, targets.data() + s, n, V, gs);
+      be_->matmul(false, false, n, D, V, 1.0f, logits, V, head().f32(), D, 0.0f, dhc, D);
+      be_->embedding_bwd(dhF, rows.data() + s, n, D, dhc);
+      if (!gh.empty()) be_->matmul(true, false, V, D, n, 1.0f, logits, V, hc, D, 1.0f, gh.f32(), D);
     }
-    be_->rmsnorm_bwd(acts_.res[c.layers].f32(), norm_.f32(), acts_.rstdF.f32(), dhF.f32(), N, D, dres.f32(), false,
+    be_->rmsnorm_bwd(acts_.res[c.layers].f32(), norm_.f32(), acts_.rstdF.f32(), dhF, N, D, dres, false,
                      g_norm_.empty() ? nullptr : g_norm_.f32());
   }
 
-  Tensor dh({N, D}), dact({N, F}), dg({N, F}), du({N, F}), datt({N, qd}), dq({N, qd}), dk({N, kd}), dv({N, kd});
-  Tensor dq_pre, dk_pre, scratch({N, c.heads});
-  if (c.qk_norm) {
-    dq_pre = Tensor({N, qd});
-    dk_pre = Tensor({N, kd});
-  }
+  float* dh = scratch(sc_.dh, (int64_t)N * D);
+  float* dact = scratch(sc_.dact, (int64_t)N * F);
+  float* dg = scratch(sc_.dg, (int64_t)N * F);
+  float* du = scratch(sc_.du, (int64_t)N * F);
+  float* datt = scratch(sc_.datt, (int64_t)N * qd);
+  float* dq = scratch(sc_.dq, (int64_t)N * qd);
+  float* dk = scratch(sc_.dk, (int64_t)N * kd);
+  float* dv = scratch(sc_.dv, (int64_t)N * kd);
+  float* attn_scratch = scratch(sc_.attn, (int64_t)N * c.heads);
+  float* dq_pre = c.qk_norm ? scratch(sc_.dq_pre, (int64_t)N * qd) : nullptr;
+  float* dk_pre = c.qk_norm ? scratch(sc_.dk_pre, (int64_t)N * kd) : nullptr;
   auto gptr = [](Tensor& t) { return t.empty() ? nullptr : t.f32(); };
+  ProfileRegion region("layers.bwd");
   for (int l = c.layers - 1; l >= 0; l--) {
     Layer& L = layers_[l];
     LayerActs& a = acts_.layer[l];
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
-    linear_bwd(L.proj[DOWN_PROJ], a.lin[DOWN_PROJ], a.act.f32(), dres.f32(), N, dact.f32(), false);
-    be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact.f32(), (int64_t)N * F, dg.f32(), du.f32());
-    linear_bwd(L.proj[GATE_PROJ], a.lin[GATE_PROJ], a.h2.f32(), dg.f32(), N, dh.f32(), false);
-    linear_bwd(L.proj[UP_PROJ], a.lin[UP_PROJ], a.h2.f32(), du.f32(), N, dh.f32(), true);
-    be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh.f32(), N, D, dres.f32(), true, gptr(L.g_ln2));
+    linear_bwd(L.proj[DOWN_PROJ], a.lin[DOWN_PROJ], a.act.f32(), dres, N, dact, false);
+    be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, dg, du);
+    linear_bwd(L.proj[GATE_PROJ], a.lin[GATE_PROJ], a.h2.f32(), dg, N, dh, false);
+    linear_bwd(L.proj[UP_PROJ], a.lin[UP_PROJ], a.h2.f32(), du, N, dh, true);
+    be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh, N, D, dres, true, gptr(L.g_ln2));
     // res2 = res[l] + o(attention(rope(q), rope(k), v))
-    linear_bwd(L.proj[O_PROJ], a.lin[O_PROJ], a.att.f32(), dres.f32(), N, datt.f32(), false);
+    linear_bwd(L.proj[O_PROJ], a.lin[O_PROJ], a.att.f32(), dres, N, datt, false);
     AttnDims d{b.rows, b.T, b.T, 0, c.heads, c.kv_heads, hd};
-    be_->attention_bwd(d, a.q.f32(), a.k.f32(), a.v.f32(), b.mask, b.seg, a.att.f32(), a.lse.f32(), datt.f32(),
-                       dq.f32(), dk.f32(), dv.f32(), scratch.f32());
-    be_->rope(dq.f32(), pos.data(), inv_freq_.f32(), N, c.heads, hd, true);
-    be_->rope(dk.f32(), pos.data(), inv_freq_.f32(), N, c.kv_heads, hd, true);
-    float* dqp = dq.f32();
-    float* dkp = dk.f32();
+    be_->attention_bwd(d, a.q.f32(), a.k.f32(), a.v.f32(), b.mask, b.seg, a.att.f32(), a.lse.f32(), datt,
+                       dq, dk, dv, attn_scratch);
+    be_->rope(dq, acts_.rope.f32(), N, c.heads, hd, true);
+    be_->rope(dk, acts_.rope.f32(), N, c.kv_heads, hd, true);
+    float* dqp = dq;
+    float* dkp = dk;
     if (c.qk_norm) {
-      be_->rmsnorm_bwd(a.q_pre.f32(), L.q_norm.f32(), a.rstd_q.f32(), dq.f32(), N * c.heads, hd, dq_pre.f32(), false,
+      be_->rmsnorm_bwd(a.q_pre.f32(), L.q_norm.f32(), a.rstd_q.f32(), dq, N * c.heads, hd, dq_pre, false,
                        gptr(L.g_q_norm));
-      be_->rmsnorm_bwd(a.k_pre.f32(), L.k_norm.f32(), a.rstd_k.f32(), dk.f32(), N * c.kv_heads, hd, dk_pre.f32(),
+      be_->rmsnorm_bwd(a.k_pre.f32(), L.k_norm.f32(), a.rstd_k.f32(), dk, N * c.kv_heads, hd, dk_pre,
                        false, gptr(L.g_k_norm));
-      dqp = dq_pre.f32();
-      dkp = dk_pre.f32();
+      dqp = dq_pre;
+      dkp = dk_pre;
     }
-    linear_bwd(L.proj[Q_PROJ], a.lin[Q_PROJ], a.h1.f32(), dqp, N, dh.f32(), false);
-    linear_bwd(L.proj[K_PROJ], a.lin[K_PROJ], a.h1.f32(), dkp, N, dh.f32(), true);
-    linear_bwd(L.proj[V_PROJ], a.lin[V_PROJ], a.h1.f32(), dv.f32(), N, dh.f32(), true);
-    be_->rmsnorm_bwd(acts_.res[l].f32(), L.ln1.f32(), a.rstd1.f32(), dh.f32(), N, D, dres.f32(), true, gptr(L.g_ln1));
+    linear_bwd(L.proj[Q_PROJ], a.lin[Q_PROJ], a.h1.f32(), dqp, N, dh, false);
+    linear_bwd(L.proj[K_PROJ], a.lin[K_PROJ], a.h1.f32(), dkp, N, dh, true);
+    linear_bwd(L.proj[V_PROJ], a.lin[V_PROJ], a.h1.f32(), dv, N, dh, true);
+    // Below layer 0 only the embedding (full fine-tuning) wants the gradient: skip it in LoRA mode.
+    if (l > 0 || !g_embed_.empty() || !L.g_ln1.empty())
+      be_->rmsnorm_bwd(acts_.res[l].f32(), L.ln1.f32(), a.rstd1.f32(), dh, N, D, dres, true, gptr(L.g_ln1));
   }
-  if (!g_embed_.empty()) be_->embedding_bwd(g_embed_.f32(), b.ids, N, D, dres.f32());
+  if (!g_embed_.empty()) be_->embedding_bwd(g_embed_.f32(), b.ids, N, D, dres);
   return res;
 }
 
@@ -459,6 +506,7 @@ KVCache Model::make_cache(int B, int S) {
 
 void Model::decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int Tq, int off, float* logits) {
   if (off + Tq > cache.S) throw std::runtime_error("KV cache is full");
+  ProfileCall call("decode");
   forward_core(ids, pos, cache.B, Tq, nullptr, nullptr, &cache, off, false);
   std::vector<int32_t> last(cache.B);
   for (int b = 0; b < cache.B; b++) last[b] = b * Tq + Tq - 1;

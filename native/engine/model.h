@@ -128,13 +128,22 @@ class Model {
     std::array<LinSave, NPROJ> lin;
   };
   struct Acts {
-    int N = 0, nlayers = 0;
+    int N = 0;
+    bool train = false;  // every layer's activations kept (else one layer's, reused in place)
     std::vector<Tensor> res;  // residual stream entering each layer (+ the final one)
     std::vector<LayerActs> layer;
-    Tensor hF, rstdF, tmp;
+    Tensor hF, rstdF, tmp, rope;  // rope: cos/sin table [N, head_dim] of this batch's positions
+  };
+
+  // Backward and loss-head work buffers, kept across steps so a steady-state step does not allocate: fresh
+  // engine memory is zero-filled, which cost as much as a kernel on the ~80 MB logits chunk. Grow-only, flat.
+  struct Scratch {
+    Tensor hc, dhc, logits, dhF, dres, dh, dact, dg, du, datt, dq, dk, dv, dq_pre, dk_pre, attn, dxa, drop;
   };
 
   void ensure_acts(int N, bool train);
+  // Rows of logits per loss-head chunk for n_rows target rows (evened out, at most loss_chunk_ if set).
+  int loss_chunk_rows(int n_rows) const;
   // Rows (flat positions) whose next label is a target, and those targets (shifted causal-LM labels).
   void collect_targets(const Batch& b, std::vector<int32_t>& rows, std::vector<int32_t>& targets) const;
   void forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, const int32_t* key_valid,
@@ -154,6 +163,7 @@ class Model {
   int loss_chunk_ = 0;
   uint64_t dropout_calls_ = 0;
   Acts acts_;
+  Scratch sc_;
 };
 
 }  // namespace tf

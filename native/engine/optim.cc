@@ -3,6 +3,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "engine/profile.h"
+
 namespace tf {
 
 double grad_norm(Backend& be, const std::vector<ParamRef>& params) {
@@ -12,6 +14,8 @@ double grad_norm(Backend& be, const std::vector<ParamRef>& params) {
 }
 
 double AdamW::step(Backend& be, const std::vector<ParamRef>& params, const AdamWConfig& c) {
+  ProfileCall call("adamw_step");
+  ProfileRegion region("optimizer");
   if (m_.size() != params.size()) {
     if (!m_.empty()) throw std::runtime_error("the set of trainable parameters changed; reset the optimizer");
     for (const ParamRef& p : params) {

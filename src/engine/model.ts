@@ -24,7 +24,10 @@ import type {
 export interface LoadOptions {
   /** CPU threads (default: OpenMP's choice, all cores). */
   threads?: number;
-  /** Rows of logits materialised at once by the loss (default: ~16 MB worth). */
+  /**
+   * Rows of logits materialised at once by the loss (default: max(128, 2^24 / vocab) rows, i.e. >= 64 MB worth:
+   * the LM-head GEMMs need >= ~128 rows to run at full speed).
+   */
   lossChunkTokens?: number;
 }
 

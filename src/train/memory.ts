@@ -63,7 +63,11 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
   }
   const trainable = trainableParams * F32 * (input.finetuning === "full" ? 3 : 4);
   const activations = N * activationFloatsPerToken(c, input.lora?.r ?? 0, loraProjections) * F32;
-  const chunkTokens = Math.min(N, input.lossChunkTokens ?? Math.max(1, Math.floor((1 << 22) / c.vocabSize)));
+  // The engine's default loss chunk (native/engine/model.cc loss_chunk_rows): max(128, 2^24 / vocab) rows.
+  const chunkTokens = Math.min(
+    N,
+    input.lossChunkTokens ?? Math.max(128, Math.floor((1 << 24) / c.vocabSize)),
+  );
   // the chunk's logits and gradient in place, plus the backward's [N, hidden] gradients (a few live at once)
   const lossChunk = chunkTokens * c.vocabSize * F32 + 4 * N * c.hiddenSize * F32;
   return { weights, trainable, activations, lossChunk, total: weights + trainable + activations + lossChunk };
