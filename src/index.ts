@@ -293,3 +293,13 @@ export {
 export { JsonlWriter, readJsonl } from "./store/jsonl.js";
 export { learningRateAt, warmupStepsFor, type Schedule, type SchedulerType } from "./train/schedule.js";
 export { main as runCli } from "./cli/main.js";
+// `tuneforge demo`: the whole pipeline on generated Spanish purchase orders, before/after comparison.
+export {
+  runDemo,
+  demoTokenizerCorpus,
+  type DemoOptions,
+  type DemoResult,
+  type DemoScores,
+  type DemoStage,
+  type DemoProgress,
+} from "./demo/demo.js";
