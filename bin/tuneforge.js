@@ -5,7 +5,9 @@ import { fileURLToPath } from "node:url";
 
 const compiled = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 if (!existsSync(compiled)) {
-  console.error("tuneforge: the compiled CLI is missing (dist/). Run `npm install` or `npm run build` first.");
+  console.error(
+    "tuneforge: the compiled CLI is missing (dist/). Run `npm install` or `npm run build` first.",
+  );
   process.exit(1);
 }
 const { main } = await import(compiled);

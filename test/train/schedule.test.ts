@@ -18,9 +18,15 @@ test("cosine decays to zero through the midpoint at half the base", () => {
 
 test("linear and constant schedules", () => {
   const lin = { type: "linear" as const, baseLr: 1, warmupSteps: 0, totalSteps: 4 };
-  assert.deepEqual([0, 1, 2, 3, 4].map((i) => learningRateAt(lin, i)), [1, 0.75, 0.5, 0.25, 0]);
+  assert.deepEqual(
+    [0, 1, 2, 3, 4].map((i) => learningRateAt(lin, i)),
+    [1, 0.75, 0.5, 0.25, 0],
+  );
   const c = { type: "constant" as const, baseLr: 3, warmupSteps: 2, totalSteps: 10 };
-  assert.deepEqual([0, 1, 2, 9].map((i) => learningRateAt(c, i)), [0, 1.5, 3, 3]);
+  assert.deepEqual(
+    [0, 1, 2, 9].map((i) => learningRateAt(c, i)),
+    [0, 1.5, 3, 3],
+  );
 });
 
 test("warmup steps round up like HF", () => {
