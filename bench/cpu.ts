@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const gemm = loadGemm();
   const peer = await NumpyPeer.start(python);
   const models = quick ? BENCH_MODELS.filter((m) => m.tokens <= 256) : BENCH_MODELS;
-  const rows = [];
+  const rows: { name: string; oursGflops: number; ratio: number | null }[] = [];
   let peerFailure: string | null = null;
   const loadBefore = loadavg()[0];
   try {
@@ -100,12 +100,20 @@ async function main(): Promise<void> {
 
   // The whole step, against our own best GEMM throughput of this run.
   const bestGemm = Math.max(...rows.map((r) => r.oursGflops));
+  const bestOfShapes = (label: string) => {
+    const own = rows.filter((r) => r.name.startsWith(`${label}/`)).map((r) => r.oursGflops);
+    return own.length > 0 ? Math.max(...own) : null;
+  };
   const steps = (quick ? STEP_CASES.slice(0, 2) : STEP_CASES).map((c) => {
     const r = benchStep(c);
     process.stderr.write(`${r.case}: train ${r.trainStep.tokensPerS} tok/s ${r.trainStep.gflops} GFLOP/s\n`);
     return {
       ...r,
       trainStepVsBestGemm: round(r.trainStep.gflops / bestGemm, 2),
+      // Tiny models cannot reach the big shapes' GEMM speed: also compare with the best of their own products.
+      trainStepVsBestGemmOfItsShapes: bestOfShapes(c.gemmLabel)
+        ? round(r.trainStep.gflops / bestOfShapes(c.gemmLabel)!, 2)
+        : null,
       forwardVsBestGemm: round(r.forward.gflops / bestGemm, 2),
     };
   });

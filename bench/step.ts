@@ -13,6 +13,8 @@ import { FIXTURES } from "../test/helpers/fixtures.js";
 
 export interface StepCase {
   label: string;
+  /** The GEMM benchmark's label for this model's matrix shapes (bench/shapes.ts BENCH_MODELS). */
+  gemmLabel: string;
   /** An HF config.json for a random model, or a fixture model folder. */
   config?: Record<string, unknown>;
   modelDir?: string;
@@ -24,6 +26,7 @@ export interface StepCase {
 export const STEP_CASES: StepCase[] = [
   {
     label: "fixture (base/qwen3)",
+    gemmLabel: "fixture",
     modelDir: join(FIXTURES, "base/qwen3/model"),
     rows: 2,
     seq: 24,
@@ -31,6 +34,7 @@ export const STEP_CASES: StepCase[] = [
   },
   ...[1, 4].map((rows) => ({
     label: `qwen-like vocab 151936, hidden 256, 4 layers, seq 256, batch ${rows}`,
+    gemmLabel: rows === 1 ? "qwen-t256" : "qwen-t1024",
     config: {
       model_type: "qwen3",
       vocab_size: 151936,
