@@ -1,7 +1,7 @@
 // Deduplication in one streaming pass: only 8-byte digests of the rows seen are kept, never the rows.
 // The normalised form defined here is also what `split.ts` hashes, so duplicates never straddle splits.
 import { ARABIC_DIACRITICS_RE } from "./clean.js";
-import { DigestSet, digest64 } from "./hash.js";
+import { DigestSet, DigestTagMap, digest64 } from "./hash.js";
 import type { Example } from "./types.js";
 
 export type DedupMode = "exact" | "normalized" | "none";
@@ -50,14 +50,16 @@ export function normalizedKey(ex: Example): string {
 
 /**
  * Remembers the examples seen and says whether a new one repeats one of them.
- * Memory: one 8-byte digest per distinct row per mode in a `DigestSet` (<= 16 bytes per digest), so at most
- * 32 bytes per row with mode "normalized" — ~32 MB for a million rows. A 64-bit digest collision (two
- * different rows judged equal) has probability ~n^2/2^65: about 3e-8 for a million rows.
+ * Memory: mode "exact" keeps one 8-byte digest per distinct row (<= 16 bytes with the table's free slots);
+ * mode "normalized" keeps one per distinct normalised row, tagged with 32 bits of its exact text's digest
+ * (<= 24 bytes), ~24 MB for a million rows. The tag tells an exact repeat of the kept row ("duplicate") from
+ * another spelling of it ("near_duplicate"). A 64-bit digest collision (two different rows judged equal)
+ * has probability ~n^2/2^65: about 3e-8 for a million rows.
  */
 export class Deduplicator {
   private readonly opts: DedupOptions;
   private readonly exact = new DigestSet();
-  private readonly normalized = new DigestSet();
+  private readonly normalized = new DigestTagMap();
 
   constructor(opts: Partial<DedupOptions> = {}) {
     this.opts = { mode: "normalized", scope: "domain", ...opts };
@@ -72,10 +74,10 @@ export class Deduplicator {
   check(ex: Example): "duplicate" | "near_duplicate" | null {
     if (this.opts.mode === "none") return null;
     const scope = this.opts.scope === "domain" ? `${ex.domain}${FIELD}` : "";
-    if (!this.exact.add(digest64(scope + exactKey(ex)))) return "duplicate";
-    if (this.opts.mode === "normalized" && !this.normalized.add(digest64(scope + normalizedKey(ex)))) {
-      return "near_duplicate";
-    }
-    return null;
+    const exact = digest64(scope + exactKey(ex));
+    if (this.opts.mode === "exact") return this.exact.add(exact) ? null : "duplicate";
+    const kept = this.normalized.getOrAdd(digest64(scope + normalizedKey(ex)), Number(exact & 0xffffffffn));
+    if (kept === undefined) return null;
+    return kept === Number(exact & 0xffffffffn) ? "duplicate" : "near_duplicate";
   }
 }

@@ -76,3 +76,51 @@ function insert(slots: BigUint64Array, d: bigint): boolean {
     }
   }
 }
+
+/**
+ * A DigestSet that also keeps a 32-bit tag per digest (12 bytes a slot, load <= 1/2): dedup stores each
+ * normalised row once, tagged with a short digest of its exact text, instead of keeping two full sets.
+ */
+export class DigestTagMap {
+  private slots = new BigUint64Array(1024);
+  private tags = new Uint32Array(1024);
+  private count = 0;
+  /** 0 marks an empty slot, so the tag of the digest 0 itself is kept aside. */
+  private zeroTag: number | undefined;
+
+  get size(): number {
+    return this.count + (this.zeroTag === undefined ? 0 : 1);
+  }
+
+  /** Returns the tag stored for `d`; the first time `d` is seen, stores `tag` and returns undefined. */
+  getOrAdd(d: bigint, tag: number): number | undefined {
+    d = BigInt.asUintN(64, d);
+    if (d === 0n) {
+      const prev = this.zeroTag;
+      this.zeroTag ??= tag >>> 0;
+      return prev;
+    }
+    if ((this.count + 1) * 2 > this.slots.length) this.grow();
+    const mask = this.slots.length - 1;
+    for (let i = Number(d & BigInt(mask)); ; i = (i + 1) & mask) {
+      const s = this.slots[i];
+      if (s === d) return this.tags[i];
+      if (s === 0n) {
+        this.slots[i] = d;
+        this.tags[i] = tag >>> 0;
+        this.count++;
+        return undefined;
+      }
+    }
+  }
+
+  private grow(): void {
+    const [oldSlots, oldTags] = [this.slots, this.tags];
+    this.slots = new BigUint64Array(oldSlots.length * 2);
+    this.tags = new Uint32Array(oldSlots.length * 2);
+    this.count = 0;
+    oldSlots.forEach((d, i) => {
+      if (d !== 0n) this.getOrAdd(d, oldTags[i]);
+    });
+  }
+}

@@ -75,11 +75,26 @@ test("scope 'domain' (default) keeps a row repeated in another domain; 'global' 
   assert.equal(global.check(pair("SAME", "row", "education")), "near_duplicate");
 });
 
-test("memory: only digests are remembered, one per distinct row and mode", () => {
-  const d = new Deduplicator();
-  for (let i = 0; i < 1000; i++) d.check(pair(`row ${i}`, "x"));
-  for (let i = 0; i < 1000; i++) d.check(pair(`row ${i}`, "x"));
-  assert.equal(d.size, 2000);
+test("memory: only digests are remembered, one per distinct row", () => {
+  for (const mode of ["normalized", "exact"] as const) {
+    const d = new Deduplicator({ mode });
+    for (let i = 0; i < 1000; i++) d.check(pair(`row ${i}`, "x"));
+    for (let i = 0; i < 1000; i++) d.check(pair(`row ${i}`, "x"));
+    assert.equal(d.size, 1000, mode);
+  }
+});
+
+test("DigestTagMap keeps the first tag of each digest through growth, including the digest 0", async () => {
+  const { DigestTagMap } = await import("../../src/data/hash.js");
+  const map = new DigestTagMap();
+  const ref = new Map<bigint, number>();
+  for (let i = 0; i < 5000; i++) {
+    const d = BigInt(i % 3000) * 0x9e3779b97f4a7c15n;
+    const got = map.getOrAdd(d, i);
+    assert.equal(got, ref.get(BigInt.asUintN(64, d)));
+    if (!ref.has(BigInt.asUintN(64, d))) ref.set(BigInt.asUintN(64, d), i);
+  }
+  assert.equal(map.size, ref.size);
 });
 
 test("DigestSet behaves like a Set<bigint> through growth, including the digest 0", () => {
