@@ -13,7 +13,7 @@ export interface CalibrationOptions {
   finetuning: "full" | "lora";
   padId: number;
   threads?: number;
-  /** Timed steps after the untimed warm-up steps (default 5). */
+  /** Timed steps after the untimed warm-up steps (default 8). */
   steps?: number;
 }
 
@@ -21,30 +21,36 @@ export interface CalibrationOptions {
 // start-up): measured 0.30 s against 0.10 s in the run. They are run but not timed.
 const WARMUP_STEPS = 3;
 
-/** Seconds per optimizer step (the median of the timed steps), with batches drawn evenly over `rows`. */
+/**
+ * Seconds per optimizer step (the mean of the timed steps). Training groups rows of similar length into a batch
+ * (group_by_length), so each timed batch is a run of neighbours in length order, and the timed batches are spread
+ * evenly over the length range (their mean is then the mean step of an epoch). The estimate only holds while the
+ * machine's load stays as it was: another process taking a core during training makes every step slower.
+ */
 export function measureStepSeconds(o: CalibrationOptions): number {
   const model = EngineModel.load(o.modelDir, { threads: o.threads ?? availableParallelism() });
   try {
     if (o.finetuning === "full") model.setFullFinetune(true);
     else model.setLora({ r: 16, alpha: 32, useRslora: false, dropout: 0, targets: [...ALL_PROJECTIONS] });
-    const steps = o.steps ?? 5;
-    const all = steps + WARMUP_STEPS;
-    const times: number[] = [];
-    for (let s = 0; s < all; s++) {
-      // Rows spread over the whole set: their lengths are typical of the training batches.
-      const stride = Math.max(1, Math.floor(o.rows.length / (o.batchSize * all)));
-      const batch = Array.from(
-        { length: Math.min(o.batchSize, o.rows.length) },
-        (_, k) => o.rows[(s * o.batchSize + k) * stride] ?? o.rows[k],
-      );
+    const steps = o.steps ?? 8;
+    const byLength = [...o.rows].sort((a, b) => a.ids.length - b.ids.length);
+    const size = Math.min(o.batchSize, byLength.length);
+    // Batch k of n starts at the (k + 0.5) / n quantile of length; warm-up batches are median-length ones.
+    const batchAt = (k: number, n: number) => {
+      const start = Math.floor(((k + 0.5) / n) * (byLength.length - size + 1));
+      return byLength.slice(start, start + size);
+    };
+    let total = 0;
+    for (let s = 0; s < WARMUP_STEPS + steps; s++) {
+      const timed = s >= WARMUP_STEPS;
+      const batch = timed ? batchAt(s - WARMUP_STEPS, steps) : batchAt(0, 1);
       const started = performance.now();
       model.zeroGrads();
       model.forwardBackward(collate(batch, o.padId), { gradScale: 1e-3 });
       model.adamwStep({ lr: 0, weightDecay: 0, maxGradNorm: 1 });
-      if (s >= WARMUP_STEPS) times.push((performance.now() - started) / 1000);
+      if (timed) total += (performance.now() - started) / 1000;
     }
-    times.sort((a, b) => a - b);
-    return times[Math.floor(times.length / 2)];
+    return total / steps;
   } finally {
     model.dispose();
   }

@@ -158,7 +158,7 @@ function demoConfig(
     training: {
       finetuning_type: full ? "full" : "lora",
       learning_rate: t.learningRate,
-      lr_scheduler_type: "cosine",
+      lr_scheduler_type: t.scheduler,
       warmup_ratio: t.warmupRatio,
       weight_decay: full ? 0.0 : 0.01,
       per_device_train_batch_size: t.batchSize,
