@@ -10,6 +10,7 @@ import { join } from "node:path";
 import type { TuneforgeConfig } from "../config/schema.js";
 import { TuneforgeError } from "../errors.js";
 import { writeJsonAtomic } from "../store/atomic.js";
+import { collectGarbage } from "../store/gc.js";
 import { JsonlWriter } from "../store/jsonl.js";
 import { Augmenter, loadSynonyms } from "./augment.js";
 import { cleanExample, type CleanOptions, type DropReason } from "./clean.js";
@@ -30,6 +31,8 @@ export type RenderedRow = Pick<PreparedRow, "domain" | "source" | "prompt" | "co
 /** Bump when the prepared format or the pipeline's behaviour changes, so old outputs are rebuilt. */
 const PIPELINE_VERSION = 1;
 export const MANIFEST_FILE = "manifest.json";
+/** Keeps peak memory flat on large inputs (see store/gc.ts). */
+const GC_EVERY_ROWS = 50_000;
 export const STATS_FILE = "stats.json";
 export const REJECTS_FILE = "rejects.jsonl";
 
@@ -189,6 +192,7 @@ class PrepareRun {
         if (row.kind === "tokenized") await this.addTokenized(row);
         else await this.addExample(row);
         onRow?.({ rows: this.rows, file: row.source.file });
+        if (this.rows % GC_EVERY_ROWS === 0) collectGarbage();
       }
     }
   }
