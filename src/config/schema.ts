@@ -1,6 +1,7 @@
 // The shape of `tuneforge.yaml`: every key, its type and its default. Objects are strict so a typo is an
 // error (with a suggestion) instead of a silently ignored setting. Keys are snake_case, as users write them.
 import { z } from "zod";
+import { EVAL_METRICS, isGenerationMetric, METRIC_ALIASES } from "../eval/task.js";
 
 /** The built-in tiny model used when `model.name_or_path` is not set (fast smoke runs, tests). */
 export const DEFAULT_MODEL = "tuneforge/tiny";
@@ -16,6 +17,17 @@ export const TARGET_MODULES = [
   "up_proj",
   "down_proj",
 ] as const;
+
+/**
+ * What `training.eval_task_metric` takes: "off", "auto" (the task's main metric) or a metric on generated text,
+ * spelled as `tuneforge eval --metrics` accepts it (loss is already validation loss, so it is not one).
+ */
+export const TASK_METRIC_CHOICES = [
+  "off",
+  "auto",
+  ...EVAL_METRICS.filter(isGenerationMetric),
+  ...Object.keys(METRIC_ALIASES).filter((a) => isGenerationMetric(METRIC_ALIASES[a])),
+] as [string, ...string[]];
 
 const ratio = z.number().min(0).max(1);
 const positiveInt = z.number().int().positive();
@@ -135,6 +147,29 @@ const trainingSchema = z.strictObject({
   save_steps: positiveInt.default(200),
   /** Evaluations without improvement before stopping; 0 = off. */
   early_stopping_patience: z.number().int().min(0).default(0),
+  /**
+   * What early stopping watches: "loss" (validation loss, lower is better, every `eval_steps`) or "task"
+   * (`eval_task_metric`, higher is better, at each task evaluation). The best step's weights are kept.
+   */
+  early_stopping_metric: z.enum(["loss", "task"]).default("loss"),
+  /**
+   * A task metric measured during training by greedy generation on validation rows, logged to metrics.jsonl
+   * as `{"step", "epoch", "eval": {"metric", "value"}}`: "off"; "auto" = the task's main metric (chrf for
+   * translation, json-f1 for JSON extraction, none for chat); or a metric name as `tuneforge eval --metrics`
+   * takes it (bleu, chrf, chrf++, json-f1, exact). Generation uses eval.max_new_tokens and eval.batch_size.
+   */
+  eval_task_metric: z
+    .preprocess((v) => (typeof v === "string" ? v.trim().toLowerCase() : v), z.enum(TASK_METRIC_CHOICES))
+    .default("off"),
+  /** When the task metric is measured: at each epoch end, or every `eval_steps` (with validation loss). */
+  eval_task_strategy: z.enum(["epoch", "steps"]).default("epoch"),
+  /** Validation rows the task metric is measured on: the same seeded sample every time (all when fewer). */
+  eval_task_samples: positiveInt.default(32),
+  /**
+   * Wall-clock limit for this training call, in minutes: the run stops after the step during which it passed
+   * and finishes normally (final adapter, final validation, run.json stop_reason "time_limit").
+   */
+  max_train_minutes: z.number().positive().optional(),
   group_by_length: z.boolean().default(true),
   gradient_checkpointing: z.boolean().default(false),
   device: z.enum(["auto", "cpu", "cuda"]).default("auto"),

@@ -226,8 +226,21 @@ export function promptSource(prompt: string): string {
   return prompt.trim();
 }
 
+/** The task of prepared rows as `evaluate` detects it: from their prompts and expected answers. */
+export function detectRowsTask(
+  rows: readonly PreparedRow[],
+  tokenizer: Tokenizer,
+  modelEosIds: readonly number[],
+): EvalTask {
+  const markers = endMarkers(tokenizer, modelEosIds);
+  return detectTask({
+    prompts: rows.map((r) => (hasPrompt(r, tokenizer) ? r.prompt : "")),
+    references: rows.filter((r) => hasPrompt(r, tokenizer)).map((r) => referenceText(r.completion, markers)),
+  });
+}
+
 /** Rows that carry a prompt to generate from: not plain-text, pre-tokenized or packed rows. */
-function hasPrompt(row: PreparedRow, tokenizer: Tokenizer): boolean {
+export function hasPrompt(row: PreparedRow, tokenizer: Tokenizer): boolean {
   const p = row.prompt;
   return p !== "" && p !== tokenizer.bosToken && row.completion !== "" && row.boundaries === undefined;
 }
@@ -329,7 +342,8 @@ function crossEntropy(logits: Float32Array, at: number, V: number, y: number): n
   return Math.log(sum) + max - logits[at + y];
 }
 
-const SCORE_KEYS = {
+/** The results file's score key of each text metric (`json-f1` -> `json_f1`). */
+export const SCORE_KEYS = {
   bleu: "bleu",
   chrf: "chrf",
   "chrf++": "chrfpp",
@@ -380,12 +394,7 @@ async function runEvaluation(
   const markers = endMarkers(tokenizer, model.config.eosTokenIds);
   const rows = set.rows.map((r) => r.row);
   const prompted = set.rows.filter((r) => hasPrompt(r.row, tokenizer));
-  const task =
-    options.task ??
-    detectTask({
-      prompts: rows.map((r) => (hasPrompt(r, tokenizer) ? r.prompt : "")),
-      references: prompted.map((r) => referenceText(r.row.completion, markers)),
-    });
+  const task = options.task ?? detectRowsTask(rows, tokenizer, model.config.eosTokenIds);
   const metrics = resolveMetrics(options.metrics, task);
   const textMetrics = metrics.filter(isGenerationMetric);
   const numExamples = options.numExamples ?? 5;
@@ -529,6 +538,18 @@ function defaultName(adapterDir: string | undefined, domain: string | undefined,
           .replace(/\.jsonl$/, "")
           .replace(/_test$/, "");
   return `base_${domain ?? stem}`;
+}
+
+/**
+ * Evaluates a model that is already loaded, as it stands (e.g. the trainer's own model between steps, its LoRA
+ * weights in place), on prepared rows in memory. The same path as `evaluate`; nothing is written.
+ */
+export async function evaluateLoadedModel(
+  loaded: LoadedModel,
+  rows: readonly PreparedRow[],
+  options: EvaluateSettings & { name?: string; domain?: string },
+): Promise<EvalResult> {
+  return runEvaluation(loaded, undefined, await readTestSet(rows, options.limit), options);
 }
 
 /** Evaluates the base model, or the base model + an adapter, on a prepared test set. */

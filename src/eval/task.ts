@@ -17,7 +17,7 @@ const DEFAULT_METRICS: Record<EvalTask, EvalMetric[]> = {
 };
 
 // Spellings people type for the same metric (the results file's score keys among them).
-const ALIASES: Record<string, EvalMetric> = {
+export const METRIC_ALIASES: Readonly<Record<string, EvalMetric>> = {
   chrfpp: "chrf++",
   "chrf+": "chrf++",
   json_f1: "json-f1",
@@ -55,7 +55,7 @@ export function resolveMetrics(
       for (const m of defaultMetrics(task)) if (!out.includes(m)) out.push(m);
       continue;
     }
-    const metric = ALIASES[name] ?? (EVAL_METRICS as readonly string[]).find((m) => m === name);
+    const metric = METRIC_ALIASES[name] ?? (EVAL_METRICS as readonly string[]).find((m) => m === name);
     if (metric === undefined) {
       throw new TuneforgeError(`unknown metric "${name}"`, {
         key: "eval.metrics",

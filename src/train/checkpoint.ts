@@ -32,7 +32,11 @@ export interface TrainerState {
   /** Micro-batches done in all; LoRA dropout masks are drawn from (seed, micro-step). */
   microStep: number;
   bestValLoss: number | null;
+  /** The best task metric so far (training.eval_task_metric; higher is better). Absent in older checkpoints. */
+  bestTaskValue?: number | null;
+  /** Step of the best value of the metric early stopping watches (training.early_stopping_metric). */
   bestStep: number | null;
+  /** Evaluations of the watched metric since its best value. */
   evalsWithoutImprovement: number;
   tokensSeen: number;
   /** Sum and count of step losses since the last log line (the logged loss averages them). */

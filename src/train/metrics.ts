@@ -1,5 +1,5 @@
-// `<outputDir>/metrics.jsonl`: one JSON line per logging step (and per validation), appended as training
-// goes so a crash loses at most the line being written. The report reads exactly these shapes.
+// `<outputDir>/metrics.jsonl`: one JSON line per logging step (and per validation or task evaluation),
+// appended as training goes so a crash loses at most the line being written. The report reads exactly these shapes.
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import { writeFileAtomic } from "../store/atomic.js";
 
@@ -20,7 +20,14 @@ export interface ValLogLine {
   val_loss: number | null;
 }
 
-export type LogEntry = TrainLogLine | ValLogLine;
+/** A task metric measured during training (training.eval_task_metric), as the report draws it. */
+export interface TaskEvalLogLine {
+  step: number;
+  epoch: number;
+  eval: { metric: string; value: number | null };
+}
+
+export type LogEntry = TrainLogLine | ValLogLine | TaskEvalLogLine;
 
 /** NaN and Infinity have no JSON form: the report expects null for a value that could not be computed. */
 export function finiteOrNull(x: number): number | null {

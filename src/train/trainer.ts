@@ -1,7 +1,8 @@
 // `train()`: the LoRA / full fine-tuning loop behind `tuneforge train`. Reads one domain's prepared rows,
 // runs micro-batches with gradient accumulation (loss token-weighted over the whole optimizer step, as HF
-// Trainer does), AdamW with the configured schedule and clipping, validation and early stopping, atomic
-// checkpoints that resume bit-exactly, and writes the adapter (or model), metrics.jsonl and run.json.
+// Trainer does), AdamW with the configured schedule and clipping, validation (loss, and optionally a task metric
+// on generated answers) with early stopping on either, a wall-clock limit, atomic checkpoints that resume
+// bit-exactly, and writes the adapter (or model), metrics.jsonl and run.json.
 import { availableParallelism } from "node:os";
 import { basename, join, resolve } from "node:path";
 import type { TuneforgeConfig } from "../config/schema.js";
@@ -27,6 +28,7 @@ import { checkPrepared, preparedDomains, readPreparedRows, type TrainRow } from 
 import { checkTrainingMemory, estimateTrainingMemory } from "./memory.js";
 import { finiteOrNull, MetricsLog, METRICS_FILE, type LogEntry } from "./metrics.js";
 import { learningRateAt, warmupStepsFor, type Schedule } from "./schedule.js";
+import { createTaskEvaluator } from "./taskEval.js";
 import { saveAdapter, saveFullModel, type LoraSpec } from "./weights.js";
 
 export interface TrainOptions {
@@ -50,6 +52,12 @@ export interface TrainOptions {
   onProgress?: (step: number, total: number, fields: Record<string, number>) => void;
 }
 
+/**
+ * Why a run ended: all its steps done, early stopping, `training.max_train_minutes`, or an abort (Ctrl-C;
+ * only an interrupted run can be resumed, the others are finished).
+ */
+export type StopReason = "completed" | "early_stopping" | "time_limit" | "interrupted";
+
 export interface TrainResult {
   outputDir: string;
   domain: string;
@@ -63,6 +71,9 @@ export interface TrainResult {
   bestStep: number | null;
   earlyStopped: boolean;
   interrupted: boolean;
+  stopReason: StopReason;
+  /** The last task metric logged (training.eval_task_metric), or null when it is off. */
+  taskMetric: { metric: string; value: number | null } | null;
   /** The checkpoint folder saved on interruption. */
   checkpoint?: string;
 }
@@ -201,18 +212,31 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       hint: 'use finetuning_type: "lora" (same adapters, float32 base weights on the CPU)',
     });
   }
+  if (t.early_stopping_metric === "task" && t.eval_task_metric === "off") {
+    throw new TuneforgeError('early_stopping_metric is "task" but no task metric is measured', {
+      key: "training.early_stopping_metric",
+      hint: 'set training.eval_task_metric (e.g. "auto" or "chrf"), or use early_stopping_metric: "loss"',
+    });
+  }
+  // The wall-clock budget counts from here: loading the model and data is part of what it limits.
+  const startedMs = performance.now();
   const outputDir = resolve(o.outputDir);
   checkPrepared(o.preparedDir, o.modelDir);
   const threads = o.threads ?? availableParallelism();
   const model = EngineModel.load(o.modelDir, { threads });
   try {
-    return await runTraining(o, model, outputDir);
+    return await runTraining(o, model, outputDir, startedMs);
   } finally {
     model.dispose();
   }
 }
 
-async function runTraining(o: TrainOptions, model: EngineModel, outputDir: string): Promise<TrainResult> {
+async function runTraining(
+  o: TrainOptions,
+  model: EngineModel,
+  outputDir: string,
+  startedMs: number,
+): Promise<TrainResult> {
   const { config } = o;
   const t = config.training;
   const mc = model.config;
@@ -231,6 +255,24 @@ async function runTraining(o: TrainOptions, model: EngineModel, outputDir: strin
   const longest = Math.max(...lengths, ...valRows.map((r) => r.ids.length));
 
   const lora = setUpModel(o, model);
+  const taskEval = await createTaskEvaluator({
+    config,
+    modelDir: o.modelDir,
+    preparedDir: o.preparedDir,
+    domain: o.domain,
+    model,
+  });
+  const watch = t.early_stopping_metric;
+  if (watch === "task" && !taskEval) {
+    throw new TuneforgeError(
+      `early_stopping_metric is "task" but domain "${o.domain}" has no task metric to watch ` +
+        `(eval_task_metric "${t.eval_task_metric}": no validation rows, or a chat task, which has none)`,
+      {
+        key: "training.early_stopping_metric",
+        hint: 'name a metric in training.eval_task_metric (e.g. "chrf"), or use early_stopping_metric: "loss"',
+      },
+    );
+  }
   checkTrainingMemory(
     estimateTrainingMemory({
       config: mc,
@@ -262,6 +304,7 @@ async function runTraining(o: TrainOptions, model: EngineModel, outputDir: strin
     orderRngState: createRng(deriveSeed(t.seed, "data-order")).state(),
     microStep: 0,
     bestValLoss: null,
+    bestTaskValue: null,
     bestStep: null,
     evalsWithoutImprovement: 0,
     tokensSeen: 0,
@@ -291,10 +334,35 @@ async function runTraining(o: TrainOptions, model: EngineModel, outputDir: strin
     return v;
   };
 
+  const patience = t.early_stopping_patience;
+  // Early stopping: called once per evaluation of the watched metric; true when patience has run out.
+  const watched = (improved: boolean): boolean => {
+    if (improved) {
+      state.bestStep = state.step;
+      state.evalsWithoutImprovement = 0;
+      if (patience > 0) best = model.trainable("weights");
+      return false;
+    }
+    state.evalsWithoutImprovement++;
+    return patience > 0 && state.evalsWithoutImprovement >= patience;
+  };
+  let taskMetric: TrainResult["taskMetric"] = null;
+  let lastTaskEvalStep = -1;
+  const evaluateTask = async (epoch: number): Promise<number | null> => {
+    const value = await taskEval!.run();
+    taskMetric = { metric: taskEval!.metric, value };
+    lastTaskEvalStep = state.step;
+    log({ step: state.step, epoch, eval: taskMetric });
+    return value;
+  };
+  const timeUp = () =>
+    t.max_train_minutes !== undefined && (performance.now() - startedMs) / 60_000 >= t.max_train_minutes;
+
   let window = { tokens: 0, started: performance.now() };
-  let earlyStopped = false;
+  let stopReason: StopReason = "completed";
   let lastEvalStep = -1;
   let lastVal = NaN;
+  let epoch = state.epoch + state.batchIndex / microBatches.length;
   while (state.step < totalSteps) {
     if (state.batchIndex >= microBatches.length) {
       state.epoch++;
@@ -331,10 +399,15 @@ async function runTraining(o: TrainOptions, model: EngineModel, outputDir: strin
     losses.push({ step: state.step, loss });
     state.logLossSum += loss;
     state.logSteps++;
-    const epoch = state.epoch + state.batchIndex / microBatches.length;
-    o.onProgress?.(state.step, totalSteps, { loss, lr, epoch });
+    epoch = state.epoch + state.batchIndex / microBatches.length;
+    const progress: Record<string, number> = { loss, lr, epoch };
+    const shown = taskMetric as TrainResult["taskMetric"]; // set by evaluateTask (a closure TS cannot follow)
+    if (shown && shown.value !== null) progress[shown.metric] = shown.value;
+    o.onProgress?.(state.step, totalSteps, progress);
 
-    if (state.step % t.logging_steps === 0 || state.step === totalSteps) {
+    // The step that runs out of time is logged too: its loss is part of the run.
+    const outOfTime = timeUp();
+    if (state.step % t.logging_steps === 0 || state.step === totalSteps || outOfTime) {
       const seconds = (performance.now() - window.started) / 1000;
       log({
         step: state.step,
@@ -352,17 +425,23 @@ async function runTraining(o: TrainOptions, model: EngineModel, outputDir: strin
     if (valRows.length > 0 && state.step % t.eval_steps === 0) {
       const v = evaluate();
       lastEvalStep = state.step;
-      if (state.bestValLoss === null || v < state.bestValLoss) {
-        state.bestValLoss = v;
-        state.bestStep = state.step;
-        state.evalsWithoutImprovement = 0;
-        if (t.early_stopping_patience > 0) best = model.trainable("weights");
-      } else {
-        state.evalsWithoutImprovement++;
-        if (t.early_stopping_patience > 0 && state.evalsWithoutImprovement >= t.early_stopping_patience) {
-          earlyStopped = true;
-          break;
-        }
+      const better = state.bestValLoss === null || v < state.bestValLoss;
+      if (better) state.bestValLoss = v;
+      if (watch === "loss" && watched(better)) {
+        stopReason = "early_stopping";
+        break;
+      }
+    }
+    const epochEnd = state.batchIndex >= microBatches.length;
+    if (taskEval && (t.eval_task_strategy === "steps" ? state.step % t.eval_steps === 0 : epochEnd)) {
+      const v = await evaluateTask(epoch);
+      // Higher is better for every text metric; a value that could not be computed never improves.
+      const prev = state.bestTaskValue ?? null;
+      const better = v !== null && (prev === null || v > prev);
+      if (better) state.bestTaskValue = v;
+      if (watch === "task" && watched(better)) {
+        stopReason = "early_stopping";
+        break;
       }
     }
     const aborted = o.signal?.aborted === true;
@@ -379,20 +458,36 @@ async function runTraining(o: TrainOptions, model: EngineModel, outputDir: strin
           bestStep: state.bestStep,
           earlyStopped: false,
           interrupted: true,
+          stopReason: "interrupted",
+          taskMetric,
           checkpoint: dir,
         };
       }
+    }
+    if (outOfTime) {
+      stopReason = "time_limit";
+      break;
     }
     await tick(); // let a Ctrl-C handler (or any other event) run between steps
   }
 
   // Early stopping keeps the best weights (HF load_best_model_at_end); otherwise the last ones.
   let finalValLoss: number | null = null;
-  if (best && state.bestStep !== null && t.early_stopping_patience > 0) {
-    model.setTrainable("weights", best);
-    finalValLoss = state.bestValLoss;
+  const keepBest = best !== null && state.bestStep !== null && patience > 0;
+  if (keepBest) {
+    model.setTrainable("weights", best!);
+    if (watch === "loss") finalValLoss = state.bestValLoss;
+    // The best task step's weights were not necessarily validated: measure them (not logged: the step differs).
+    else if (valRows.length > 0) finalValLoss = finiteOrNull(validationLoss(model, valRows, bs, padId));
   } else if (valRows.length > 0) {
     finalValLoss = finiteOrNull(lastEvalStep === state.step ? lastVal : evaluate());
+  }
+  // The saved weights get a task metric too (a run that stops mid-epoch has one for what it saves); the kept
+  // best weights of another step are measured without a log line, which would put them at the wrong step.
+  if (taskEval && !keepBest && lastTaskEvalStep !== state.step) await evaluateTask(epoch);
+  else if (taskEval && keepBest) {
+    const value = watch === "task" ? (state.bestTaskValue ?? null) : await taskEval.run();
+    taskMetric = { metric: taskEval.metric, value };
   }
 
   if (lora) {
@@ -417,6 +512,9 @@ async function runTraining(o: TrainOptions, model: EngineModel, outputDir: strin
     finished_at: new Date().toISOString(),
     final_val_loss: finalValLoss,
     steps: state.step,
+    stop_reason: stopReason,
+    best_step: patience > 0 ? state.bestStep : null,
+    ...(taskMetric ? { task_metric: taskMetric } : {}),
   });
   return {
     outputDir,
@@ -425,9 +523,11 @@ async function runTraining(o: TrainOptions, model: EngineModel, outputDir: strin
     totalSteps,
     losses,
     finalValLoss,
-    bestStep: earlyStopped || t.early_stopping_patience > 0 ? state.bestStep : null,
-    earlyStopped,
+    bestStep: patience > 0 ? state.bestStep : null,
+    earlyStopped: stopReason === "early_stopping",
     interrupted: false,
+    stopReason,
+    taskMetric,
   };
 }
 

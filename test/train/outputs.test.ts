@@ -73,6 +73,7 @@ test("a run writes the adapter, tokenizer, tuneforge.json, metrics.jsonl and run
   const run = JSON.parse(readFileSync(join(dir, "run.json"), "utf8"));
   assert.deepEqual(Object.keys(run).sort(), [
     "base_model",
+    "best_step",
     "config",
     "domain",
     "final_val_loss",
@@ -80,9 +81,12 @@ test("a run writes the adapter, tokenizer, tuneforge.json, metrics.jsonl and run
     "name",
     "started_at",
     "steps",
+    "stop_reason",
   ]);
   assert.equal(run.name, "upper-run");
   assert.equal(run.steps, 12);
+  assert.equal(run.stop_reason, "completed");
+  assert.equal(run.best_step, null, "no early stopping, no best step");
   assert.equal(run.final_val_loss, valLines[1].val_loss);
   assert.equal(run.final_val_loss, result.finalValLoss);
   assert.ok(Date.parse(run.started_at) <= Date.parse(run.finished_at));

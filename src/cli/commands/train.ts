@@ -1,13 +1,13 @@
 // `tuneforge train`: prepare (a no-op when up to date), then train one adapter per domain with progress,
-// validation, checkpoints, and Ctrl-C that saves a checkpoint instead of losing the run.
+// validation, checkpoints, and Ctrl-C that saves a checkpoint instead of losing the run (and exits 130).
 import { join, relative } from "node:path";
-import type { Command } from "commander";
+import { CommanderError, type Command } from "commander";
 import { acceptConfigOverrides } from "../../config/overrides.js";
 import { prepare, readManifest } from "../../data/prepare.js";
 import { Tokenizer } from "../../data/tokenizer.js";
 import { TuneforgeError } from "../../errors.js";
 import { resolveModelDir } from "../../model/resolve.js";
-import { train, trainAllDomains, type TrainResult } from "../../train/index.js";
+import { train, trainAllDomains, type LogEntry, type TrainResult } from "../../train/index.js";
 import { createProgress, type Progress } from "../progress.js";
 import { loadProjectConfig } from "../project.js";
 import type { CliContext } from "../main.js";
@@ -35,7 +35,11 @@ export function registerTrain(program: Command, ctx: CliContext): void {
 The data is prepared first if it is missing or out of date (with the model's own tokenizer).
 Output per run: <training.output_dir>/<run_name or domain>/ with the PEFT adapter, tokenizer files,
 tuneforge.json (settings), metrics.jsonl (loss, lr, grad norm, tokens/s, memory) and run.json.
-Ctrl-C finishes the current step and saves a checkpoint; --resume continues exactly where it stopped.
+With training.eval_task_metric set, a task metric (chrF, JSON F1, ...) on validation rows is logged at each
+epoch end (or every eval_steps) and shown in the progress line; early_stopping_metric: task stops on it.
+training.max_train_minutes stops the run after the step that reaches it, saving the adapter as usual.
+Ctrl-C finishes the current step, saves a checkpoint and exits with code 130; --resume continues exactly
+where it stopped.
 
 Examples:
   $ tuneforge train --domain technology
@@ -61,6 +65,9 @@ Examples:
     };
     process.on("SIGINT", onSigint);
     let bar: Progress | null = null;
+    // The newest task metric, e.g. "chrf 41.2", shown in the progress line between evaluations.
+    let lastEval = "-";
+    const showEval = config.training.eval_task_metric !== "off";
     const common = {
       config,
       modelDir,
@@ -69,14 +76,20 @@ Examples:
       resume: flags.resume,
       threads: flags.threads,
       signal: abort.signal,
+      onLog: (entry: LogEntry) => {
+        if ("eval" in entry) {
+          const v = entry.eval.value;
+          lastEval = `${entry.eval.metric} ${v === null ? "n/a" : Number(v.toPrecision(4))}`;
+        }
+      },
       onProgress: (step: number, total: number, fields: Record<string, number>) => {
         bar ??= createProgress({
           total,
           label: "train",
-          fields: ["loss", "lr", "epoch"],
+          fields: showEval ? ["loss", "lr", "epoch", "eval"] : ["loss", "lr", "epoch"],
           stream: process.stderr,
         });
-        bar.update(step, fields);
+        bar.update(step, { ...fields, eval: lastEval });
       },
     };
     let results: TrainResult[];
@@ -100,14 +113,29 @@ Examples:
         );
       } else {
         const val = r.finalValLoss === null ? "" : `, val loss ${r.finalValLoss.toFixed(4)}`;
+        const task =
+          r.taskMetric && r.taskMetric.value !== null
+            ? `, ${r.taskMetric.metric} ${r.taskMetric.value.toFixed(4)}`
+            : "";
         const last = r.losses.at(-1);
+        const why = STOP_NOTES[r.stopReason] ?? "";
         ctx.out(
-          `${r.domain}: ${r.steps} steps${last ? `, loss ${last.loss.toFixed(4)}` : ""}${val}${r.earlyStopped ? " (early stop)" : ""} -> ${where}`,
+          `${r.domain}: ${r.steps} steps${last ? `, loss ${last.loss.toFixed(4)}` : ""}${val}${task}${why} -> ${where}`,
         );
       }
     }
+    // The usual exit code of a run stopped by SIGINT (its checkpoint is saved): scripts can tell it from
+    // success. run() turns a CommanderError into its exit code without printing anything more.
+    if (results.some((r) => r.interrupted)) {
+      throw new CommanderError(130, "tuneforge.interrupted", "training interrupted");
+    }
   });
 }
+
+const STOP_NOTES: Partial<Record<TrainResult["stopReason"], string>> = {
+  early_stopping: " (early stop)",
+  time_limit: " (time limit: training.max_train_minutes)",
+};
 
 function onlyDomain(preparedDir: string): string {
   const domains = [
