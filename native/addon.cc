@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cpu/gemm_binding.h"
+#include "cuda/cuda_binding.h"
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "engine/optim.h"
@@ -401,6 +402,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
               }));
   exports.Set("NativeModel", NativeModel::Define(env));
   tf::cpu::RegisterGemm(env, exports);
+  tf::cuda::RegisterCuda(env, exports);
   return exports;
 }
 

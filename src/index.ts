@@ -303,3 +303,4 @@ export {
   type DemoStage,
   type DemoProgress,
 } from "./demo/demo.js";
+export { cudaInfo, kernelCheck, type CudaInfo, type KernelCheckEntry } from "./engine/native.js";

@@ -87,5 +87,8 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_cpu_backend();
+// fp32 CUDA backend on the current device (native/cuda/); every pointer it is given must be device memory,
+// integer arrays (ids, targets, masks, positions) included. Defined only in builds with TUNEFORGE_CUDA.
+std::unique_ptr<Backend> make_cuda_backend();
 
 }  // namespace tf

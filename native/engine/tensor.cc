@@ -3,6 +3,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
+#include <string>
+
+#ifdef TUNEFORGE_CUDA
+#include "cuda/memory.h"
+#endif
 
 namespace tf {
 
@@ -34,9 +40,53 @@ class CpuAllocator : public Allocator {
 };
 }  // namespace
 
-Allocator& allocator_for(Device) {
+Allocator& allocator_for(Device device) {
   static CpuAllocator cpu;
-  return cpu;
+  if (device == Device::CPU) return cpu;
+#ifdef TUNEFORGE_CUDA
+  return cuda::allocator();
+#else
+  throw std::runtime_error("this build of the tuneforge engine has no CUDA backend (it was built without the "
+                           "CUDA toolkit and cuBLAS); rebuild on a machine that has them to use the GPU");
+#endif
+}
+
+bool cuda_built() {
+#ifdef TUNEFORGE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+static void check_copy(const Tensor& t, size_t bytes) {
+  if (bytes > t.bytes())
+    throw std::out_of_range("copy of " + std::to_string(bytes) + " bytes into a tensor of " +
+                            std::to_string(t.bytes()));
+}
+
+void copy_from_host(Tensor& dst, const void* src, size_t bytes) {
+  check_copy(dst, bytes);
+  if (bytes == 0) return;
+  if (dst.device() == Device::CPU) {
+    std::memcpy(dst.f32(), src, bytes);
+    return;
+  }
+#ifdef TUNEFORGE_CUDA
+  cuda::memcpy_h2d(dst.f32(), src, bytes);
+#endif
+}
+
+void copy_to_host(void* dst, const Tensor& src, size_t bytes) {
+  check_copy(src, bytes);
+  if (bytes == 0) return;
+  if (src.device() == Device::CPU) {
+    std::memcpy(dst, src.f32(), bytes);
+    return;
+  }
+#ifdef TUNEFORGE_CUDA
+  cuda::memcpy_d2h(dst, src.f32(), bytes);
+#endif
 }
 
 Tensor::Tensor(std::vector<int64_t> shape, DType dtype, Device device)

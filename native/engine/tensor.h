@@ -8,7 +8,8 @@
 
 namespace tf {
 
-enum class Device { CPU };
+// CUDA tensors exist only in builds with the CUDA backend (TUNEFORGE_CUDA); elsewhere allocating one throws.
+enum class Device { CPU, CUDA };
 enum class DType { F32, I32 };
 
 inline size_t dtype_size(DType) { return 4; }
@@ -32,6 +33,9 @@ class Allocator {
 };
 
 Allocator& allocator_for(Device device);
+
+// True when this build has the CUDA backend compiled in (whether or not a GPU is present).
+bool cuda_built();
 
 // A dense row-major tensor. Move-only: the memory has exactly one owner.
 class Tensor {
@@ -65,5 +69,10 @@ class Tensor {
   DType dtype_ = DType::F32;
   Device device_ = Device::CPU;
 };
+
+// Copies between host memory and a tensor of any device (memcpy for CPU tensors, a synchronous cudaMemcpy
+// for CUDA ones). bytes must not exceed the tensor's size.
+void copy_from_host(Tensor& dst, const void* src, size_t bytes);
+void copy_to_host(void* dst, const Tensor& src, size_t bytes);
 
 }  // namespace tf

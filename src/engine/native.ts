@@ -33,3 +33,84 @@ export function loadNative(): NativeAddon {
   cached = createRequire(import.meta.url)(path) as NativeAddon;
   return cached;
 }
+
+/** The CUDA side of the addon (`cudaInfo()`): whether it was built in, the GPU, and its memory. */
+export interface CudaInfo {
+  /** The addon was compiled with the CUDA backend (a CUDA toolkit with cuBLAS was found at build time). */
+  built: boolean;
+  /** Built and a CUDA device answered. */
+  available: boolean;
+  /** Why not available (empty when available). */
+  reason: string;
+  name: string;
+  /** e.g. "9.0" for an H100. */
+  computeCapability: string;
+  smCount: number;
+  /** cudaMemGetInfo: the whole device, every process. */
+  totalBytes: number;
+  freeBytes: number;
+  /** The engine allocator: bytes held by tensors now, their high-water mark, and pool blocks kept for reuse. */
+  inUseBytes: number;
+  peakBytes: number;
+  cachedBytes: number;
+}
+
+/** One output of one Backend op, compared between the CPU backend and the tested one (`kernelCheck`). */
+export interface KernelCheckEntry {
+  /** The tf::Backend method, e.g. "attention_bwd". */
+  op: string;
+  /** Which output, e.g. "dq"; "result" for a returned scalar. */
+  output: string;
+  /** The case, e.g. "B2 Tq37 Tk37 qoff0 H4 KV2 hd64 leftpad". */
+  shape: string;
+  maxAbs: number;
+  /** maxAbs / max |reference| (normwise). */
+  maxRel: number;
+  /** max |reference|: > 0 shows the output was not trivially zero. */
+  refMax: number;
+  count: number;
+}
+
+interface CudaExports {
+  cudaInfo(): CudaInfo;
+  kernelCheck(device: "cuda" | "cpu", seed: number): KernelCheckEntry[];
+}
+
+function cudaExports(): Partial<CudaExports> {
+  return loadNative() as unknown as Partial<CudaExports>;
+}
+
+/** The GPU the engine would use, or why there is none. Never throws for a missing GPU. */
+export function cudaInfo(): CudaInfo {
+  const addon = cudaExports();
+  if (!addon.cudaInfo) {
+    return {
+      built: false,
+      available: false,
+      reason: "the engine addon predates the CUDA backend; rebuild it (npm run build:native)",
+      name: "",
+      computeCapability: "",
+      smCount: 0,
+      totalBytes: 0,
+      freeBytes: 0,
+      inUseBytes: 0,
+      peakBytes: 0,
+      cachedBytes: 0,
+    };
+  }
+  return addon.cudaInfo();
+}
+
+/**
+ * Runs every backend op on the same random inputs on the CPU backend and on `device` ("cuda", or "cpu" for a
+ * second CPU backend, which checks the harness where there is no GPU) and returns the differences.
+ */
+export function kernelCheck(device: "cuda" | "cpu", seed = 1): KernelCheckEntry[] {
+  const addon = cudaExports();
+  if (!addon.kernelCheck) {
+    throw new TuneforgeError("the engine addon has no kernel self-test", {
+      hint: "rebuild the addon (npm run build:native, or native/build-standalone.sh on the GPU machine)",
+    });
+  }
+  return addon.kernelCheck(device, seed);
+}

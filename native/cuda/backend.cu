@@ -1,0 +1,175 @@
+// The CUDA backend: tf::Backend on device pointers (fp32). Matrix products go through cuBLAS with TF32
+// disabled, so fp32 results match the CPU backend and the parity fixtures; everything else is our kernels
+// (kernels.cuh). All work is queued on one stream (the legacy default stream for now, so plain cudaMemcpy and
+// the allocator's reuse are ordered with it); only sum_squares and cross_entropy wait, for their results.
+#include <cstdlib>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "cuda/common.cuh"
+#include "cuda/kernels.cuh"
+#include "cuda/memory.h"
+#include "engine/backend.h"
+
+namespace tf {
+
+namespace cuda {
+
+bool sync_after_launch() {
+  static const bool on = [] {
+    const char* v = std::getenv("TUNEFORGE_CUDA_SYNC");
+    return v && *v && std::string(v) != "0";
+  }();
+  return on;
+}
+
+void allow_shared_memory(const void* kernel, size_t bytes, const char* name) {
+  if (bytes <= 48 * 1024) return;
+  int dev = 0, optin = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+  if (bytes > (size_t)optin)
+    throw std::runtime_error(std::string("CUDA: ") + name + " needs " + std::to_string(bytes) +
+                             " bytes of shared memory per block, the device allows " + std::to_string(optin) +
+                             " (head_dim too large for this kernel's tile sizes)");
+  CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+}
+
+}  // namespace cuda
+
+namespace {
+
+// A device buffer the backend keeps between calls (reduction partials, per-row losses); it grows on demand
+// and is allocated through the engine allocator, so it counts towards peak memory.
+class DeviceScratch {
+ public:
+  ~DeviceScratch() { cuda::allocator().release(ptr_, bytes_); }
+  void* get(size_t bytes) {
+    if (bytes > bytes_) {
+      cuda::allocator().release(ptr_, bytes_);
+      ptr_ = nullptr;
+      bytes_ = 0;
+      ptr_ = cuda::allocator().allocate(bytes);
+      bytes_ = bytes;
+    }
+    return ptr_;
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend() {
+    CUBLAS_CHECK(cublasCreate(&blas_));
+    CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+    // fp32 mode: no TF32 tensor-core rounding (cuBLAS only uses it when asked; say so explicitly).
+    CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
+  }
+  ~CudaBackend() override { cublasDestroy(blas_); }
+
+  Device device() const override { return Device::CUDA; }
+  void set_threads(int) override {}  // host threads play no part
+
+  // Row-major C = A B is column-major C^T = B^T A^T: swap the operands (and M with N), keep the flags.
+  void matmul(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
+              float beta, float* C, int ldc) override {
+    if (M == 0 || N == 0) return;
+    CUBLAS_CHECK(cublasSgemm(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha,
+                             B, ldb, A, lda, &beta, C, ldc));
+    if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  void zero(float* x, int64_t n) override {
+    if (n > 0) CUDA_CHECK(cudaMemsetAsync(x, 0, sizeof(float) * n, stream_));
+  }
+  void copy(float* dst, const float* src, int64_t n) override {
+    if (n > 0) CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(float) * n, cudaMemcpyDeviceToDevice, stream_));
+  }
+  void add(float* y, const float* x, int64_t n) override { cuda::add(y, x, n, stream_); }
+  void scale(float* x, float s, int64_t n) override { cuda::scale(x, s, n, stream_); }
+  void mul(float* y, const float* x, int64_t n) override { cuda::mul(y, x, n, stream_); }
+  void add_bias(float* y, const float* bias, int N, int C) override { cuda::add_bias(y, bias, N, C, stream_); }
+  void bias_grad(float* gb, const float* dy, int N, int C) override { cuda::bias_grad(gb, dy, N, C, stream_); }
+  double sum_squares(const float* x, int64_t n) override {
+    auto* partial = static_cast<double*>(partial_.get(sizeof(double) * cuda::kSumSquaresBlocks));
+    return cuda::sum_squares(x, n, partial, stream_);
+  }
+
+  void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) override {
+    cuda::embedding_fwd(table, ids, N, C, out, stream_);
+  }
+  void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d) override {
+    cuda::embedding_bwd(table_grad, ids, N, C, d, stream_);
+  }
+
+  void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd) override {
+    cuda::rmsnorm_fwd(x, w, N, C, eps, out, rstd, stream_);
+  }
+  void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
+                   bool accumulate_dx, float* dw) override {
+    cuda::rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw, stream_);
+  }
+
+  void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs) override {
+    cuda::rope_table(pos, inv_freq, N, hd, cs, stream_);
+  }
+  void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse) override {
+    cuda::rope(x, cs, N, heads, hd, inverse, stream_);
+  }
+
+  void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+                     const int32_t* seg, float* out, float* lse) override {
+    cuda::attention_fwd(d, q, k, v, key_valid, seg, out, lse, stream_);
+  }
+  void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+                     const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
+                     float* dv, float* scratch) override {
+    cuda::attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
+  }
+
+  void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) override {
+    cuda::swiglu_fwd(g, u, n, out, stream_);
+  }
+  void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du) override {
+    cuda::swiglu_bwd(g, u, dout, n, dg, du, stream_);
+  }
+
+  double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale) override {
+    auto* rows = static_cast<double*>(row_loss_.get(sizeof(double) * (N > 0 ? N : 1)));
+    return cuda::cross_entropy(logits, targets, N, V, grad_scale, rows, stream_);
+  }
+
+  void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h) override {
+    cuda::adamw(p, g, m, v, n, h, stream_);
+  }
+
+  void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) override {
+    cuda::dropout(x, mask, x_out, n, p, seed, stream_);
+  }
+
+  // B rows of Tq*C contiguous floats into rows of Tk*C, starting at slot `off`: one strided 2-D copy.
+  void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, int C) override {
+    if (B <= 0 || Tq <= 0 || C <= 0) return;
+    if (off < 0 || off + Tq > Tk)
+      throw std::invalid_argument("CUDA cache_write: slots " + std::to_string(off) + ".." + std::to_string(off + Tq) +
+                                  " do not fit a cache of " + std::to_string(Tk));
+    const size_t width = sizeof(float) * (size_t)Tq * C;
+    CUDA_CHECK(cudaMemcpy2DAsync(dst + (int64_t)off * C, sizeof(float) * (size_t)Tk * C, src, width, width, B,
+                                 cudaMemcpyDeviceToDevice, stream_));
+  }
+
+ private:
+  cudaStream_t stream_ = 0;
+  cublasHandle_t blas_ = nullptr;
+  DeviceScratch partial_, row_loss_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend() { return std::make_unique<CudaBackend>(); }
+
+}  // namespace tf

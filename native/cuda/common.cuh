@@ -1,0 +1,94 @@
+// Shared by the CUDA kernels: error checks that throw a C++ error naming the file, line and call, launch
+// helpers, and deterministic block reductions (fixed-shape trees, never float atomics, so a result does not
+// depend on scheduling and a run can be repeated bit for bit).
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace tf::cuda {
+
+[[noreturn]] inline void fail(const std::string& what, const char* call, const char* file, int line) {
+  throw std::runtime_error("CUDA: " + what + " in `" + call + "` at " + file + ":" + std::to_string(line));
+}
+
+inline void check(cudaError_t e, const char* call, const char* file, int line) {
+  if (e != cudaSuccess) fail(std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ")", call, file, line);
+}
+
+inline void check(cublasStatus_t s, const char* call, const char* file, int line) {
+  if (s != CUBLAS_STATUS_SUCCESS) fail(std::string("cuBLAS ") + cublasGetStatusString(s), call, file, line);
+}
+
+// TUNEFORGE_CUDA_SYNC=1 synchronises after every launch, so an asynchronous fault (an out-of-bounds access)
+// is reported at the kernel that caused it instead of at some later call.
+bool sync_after_launch();
+
+}  // namespace tf::cuda
+
+#define CUDA_CHECK(call) ::tf::cuda::check((call), #call, __FILE__, __LINE__)
+#define CUBLAS_CHECK(call) ::tf::cuda::check((call), #call, __FILE__, __LINE__)
+// After a <<<...>>> launch: configuration errors now, execution errors too when TUNEFORGE_CUDA_SYNC=1.
+#define CUDA_LAUNCH_CHECK(name)                                                                \
+  do {                                                                                         \
+    ::tf::cuda::check(cudaGetLastError(), name, __FILE__, __LINE__);                           \
+    if (::tf::cuda::sync_after_launch()) ::tf::cuda::check(cudaDeviceSynchronize(), name, __FILE__, __LINE__); \
+  } while (0)
+
+namespace tf::cuda {
+
+constexpr int kThreads = 256;  // block size of the elementwise and per-row kernels (a power of two)
+
+// Blocks for a grid-stride loop over n items: enough to fill the GPU, capped so huge n loops instead.
+inline unsigned grid_for(int64_t n, int threads = kThreads) {
+  const int64_t blocks = (n + threads - 1) / threads;
+  return (unsigned)(blocks < 1 ? 1 : blocks > 65535 ? 65535 : blocks);
+}
+
+// Sum of one value per thread over the block, in a fixed pairwise order. blockDim.x must be a power of two
+// and `sh` must hold blockDim.x elements. Every thread gets the total. Ends with a barrier, so `sh` may be
+// reused right after.
+template <typename T>
+__device__ inline T block_sum(T v, T* sh) {
+  sh[threadIdx.x] = v;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+    if ((int)threadIdx.x < stride) sh[threadIdx.x] += sh[threadIdx.x + stride];
+    __syncthreads();
+  }
+  const T total = sh[0];
+  __syncthreads();
+  return total;
+}
+
+template <typename T>
+__device__ inline T block_max(T v, T* sh) {
+  sh[threadIdx.x] = v;
+  __syncthreads();
+  for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+    if ((int)threadIdx.x < stride) sh[threadIdx.x] = fmax(sh[threadIdx.x], sh[threadIdx.x + stride]);
+    __syncthreads();
+  }
+  const T m = sh[0];
+  __syncthreads();
+  return m;
+}
+
+// Warp-wide reductions (butterfly: every lane ends with the same value, same order on every run).
+template <typename T>
+__device__ inline T warp_sum(T v) {
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+  return v;
+}
+__device__ inline float warp_max(float v) {
+  for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+  return v;
+}
+
+// Dynamic shared memory above 48 KiB must be opted into per kernel; fails clearly past the device limit.
+void allow_shared_memory(const void* kernel, size_t bytes, const char* name);
+
+}  // namespace tf::cuda

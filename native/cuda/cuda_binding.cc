@@ -1,0 +1,100 @@
+#include "cuda/cuda_binding.h"
+
+#include <exception>
+#include <memory>
+#include <string>
+
+#include "cuda/kernel_check.h"
+#include "engine/backend.h"
+#ifdef TUNEFORGE_CUDA
+#include "cuda/memory.h"
+#endif
+
+namespace tf::cuda {
+
+namespace {
+
+// cudaInfo() -> {built, available, reason, name, computeCapability, smCount, totalBytes, freeBytes,
+//                inUseBytes, peakBytes, cachedBytes}. Never throws: "no GPU" is an answer, not an error.
+Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("built", cuda_built());
+#ifdef TUNEFORGE_CUDA
+  const DeviceInfo d = device_info();
+  out.Set("available", d.available);
+  out.Set("reason", d.reason);
+  out.Set("name", d.name);
+  out.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+  out.Set("smCount", d.sm_count);
+  out.Set("totalBytes", (double)d.total_bytes);
+  out.Set("freeBytes", (double)d.free_bytes);
+  out.Set("inUseBytes", (double)allocator().in_use());
+  out.Set("peakBytes", (double)allocator().peak());
+  out.Set("cachedBytes", (double)cached_bytes());
+#else
+  out.Set("available", false);
+  out.Set("reason", "this build of the engine has no CUDA backend (no CUDA toolkit with cuBLAS was found when "
+                    "it was compiled)");
+  out.Set("name", "");
+  out.Set("computeCapability", "");
+  out.Set("smCount", 0);
+  out.Set("totalBytes", 0.0);
+  out.Set("freeBytes", 0.0);
+  out.Set("inUseBytes", 0.0);
+  out.Set("peakBytes", 0.0);
+  out.Set("cachedBytes", 0.0);
+#endif
+  return out;
+}
+
+// kernelCheck(device: "cuda" | "cpu", seed) -> [{op, output, shape, maxAbs, maxRel, refMax, count}]: every
+// Backend op on the CPU backend and on `device` (a second CPU backend checks the harness without a GPU).
+Napi::Value KernelCheck(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    const std::string device = info[0].As<Napi::String>();
+    const uint64_t seed = (uint64_t)info[1].As<Napi::Number>().Int64Value();
+    std::unique_ptr<Backend> ref = make_cpu_backend(), test;
+    Device dev = Device::CPU;
+    if (device == "cpu") {
+      test = make_cpu_backend();
+    } else if (device == "cuda") {
+#ifdef TUNEFORGE_CUDA
+      test = make_cuda_backend();
+      dev = Device::CUDA;
+#else
+      throw std::runtime_error("kernelCheck(\"cuda\"): this build of the engine has no CUDA backend");
+#endif
+    } else {
+      throw std::runtime_error("kernelCheck: device must be \"cuda\" or \"cpu\", got \"" + device + "\"");
+    }
+    const std::vector<KernelCheckResult> results = kernel_check(*ref, *test, dev, seed);
+    Napi::Array arr = Napi::Array::New(env, results.size());
+    for (size_t i = 0; i < results.size(); i++) {
+      const KernelCheckResult& r = results[i];
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("op", r.op);
+      o.Set("output", r.output);
+      o.Set("shape", r.shape);
+      o.Set("maxAbs", r.max_abs);
+      o.Set("maxRel", r.max_rel);
+      o.Set("refMax", r.ref_max);
+      o.Set("count", (double)r.count);
+      arr.Set((uint32_t)i, o);
+    }
+    return arr;
+  } catch (const std::exception& e) {
+    Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+}  // namespace
+
+void RegisterCuda(Napi::Env env, Napi::Object exports) {
+  exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  exports.Set("kernelCheck", Napi::Function::New(env, KernelCheck, "kernelCheck"));
+}
+
+}  // namespace tf::cuda

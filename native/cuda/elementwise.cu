@@ -1,0 +1,82 @@
+// Elementwise kernels: residual adds, scaling, biases, LoRA dropout. One thread per element (grid-stride).
+#include "cuda/common.cuh"
+#include "cuda/kernels.cuh"
+
+namespace tf::cuda {
+
+namespace {
+
+__global__ void add_kernel(float* y, const float* x, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    y[i] += x[i];
+}
+
+__global__ void scale_kernel(float* x, float a, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    x[i] *= a;
+}
+
+__global__ void mul_kernel(float* y, const float* x, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    y[i] *= x[i];
+}
+
+__global__ void add_bias_kernel(float* y, const float* bias, int64_t n, int C) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    y[i] += bias[i % C];
+}
+
+// splitmix64, exactly as native/cpu/elementwise.cc: the mask of element i depends only on (seed, i), so the
+// CPU and CUDA backends drop the same elements.
+__host__ __device__ inline uint64_t mix(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+__global__ void dropout_kernel(const float* x, float* mask, float* x_out, int64_t n, float p, float keep,
+                               uint64_t base) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const double u = (double)(mix(base ^ (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
+    const float m = u < p ? 0.0f : keep;
+    mask[i] = m;
+    x_out[i] = x[i] * m;
+  }
+}
+
+}  // namespace
+
+void add(float* y, const float* x, int64_t n, cudaStream_t s) {
+  if (n <= 0) return;
+  add_kernel<<<grid_for(n), kThreads, 0, s>>>(y, x, n);
+  CUDA_LAUNCH_CHECK("add_kernel");
+}
+
+void scale(float* x, float a, int64_t n, cudaStream_t s) {
+  if (n <= 0) return;
+  scale_kernel<<<grid_for(n), kThreads, 0, s>>>(x, a, n);
+  CUDA_LAUNCH_CHECK("scale_kernel");
+}
+
+void mul(float* y, const float* x, int64_t n, cudaStream_t s) {
+  if (n <= 0) return;
+  mul_kernel<<<grid_for(n), kThreads, 0, s>>>(y, x, n);
+  CUDA_LAUNCH_CHECK("mul_kernel");
+}
+
+void add_bias(float* y, const float* bias, int N, int C, cudaStream_t s) {
+  const int64_t n = (int64_t)N * C;
+  if (n <= 0) return;
+  add_bias_kernel<<<grid_for(n), kThreads, 0, s>>>(y, bias, n, C);
+  CUDA_LAUNCH_CHECK("add_bias_kernel");
+}
+
+void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed, cudaStream_t s) {
+  if (n <= 0) return;
+  const float keep = 1.0f / (1.0f - p);
+  dropout_kernel<<<grid_for(n), kThreads, 0, s>>>(x, mask, x_out, n, p, keep, mix(seed));
+  CUDA_LAUNCH_CHECK("dropout_kernel");
+}
+
+}  // namespace tf::cuda

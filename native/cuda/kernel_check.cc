@@ -1,0 +1,410 @@
+// See kernel_check.h. Each case builds host inputs once, runs the reference backend on host copies and the
+// tested backend on copies in its device memory, then compares every output element.
+#include "cuda/kernel_check.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <random>
+#include <string>
+#include <type_traits>
+
+#include "engine/tensor.h"
+
+namespace tf {
+
+namespace {
+
+using F = std::vector<float>;
+using I = std::vector<int32_t>;
+
+class Harness {
+ public:
+  Harness(Backend& ref, Backend& test, Device dev, uint64_t seed) : ref_(ref), test_(test), dev_(dev), rng_(seed) {}
+
+  std::vector<KernelCheckResult> run() {
+    matmuls();
+    elementwise();
+    reductions();
+    embedding();
+    rmsnorm();
+    rope();
+    attention();
+    swiglu();
+    cross_entropy();
+    adamw();
+    dropout();
+    cache_write();
+    return std::move(out_);
+  }
+
+ private:
+  // ---- data ----
+  F rand(int64_t n, float lo = -1.0f, float hi = 1.0f) {
+    std::uniform_real_distribution<float> u(lo, hi);
+    F v(n);
+    for (float& x : v) x = u(rng_);
+    return v;
+  }
+  int32_t randint(int32_t lo, int32_t hi) { return std::uniform_int_distribution<int32_t>(lo, hi)(rng_); }
+
+  // A device copy of host data (an empty vector gives an unallocated tensor, whose pointer is null).
+  template <typename T>
+  Tensor up(const std::vector<T>& h) {
+    if (h.empty()) return Tensor();
+    Tensor t({(int64_t)h.size()}, std::is_same_v<T, float> ? DType::F32 : DType::I32, dev_);
+    copy_from_host(t, h.data(), sizeof(T) * h.size());
+    return t;
+  }
+  F down(const Tensor& t) {
+    F h(t.numel());
+    copy_to_host(h.data(), t, t.bytes());
+    return h;
+  }
+  static const int32_t* ip(const Tensor& t) { return t.empty() ? nullptr : t.i32(); }
+  static const int32_t* ip(const I& v) { return v.empty() ? nullptr : v.data(); }
+
+  // ---- comparison ----
+  void compare(const std::string& op, const std::string& output, const std::string& shape, const F& ref,
+               const F& got) {
+    KernelCheckResult r{op, output, shape, 0, 0, 0, (int64_t)ref.size()};
+    if (got.size() != ref.size()) {
+      r.max_abs = r.max_rel = std::numeric_limits<double>::infinity();
+    } else {
+      for (size_t i = 0; i < ref.size(); i++) {
+        const double a = ref[i], b = got[i];
+        double diff = std::fabs(a - b);
+        if (std::isnan(a) || std::isnan(b)) diff = std::isnan(a) && std::isnan(b) ? 0.0 : INFINITY;
+        r.max_abs = std::max(r.max_abs, diff);
+        if (std::isfinite(a)) r.ref_max = std::max(r.ref_max, std::fabs(a));
+      }
+      r.max_rel = r.max_abs == 0 ? 0.0 : r.max_abs / std::max(r.ref_max, 1e-30);
+    }
+    out_.push_back(std::move(r));
+  }
+  void compare_dev(const std::string& op, const std::string& output, const std::string& shape, const F& ref,
+                   const Tensor& got) {
+    compare(op, output, shape, ref, down(got));
+  }
+  void compare_scalar(const std::string& op, const std::string& shape, double ref, double got) {
+    compare(op, "result", shape, F{(float)ref}, F{(float)got});
+    // Scalars are compared in double (the float rounding above would hide differences below 6e-8).
+    KernelCheckResult& r = out_.back();
+    r.max_abs = std::fabs(ref - got);
+    if (std::isnan(ref) != std::isnan(got)) r.max_abs = INFINITY;
+    r.ref_max = std::fabs(ref);
+    r.max_rel = r.max_abs == 0 ? 0.0 : r.max_abs / std::max(r.ref_max, 1e-30);
+  }
+
+  // ---- cases ----
+  void matmuls() {
+    struct Case {
+      bool ta, tb;
+      int M, N, K;
+      float beta;
+    };
+    const Case cases[] = {{false, false, 37, 53, 71, 0.5f}, {false, true, 37, 53, 71, 0.5f},
+                          {true, false, 37, 53, 71, 0.5f},  {true, true, 37, 53, 71, 0.5f},
+                          {false, true, 65, 130, 1031, 0.5f}, {false, false, 33, 17, 9, 0.0f}};
+    for (const Case& c : cases) {
+      const int pad = 3;  // row strides wider than the rows: checks the lda/ldb/ldc handling
+      const int arows = c.ta ? c.K : c.M, acols = c.ta ? c.M : c.K;
+      const int brows = c.tb ? c.N : c.K, bcols = c.tb ? c.K : c.N;
+      const int lda = acols + pad, ldb = bcols + pad, ldc = c.N + pad;
+      F A = rand((int64_t)arows * lda), B = rand((int64_t)brows * ldb), C = rand((int64_t)c.M * ldc);
+      // beta = 0 must not read C: NaN there would propagate (the padding keeps its NaN on both sides).
+      if (c.beta == 0.0f) C.assign(C.size(), std::numeric_limits<float>::quiet_NaN());
+      Tensor dA = up(A), dB = up(B), dC = up(C);
+      const float alpha = 0.7f;
+      ref_.matmul(c.ta, c.tb, c.M, c.N, c.K, alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(), ldc);
+      test_.matmul(c.ta, c.tb, c.M, c.N, c.K, alpha, dA.f32(), lda, dB.f32(), ldb, c.beta, dC.f32(), ldc);
+      compare_dev("matmul", "C",
+                  "ta" + std::to_string(c.ta) + " tb" + std::to_string(c.tb) + " M" + std::to_string(c.M) + " N" +
+                      std::to_string(c.N) + " K" + std::to_string(c.K) + (c.beta == 0.0f ? " beta0" : ""),
+                  C, dC);
+    }
+  }
+
+  void elementwise() {
+    for (int64_t n : {int64_t{7}, int64_t{100003}}) {
+      const std::string shape = "n" + std::to_string(n);
+      const F x = rand(n), y0 = rand(n);
+      Tensor dx = up(x);
+      {
+        F y = y0;
+        Tensor dy = up(y);
+        ref_.zero(y.data(), n);
+        test_.zero(dy.f32(), n);
+        compare_dev("zero", "x", shape, y, dy);
+      }
+      {
+        F y = y0;
+        Tensor dy = up(y);
+        ref_.copy(y.data(), x.data(), n);
+        test_.copy(dy.f32(), dx.f32(), n);
+        compare_dev("copy", "dst", shape, y, dy);
+      }
+      {
+        F y = y0;
+        Tensor dy = up(y);
+        ref_.add(y.data(), x.data(), n);
+        test_.add(dy.f32(), dx.f32(), n);
+        compare_dev("add", "y", shape, y, dy);
+      }
+      {
+        F y = y0;
+        Tensor dy = up(y);
+        ref_.scale(y.data(), -1.37f, n);
+        test_.scale(dy.f32(), -1.37f, n);
+        compare_dev("scale", "x", shape, y, dy);
+      }
+      {
+        F y = y0;
+        Tensor dy = up(y);
+        ref_.mul(y.data(), x.data(), n);
+        test_.mul(dy.f32(), dx.f32(), n);
+        compare_dev("mul", "y", shape, y, dy);
+      }
+    }
+    const int N = 301, C = 67;
+    F y = rand((int64_t)N * C), bias = rand(C);
+    Tensor dy = up(y), db = up(bias);
+    ref_.add_bias(y.data(), bias.data(), N, C);
+    test_.add_bias(dy.f32(), db.f32(), N, C);
+    compare_dev("add_bias", "y", "N301 C67", y, dy);
+  }
+
+  void reductions() {
+    for (int N : {1, 301}) {
+      const int C = 67;
+      F gb = rand(C), dyv = rand((int64_t)N * C);
+      Tensor dgb = up(gb), ddy = up(dyv);
+      ref_.bias_grad(gb.data(), dyv.data(), N, C);
+      test_.bias_grad(dgb.f32(), ddy.f32(), N, C);
+      compare_dev("bias_grad", "gb", "N" + std::to_string(N) + " C67", gb, dgb);
+    }
+    for (int64_t n : {int64_t{5}, int64_t{1000003}}) {
+      const F x = rand(n);
+      Tensor dx = up(x);
+      compare_scalar("sum_squares", "n" + std::to_string(n), ref_.sum_squares(x.data(), n),
+                     test_.sum_squares(dx.f32(), n));
+    }
+  }
+
+  void embedding() {
+    const int V = 101, C = 67, N = 301;
+    const F table = rand((int64_t)V * C), d = rand((int64_t)N * C);
+    I ids(N);
+    for (int32_t& i : ids) i = randint(0, V - 1);  // 301 draws from 101 rows: many repeats
+    Tensor dtable = up(table), dids = up(ids), dd = up(d);
+    F out((int64_t)N * C);
+    Tensor dout(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_);
+    ref_.embedding_fwd(table.data(), ids.data(), N, C, out.data());
+    test_.embedding_fwd(dtable.f32(), dids.i32(), N, C, dout.f32());
+    compare_dev("embedding_fwd", "out", "V101 C67 N301", out, dout);
+
+    F grad = rand((int64_t)V * C);
+    Tensor dgrad = up(grad);
+    ref_.embedding_bwd(grad.data(), ids.data(), N, C, d.data());
+    test_.embedding_bwd(dgrad.f32(), dids.i32(), N, C, dd.f32());
+    compare_dev("embedding_bwd", "table_grad", "V101 C67 N301", grad, dgrad);
+  }
+
+  void rmsnorm() {
+    const int N = 37, C = 1001;
+    const float eps = 1e-6f;
+    const F x = rand((int64_t)N * C, -3.0f, 3.0f), w = rand(C, 0.5f, 1.5f), dyv = rand((int64_t)N * C);
+    Tensor dx = up(x), dw = up(w), ddy = up(dyv);
+    F out((int64_t)N * C), rstd(N);
+    Tensor dout(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_), drstd(std::vector<int64_t>{N}, DType::F32, dev_);
+    ref_.rmsnorm_fwd(x.data(), w.data(), N, C, eps, out.data(), rstd.data());
+    test_.rmsnorm_fwd(dx.f32(), dw.f32(), N, C, eps, dout.f32(), drstd.f32());
+    compare_dev("rmsnorm_fwd", "out", "N37 C1001", out, dout);
+    compare_dev("rmsnorm_fwd", "rstd", "N37 C1001", rstd, drstd);
+
+    Tensor rstd_in = up(rstd);  // both backwards get the reference rstd, so only the backward is compared
+    for (bool acc : {false, true}) {
+      F gx = rand((int64_t)N * C), gw = rand(C);
+      Tensor dgx = up(gx), dgw = up(gw);
+      ref_.rmsnorm_bwd(x.data(), w.data(), rstd.data(), dyv.data(), N, C, gx.data(), acc, gw.data());
+      test_.rmsnorm_bwd(dx.f32(), dw.f32(), rstd_in.f32(), ddy.f32(), N, C, dgx.f32(), acc, dgw.f32());
+      const std::string shape = std::string("N37 C1001 accumulate=") + (acc ? "1" : "0");
+      compare_dev("rmsnorm_bwd", "dx", shape, gx, dgx);
+      compare_dev("rmsnorm_bwd", "dw", shape, gw, dgw);
+    }
+  }
+
+  void rope() {
+    const int N = 41, heads = 5, hd = 128;
+    I pos(N);
+    for (int32_t& p : pos) p = randint(0, 40000);  // long positions: the fp32 angle rounding matters
+    F inv_freq(hd / 2);
+    for (int i = 0; i < hd / 2; i++) inv_freq[i] = (float)std::pow(1e6, -2.0 * i / hd);
+    Tensor dpos = up(pos), dinv = up(inv_freq);
+    F cs((int64_t)N * hd);
+    Tensor dcs(std::vector<int64_t>{(int64_t)N * hd}, DType::F32, dev_);
+    ref_.rope_table(pos.data(), inv_freq.data(), N, hd, cs.data());
+    test_.rope_table(dpos.i32(), dinv.f32(), N, hd, dcs.f32());
+    compare_dev("rope_table", "cs", "N41 hd128", cs, dcs);
+
+    Tensor cs_in = up(cs);
+    for (bool inverse : {false, true}) {
+      F x = rand((int64_t)N * heads * hd);
+      Tensor dx = up(x);
+      ref_.rope(x.data(), cs.data(), N, heads, hd, inverse);
+      test_.rope(dx.f32(), cs_in.f32(), N, heads, hd, inverse);
+      compare_dev("rope", "x", std::string("N41 heads5 hd128 inverse=") + (inverse ? "1" : "0"), x, dx);
+    }
+  }
+
+  struct AttnCase {
+    AttnDims d;
+    bool left_pad, tail_pad, segments;
+  };
+
+  std::string describe(const AttnCase& c) {
+    const AttnDims& d = c.d;
+    std::string s = "B" + std::to_string(d.B) + " Tq" + std::to_string(d.Tq) + " Tk" + std::to_string(d.Tk) +
+                    " qoff" + std::to_string(d.q_off) + " H" + std::to_string(d.H) + " KV" + std::to_string(d.KV) +
+                    " hd" + std::to_string(d.hd);
+    if (c.left_pad) s += " leftpad";
+    if (c.tail_pad) s += " tailpad";
+    if (c.segments) s += " segments";
+    return s;
+  }
+
+  void attention() {
+    const AttnCase cases[] = {
+        {{2, 37, 37, 0, 4, 2, 64}, true, false, false},
+        {{1, 70, 70, 0, 6, 2, 128}, false, true, true},
+        {{3, 45, 45, 0, 2, 2, 80}, false, false, false},
+        {{2, 33, 33, 0, 8, 1, 128}, true, false, true},
+        {{2, 7, 61, 40, 4, 2, 64}, true, false, true},  // a prefill chunk after 40 cached slots
+        {{3, 1, 50, 43, 4, 4, 128}, true, false, false},  // one decoding step
+    };
+    for (const AttnCase& c : cases) attention_case(c);
+  }
+
+  void attention_case(const AttnCase& c) {
+    const AttnDims& d = c.d;
+    const std::string shape = describe(c);
+    const int64_t nq = (int64_t)d.B * d.Tq * d.H * d.hd, nk = (int64_t)d.B * d.Tk * d.KV * d.hd;
+    const int64_t rows = (int64_t)d.B * d.Tq * d.H;
+    const F q = rand(nq, -2.0f, 2.0f), k = rand(nk, -2.0f, 2.0f), v = rand(nk), dout = rand(nq);
+    I key_valid, seg;
+    if (c.left_pad || c.tail_pad) {
+      key_valid.assign((size_t)d.B * d.Tk, 1);
+      for (int b = 0; b < d.B; b++) {
+        const int n = 3 + 2 * b;  // a different amount per row; row 0 of a left-padded batch too
+        for (int s = 0; s < n && s < d.Tk; s++) key_valid[(size_t)b * d.Tk + (c.left_pad ? s : d.Tk - 1 - s)] = 0;
+      }
+    }
+    if (c.segments) {
+      seg.resize((size_t)d.B * d.Tk);
+      for (int b = 0; b < d.B; b++)
+        for (int s = 0; s < d.Tk; s++) seg[(size_t)b * d.Tk + s] = (s + 7 * b) / 19;  // segments of 19, offset per row
+    }
+    Tensor dq_ = up(q), dk_ = up(k), dv_ = up(v), ddout = up(dout), dvalid = up(key_valid), dseg = up(seg);
+
+    F out(nq), lse(rows);
+    Tensor gout(std::vector<int64_t>{nq}, DType::F32, dev_), glse(std::vector<int64_t>{rows}, DType::F32, dev_);
+    ref_.attention_fwd(d, q.data(), k.data(), v.data(), ip(key_valid), ip(seg), out.data(), lse.data());
+    test_.attention_fwd(d, dq_.f32(), dk_.f32(), dv_.f32(), ip(dvalid), ip(dseg), gout.f32(), glse.f32());
+    compare_dev("attention_fwd", "out", shape, out, gout);
+    compare_dev("attention_fwd", "lse", shape, lse, glse);
+    if (d.Tq != d.Tk || d.q_off != 0) return;  // the backward is for training only
+
+    // Both backwards get the reference out and lse, so the comparison is of the backward alone.
+    Tensor rout = up(out), rlse = up(lse);
+    F dq(nq), dk(nk), dv(nk), scratch(rows);
+    Tensor gdq(std::vector<int64_t>{nq}, DType::F32, dev_), gdk(std::vector<int64_t>{nk}, DType::F32, dev_),
+        gdv(std::vector<int64_t>{nk}, DType::F32, dev_), gscratch(std::vector<int64_t>{rows}, DType::F32, dev_);
+    ref_.attention_bwd(d, q.data(), k.data(), v.data(), ip(key_valid), ip(seg), out.data(), lse.data(), dout.data(),
+                       dq.data(), dk.data(), dv.data(), scratch.data());
+    test_.attention_bwd(d, dq_.f32(), dk_.f32(), dv_.f32(), ip(dvalid), ip(dseg), rout.f32(), rlse.f32(),
+                        ddout.f32(), gdq.f32(), gdk.f32(), gdv.f32(), gscratch.f32());
+    compare_dev("attention_bwd", "dq", shape, dq, gdq);
+    compare_dev("attention_bwd", "dk", shape, dk, gdk);
+    compare_dev("attention_bwd", "dv", shape, dv, gdv);
+  }
+
+  void swiglu() {
+    const int64_t n = 100003;
+    const F g = rand(n, -12.0f, 12.0f), u = rand(n), d = rand(n);
+    Tensor dg_in = up(g), du_in = up(u), dd = up(d);
+    F out(n), dg(n), du(n);
+    Tensor gout(std::vector<int64_t>{n}, DType::F32, dev_), gdg(std::vector<int64_t>{n}, DType::F32, dev_),
+        gdu(std::vector<int64_t>{n}, DType::F32, dev_);
+    ref_.swiglu_fwd(g.data(), u.data(), n, out.data());
+    test_.swiglu_fwd(dg_in.f32(), du_in.f32(), n, gout.f32());
+    compare_dev("swiglu_fwd", "out", "n100003", out, gout);
+    ref_.swiglu_bwd(g.data(), u.data(), d.data(), n, dg.data(), du.data());
+    test_.swiglu_bwd(dg_in.f32(), du_in.f32(), dd.f32(), n, gdg.f32(), gdu.f32());
+    compare_dev("swiglu_bwd", "dg", "n100003", dg, gdg);
+    compare_dev("swiglu_bwd", "du", "n100003", du, gdu);
+  }
+
+  void cross_entropy() {
+    const int N = 13, V = 5003;
+    for (float grad_scale : {0.37f, 0.0f}) {
+      F logits = rand((int64_t)N * V, -6.0f, 6.0f);
+      I targets(N);
+      for (int i = 0; i < N; i++) targets[i] = i % 4 == 3 ? -100 : randint(0, V - 1);  // some ignored rows
+      Tensor dl = up(logits), dt = up(targets);
+      const double lr = ref_.cross_entropy(logits.data(), targets.data(), N, V, grad_scale);
+      const double lt = test_.cross_entropy(dl.f32(), dt.i32(), N, V, grad_scale);
+      const std::string shape = "N13 V5003 grad_scale=" + std::to_string(grad_scale).substr(0, 4);
+      compare_scalar("cross_entropy", shape, lr, lt);
+      compare_dev("cross_entropy", "dlogits", shape, logits, dl);
+    }
+  }
+
+  void adamw() {
+    const int64_t n = 4099;
+    F p = rand(n), g = rand(n), m = rand(n, -0.1f, 0.1f), v = rand(n, 0.0f, 0.01f);
+    Tensor dp = up(p), dg = up(g), dm = up(m), dv = up(v);
+    const AdamWHyper h{1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3};
+    ref_.adamw(p.data(), g.data(), m.data(), v.data(), n, h);
+    test_.adamw(dp.f32(), dg.f32(), dm.f32(), dv.f32(), n, h);
+    compare_dev("adamw", "p", "n4099 step3", p, dp);
+    compare_dev("adamw", "m", "n4099 step3", m, dm);
+    compare_dev("adamw", "v", "n4099 step3", v, dv);
+  }
+
+  void dropout() {
+    const int64_t n = 10007;
+    const F x = rand(n);
+    Tensor dx = up(x);
+    F mask(n), xo(n);
+    Tensor gmask(std::vector<int64_t>{n}, DType::F32, dev_), gxo(std::vector<int64_t>{n}, DType::F32, dev_);
+    const uint64_t seed = 0x5eedULL + (uint64_t)randint(0, 1000);
+    ref_.dropout(x.data(), mask.data(), xo.data(), n, 0.1f, seed);
+    test_.dropout(dx.f32(), gmask.f32(), gxo.f32(), n, 0.1f, seed);
+    compare_dev("dropout", "mask", "n10007 p0.1", mask, gmask);
+    compare_dev("dropout", "x_out", "n10007 p0.1", xo, gxo);
+  }
+
+  void cache_write() {
+    const int B = 3, Tq = 5, Tk = 17, off = 9, C = 67;
+    F dst = rand((int64_t)B * Tk * C);
+    const F src = rand((int64_t)B * Tq * C);
+    Tensor ddst = up(dst), dsrc = up(src);
+    ref_.cache_write(dst.data(), src.data(), B, Tq, Tk, off, C);
+    test_.cache_write(ddst.f32(), dsrc.f32(), B, Tq, Tk, off, C);
+    compare_dev("cache_write", "dst", "B3 Tq5 Tk17 off9 C67", dst, ddst);
+  }
+
+  Backend& ref_;
+  Backend& test_;
+  Device dev_;
+  std::mt19937_64 rng_;
+  std::vector<KernelCheckResult> out_;
+};
+
+}  // namespace
+
+std::vector<KernelCheckResult> kernel_check(Backend& ref, Backend& test, Device test_device, uint64_t seed) {
+  return Harness(ref, test, test_device, seed).run();
+}
+
+}  // namespace tf

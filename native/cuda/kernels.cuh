@@ -1,0 +1,55 @@
+// Launchers of the CUDA kernels (one .cu file per family). Semantics are those of tf::Backend in
+// engine/backend.h, on device pointers; the CPU kernels in native/cpu/ are the reference they are tested against.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "engine/backend.h"
+
+namespace tf::cuda {
+
+// elementwise.cu
+void add(float* y, const float* x, int64_t n, cudaStream_t s);
+void scale(float* x, float a, int64_t n, cudaStream_t s);
+void mul(float* y, const float* x, int64_t n, cudaStream_t s);
+void add_bias(float* y, const float* bias, int N, int C, cudaStream_t s);
+void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed, cudaStream_t s);
+
+// reduce.cu. sum_squares needs a device scratch of kSumSquaresBlocks doubles.
+constexpr int kSumSquaresBlocks = 256;
+void bias_grad(float* gb, const float* dy, int N, int C, cudaStream_t s);
+double sum_squares(const float* x, int64_t n, double* scratch, cudaStream_t s);
+
+// embedding.cu
+void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s);
+void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d, cudaStream_t s);
+
+// rmsnorm.cu
+void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd, cudaStream_t s);
+void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
+                 bool accumulate_dx, float* dw, cudaStream_t s);
+
+// rope.cu
+void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs, cudaStream_t s);
+void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse, cudaStream_t s);
+
+// attention.cu
+void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+                   const int32_t* seg, float* out, float* lse, cudaStream_t s);
+void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+                   const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
+                   float* dv, float* scratch, cudaStream_t s);
+
+// swiglu.cu
+void swiglu_fwd(const float* g, const float* u, int64_t n, float* out, cudaStream_t s);
+void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du, cudaStream_t s);
+
+// cross_entropy.cu: per-row losses go to row_loss (N doubles, device); the sum is taken on the host in row order.
+double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale, double* row_loss,
+                     cudaStream_t s);
+
+// adamw.cu
+void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h, cudaStream_t s);
+
+}  // namespace tf::cuda

@@ -1,0 +1,31 @@
+// The CUDA side of engine memory, as plain C++ (no CUDA headers), so g++-compiled files can use it. Defined
+// in memory.cu; only linked when the addon is built with the CUDA backend (TUNEFORGE_CUDA).
+#pragma once
+#include <cstddef>
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace tf::cuda {
+
+// The device allocator behind allocator_for(Device::CUDA): a caching pool over cudaMalloc. in_use()/peak()
+// count the bytes engine tensors hold (the high-water mark reported as peak memory); blocks freed by tensors
+// stay cached for reuse, so steady-state training steps do not call cudaMalloc (which synchronises the GPU).
+Allocator& allocator();
+size_t cached_bytes();  // bytes held by the pool but not by any tensor
+void release_cached();  // returns cached blocks to the driver
+
+// Synchronous copies between host memory and device memory.
+void memcpy_h2d(void* dst, const void* src, size_t bytes);
+void memcpy_d2h(void* dst, const void* src, size_t bytes);
+
+struct DeviceInfo {
+  bool available = false;
+  std::string reason;  // why not available
+  std::string name;
+  int major = 0, minor = 0, sm_count = 0;
+  size_t total_bytes = 0, free_bytes = 0;  // cudaMemGetInfo: the whole device, all processes
+};
+DeviceInfo device_info();
+
+}  // namespace tf::cuda

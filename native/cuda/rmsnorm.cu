@@ -1,0 +1,70 @@
+// RMSNorm (HF LlamaRMSNorm semantics), as native/cpu/rmsnorm.cc: y = x * rstd * w with
+// rstd = 1 / sqrt(mean(x^2) + eps). One block per row; row sums in double through a fixed-order tree.
+#include "cuda/common.cuh"
+#include "cuda/kernels.cuh"
+
+namespace tf::cuda {
+
+namespace {
+
+__global__ void rmsnorm_fwd_kernel(const float* x, const float* w, int C, float eps, float* out, float* rstd) {
+  __shared__ double sh[kThreads];
+  const int64_t row = blockIdx.x;
+  const float* xi = x + row * C;
+  double ss = 0;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) ss += (double)xi[c] * xi[c];
+  ss = block_sum(ss, sh);
+  const float r = (float)(1.0 / sqrt(ss / C + eps));
+  if (rstd && threadIdx.x == 0) rstd[row] = r;
+  float* oi = out + row * C;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) oi[c] = (xi[c] * r) * w[c];
+}
+
+// With xhat = x*rstd and g = dy*w: dx = rstd * (g - xhat * mean(g * xhat)).
+__global__ void rmsnorm_bwd_dx_kernel(const float* x, const float* w, const float* rstd, const float* dy, int C,
+                                      float* dx, bool accumulate_dx) {
+  __shared__ double sh[kThreads];
+  const int64_t row = blockIdx.x;
+  const float* xi = x + row * C;
+  const float* di = dy + row * C;
+  const float r = rstd[row];
+  double dot = 0;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) dot += (double)di[c] * w[c] * xi[c] * r;
+  dot = block_sum(dot, sh);
+  const float mean = (float)(dot / C);
+  float* o = dx + row * C;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) {
+    const float v = r * (di[c] * w[c] - xi[c] * r * mean);
+    o[c] = accumulate_dx ? o[c] + v : v;
+  }
+}
+
+// dw += sum_rows dy * xhat: one thread per column, rows in order, in double.
+__global__ void rmsnorm_bwd_dw_kernel(const float* x, const float* rstd, const float* dy, int N, int C, float* dw) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  if (c >= C) return;
+  double s = 0;
+  for (int i = 0; i < N; i++) s += (double)dy[(int64_t)i * C + c] * x[(int64_t)i * C + c] * rstd[i];
+  dw[c] += (float)s;
+}
+
+}  // namespace
+
+void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd, cudaStream_t s) {
+  if (N <= 0 || C <= 0) return;
+  rmsnorm_fwd_kernel<<<N, kThreads, 0, s>>>(x, w, C, eps, out, rstd);
+  CUDA_LAUNCH_CHECK("rmsnorm_fwd_kernel");
+}
+
+void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
+                 bool accumulate_dx, float* dw, cudaStream_t s) {
+  if (N <= 0 || C <= 0) return;
+  rmsnorm_bwd_dx_kernel<<<N, kThreads, 0, s>>>(x, w, rstd, dy, C, dx, accumulate_dx);
+  CUDA_LAUNCH_CHECK("rmsnorm_bwd_dx_kernel");
+  if (dw) {
+    rmsnorm_bwd_dw_kernel<<<(C + kThreads - 1) / kThreads, kThreads, 0, s>>>(x, rstd, dy, N, C, dw);
+    CUDA_LAUNCH_CHECK("rmsnorm_bwd_dw_kernel");
+  }
+}
+
+}  // namespace tf::cuda

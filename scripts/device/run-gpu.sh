@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# On the GPU machine, from the repository root (with .devkit/ and node_modules/node-addon-api carried along):
+#   source .devkit/prelude.sh && bash scripts/device/run-gpu.sh
+# Builds the addon with the CUDA backend (native/build-standalone.sh), prints cudaInfo, runs the bundled GPU
+# tests (.devkit/gpu/*.test.mjs, made here by scripts/device/bundle-gpu-tests.mjs) and the raw kernel check,
+# and, when compute-sanitizer exists, a memcheck pass over every kernel. Everything lands in $OUT.
+# Exit status: 0 only when the build and every test passed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-$PWD/gpu-out}
+mkdir -p "$OUT"
+status=0
+
+echo "== device"
+nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv 2>&1 | tee "$OUT/nvidia-smi.csv"
+
+echo "== build"
+if ! TUNEFORGE_CUDA=1 bash native/build-standalone.sh 2>&1 | tee "$OUT/build.log"; then
+  echo "build failed: see $OUT/build.log"
+  exit 1
+fi
+export TUNEFORGE_NATIVE=$PWD/build/Release/tuneforge_native.node
+
+echo "== cudaInfo"
+if ! node -e 'console.log(JSON.stringify(require(process.env.TUNEFORGE_NATIVE).cudaInfo(), null, 2))' \
+  >"$OUT/cuda-info.json" 2>&1; then
+  cat "$OUT/cuda-info.json"
+  echo "the addon does not load (above); nothing else can run"
+  exit 1
+fi
+cat "$OUT/cuda-info.json"
+
+echo "== kernel check (raw numbers)"
+# A fault inside a kernel is reported at the next CUDA call; with TUNEFORGE_CUDA_SYNC=1 every launch is
+# followed by a synchronisation, so a rerun names the kernel that failed.
+check='const a = require(process.env.TUNEFORGE_NATIVE);
+const r = [1, 2].flatMap((seed) => a.kernelCheck("cuda", seed).map((e) => ({ seed, ...e })));
+console.log(JSON.stringify(r, null, 1));'
+if ! node -e "$check" >"$OUT/kernel-check.json" 2>"$OUT/kernel-check.err"; then
+  status=1
+  cat "$OUT/kernel-check.err"
+  echo "rerunning with TUNEFORGE_CUDA_SYNC=1"
+  TUNEFORGE_CUDA_SYNC=1 node -e "$check" >"$OUT/kernel-check-sync.json" 2>&1 || tail -20 "$OUT/kernel-check-sync.json"
+fi
+node -e 'for (const e of require(process.argv[1])) console.log(`${e.seed} ${(e.op + "." + e.output).padEnd(28)} ${e.shape.padEnd(44)} rel ${e.maxRel.toExponential(2)} abs ${e.maxAbs.toExponential(2)}`)' \
+  "$OUT/kernel-check.json" 2>/dev/null | tee "$OUT/kernel-check.txt"
+
+echo "== GPU tests"
+tests=(.devkit/gpu/*.test.mjs)
+if [ -e "${tests[0]}" ]; then
+  node --test --test-reporter=spec "${tests[@]}" 2>&1 | tee "$OUT/gpu-tests.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+else
+  echo "no bundled tests in .devkit/gpu (run node scripts/device/bundle-gpu-tests.mjs before sending)"
+  status=1
+fi
+
+if command -v compute-sanitizer >/dev/null 2>&1; then
+  echo "== compute-sanitizer memcheck (out-of-bounds and uninitialised accesses in every kernel)"
+  timeout 300 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 \
+    node -e 'require(process.env.TUNEFORGE_NATIVE).kernelCheck("cuda", 3)' >"$OUT/memcheck.txt" 2>&1
+  rc=$?
+  tail -5 "$OUT/memcheck.txt"
+  [ $rc = 0 ] || { echo "memcheck: exit $rc"; status=1; }
+fi
+
+echo "== done (status $status); results in $OUT"
+exit $status

@@ -1,0 +1,132 @@
+// The CUDA backend against the CPU backend, op by op (the addon's kernelCheck: same random inputs on both,
+// odd sizes, attention with padding, segments, GQA, hd 64/80/128 and a KV-cache offset). The CUDA part runs
+// only where the addon was built with CUDA and a GPU answers; elsewhere it skips and says why. The harness
+// itself is checked everywhere by comparing the CPU backend with a second CPU backend.
+//
+// Tolerances are normwise: max |cuda - cpu| / max |cpu| over each output.
+// - 0 (bitwise) for ops that are one IEEE operation per element or a copy, and for the embedding gradient
+//   and dropout, which use the CPU's order of additions and its counter-based RNG.
+// - 1e-10 for sum_squares and the cross-entropy loss: both sum in double on both backends.
+// - 1e-6 where both sides compute in double or with one rounding difference at most (rope, swiglu, bias
+//   sums, adamw, the softmax gradient).
+// - 1e-5 for fp32 sums whose order differs (cuBLAS sgemm without TF32, rmsnorm, flash attention forward and
+//   backward): fp32 eps is 1.2e-7 and these sums are at most ~1000 terms, so correct kernels land around
+//   1e-7..1e-6; a wrong index, mask or scale gives errors of order 1e-2 or more.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cudaInfo, kernelCheck, type KernelCheckEntry } from "../../src/engine/native.js";
+
+const TOLERANCE: Record<string, number> = {
+  zero: 0,
+  copy: 0,
+  add: 0,
+  scale: 0,
+  mul: 0,
+  add_bias: 0,
+  embedding_fwd: 0,
+  embedding_bwd: 0,
+  dropout: 0,
+  cache_write: 0,
+  sum_squares: 1e-10,
+  bias_grad: 1e-6,
+  rope_table: 1e-6,
+  rope: 1e-6,
+  swiglu_fwd: 1e-6,
+  swiglu_bwd: 1e-6,
+  adamw: 1e-6,
+  cross_entropy: 1e-6,
+  matmul: 1e-5,
+  rmsnorm_fwd: 1e-5,
+  rmsnorm_bwd: 1e-5,
+  attention_fwd: 1e-5,
+  attention_bwd: 1e-5,
+};
+
+/** Every method of tf::Backend that computes (device() and set_threads() aside). */
+const BACKEND_OPS = Object.keys(TOLERANCE);
+
+function tolerance(e: KernelCheckEntry): number {
+  if (e.op === "cross_entropy" && e.output === "result") return 1e-10;
+  const tol = TOLERANCE[e.op];
+  assert.ok(tol !== undefined, `kernelCheck reported an op the test does not know: ${e.op}`);
+  return tol;
+}
+
+/** Outputs that are legitimately all zero: zero() itself and the gradient of a loss-only evaluation. */
+function expectedZero(e: KernelCheckEntry): boolean {
+  return e.op === "zero" || (e.op === "cross_entropy" && e.output === "dlogits" && e.shape.endsWith("=0.00"));
+}
+
+function assertReport(entries: KernelCheckEntry[]): void {
+  const ops = new Set(entries.map((e) => e.op));
+  for (const op of BACKEND_OPS) assert.ok(ops.has(op), `no check of ${op}`);
+  const shapes = new Set(entries.filter((e) => e.op === "attention_bwd").map((e) => e.shape));
+  assert.ok(shapes.size >= 4, "attention backward checked on at least 4 shapes");
+  assert.ok(
+    entries.some((e) => e.op === "attention_fwd" && /qoff[1-9]/.test(e.shape)),
+    "attention forward checked with a KV-cache offset",
+  );
+  const failures: string[] = [];
+  for (const e of entries) {
+    assert.ok(e.count > 0, `${e.op}.${e.output} [${e.shape}] compared nothing`);
+    if (!expectedZero(e)) assert.ok(e.refMax > 0, `${e.op}.${e.output} [${e.shape}]: reference is all zeros`);
+    const tol = tolerance(e);
+    if (!(e.maxRel <= tol)) {
+      failures.push(`${e.op}.${e.output} [${e.shape}]: max rel ${e.maxRel} (abs ${e.maxAbs}) > ${tol}`);
+    }
+  }
+  assert.deepEqual(failures, [], failures.join("\n"));
+}
+
+function table(entries: KernelCheckEntry[]): string {
+  return entries
+    .map((e) => `${`${e.op}.${e.output}`.padEnd(28)} ${e.shape.padEnd(44)} rel ${e.maxRel.toExponential(2)}`)
+    .join("\n");
+}
+
+test("cudaInfo describes the build and the device", () => {
+  const info = cudaInfo();
+  assert.equal(typeof info.built, "boolean");
+  if (!info.available) {
+    assert.ok(info.reason.length > 0, "an unavailable GPU comes with a reason");
+    return;
+  }
+  assert.ok(info.built);
+  assert.ok(info.name.length > 0);
+  assert.match(info.computeCapability, /^\d+\.\d+$/);
+  assert.ok(info.totalBytes > 0 && info.freeBytes > 0 && info.freeBytes <= info.totalBytes);
+});
+
+test("the kernel check harness covers every backend op (CPU against CPU)", () => {
+  const entries = kernelCheck("cpu", 7);
+  assertReport(entries);
+});
+
+test("kernelCheck('cuda') says clearly when the addon has no CUDA backend", (t) => {
+  if (cudaInfo().built) {
+    t.skip("this addon has the CUDA backend");
+    return;
+  }
+  assert.throws(() => kernelCheck("cuda", 1), /no CUDA backend/);
+});
+
+test("every CUDA kernel matches the CPU backend", (t) => {
+  const info = cudaInfo();
+  if (!info.available) {
+    t.skip(`no CUDA GPU: ${info.reason}`);
+    return;
+  }
+  t.diagnostic(
+    `${info.name} (sm ${info.computeCapability}), ${(info.freeBytes / 2 ** 30).toFixed(1)} GiB free`,
+  );
+  for (const seed of [1, 2]) {
+    const entries = kernelCheck("cuda", seed);
+    t.diagnostic(`seed ${seed}\n${table(entries)}`);
+    assertReport(entries);
+  }
+  // The engine allocator: the checks' tensors and the backends' scratch were all released (no leak), and
+  // their high-water mark was recorded.
+  const after = cudaInfo();
+  assert.equal(after.inUseBytes, 0);
+  assert.ok(after.peakBytes > 0);
+});
