@@ -3,7 +3,8 @@
 #   source .devkit/prelude.sh && bash scripts/device/run-gpu.sh
 # Builds the addon with the CUDA backend (native/build-standalone.sh), prints cudaInfo, runs the bundled GPU
 # tests (.devkit/gpu/*.test.mjs, made here by scripts/device/bundle-gpu-tests.mjs) and the raw kernel check,
-# and, when compute-sanitizer exists, a memcheck pass over every kernel. Everything lands in $OUT.
+# runs scripts/device/check_hf.py on .devkit/hf-check (transformers + PEFT load our tiny model, adapter and merged
+# folder and match our engine's logits), and, when compute-sanitizer exists, a memcheck pass over every kernel. Everything lands in $OUT.
 # Exit status: 0 only when the build and every test passed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -53,6 +54,15 @@ if [ -e "${tests[0]}" ]; then
 else
   echo "no bundled tests in .devkit/gpu (run node scripts/device/bundle-gpu-tests.mjs before sending)"
   status=1
+fi
+
+echo "== HF/PEFT load what tuneforge writes (issue 3)"
+# .devkit/hf-check is made here by `tsx scripts/device/make-hf-check.ts .devkit/hf-check` (no torch on this side).
+if [ -f .devkit/hf-check/expected.json ]; then
+  python3 scripts/device/check_hf.py .devkit/hf-check 2>"$OUT/hf-check.err" | tee "$OUT/hf-check.json"
+  [ "${PIPESTATUS[0]}" = 0 ] || { tail -20 "$OUT/hf-check.err"; status=1; }
+else
+  echo "no .devkit/hf-check (make it with: npx tsx scripts/device/make-hf-check.ts .devkit/hf-check)"
 fi
 
 if command -v compute-sanitizer >/dev/null 2>&1; then
