@@ -3,19 +3,33 @@
 // the backward pass recomputes probabilities instead of storing [T, T] matrices.
 // Work items are single (query or key, head) rows; their cost grows along the causal triangle, so they are
 // handed out dynamically. Each item is computed by one thread start to finish, so results do not depend on
-// the thread count. Dot products and backward accumulations are fp32 vectors; the exps are vectorised (vec.h).
+// the thread count.
+// Speed: the per-position dot products (q.k for a query's keys, k.q for a key's queries, and the same with
+// dO and v) of small head dims were most of a tiny model's step, each ending in a horizontal sum. So the
+// operand a row sweeps over is first transposed per head to [hd, positions] and the dots run along positions,
+// a whole vector of them at a time; rows are padded so the loops need no scalar tails. Weighted sums of rows
+// (P V, dS K, ...) run along the head dim instead. The exps are vectorised (vec.h); the forward output
+// accumulates in double.
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "cpu/kernels.h"
 #include "cpu/vec.h"
+#include "engine/tensor.h"
 
 namespace tf::cpu {
 
 namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Multiply-adds of one pass over the causal triangle. Below kAttnParallelMin (a few tens of microseconds on one
+// core, vectorised) the team is not forked: waking it costs about as much.
+inline int64_t work(const AttnDims& d) { return (int64_t)d.B * d.H * d.Tq * (d.q_off + d.Tq / 2 + 1) * d.hd; }
+constexpr int64_t kAttnParallelMin = 1 << 18;
 
 inline float dot(const float* a, const float* b, int n) {
   float s = 0;
@@ -24,26 +38,132 @@ inline float dot(const float* a, const float* b, int n) {
   return s;
 }
 
-inline void axpy(float* y, float a, const float* x, int n) {
-#pragma omp simd
-  for (int i = 0; i < n; i++) y[i] += a * x[i];
+// Position loops over transposed rows are rounded up to whole vectors of kLanes floats (AVX-512); the
+// transposed rows get kLanes spare zeros, so a rounded loop starting anywhere in the row stays inside it.
+constexpr int kLanes = 16;
+inline int round_up(int m) { return (m + kLanes - 1) / kLanes * kLanes; }
+inline int64_t padded(int n) { return round_up(n) + kLanes; }
+
+// x [B, rows, heads * hd] (positions 0..n-1 of each row used) -> xt [B, heads, hd, ld] (ld = padded(n); the
+// padding must be zero: the caller's buffer is fresh engine memory).
+void transpose_heads(const float* x, int B, int rows, int n, int heads, int hd, float* xt, bool parallel) {
+  const int64_t ld = padded(n);
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < heads; h++)
+      for (int i = 0; i < hd; i++) {
+        float* dst = xt + (((int64_t)b * heads + h) * hd + i) * ld;
+        const float* src = x + (int64_t)b * rows * heads * hd + (int64_t)h * hd + i;
+        for (int s = 0; s < n; s++) dst[s] = src[(int64_t)s * heads * hd];
+      }
 }
 
-// y += a x with a double accumulator: the forward output feeds the loss, whose smoothness the finite-difference
-// gradient checks depend on (fp32 accumulation here made them fail).
-inline void axpy(double* y, float a, const float* x, int n) {
-#pragma omp simd
-  for (int i = 0; i < n; i++) y[i] += (double)a * x[i];
+typedef float VF16 __attribute__((vector_size(kLanes * sizeof(float))));
+inline VF16 load16(const float* p) {
+  VF16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
 }
 
-// Multiply-adds of one pass over the causal triangle, to decide whether to fork threads.
-inline int64_t work(const AttnDims& d) { return (int64_t)d.B * d.H * d.Tq * (d.q_off + d.Tq / 2 + 1) * d.hd; }
+// out[s] = scale * (a . x_s) for s < round_up(m), where x_s is column s of xt [hd, ld] (one head, transposed).
+// Entries from m on are scores of positions the caller does not use (or of zero padding). Four independent
+// accumulators per step (two on the last vectors) keep the FMA pipeline full.
+inline void dots(const float* a, const float* xt, int64_t ld, int m, int hd, float scale, float* out) {
+  const int mv = round_up(m);
+  int s = 0;
+  for (; s + 4 * kLanes <= mv; s += 4 * kLanes) {
+    VF16 c0 = {}, c1 = {}, c2 = {}, c3 = {};
+    for (int i = 0; i < hd; i++) {
+      const float* xi = xt + i * ld + s;
+      c0 += a[i] * load16(xi);
+      c1 += a[i] * load16(xi + kLanes);
+      c2 += a[i] * load16(xi + 2 * kLanes);
+      c3 += a[i] * load16(xi + 3 * kLanes);
+    }
+    const VF16 r[4] = {c0 * scale, c1 * scale, c2 * scale, c3 * scale};
+    std::memcpy(out + s, r, sizeof r);
+  }
+  for (; s < mv; s += kLanes) {
+    VF16 c0 = {}, c1 = {};
+    int i = 0;
+    for (; i + 1 < hd; i += 2) {
+      c0 += a[i] * load16(xt + i * ld + s);
+      c1 += a[i + 1] * load16(xt + (i + 1) * ld + s);
+    }
+    if (i < hd) c0 += a[i] * load16(xt + i * ld + s);
+    const VF16 r = (c0 + c1) * scale;
+    std::memcpy(out + s, &r, sizeof r);
+  }
+}
 
-inline bool visible(const AttnDims& d, const int32_t* key_valid, const int32_t* seg, int b, int s, int tq) {
-  const int64_t row = (int64_t)b * d.Tk;
-  if (key_valid && key_valid[row + s] == 0) return false;
-  if (seg && seg[row + s] != seg[row + tq]) return false;
-  return true;
+// 8 floats from p as a vector of V's lanes (float or double).
+template <typename V>
+inline V load8(const float* p);
+template <>
+inline vec::VF load8<vec::VF>(const float* p) {
+  vec::VF v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <>
+inline vec::VD load8<vec::VD>(const float* p) {
+  return vec::load(p);
+}
+
+// y[0, 8 NV) += sum_{s < m} w[s] * x_s[0, 8 NV), the NV accumulators held in registers across all the rows.
+template <typename V, int NV, typename Acc>
+inline void wsum_regs(const float* w, const float* x, int64_t stride, int m, Acc* y) {
+  V acc[NV] = {};
+  for (int s = 0; s < m; s++) {
+    if (w[s] == 0.0f) continue;  // masked or underflowed weights: common along padded or long rows
+    const V ws = V{} + w[s];
+    for (int j = 0; j < NV; j++) acc[j] += ws * load8<V>(x + s * stride + 8 * j);
+  }
+  for (int j = 0; j < NV; j++)
+    for (int l = 0; l < 8; l++) y[8 * j + l] += acc[j][l];
+}
+
+// y += sum_{s < m} w[s] * x_s for rows x_s = x + s * stride of length hd, accumulated in Acc (float, or double
+// for the forward output). Head dims that are a multiple of 8 (all real models) keep y in registers.
+template <typename Acc>
+inline void wsum(const float* w, const float* x, int64_t stride, int m, int hd, Acc* y) {
+  using V = std::conditional_t<std::is_same_v<Acc, double>, vec::VD, vec::VF>;
+  if (hd % 8 != 0) {
+    for (int s = 0; s < m; s++) {
+      if (w[s] == 0.0f) continue;
+      const Acc ws = w[s];
+#pragma omp simd
+      for (int i = 0; i < hd; i++) y[i] += ws * x[s * stride + i];
+    }
+    return;
+  }
+  int i = 0;
+  for (; i + 32 <= hd; i += 32) wsum_regs<V, 4>(w, x + i, stride, m, y + i);
+  if (hd - i == 24) wsum_regs<V, 3>(w, x + i, stride, m, y + i);
+  if (hd - i == 16) wsum_regs<V, 2>(w, x + i, stride, m, y + i);
+  if (hd - i == 8) wsum_regs<V, 1>(w, x + i, stride, m, y + i);
+}
+
+// Hides keys [0, m) from query position tq of row b: a padding key, or one of another packed segment.
+inline void mask_keys(const int32_t* key_valid, const int32_t* seg, int64_t row, int tq, int m, float* p) {
+  if (key_valid) {
+    const int32_t* kv = key_valid + row;
+#pragma omp simd
+    for (int s = 0; s < m; s++) p[s] = kv[s] != 0 ? p[s] : kNegInf;
+  }
+  if (seg) {
+    const int32_t* sg = seg + row;
+    const int32_t own = sg[tq];
+#pragma omp simd
+    for (int s = 0; s < m; s++) p[s] = sg[s] == own ? p[s] : kNegInf;
+  }
+}
+
+inline float max_of(const float* p, int m) {
+  float mx = kNegInf;
+#pragma omp simd reduction(max : mx)
+  for (int s = 0; s < m; s++) mx = p[s] > mx ? p[s] : mx;
+  return mx;
 }
 
 }  // namespace
@@ -51,36 +171,38 @@ inline bool visible(const AttnDims& d, const int32_t* key_valid, const int32_t* 
 void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v,
                    const int32_t* key_valid, const int32_t* seg, float* out, float* lse) {
   const int group = d.H / d.KV;
+  const int n = d.q_off + d.Tq;  // the keys any query may see
+  const int64_t ld = padded(n);
   const float scale = 1.0f / std::sqrt((float)d.hd);
   const int64_t qstride = (int64_t)d.H * d.hd, kstride = (int64_t)d.KV * d.hd;
-#pragma omp parallel if (work(d) >= kParallelMin)
+  const bool parallel = work(d) >= kAttnParallelMin;
+  Tensor kt_buf({(int64_t)d.B * d.KV * d.hd * ld});
+  float* kt = kt_buf.f32();
+  transpose_heads(k, d.B, d.Tk, n, d.KV, d.hd, kt, parallel);
+#pragma omp parallel if (parallel)
   {
-    std::vector<float> p(d.Tk);
+    std::vector<float> p(ld);
     std::vector<double> acc(d.hd);
 #pragma omp for collapse(3) schedule(dynamic, 4)
     for (int b = 0; b < d.B; b++)
       for (int t = 0; t < d.Tq; t++)
         for (int h = 0; h < d.H; h++) {
-          const int tq = d.q_off + t;
+          const int tq = d.q_off + t, m = tq + 1;
           const int64_t qi = (int64_t)b * d.Tq + t;
           const float* qv = q + qi * qstride + (int64_t)h * d.hd;
-          const float* kb = k + (int64_t)b * d.Tk * kstride + (int64_t)(h / group) * d.hd;
           const float* vb = v + (int64_t)b * d.Tk * kstride + (int64_t)(h / group) * d.hd;
           float* o = out + qi * qstride + (int64_t)h * d.hd;
-          float mx = kNegInf;
-          for (int s = 0; s <= tq; s++) {
-            p[s] = visible(d, key_valid, seg, b, s, tq) ? dot(qv, kb + s * kstride, d.hd) * scale : kNegInf;
-            mx = p[s] > mx ? p[s] : mx;
-          }
+          dots(qv, kt + ((int64_t)b * d.KV + h / group) * d.hd * ld, ld, m, d.hd, scale, p.data());
+          mask_keys(key_valid, seg, (int64_t)b * d.Tk, tq, m, p.data());
+          const float mx = max_of(p.data(), m);
           if (mx == kNegInf) {  // no visible key (a left pad): output 0
             for (int i = 0; i < d.hd; i++) o[i] = 0.0f;
             if (lse) lse[qi * d.H + h] = 0.0f;
             continue;
           }
-          const double sum = vec::exp_sum(p.data(), tq + 1, mx, p.data());
+          const double sum = vec::exp_sum(p.data(), m, mx, p.data());
           for (int i = 0; i < d.hd; i++) acc[i] = 0;
-          for (int s = 0; s <= tq; s++)
-            if (p[s] != 0.0f) axpy(acc.data(), p[s], vb + s * kstride, d.hd);
+          wsum(p.data(), vb, kstride, m, d.hd, acc.data());
           for (int i = 0; i < d.hd; i++) o[i] = (float)(acc[i] / sum);
           if (lse) lse[qi * d.H + h] = (float)(mx + std::log(sum));
         }
@@ -89,82 +211,92 @@ void attention_fwd(const AttnDims& d, const float* q, const float* k, const floa
 
 // With P = softmax(S), S = scale * q k^T: dV = P^T dO; dP = dO V^T; dS = P * (dP - rowsum(dO * O));
 // dQ = scale * dS K; dK = scale * dS^T Q. Two passes so each output row has one writer: queries, then keys.
+// (`scratch` is not needed: the transposed operands live in a buffer of this call.)
 void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v,
                    const int32_t* key_valid, const int32_t* seg, const float* out, const float* lse,
-                   const float* dout, float* dq, float* dk, float* dv, float* scratch) {
-  const int group = d.H / d.KV;
-  const float scale = 1.0f / std::sqrt((float)d.hd);
-  const int64_t qstride = (int64_t)d.H * d.hd, kstride = (int64_t)d.KV * d.hd;
-  float* D = scratch;  // [B*T, H]: rowsum(dO * O)
-  const int T = d.Tq;
+                   const float* dout, float* dq, float* dk, float* dv, float*) {
+  const int group = d.H / d.KV, T = d.Tq, hd = d.hd;
+  const int64_t ld = padded(T);
+  const float scale = 1.0f / std::sqrt((float)hd);
+  const int64_t qstride = (int64_t)d.H * hd, kstride = (int64_t)d.KV * hd;
+  const bool parallel = work(d) >= kAttnParallelMin;
+  // Transposed [B, heads, hd, ld]: keys and values for the query pass, queries and output gradients for the key
+  // pass; the per-query statistics lse and D = rowsum(dO * O) as [B, H, ld] for the key pass.
+  const int64_t nq = (int64_t)d.B * d.H * hd * ld, nk = (int64_t)d.B * d.KV * hd * ld, nr = (int64_t)d.B * d.H * ld;
+  Tensor buf({2 * nq + 2 * nk + 2 * nr});
+  float *qt = buf.f32(), *got = qt + nq, *kt = got + nq, *vt = kt + nk, *lset = vt + nk, *Dt = lset + nr;
+  transpose_heads(q, d.B, T, T, d.H, hd, qt, parallel);
+  transpose_heads(dout, d.B, T, T, d.H, hd, got, parallel);
+  transpose_heads(k, d.B, T, T, d.KV, hd, kt, parallel);
+  transpose_heads(v, d.B, T, T, d.KV, hd, vt, parallel);
+  transpose_heads(lse, d.B, T, T, d.H, 1, lset, parallel);
 
-#pragma omp parallel for collapse(2) schedule(static) if (work(d) >= kParallelMin)
-  for (int64_t qi = 0; qi < (int64_t)d.B * T; qi++)
-    for (int h = 0; h < d.H; h++) {
-      const int64_t off = qi * qstride + (int64_t)h * d.hd;
-      D[qi * d.H + h] = dot(dout + off, out + off, d.hd);
-    }
+#pragma omp parallel for collapse(2) schedule(static) if (parallel)
+  for (int b = 0; b < d.B; b++)
+    for (int h = 0; h < d.H; h++)
+      for (int t = 0; t < T; t++) {
+        const int64_t off = ((int64_t)b * T + t) * qstride + (int64_t)h * hd;
+        Dt[((int64_t)b * d.H + h) * ld + t] = dot(dout + off, out + off, hd);
+      }
 
   // Queries: dq[t] = scale * sum_s dS[t, s] k[s].
-#pragma omp parallel if (work(d) >= kParallelMin)
+#pragma omp parallel if (parallel)
   {
-    std::vector<float> P(T), acc(d.hd);
+    std::vector<float> P(ld), dS(ld), acc(hd);
 #pragma omp for collapse(3) schedule(dynamic, 4)
     for (int b = 0; b < d.B; b++)
       for (int t = 0; t < T; t++)
         for (int h = 0; h < d.H; h++) {
-          const int64_t qi = (int64_t)b * T + t;
-          const int64_t off = qi * qstride + (int64_t)h * d.hd;
-          const float* kb = k + (int64_t)b * T * kstride + (int64_t)(h / group) * d.hd;
-          const float* vb = v + (int64_t)b * T * kstride + (int64_t)(h / group) * d.hd;
-          const float L = lse[qi * d.H + h], Di = D[qi * d.H + h];
-          for (int s = 0; s <= t; s++)
-            P[s] = visible(d, key_valid, seg, b, s, t) ? dot(q + off, kb + s * kstride, d.hd) * scale : kNegInf;
-          vec::exp_sum(P.data(), t + 1, L, P.data());  // P = exp(S - lse)
-          for (int i = 0; i < d.hd; i++) acc[i] = 0;
-          for (int s = 0; s <= t; s++) {
-            if (P[s] == 0.0f) continue;
-            const float dS = P[s] * (dot(dout + off, vb + s * kstride, d.hd) - Di);
-            axpy(acc.data(), dS, kb + s * kstride, d.hd);
-          }
-          for (int i = 0; i < d.hd; i++) dq[off + i] = acc[i] * scale;
+          const int m = t + 1;
+          const int64_t off = ((int64_t)b * T + t) * qstride + (int64_t)h * hd;
+          const int64_t bh = (int64_t)b * d.H + h, bg = (int64_t)b * d.KV + h / group;
+          const float L = lset[bh * ld + t], Di = Dt[bh * ld + t];
+          dots(q + off, kt + bg * hd * ld, ld, m, hd, scale, P.data());
+          mask_keys(key_valid, seg, (int64_t)b * T, t, m, P.data());
+          vec::exp_sum(P.data(), m, L, P.data());  // P = exp(S - lse)
+          dots(dout + off, vt + bg * hd * ld, ld, m, hd, 1.0f, dS.data());  // dP
+#pragma omp simd
+          for (int s = 0; s < m; s++) dS[s] = P[s] * (dS[s] - Di);
+          for (int i = 0; i < hd; i++) acc[i] = 0;
+          wsum(dS.data(), k + (int64_t)b * T * kstride + (int64_t)(h / group) * hd, kstride, m, hd, acc.data());
+          for (int i = 0; i < hd; i++) dq[off + i] = acc[i] * scale;
         }
   }
 
-  // Keys: dk[s] = scale * sum_{t, h in group} dS[t, s] q[t]; dv[s] = sum P[t, s] dO[t]. Rows are (t, h) pairs.
-#pragma omp parallel if (work(d) >= kParallelMin)
+  // Keys: dk[s] = scale * sum_{t >= s, h in group} dS[t, s] q[t]; dv[s] = sum P[t, s] dO[t].
+#pragma omp parallel if (parallel)
   {
-    std::vector<float> P((size_t)T * group), ak(d.hd), av(d.hd);
+    std::vector<float> P(ld), dS(ld), ak(hd), av(hd);
 #pragma omp for collapse(3) schedule(dynamic, 4)
     for (int b = 0; b < d.B; b++)
       for (int s = 0; s < T; s++)
         for (int g = 0; g < d.KV; g++) {
-          const int64_t ko = ((int64_t)b * T + s) * kstride + (int64_t)g * d.hd;
-          const int n = (T - s) * group;  // P[(t - s) * group + j] for query t, head g * group + j
-          for (int t = s; t < T; t++) {
-            const bool vis = visible(d, key_valid, seg, b, s, t);
-            const int64_t qi = (int64_t)b * T + t;
-            for (int j = 0; j < group; j++) {
-              const int h = g * group + j;
-              const float* qh = q + qi * qstride + (int64_t)h * d.hd;
-              P[(t - s) * group + j] = vis ? dot(qh, k + ko, d.hd) * scale - lse[qi * d.H + h] : kNegInf;
+          const int64_t ko = ((int64_t)b * T + s) * kstride + (int64_t)g * hd;
+          for (int i = 0; i < hd; i++) ak[i] = av[i] = 0;
+          const int m = T - s;  // queries s..T-1, as index u = t - s
+          const bool valid = !key_valid || key_valid[(int64_t)b * T + s] != 0;
+          for (int j = 0; valid && j < group; j++) {
+            const int h = g * group + j;
+            const int64_t bh = (int64_t)b * d.H + h;
+            const int64_t qo = ((int64_t)b * T + s) * qstride + (int64_t)h * hd;  // query s, head h
+            const float* lse_h = lset + bh * ld + s;
+            const float* D_h = Dt + bh * ld + s;
+            dots(k + ko, qt + bh * hd * ld + s, ld, m, hd, scale, P.data());
+#pragma omp simd
+            for (int u = 0; u < m; u++) P[u] -= lse_h[u];
+            if (seg) {
+              const int32_t* sg = seg + (int64_t)b * T + s;
+#pragma omp simd
+              for (int u = 0; u < m; u++) P[u] = sg[u] == sg[0] ? P[u] : kNegInf;
             }
+            vec::exp_sum(P.data(), m, 0.0f, P.data());
+            dots(v + ko, got + bh * hd * ld + s, ld, m, hd, 1.0f, dS.data());  // dP
+#pragma omp simd
+            for (int u = 0; u < m; u++) dS[u] = P[u] * (dS[u] - D_h[u]);
+            wsum(dS.data(), q + qo, qstride, m, hd, ak.data());
+            wsum(P.data(), dout + qo, qstride, m, hd, av.data());
           }
-          vec::exp_sum(P.data(), n, 0.0f, P.data());
-          for (int i = 0; i < d.hd; i++) ak[i] = av[i] = 0;
-          for (int t = s; t < T; t++) {
-            const int64_t qi = (int64_t)b * T + t;
-            for (int j = 0; j < group; j++) {
-              const float p = P[(t - s) * group + j];
-              if (p == 0.0f) continue;
-              const int h = g * group + j;
-              const int64_t off = qi * qstride + (int64_t)h * d.hd;
-              const float dS = p * (dot(dout + off, v + ko, d.hd) - D[qi * d.H + h]);
-              axpy(ak.data(), dS, q + off, d.hd);
-              axpy(av.data(), p, dout + off, d.hd);
-            }
-          }
-          for (int i = 0; i < d.hd; i++) {
+          for (int i = 0; i < hd; i++) {
             dk[ko + i] = ak[i] * scale;
             dv[ko + i] = av[i];
           }

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "cpu/kernels.h"
+#include "cpu/parallel.h"
 #include "cpu/vec.h"
 
 namespace tf::cpu {
@@ -26,28 +27,29 @@ void scale_row(float* z, int n, float s) {
 }  // namespace
 
 double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale) {
-  double loss = 0;
-#pragma omp parallel for reduction(+ : loss) schedule(static) if ((int64_t)N * V >= kParallelMin)
-  for (int i = 0; i < N; i++) {
-    float* z = logits + (int64_t)i * V;
-    const int t = targets[i];
-    if (t < 0) {
-      std::memset(z, 0, sizeof(float) * V);
-      continue;
+  return parallel_sum(N, (int64_t)N * V, [&](int64_t i0, int64_t i1) {
+    double loss = 0;
+    for (int64_t i = i0; i < i1; i++) {
+      float* z = logits + i * V;
+      const int t = targets[i];
+      if (t < 0) {
+        std::memset(z, 0, sizeof(float) * V);
+        continue;
+      }
+      const float zt = z[t];
+      const float mx = row_max(z, V);
+      if (grad_scale == 0.0f) {  // evaluation: the loss only (the gradient is all zeros)
+        loss += mx + std::log(vec::exp_sum(z, V, mx, nullptr)) - zt;
+        std::memset(z, 0, sizeof(float) * V);
+        continue;
+      }
+      const double sum = vec::exp_sum(z, V, mx, z);
+      loss += mx + std::log(sum) - zt;
+      scale_row(z, V, (float)(grad_scale / sum));
+      z[t] -= grad_scale;
     }
-    const float zt = z[t];
-    const float mx = row_max(z, V);
-    if (grad_scale == 0.0f) {  // evaluation: the loss only (the gradient is all zeros)
-      loss += mx + std::log(vec::exp_sum(z, V, mx, nullptr)) - zt;
-      std::memset(z, 0, sizeof(float) * V);
-      continue;
-    }
-    const double sum = vec::exp_sum(z, V, mx, z);
-    loss += mx + std::log(sum) - zt;
-    scale_row(z, V, (float)(grad_scale / sum));
-    z[t] -= grad_scale;
-  }
-  return loss;
+    return loss;
+  });
 }
 
 }  // namespace tf::cpu

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "cpu/kernels.h"
+#include "cpu/parallel.h"
 
 namespace tf::cpu {
 
@@ -10,41 +11,52 @@ void zero(float* x, int64_t n) { std::memset(x, 0, sizeof(float) * n); }
 void copy(float* dst, const float* src, int64_t n) { std::memcpy(dst, src, sizeof(float) * n); }
 
 void add(float* y, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; i++) y[i] += x[i];
+  parallel_for(n, n, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++) y[i] += x[i];
+  });
 }
 
 void scale(float* x, float s, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; i++) x[i] *= s;
+  parallel_for(n, n, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++) x[i] *= s;
+  });
 }
 
 void mul(float* y, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; i++) y[i] *= x[i];
+  parallel_for(n, n, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++) y[i] *= x[i];
+  });
 }
 
 void add_bias(float* y, const float* bias, int N, int C) {
-#pragma omp parallel for schedule(static) if ((int64_t)N * C >= kParallelMin)
-  for (int i = 0; i < N; i++)
-    for (int c = 0; c < C; c++) y[(int64_t)i * C + c] += bias[c];
+  parallel_for(N, (int64_t)N * C, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++)
+#pragma omp simd
+      for (int c = 0; c < C; c++) y[i * C + c] += bias[c];
+  });
 }
 
 void bias_grad(float* gb, const float* dy, int N, int C) {
-  // Columns are independent: parallel over columns, sum over rows in double.
-#pragma omp parallel for schedule(static)
-  for (int c = 0; c < C; c++) {
-    double s = 0;
-    for (int i = 0; i < N; i++) s += dy[(int64_t)i * C + c];
-    gb[c] += (float)s;
-  }
+  // Columns are independent: split over columns, sum over rows in double.
+  parallel_for(C, (int64_t)N * C, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; c++) {
+      double s = 0;
+      for (int i = 0; i < N; i++) s += dy[(int64_t)i * C + c];
+      gb[c] += (float)s;
+    }
+  });
 }
 
 double sum_squares(const float* x, int64_t n) {
-  double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static) if (n >= kParallelMin)
-  for (int64_t i = 0; i < n; i++) s += (double)x[i] * x[i];
-  return s;
+  return parallel_sum(n, n, [&](int64_t i0, int64_t i1) {
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
+    return s;
+  });
 }
 
 // splitmix64 of (seed, index): a counter-based generator, so the mask does not depend on thread count.
@@ -58,12 +70,13 @@ static inline uint64_t mix(uint64_t z) {
 void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) {
   const float keep = 1.0f / (1.0f - p);
   const uint64_t base = mix(seed);
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) {
-    double u = (double)(mix(base ^ (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
-    mask[i] = u < p ? 0.0f : keep;
-    x_out[i] = x[i] * mask[i];
-  }
+  parallel_for(n, n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      double u = (double)(mix(base ^ (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
+      mask[i] = u < p ? 0.0f : keep;
+      x_out[i] = x[i] * mask[i];
+    }
+  });
 }
 
 void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, int C) {
