@@ -1,7 +1,7 @@
 // CPU GEMM benchmark: our sgemm vs numpy + OpenBLAS on the products of a training step.
 // Prints ONE JSON object on stdout (progress goes to stderr).
 // Usage: tsx bench/cpu.ts [--quick] [--python=/usr/bin/python3]
-//   --quick skips the batch-4 Qwen-like shapes; --python picks the interpreter whose numpy is the peer.
+//   --quick skips the batch-4 Qwen-like case (GEMM shapes and step); --python picks the interpreter whose numpy is the peer.
 import { cpus, loadavg } from "node:os";
 import { loadGemm, type GemmAddon } from "./gemm-addon.js";
 import { NumpyPeer, type TimingGoal } from "./numpy-peer.js";
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   const python = process.argv.find((a) => a.startsWith("--python="))?.slice("--python=".length);
   const gemm = loadGemm();
   const peer = await NumpyPeer.start(python);
-  const models = quick ? BENCH_MODELS.filter((m) => m.tokens <= 256) : BENCH_MODELS;
+  const models = quick ? BENCH_MODELS.filter((m) => m.tokens <= 256 || m.quick) : BENCH_MODELS;
   const rows: { name: string; oursGflops: number; ratio: number | null }[] = [];
   let peerFailure: string | null = null;
   const loadBefore = loadavg()[0];

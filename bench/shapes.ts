@@ -19,14 +19,18 @@ export interface ModelDims {
   intermediate: number;
   vocab: number;
   loraRank: number;
+  /** Also measured by `bench:cpu --quick`. */
+  quick?: boolean;
 }
 
 /** The tiny parity fixture (shared/fixtures base/, 2 rows of 24 tokens) and a Qwen-like model that fits
- * a small CPU machine (vocab 151,936, hidden 256, intermediate 768) at batch 1 and 4 of 256 tokens. */
+ * a small CPU machine (vocab 151,936, hidden 256, intermediate 768) at batch 1 and 4 of 256 tokens, and the demo. */
 export const BENCH_MODELS: ModelDims[] = [
   { label: "fixture", tokens: 48, hidden: 64, intermediate: 176, vocab: 384, loraRank: 8 },
   { label: "qwen-t256", tokens: 256, hidden: 256, intermediate: 768, vocab: 151936, loraRank: 16 },
   { label: "qwen-t1024", tokens: 1024, hidden: 256, intermediate: 768, vocab: 151936, loraRank: 16 },
+  // The demo's tiny model (full fine-tuning, 4 rows of ~224 tokens); its LoRA shapes are measured but unused.
+  { label: "demo", tokens: 896, hidden: 128, intermediate: 256, vocab: 2051, loraRank: 16, quick: true },
 ];
 
 export function trainingStepShapes(d: ModelDims): GemmShape[] {
