@@ -3,6 +3,7 @@
 
 #include "cpu/kernels.h"
 #include "cpu/parallel.h"
+#include "engine/dropout_rng.h"
 
 namespace tf::cpu {
 
@@ -59,21 +60,12 @@ double sum_squares(const float* x, int64_t n) {
   });
 }
 
-// splitmix64 of (seed, index): a counter-based generator, so the mask does not depend on thread count.
-static inline uint64_t mix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) {
   const float keep = 1.0f / (1.0f - p);
-  const uint64_t base = mix(seed);
+  const uint64_t base = splitmix64(seed);
   parallel_for(n, n, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
-      double u = (double)(mix(base ^ (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
-      mask[i] = u < p ? 0.0f : keep;
+      mask[i] = dropout_mask(base, i, p, keep);
       x_out[i] = x[i] * mask[i];
     }
   });

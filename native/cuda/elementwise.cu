@@ -1,6 +1,7 @@
 // Elementwise kernels: residual adds, scaling, biases, LoRA dropout. One thread per element (grid-stride).
 #include "cuda/common.cuh"
 #include "cuda/kernels.cuh"
+#include "engine/dropout_rng.h"
 
 namespace tf::cuda {
 
@@ -26,20 +27,10 @@ __global__ void add_bias_kernel(float* y, const float* bias, int64_t n, int C) {
     y[i] += bias[i % C];
 }
 
-// splitmix64, exactly as native/cpu/elementwise.cc: the mask of element i depends only on (seed, i), so the
-// CPU and CUDA backends drop the same elements.
-__host__ __device__ inline uint64_t mix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 __global__ void dropout_kernel(const float* x, float* mask, float* x_out, int64_t n, float p, float keep,
                                uint64_t base) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const double u = (double)(mix(base ^ (uint64_t)i) >> 11) * (1.0 / 9007199254740992.0);
-    const float m = u < p ? 0.0f : keep;
+    const float m = dropout_mask(base, i, p, keep);  // the CPU backend's generator (engine/dropout_rng.h)
     mask[i] = m;
     x_out[i] = x[i] * m;
   }
@@ -75,7 +66,7 @@ void add_bias(float* y, const float* bias, int N, int C, cudaStream_t s) {
 void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed, cudaStream_t s) {
   if (n <= 0) return;
   const float keep = 1.0f / (1.0f - p);
-  dropout_kernel<<<grid_for(n), kThreads, 0, s>>>(x, mask, x_out, n, p, keep, mix(seed));
+  dropout_kernel<<<grid_for(n), kThreads, 0, s>>>(x, mask, x_out, n, p, keep, splitmix64(seed));
   CUDA_LAUNCH_CHECK("dropout_kernel");
 }
 
