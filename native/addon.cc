@@ -38,6 +38,27 @@ Napi::Float32Array to_js(Napi::Env env, const float* data, size_t n) {
   return out;
 }
 
+// A copy of an engine tensor (on any device) for JS.
+Napi::Float32Array to_js(Napi::Env env, const tf::Tensor& t) {
+  Napi::Float32Array out = Napi::Float32Array::New(env, (size_t)t.numel());
+  tf::copy_to_host(out.Data(), t);
+  return out;
+}
+
+// The backend for a device name; the TypeScript side has already checked that CUDA is built and present.
+std::unique_ptr<tf::Backend> backend_for(const std::string& device) {
+  if (device == "cpu") return tf::make_cpu_backend();
+  if (device == "cuda") {
+#ifdef TUNEFORGE_CUDA
+    return tf::make_cuda_backend();
+#else
+    throw std::runtime_error("this build of the tuneforge engine has no CUDA backend (no CUDA toolkit with cuBLAS "
+                             "was found when it was compiled)");
+#endif
+  }
+  throw std::runtime_error("unknown engine device \"" + device + "\" (cpu or cuda)");
+}
+
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -63,7 +84,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("dispose", &NativeModel::Dispose)});
   }
 
-  // new NativeModel(config, tensors: {name, file, offset, dtype, shape}[], threads)
+  // new NativeModel(config, tensors: {name, file, offset, dtype, shape}[], threads, device?: "cpu" | "cuda")
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
     try {
       Napi::Object c = info[0].As<Napi::Object>();
@@ -85,8 +106,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       cfg.qk_norm = flag("qkNorm");
       Napi::Float64Array inv = c.Get("invFreq").As<Napi::Float64Array>();
       cfg.inv_freq.assign(inv.Data(), inv.Data() + inv.ElementLength());
-      auto backend = tf::make_cpu_backend();
+      auto backend = backend_for(info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "cpu");
       backend->set_threads(info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0);
+      device_ = backend->device();
       model_ = std::make_unique<Model>(std::move(cfg), std::move(backend));
       Napi::Array tensors = info[1].As<Napi::Array>();
       size_t loaded = 0;
@@ -163,7 +185,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return guarded(info, [&]() -> Napi::Value {
       const bool grads = info[0].As<Napi::String>().Utf8Value() == "grads";
       Napi::Object out = Napi::Object::New(info.Env());
-      for (const tf::ParamRef& p : model().trainable()) out.Set(p.name, to_js(info.Env(), grads ? p.g : p.p, p.n));
+      for (const tf::ParamRef& p : model().trainable()) out.Set(p.name, to_js(info.Env(), grads ? *p.grad : *p.param));
       return out;
     });
   }
@@ -184,7 +206,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
           if ((int64_t)arr.ElementLength() != p.n)
             throw std::runtime_error(name + ": expected " + std::to_string(p.n) + " values, got " +
                                      std::to_string(arr.ElementLength()));
-          std::memcpy(grads ? p.g : p.p, arr.Data(), sizeof(float) * p.n);
+          tf::copy_from_host(grads ? *p.grad : *p.param, arr.Data());
           found = true;
         }
         if (!found) throw std::runtime_error("no trainable parameter named " + name);
@@ -247,8 +269,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       auto params = model().trainable();
       if (optim_.m().size() == params.size())
         for (size_t i = 0; i < params.size(); i++) {
-          m.Set(params[i].name, to_js(env, optim_.m()[i].f32(), params[i].n));
-          v.Set(params[i].name, to_js(env, optim_.v()[i].f32(), params[i].n));
+          m.Set(params[i].name, to_js(env, optim_.m()[i]));
+          v.Set(params[i].name, to_js(env, optim_.v()[i]));
         }
       Napi::Object out = Napi::Object::New(env);
       out.Set("step", (double)optim_.steps());
@@ -268,7 +290,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         optim_.reset();
         return info.Env().Undefined();
       }
-      optim_.restore(params, step);
+      optim_.restore(params, step, model().device());
       for (size_t i = 0; i < params.size(); i++) {
         const tf::ParamRef& p = params[i];
         for (auto [src, dst] : {std::pair{m, &optim_.m()[i]}, std::pair{v, &optim_.v()[i]}}) {
@@ -277,7 +299,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
           if ((int64_t)arr.ElementLength() != p.n)
             throw std::runtime_error(p.name + ": optimizer state has " + std::to_string(arr.ElementLength()) +
                                      " values, expected " + std::to_string(p.n));
-          std::memcpy(dst->f32(), arr.Data(), sizeof(float) * p.n);
+          tf::copy_from_host(*dst, arr.Data());
         }
       }
       return info.Env().Undefined();
@@ -378,11 +400,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     });
   }
 
+  // memory() -> {inUse, peak, device}: the allocator of the device the model lives on (the GPU's for CUDA).
   Napi::Value Memory(const Napi::CallbackInfo& info) {
-    tf::Allocator& a = tf::allocator_for(tf::Device::CPU);
+    tf::Allocator& a = tf::allocator_for(device_);
     Napi::Object out = Napi::Object::New(info.Env());
     out.Set("inUse", (double)a.in_use());
     out.Set("peak", (double)a.peak());
+    out.Set("device", device_ == tf::Device::CUDA ? "cuda" : "cpu");
     return out;
   }
 
@@ -393,6 +417,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   std::unique_ptr<Model> model_;
+  tf::Device device_ = tf::Device::CPU;
   tf::AdamW optim_;
 };
 

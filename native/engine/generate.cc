@@ -85,7 +85,7 @@ GenerateResult generate(Model& model, const std::vector<std::vector<int32_t>>& p
     for (int t = pad; t < P; t++) {
       ids[(size_t)b * P + t] = prompts[b][t - pad];
       pos[(size_t)b * P + t] = t - pad;
-      cache.valid.i32()[(size_t)b * S + t] = 1;
+      cache.valid_host[(size_t)b * S + t] = 1;
     }
     next_pos[b] = (int)prompts[b].size();
   }
@@ -95,6 +95,7 @@ GenerateResult generate(Model& model, const std::vector<std::vector<int32_t>>& p
   std::vector<bool> done(B, false);
   std::vector<float> logits((size_t)B * V);
   uint64_t rng = o.seed;
+  cache.sync_valid();
   model.decode(cache, ids.data(), pos.data(), P, 0, logits.data());
   for (int step = 0; step < o.max_new_tokens; step++) {
     if (o.keep_logits) res.step_logits.insert(res.step_logits.end(), logits.begin(), logits.end());
@@ -108,7 +109,8 @@ GenerateResult generate(Model& model, const std::vector<std::vector<int32_t>>& p
       if (std::find(o.eos.begin(), o.eos.end(), tok[b]) != o.eos.end()) done[b] = true;
     }
     if (step + 1 == o.max_new_tokens || std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
-    for (int b = 0; b < B; b++) cache.valid.i32()[(size_t)b * S + P + step] = 1;
+    for (int b = 0; b < B; b++) cache.valid_host[(size_t)b * S + P + step] = 1;
+    cache.sync_valid();  // a memcpy of B*S ints on the CPU, one small upload on CUDA
     model.decode(cache, tok.data(), next_pos.data(), 1, P + step, logits.data());
     for (int& p : next_pos) p++;
   }

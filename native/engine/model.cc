@@ -16,18 +16,18 @@ namespace {
 std::string layer_prefix(int l) { return "model.layers." + std::to_string(l) + "."; }
 
 // Reallocates `t` only when its size changes, so steady-state steps do not touch the allocator.
-void ensure(Tensor& t, std::vector<int64_t> shape, DType dt = DType::F32) {
+void ensure(Tensor& t, std::vector<int64_t> shape, Device dev) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
-  if (!t.empty() && t.numel() == n && t.dtype() == dt) return;
-  t = Tensor(std::move(shape), dt);
+  if (!t.empty() && t.numel() == n && t.dtype() == DType::F32 && t.device() == dev) return;
+  t = Tensor(std::move(shape), DType::F32, dev);
 }
 
 // A flat work buffer of at least n floats (contents unspecified), reallocated only to grow.
-float* scratch(Tensor& t, int64_t n) {
+float* scratch(Tensor& t, int64_t n, Device dev) {
   if (t.numel() < n) {
     t.reset();  // release before allocating, so peak memory does not count both
-    t = Tensor({n});
+    t = Tensor({n}, DType::F32, dev);
   }
   return t.f32();
 }
@@ -35,32 +35,32 @@ float* scratch(Tensor& t, int64_t n) {
 }  // namespace
 
 Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend)
-    : cfg_(std::move(cfg)), be_(profiled(std::move(backend))) {
+    : cfg_(std::move(cfg)), be_(profiled(std::move(backend))), dev_(be_->device()) {
   const ModelConfig& c = cfg_;
   if (c.heads % c.kv_heads != 0 || c.head_dim % 2 != 0 || (int)c.inv_freq.size() != c.head_dim / 2)
     throw std::runtime_error("inconsistent model config (heads, kv_heads, head_dim or rope table)");
   const int D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim;
-  embed_ = Tensor({c.vocab, D});
-  norm_ = Tensor({D});
-  if (!c.tied) lm_head_ = Tensor({c.vocab, D});
-  inv_freq_ = Tensor({(int64_t)c.inv_freq.size()});
-  std::copy(c.inv_freq.begin(), c.inv_freq.end(), inv_freq_.f32());
+  embed_ = make({c.vocab, D});
+  norm_ = make({D});
+  if (!c.tied) lm_head_ = make({c.vocab, D});
+  inv_freq_ = make({(int64_t)c.inv_freq.size()});
+  copy_from_host(inv_freq_, c.inv_freq.data());
   const int shapes[NPROJ][2] = {{qd, D}, {kd, D}, {kd, D}, {D, qd}, {c.inter, D}, {c.inter, D}, {D, c.inter}};
   const bool bias[NPROJ] = {c.qkv_bias, c.qkv_bias, c.qkv_bias, c.o_bias, c.mlp_bias, c.mlp_bias, c.mlp_bias};
   layers_.resize(c.layers);
   for (Layer& L : layers_) {
-    L.ln1 = Tensor({D});
-    L.ln2 = Tensor({D});
+    L.ln1 = make({D});
+    L.ln2 = make({D});
     if (c.qk_norm) {
-      L.q_norm = Tensor({c.head_dim});
-      L.k_norm = Tensor({c.head_dim});
+      L.q_norm = make({c.head_dim});
+      L.k_norm = make({c.head_dim});
     }
     for (int p = 0; p < NPROJ; p++) {
       Linear& lin = L.proj[p];
       lin.out = shapes[p][0];
       lin.in = shapes[p][1];
-      lin.w = Tensor({lin.out, lin.in});
-      if (bias[p]) lin.b = Tensor({lin.out});
+      lin.w = make({lin.out, lin.in});
+      if (bias[p]) lin.b = make({lin.out});
     }
   }
 }
@@ -116,10 +116,10 @@ void Model::set_lora(const LoraConfig& c, const std::array<bool, NPROJ>& targets
       lin.lora.reset();
       if (!targets[p]) continue;
       lin.lora = std::make_unique<Lora>();
-      lin.lora->A = Tensor({c.r, lin.in});
-      lin.lora->B = Tensor({lin.out, c.r});
-      lin.lora->gA = Tensor({c.r, lin.in});
-      lin.lora->gB = Tensor({lin.out, c.r});
+      lin.lora->A = make({c.r, lin.in});
+      lin.lora->B = make({lin.out, c.r});
+      lin.lora->gA = make({c.r, lin.in});
+      lin.lora->gB = make({lin.out, c.r});
     }
   acts_ = Acts();  // saved LoRA activations change shape
 }
@@ -135,7 +135,7 @@ std::map<std::string, Linear*> Model::lora_modules() {
 void Model::set_full_finetune(bool on) {
   full_ft_ = on;
   auto grad_like = [&](Tensor& g, const Tensor& w) {
-    if (on && !w.empty()) g = Tensor(w.shape());
+    if (on && !w.empty()) g = make(w.shape());
     else g.reset();
   };
   grad_like(g_embed_, embed_);
@@ -156,7 +156,7 @@ void Model::set_full_finetune(bool on) {
 std::vector<ParamRef> Model::trainable() {
   std::vector<ParamRef> out;
   auto add = [&](const std::string& name, Tensor& p, Tensor& g) {
-    if (!g.empty()) out.push_back({name, p.f32(), g.f32(), p.numel()});
+    if (!g.empty()) out.push_back({name, &p, &g, p.f32(), g.f32(), p.numel()});
   };
   for (auto& [name, lin] : lora_modules()) {
     add(name + ".lora_A.weight", lin->lora->A, lin->lora->gA);
@@ -196,33 +196,33 @@ void Model::ensure_acts(int N, bool train) {
   acts_.train = train;
   const int64_t D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim, F = c.inter;
   acts_.res.resize(train ? c.layers + 1 : 1);
-  for (Tensor& r : acts_.res) r = Tensor({N, D});
+  for (Tensor& r : acts_.res) r = make({N, D});
   acts_.layer.resize(nl);
   for (LayerActs& a : acts_.layer) {
-    a.h1 = Tensor({N, D});
-    a.rstd1 = Tensor({N});
-    a.q = Tensor({N, qd});
-    a.k = Tensor({N, kd});
-    a.v = Tensor({N, kd});
+    a.h1 = make({N, D});
+    a.rstd1 = make({N});
+    a.q = make({N, qd});
+    a.k = make({N, kd});
+    a.v = make({N, kd});
     if (c.qk_norm) {
-      a.q_pre = Tensor({N, qd});
-      a.k_pre = Tensor({N, kd});
-      a.rstd_q = Tensor({N, c.heads});
-      a.rstd_k = Tensor({N, c.kv_heads});
+      a.q_pre = make({N, qd});
+      a.k_pre = make({N, kd});
+      a.rstd_q = make({N, c.heads});
+      a.rstd_k = make({N, c.kv_heads});
     }
-    a.att = Tensor({N, qd});
-    a.lse = Tensor({N, c.heads});
-    a.res2 = Tensor({N, D});
-    a.h2 = Tensor({N, D});
-    a.rstd2 = Tensor({N});
-    a.g = Tensor({N, F});
-    a.u = Tensor({N, F});
-    a.act = Tensor({N, F});
+    a.att = make({N, qd});
+    a.lse = make({N, c.heads});
+    a.res2 = make({N, D});
+    a.h2 = make({N, D});
+    a.rstd2 = make({N});
+    a.g = make({N, F});
+    a.u = make({N, F});
+    a.act = make({N, F});
   }
-  acts_.hF = Tensor({N, D});
-  acts_.rstdF = Tensor({N});
-  acts_.tmp = Tensor({N, D});
-  acts_.rope = Tensor({N, c.head_dim});
+  acts_.hF = make({N, D});
+  acts_.rstdF = make({N});
+  acts_.tmp = make({N, D});
+  acts_.rope = make({N, c.head_dim});
 }
 
 void Model::linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, bool train) {
@@ -233,13 +233,13 @@ void Model::linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, b
   const int r = lora_cfg_.r;
   const float* xin = x;
   if (train && lora_cfg_.dropout > 0) {
-    ensure(s.mask, {N, L.in});
-    ensure(s.xd, {N, L.in});
+    ensure(s.mask, {N, L.in}, dev_);
+    ensure(s.xd, {N, L.in}, dev_);
     be_->dropout(x, s.mask.f32(), s.xd.f32(), (int64_t)N * L.in, lora_cfg_.dropout,
                  lora_cfg_.seed * 0x100000001b3ULL + dropout_calls_++);
     xin = s.xd.f32();
   }
-  ensure(s.xa, {N, r});
+  ensure(s.xa, {N, r}, dev_);
   be_->matmul(false, true, N, r, L.in, 1.0f, xin, L.in, L.lora->A.f32(), L.in, 0.0f, s.xa.f32(), r);
   be_->matmul(false, true, N, L.out, r, lora_cfg_.scale, s.xa.f32(), r, L.lora->B.f32(), r, 1.0f, y, L.out);
 }
@@ -257,13 +257,13 @@ void Model::linear_bwd(Linear& L, LinSave& s, const float* x, const float* dy, i
   const bool drop = lora_cfg_.dropout > 0;
   const float* xin = drop ? s.xd.f32() : x;
   Lora& lo = *L.lora;
-  float* dxa = scratch(sc_.dxa, (int64_t)N * r);
+  float* dxa = scratch(sc_.dxa, (int64_t)N * r, dev_);
   be_->matmul(true, false, L.out, r, N, lora_cfg_.scale, dy, L.out, s.xa.f32(), r, 1.0f, lo.gB.f32(), r);
   be_->matmul(false, false, N, r, L.out, lora_cfg_.scale, dy, L.out, lo.B.f32(), r, 0.0f, dxa, r);
   be_->matmul(true, false, r, L.in, N, 1.0f, dxa, r, xin, L.in, 1.0f, lo.gA.f32(), L.in);
   if (drop) {
     const int64_t n = (int64_t)N * L.in;
-    float* t = scratch(sc_.drop, n);
+    float* t = scratch(sc_.drop, n, dev_);
     be_->matmul(false, false, N, L.in, r, 1.0f, dxa, r, lo.A.f32(), L.in, 0.0f, t, L.in);
     be_->mul(t, s.mask.f32(), n);
     be_->add(dx, t, n);
@@ -279,8 +279,6 @@ void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, 
   const int kd = c.kv_heads * hd;
   ensure_acts(N, train);
   ProfileRegion region("layers.fwd");
-  for (int i = 0; i < N; i++)
-    if (ids[i] < 0 || ids[i] >= c.vocab) throw std::runtime_error("token id " + std::to_string(ids[i]) + " out of vocabulary");
   be_->embedding_fwd(embed_.f32(), ids, N, D, acts_.res[0].f32());
   be_->rope_table(pos, inv_freq_.f32(), N, hd, acts_.rope.f32());
   for (int l = 0; l < c.layers; l++) {
@@ -342,16 +340,40 @@ std::vector<int32_t> default_positions(const Batch& b) {
   return pos;
 }
 
+// A batch's integer inputs where the backend reads them (uploaded once per call on CUDA, the host arrays on the
+// CPU); positions are the batch's own or the default ones.
+struct BatchInputs {
+  std::vector<int32_t> pos_host;
+  DeviceInts ids, mask, seg, pos;
+  BatchInputs(Device dev, const Batch& b) {
+    const size_t n = (size_t)b.rows * b.T;
+    if (!b.pos) pos_host = default_positions(b);
+    ids = DeviceInts(dev, b.ids, n);
+    mask = DeviceInts(dev, b.mask, n);
+    seg = DeviceInts(dev, b.seg, n);
+    pos = DeviceInts(dev, b.pos ? b.pos : pos_host.data(), n);
+  }
+};
+
 }  // namespace
+
+void Model::check_ids(const int32_t* ids, int64_t n) const {
+  for (int64_t i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= cfg_.vocab)
+      throw std::runtime_error("token id " + std::to_string(ids[i]) + " out of vocabulary");
+}
 
 void Model::forward_logits(const Batch& b, float* logits) {
   ProfileCall call("forward_logits");
-  std::vector<int32_t> pos = b.pos ? std::vector<int32_t>(b.pos, b.pos + (size_t)b.rows * b.T) : default_positions(b);
-  forward_core(b.ids, pos.data(), b.rows, b.T, b.mask, b.seg, nullptr, 0, false);
   const int N = b.rows * b.T;
+  check_ids(b.ids, N);
+  BatchInputs in(dev_, b);
+  forward_core(in.ids.get(), in.pos.get(), b.rows, b.T, in.mask.get(), in.seg.get(), nullptr, 0, false);
   ProfileRegion region("head");
+  HostFloats out(dev_, logits, (int64_t)N * cfg_.vocab);
   be_->matmul(false, true, N, cfg_.vocab, cfg_.hidden, 1.0f, acts_.hF.f32(), cfg_.hidden, head().f32(), cfg_.hidden,
-              0.0f, logits, cfg_.vocab);
+              0.0f, out.get(), cfg_.vocab);
+  out.finish();
 }
 
 // The head GEMMs run at full speed from ~128 rows (at the old 27-row chunks of a 152K vocabulary they ran at
@@ -385,18 +407,20 @@ LossResult Model::eval_loss(const Batch& b) {
   LossResult res;
   res.tokens = (int64_t)rows.size();
   if (rows.empty()) return res;
-  std::vector<int32_t> pos = b.pos ? std::vector<int32_t>(b.pos, b.pos + (size_t)b.rows * b.T) : default_positions(b);
-  forward_core(b.ids, pos.data(), b.rows, b.T, b.mask, b.seg, nullptr, 0, false);
+  check_ids(b.ids, (int64_t)b.rows * b.T);
+  BatchInputs in(dev_, b);
+  forward_core(in.ids.get(), in.pos.get(), b.rows, b.T, in.mask.get(), in.seg.get(), nullptr, 0, false);
   ProfileRegion region("head");
   const int n_rows = (int)rows.size();
+  const DeviceInts rows_d(dev_, rows.data(), rows.size()), targets_d(dev_, targets.data(), targets.size());
   const int chunk = loss_chunk_rows(n_rows);
-  float* hc = scratch(sc_.hc, (int64_t)chunk * D);
-  float* logits = scratch(sc_.logits, (int64_t)chunk * V);
+  float* hc = scratch(sc_.hc, (int64_t)chunk * D, dev_);
+  float* logits = scratch(sc_.logits, (int64_t)chunk * V, dev_);
   for (int s = 0; s < n_rows; s += chunk) {
     const int n = std::min(chunk, n_rows - s);
-    be_->embedding_fwd(acts_.hF.f32(), rows.data() + s, n, D, hc);
+    be_->embedding_fwd(acts_.hF.f32(), rows_d.get() + s, n, D, hc);
     be_->matmul(false, true, n, V, D, 1.0f, hc, D, head().f32(), D, 0.0f, logits, V);
-    res.loss_sum += be_->cross_entropy(logits, targets.data() + s, n, V, 0.0f);  // gradient unused
+    res.loss_sum += be_->cross_entropy(logits, targets_d.get() + s, n, V, 0.0f);  // gradient unused
   }
   return res;
 }
@@ -413,45 +437,47 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   if (rows.empty()) return res;
   const float gs = grad_scale > 0 ? grad_scale : 1.0f / (float)rows.size();
 
-  std::vector<int32_t> pos = b.pos ? std::vector<int32_t>(b.pos, b.pos + (size_t)N) : default_positions(b);
-  forward_core(b.ids, pos.data(), b.rows, b.T, b.mask, b.seg, nullptr, 0, true);
+  check_ids(b.ids, N);
+  BatchInputs in(dev_, b);
+  const DeviceInts rows_d(dev_, rows.data(), rows.size()), targets_d(dev_, targets.data(), targets.size());
+  forward_core(in.ids.get(), in.pos.get(), b.rows, b.T, in.mask.get(), in.seg.get(), nullptr, 0, true);
 
   // Loss head in chunks of rows so [tokens, vocab] logits never exist at once.
-  float* dres = scratch(sc_.dres, (int64_t)N * D);
+  float* dres = scratch(sc_.dres, (int64_t)N * D, dev_);
   {
     ProfileRegion region("head");
     const int n_rows = (int)rows.size();
     const int chunk = loss_chunk_rows(n_rows);
-    float* hc = scratch(sc_.hc, (int64_t)chunk * D);
-    float* dhc = scratch(sc_.dhc, (int64_t)chunk * D);
-    float* logits = scratch(sc_.logits, (int64_t)chunk * V);
-    float* dhF = scratch(sc_.dhF, (int64_t)N * D);
+    float* hc = scratch(sc_.hc, (int64_t)chunk * D, dev_);
+    float* dhc = scratch(sc_.dhc, (int64_t)chunk * D, dev_);
+    float* logits = scratch(sc_.logits, (int64_t)chunk * V, dev_);
+    float* dhF = scratch(sc_.dhF, (int64_t)N * D, dev_);
     be_->zero(dhF, (int64_t)N * D);  // rows without a target get no gradient
     Tensor& gh = head_grad();
     for (int s = 0; s < n_rows; s += chunk) {
       const int n = std::min(chunk, n_rows - s);
-      be_->embedding_fwd(acts_.hF.f32(), rows.data() + s, n, D, hc);
+      be_->embedding_fwd(acts_.hF.f32(), rows_d.get() + s, n, D, hc);
       be_->matmul(false, true, n, V, D, 1.0f, hc, D, head().f32(), D, 0.0f, logits, V);
-      res.loss_sum += be_->cross_entropy(logits, targets.data() + s, n, V, gs);
+      res.loss_sum += be_->cross_entropy(logits, targets_d.get() + s, n, V, gs);
       be_->matmul(false, false, n, D, V, 1.0f, logits, V, head().f32(), D, 0.0f, dhc, D);
-      be_->embedding_bwd(dhF, rows.data() + s, n, D, dhc);
+      be_->embedding_bwd(dhF, rows_d.get() + s, n, D, dhc);
       if (!gh.empty()) be_->matmul(true, false, V, D, n, 1.0f, logits, V, hc, D, 1.0f, gh.f32(), D);
     }
     be_->rmsnorm_bwd(acts_.res[c.layers].f32(), norm_.f32(), acts_.rstdF.f32(), dhF, N, D, dres, false,
                      g_norm_.empty() ? nullptr : g_norm_.f32());
   }
 
-  float* dh = scratch(sc_.dh, (int64_t)N * D);
-  float* dact = scratch(sc_.dact, (int64_t)N * F);
-  float* dg = scratch(sc_.dg, (int64_t)N * F);
-  float* du = scratch(sc_.du, (int64_t)N * F);
-  float* datt = scratch(sc_.datt, (int64_t)N * qd);
-  float* dq = scratch(sc_.dq, (int64_t)N * qd);
-  float* dk = scratch(sc_.dk, (int64_t)N * kd);
-  float* dv = scratch(sc_.dv, (int64_t)N * kd);
-  float* attn_scratch = scratch(sc_.attn, (int64_t)N * c.heads);
-  float* dq_pre = c.qk_norm ? scratch(sc_.dq_pre, (int64_t)N * qd) : nullptr;
-  float* dk_pre = c.qk_norm ? scratch(sc_.dk_pre, (int64_t)N * kd) : nullptr;
+  float* dh = scratch(sc_.dh, (int64_t)N * D, dev_);
+  float* dact = scratch(sc_.dact, (int64_t)N * F, dev_);
+  float* dg = scratch(sc_.dg, (int64_t)N * F, dev_);
+  float* du = scratch(sc_.du, (int64_t)N * F, dev_);
+  float* datt = scratch(sc_.datt, (int64_t)N * qd, dev_);
+  float* dq = scratch(sc_.dq, (int64_t)N * qd, dev_);
+  float* dk = scratch(sc_.dk, (int64_t)N * kd, dev_);
+  float* dv = scratch(sc_.dv, (int64_t)N * kd, dev_);
+  float* attn_scratch = scratch(sc_.attn, (int64_t)N * c.heads, dev_);
+  float* dq_pre = c.qk_norm ? scratch(sc_.dq_pre, (int64_t)N * qd, dev_) : nullptr;
+  float* dk_pre = c.qk_norm ? scratch(sc_.dk_pre, (int64_t)N * kd, dev_) : nullptr;
   auto gptr = [](Tensor& t) { return t.empty() ? nullptr : t.f32(); };
   ProfileRegion region("layers.bwd");
   for (int l = c.layers - 1; l >= 0; l--) {
@@ -466,7 +492,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     // res2 = res[l] + o(attention(rope(q), rope(k), v))
     linear_bwd(L.proj[O_PROJ], a.lin[O_PROJ], a.att.f32(), dres, N, datt, false);
     AttnDims d{b.rows, b.T, b.T, 0, c.heads, c.kv_heads, hd};
-    be_->attention_bwd(d, a.q.f32(), a.k.f32(), a.v.f32(), b.mask, b.seg, a.att.f32(), a.lse.f32(), datt,
+    be_->attention_bwd(d, a.q.f32(), a.k.f32(), a.v.f32(), in.mask.get(), in.seg.get(), a.att.f32(), a.lse.f32(), datt,
                        dq, dk, dv, attn_scratch);
     be_->rope(dq, acts_.rope.f32(), N, c.heads, hd, true);
     be_->rope(dk, acts_.rope.f32(), N, c.kv_heads, hd, true);
@@ -487,7 +513,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     if (l > 0 || !g_embed_.empty() || !L.g_ln1.empty())
       be_->rmsnorm_bwd(acts_.res[l].f32(), L.ln1.f32(), a.rstd1.f32(), dh, N, D, dres, true, gptr(L.g_ln1));
   }
-  if (!g_embed_.empty()) be_->embedding_bwd(g_embed_.f32(), b.ids, N, D, dres);
+  if (!g_embed_.empty()) be_->embedding_bwd(g_embed_.f32(), in.ids.get(), N, D, dres);
   return res;
 }
 
@@ -497,23 +523,30 @@ KVCache Model::make_cache(int B, int S) {
   c.S = S;
   const int64_t kd = (int64_t)cfg_.kv_heads * cfg_.head_dim;
   for (int l = 0; l < cfg_.layers; l++) {
-    c.k.emplace_back(std::vector<int64_t>{B, S, kd});
-    c.v.emplace_back(std::vector<int64_t>{B, S, kd});
+    c.k.push_back(make({B, S, kd}));
+    c.v.push_back(make({B, S, kd}));
   }
-  c.valid = Tensor({B, S}, DType::I32);
+  c.valid = make({B, S}, DType::I32);
+  c.valid_host.assign((size_t)B * S, 0);
   return c;
 }
 
 void Model::decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int Tq, int off, float* logits) {
   if (off + Tq > cache.S) throw std::runtime_error("KV cache is full");
   ProfileCall call("decode");
-  forward_core(ids, pos, cache.B, Tq, nullptr, nullptr, &cache, off, false);
+  const size_t n = (size_t)cache.B * Tq;
+  check_ids(ids, (int64_t)n);
+  const DeviceInts ids_d(dev_, ids, n), pos_d(dev_, pos, n);
+  forward_core(ids_d.get(), pos_d.get(), cache.B, Tq, nullptr, nullptr, &cache, off, false);
   std::vector<int32_t> last(cache.B);
   for (int b = 0; b < cache.B; b++) last[b] = b * Tq + Tq - 1;
-  Tensor h({cache.B, cfg_.hidden});
-  be_->embedding_fwd(acts_.hF.f32(), last.data(), cache.B, cfg_.hidden, h.f32());
+  const DeviceInts last_d(dev_, last.data(), last.size());
+  Tensor h = make({cache.B, cfg_.hidden});
+  be_->embedding_fwd(acts_.hF.f32(), last_d.get(), cache.B, cfg_.hidden, h.f32());
+  HostFloats out(dev_, logits, (int64_t)cache.B * cfg_.vocab);  // only the last tokens' logits come back
   be_->matmul(false, true, cache.B, cfg_.vocab, cfg_.hidden, 1.0f, h.f32(), cfg_.hidden, head().f32(), cfg_.hidden,
-              0.0f, logits, cfg_.vocab);
+              0.0f, out.get(), cfg_.vocab);
+  out.finish();
 }
 
 void Model::merged_weight(const std::string& module, float* out) {
@@ -521,9 +554,11 @@ void Model::merged_weight(const std::string& module, float* out) {
   auto it = mods.find(module);
   if (it == mods.end()) throw std::runtime_error("no LoRA module named " + module);
   Linear& L = *it->second;
-  be_->copy(out, L.w.f32(), L.w.numel());
+  HostFloats merged(dev_, out, L.w.numel());
+  be_->copy(merged.get(), L.w.f32(), L.w.numel());
   be_->matmul(false, false, L.out, L.in, lora_cfg_.r, lora_cfg_.scale, L.lora->B.f32(), lora_cfg_.r,
-              L.lora->A.f32(), L.in, 1.0f, out, L.in);
+              L.lora->A.f32(), L.in, 1.0f, merged.get(), L.in);
+  merged.finish();
 }
 
 }  // namespace tf

@@ -48,7 +48,8 @@ struct LoraConfig {
   uint64_t seed = 0;
 };
 
-// One training/eval batch of `rows` sequences of T tokens (row-major [rows, T]).
+// One training/eval batch of `rows` sequences of T tokens (row-major [rows, T]), in HOST memory; the model
+// uploads what the kernels read once per call (DeviceInts).
 struct Batch {
   int rows = 0, T = 0;
   const int32_t* ids = nullptr;
@@ -67,11 +68,17 @@ struct LossResult {
 struct KVCache {
   int B = 0, S = 0;
   std::vector<Tensor> k, v;
-  Tensor valid;  // I32 [B, S]
+  Tensor valid;                     // I32 [B, S] on the model's device, what attention reads
+  std::vector<int32_t> valid_host;  // the host's copy: generation edits this, then sync_valid()
+  void sync_valid() { copy_from_host(valid, valid_host.data()); }
 };
 
+// A trainable tensor and its gradient. p/g point into the model's device memory (device pointers on CUDA):
+// the host reads and writes them only through copy_to_host/copy_from_host on param/grad.
 struct ParamRef {
   std::string name;
+  Tensor* param;
+  Tensor* grad;
   float* p;
   float* g;
   int64_t n;
@@ -79,10 +86,12 @@ struct ParamRef {
 
 class Model {
  public:
+  // Every tensor lives on the backend's device (Backend::device()).
   Model(ModelConfig cfg, std::unique_ptr<Backend> backend);
 
   const ModelConfig& config() const { return cfg_; }
   Backend& backend() { return *be_; }
+  Device device() const { return dev_; }
   // The weight tensor for an HF checkpoint name (nullptr if the model has no such weight).
   Tensor* weight(const std::string& name);
   std::vector<std::string> weight_names() const;
@@ -101,7 +110,7 @@ class Model {
   uint64_t dropout_counter() const { return dropout_calls_; }
   void set_dropout_counter(uint64_t n) { dropout_calls_ = n; }
 
-  // Logits [rows*T, vocab] for every position (no activations kept for backward).
+  // Logits [rows*T, vocab] for every position (no activations kept for backward), into HOST memory.
   void forward_logits(const Batch& b, float* logits);
   // Loss over shifted labels; gradients (scaled by grad_scale, or 1/tokens if grad_scale <= 0) are
   // ADDED to the trainable parameters' grads, so micro-batches accumulate.
@@ -112,11 +121,12 @@ class Model {
   std::vector<ParamRef> trainable();
 
   // Generation: cache for B rows of S slots; decode Tq tokens per row at slot `off`, writing their keys
-  // and values, and return the logits of each row's last token in logits [B, vocab].
+  // and values, and return the logits of each row's last token in logits [B, vocab] (host memory). The
+  // cache's valid flags must be current on the device (KVCache::sync_valid) before the call.
   KVCache make_cache(int B, int S);
   void decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int Tq, int off, float* logits);
 
-  // W + scale * B @ A for a LoRA module, into out [out, in].
+  // W + scale * B @ A for a LoRA module, into out [out, in] (host memory).
   void merged_weight(const std::string& module, float* out);
 
  private:
@@ -141,11 +151,14 @@ class Model {
     Tensor hc, dhc, logits, dhF, dres, dh, dact, dg, du, datt, dq, dk, dv, dq_pre, dk_pre, attn, dxa, drop;
   };
 
+  Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }
+  void check_ids(const int32_t* ids, int64_t n) const;
   void ensure_acts(int N, bool train);
   // Rows of logits per loss-head chunk for n_rows target rows (evened out, at most loss_chunk_ if set).
   int loss_chunk_rows(int n_rows) const;
   // Rows (flat positions) whose next label is a target, and those targets (shifted causal-LM labels).
   void collect_targets(const Batch& b, std::vector<int32_t>& rows, std::vector<int32_t>& targets) const;
+  // Integer arguments are device pointers (DeviceInts), checked on the host beforehand.
   void forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, const int32_t* key_valid,
                     const int32_t* seg, KVCache* cache, int off, bool train);
   void linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, bool train);
@@ -155,6 +168,7 @@ class Model {
 
   ModelConfig cfg_;
   std::unique_ptr<Backend> be_;
+  Device dev_;
   Tensor embed_, norm_, lm_head_, inv_freq_;
   Tensor g_embed_, g_norm_, g_lm_head_;
   std::vector<Layer> layers_;

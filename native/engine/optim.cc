@@ -19,8 +19,8 @@ double AdamW::step(Backend& be, const std::vector<ParamRef>& params, const AdamW
   if (m_.size() != params.size()) {
     if (!m_.empty()) throw std::runtime_error("the set of trainable parameters changed; reset the optimizer");
     for (const ParamRef& p : params) {
-      m_.emplace_back(std::vector<int64_t>{p.n});
-      v_.emplace_back(std::vector<int64_t>{p.n});
+      m_.emplace_back(std::vector<int64_t>{p.n}, DType::F32, be.device());
+      v_.emplace_back(std::vector<int64_t>{p.n}, DType::F32, be.device());
     }
   }
   const double norm = grad_norm(be, params);
@@ -36,11 +36,11 @@ double AdamW::step(Backend& be, const std::vector<ParamRef>& params, const AdamW
   return norm;
 }
 
-void AdamW::restore(const std::vector<ParamRef>& params, int64_t steps) {
+void AdamW::restore(const std::vector<ParamRef>& params, int64_t steps, Device device) {
   reset();
   for (const ParamRef& p : params) {
-    m_.emplace_back(std::vector<int64_t>{p.n});
-    v_.emplace_back(std::vector<int64_t>{p.n});
+    m_.emplace_back(std::vector<int64_t>{p.n}, DType::F32, device);
+    v_.emplace_back(std::vector<int64_t>{p.n}, DType::F32, device);
   }
   t_ = steps;
 }

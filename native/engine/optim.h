@@ -1,4 +1,5 @@
-// AdamW (PyTorch semantics) over the model's trainable parameters, with global grad-norm clipping.
+// AdamW (PyTorch semantics) over the model's trainable parameters, with global grad-norm clipping. The moments
+// live on the backend's device, next to the parameters.
 #pragma once
 #include <vector>
 
@@ -23,8 +24,9 @@ class AdamW {
   // Moments per parameter (same order as the params list); empty before the first step.
   std::vector<Tensor>& m() { return m_; }
   std::vector<Tensor>& v() { return v_; }
-  // Restores a checkpointed state: allocates zero moments for `params` and sets the step count.
-  void restore(const std::vector<ParamRef>& params, int64_t steps);
+  // Restores a checkpointed state: allocates zero moments for `params` (on `device`, the model's) and sets
+  // the step count.
+  void restore(const std::vector<ParamRef>& params, int64_t steps, Device device);
   void reset() {
     m_.clear();
     v_.clear();

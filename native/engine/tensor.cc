@@ -89,6 +89,21 @@ void copy_to_host(void* dst, const Tensor& src, size_t bytes) {
 #endif
 }
 
+DeviceInts::DeviceInts(Device device, const int32_t* host, size_t n) : ptr_(host) {
+  if (!host || device == Device::CPU) return;
+  copy_ = Tensor({(int64_t)n}, DType::I32, device);
+  copy_from_host(copy_, host, n * sizeof(int32_t));
+  ptr_ = copy_.i32();
+}
+
+HostFloats::HostFloats(Device device, float* host, int64_t n) : host_(host) {
+  if (device != Device::CPU) dev_ = Tensor({n}, DType::F32, device);
+}
+
+void HostFloats::finish() {
+  if (!dev_.empty()) copy_to_host(host_, dev_);
+}
+
 Tensor::Tensor(std::vector<int64_t> shape, DType dtype, Device device)
     : shape_(std::move(shape)), dtype_(dtype), device_(device) {
   numel_ = 1;

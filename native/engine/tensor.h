@@ -74,5 +74,35 @@ class Tensor {
 // for CUDA ones). bytes must not exceed the tensor's size.
 void copy_from_host(Tensor& dst, const void* src, size_t bytes);
 void copy_to_host(void* dst, const Tensor& src, size_t bytes);
+// Whole-tensor forms (bytes = the tensor's size).
+inline void copy_from_host(Tensor& dst, const void* src) { copy_from_host(dst, src, dst.bytes()); }
+inline void copy_to_host(void* dst, const Tensor& src) { copy_to_host(dst, src, src.bytes()); }
+
+// A host int32 array (token ids, masks, labels, segment ids, positions, row indices) where the backend can
+// read it: on the CPU the host pointer itself (no copy, no allocation), on CUDA a copy uploaded once into
+// device memory, freed when this goes out of scope (the pool keeps the block for the next call). Null stays null.
+class DeviceInts {
+ public:
+  DeviceInts() = default;
+  DeviceInts(Device device, const int32_t* host, size_t n);
+  const int32_t* get() const { return ptr_; }
+
+ private:
+  Tensor copy_;
+  const int32_t* ptr_ = nullptr;
+};
+
+// A host float buffer a backend kernel writes (logits the host samples from, merged weights): on the CPU the
+// kernel writes the host buffer directly; on CUDA it writes device scratch and finish() copies it back.
+class HostFloats {
+ public:
+  HostFloats(Device device, float* host, int64_t n);
+  float* get() { return dev_.empty() ? host_ : dev_.f32(); }
+  void finish();
+
+ private:
+  float* host_;
+  Tensor dev_;
+};
 
 }  // namespace tf

@@ -56,13 +56,15 @@ void load_tensor(Tensor& dst, const std::string& file, uint64_t offset, const st
   const int fd = open(file.c_str(), O_RDONLY);
   if (fd < 0) throw std::runtime_error(file + ": cannot open");
   const int64_t n = dst.numel();
+  // CPU tensors are filled in place; device tensors through a host staging buffer, copied up once.
+  std::vector<float> staging(dst.device() == Device::CPU ? 0 : (size_t)n);
+  float* out = dst.device() == Device::CPU ? dst.f32() : staging.data();
   try {
     if (dtype == "F32") {
-      read_exact(fd, reinterpret_cast<char*>(dst.f32()), (size_t)n * 4, offset, file);
+      read_exact(fd, reinterpret_cast<char*>(out), (size_t)n * 4, offset, file);
     } else if (dtype == "BF16" || dtype == "F16") {
       std::vector<uint16_t> raw((size_t)n);
       read_exact(fd, reinterpret_cast<char*>(raw.data()), (size_t)n * 2, offset, file);
-      float* out = dst.f32();
       const bool bf = dtype == "BF16";
       for (int64_t i = 0; i < n; i++) out[i] = bf ? bf16_to_f32(raw[i]) : f16_to_f32(raw[i]);
     } else {
@@ -73,6 +75,7 @@ void load_tensor(Tensor& dst, const std::string& file, uint64_t offset, const st
     throw;
   }
   close(fd);
+  if (dst.device() != Device::CPU) copy_from_host(dst, staging.data());
 }
 
 }  // namespace tf

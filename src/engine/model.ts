@@ -7,6 +7,7 @@ import { runGenerate } from "./generate.js";
 import { checkLoraPair, fromPairs, loraModules, toPairs } from "./lora.js";
 import { initLoraWeights, loraScale } from "../model/peft.js";
 import { loadNative } from "./native.js";
+import { resolveDevice, type DeviceChoice, type EngineDevice } from "./device.js";
 import type {
   AdamWSettings,
   Batch,
@@ -29,6 +30,11 @@ export interface LoadOptions {
    * the LM-head GEMMs need >= ~128 rows to run at full speed).
    */
   lossChunkTokens?: number;
+  /**
+   * Where the model lives (default "cpu"): "cuda" needs an addon built with the CUDA backend and a GPU (else a
+   * TuneforgeError says which is missing); "auto" takes the GPU when there is one.
+   */
+  device?: DeviceChoice;
 }
 
 export class EngineModel {
@@ -37,10 +43,13 @@ export class EngineModel {
   private constructor(
     readonly config: ModelConfig,
     private handle: NativeModelHandle | null,
+    /** The device every tensor of this model lives on. */
+    readonly device: EngineDevice,
   ) {}
 
   /** Loads an HF model folder; the engine reads the weights from the safetensors files itself. */
   static load(dir: string, options: LoadOptions = {}): EngineModel {
+    const device = resolveDevice(options.device ?? "cpu");
     const config = loadModelConfig(dir);
     const ck = Checkpoint.open(dir);
     let tensors: NativeTensorRef[];
@@ -90,9 +99,10 @@ export class EngineModel {
       },
       tensors,
       options.threads ?? 0,
+      device,
     );
     if (options.lossChunkTokens) handle.setLossChunk(options.lossChunkTokens);
-    return new EngineModel(config, handle);
+    return new EngineModel(config, handle, device);
   }
 
   private get native(): NativeModelHandle {
@@ -263,7 +273,7 @@ export class EngineModel {
     return out;
   }
 
-  /** Bytes the engine holds now and at most so far. */
+  /** Bytes the engine's allocator on this model's device holds now and at most so far (the GPU's for cuda). */
   memory(): MemoryStats {
     return this.native.memory();
   }

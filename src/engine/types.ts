@@ -88,6 +88,8 @@ export interface NativeOptimizerState {
 export interface MemoryStats {
   inUse: number;
   peak: number;
+  /** Whose allocator: the device the model lives on (absent from addons older than the CUDA backend). */
+  device?: "cpu" | "cuda";
 }
 
 export interface NativeModelConfig {
@@ -176,5 +178,6 @@ export interface NativeAddon {
     config: NativeModelConfig,
     tensors: NativeTensorRef[],
     threads: number,
+    device: "cpu" | "cuda",
   ) => NativeModelHandle;
 }

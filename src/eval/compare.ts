@@ -1,5 +1,6 @@
 // `tuneforge compare`: the same texts through several adapters of one base model, side by side. The base model
 // is loaded once and the adapters are switched with setLora between runs (their ranks may differ).
+import type { DeviceChoice } from "../engine/index.js";
 import { TuneforgeError } from "../errors.js";
 import { applyAdapter, loadModel, readAdapterFor, type GenerationOptions } from "./generate.js";
 import { translateLoaded, type PromptSettings } from "./translate.js";
@@ -9,6 +10,8 @@ export interface CompareOptions extends PromptSettings, GenerationOptions {
   adapterDirs: readonly string[];
   texts: readonly string[];
   threads?: number;
+  /** Where the engine runs: "cpu" (default), "cuda" or "auto" (the GPU when there is one). */
+  device?: DeviceChoice;
 }
 
 export interface CompareRow {
@@ -29,7 +32,7 @@ export async function compare(options: CompareOptions): Promise<CompareResult> {
       hint: "pass one or more adapter folders, e.g. models/translation models/extraction",
     });
   }
-  const loaded = await loadModel(options.modelDir, { threads: options.threads });
+  const loaded = await loadModel(options.modelDir, { threads: options.threads, device: options.device });
   try {
     // Check every adapter against the base before generating anything.
     const adapters = adapterDirs.map((dir) => readAdapterFor(dir, loaded.model));

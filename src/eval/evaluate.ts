@@ -3,7 +3,7 @@
 // same template function training used, so the model is asked exactly what it was trained to answer.
 import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import type { EngineModel } from "../engine/index.js";
+import type { DeviceChoice, EngineModel } from "../engine/index.js";
 import { TuneforgeError } from "../errors.js";
 import { readManifest, MANIFEST_FILE } from "../data/prepare.js";
 import { IGNORE_INDEX } from "../data/render.js";
@@ -48,6 +48,8 @@ export interface EvaluateSettings extends Omit<GenerationOptions, "onProgress"> 
   limit?: number;
   /** CPU threads for the engine. */
   threads?: number;
+  /** Where the engine runs: "cpu" (default), "cuda" or "auto" (the GPU when there is one). */
+  device?: DeviceChoice;
   /** The base model's name for the results file (default: modelDir as given). */
   baseModel?: string;
   onProgress?: (progress: EvalProgress) => void;
@@ -556,7 +558,7 @@ export async function evaluateLoadedModel(
 export async function evaluate(options: EvaluateOptions): Promise<EvalResult> {
   // Read and check the cheap things first, so a bad path fails before the model loads.
   const set = await readTestSet(options.data, options.limit);
-  const loaded = await loadModel(options.modelDir, { threads: options.threads });
+  const loaded = await loadModel(options.modelDir, { threads: options.threads, device: options.device });
   try {
     let applied: AppliedAdapter | undefined;
     if (options.adapterDir !== undefined) {
@@ -622,7 +624,7 @@ export async function evaluateAllDomains(options: EvaluateAllDomainsOptions): Pr
   const sets = new Map<string, TestSet>();
   for (const d of domains)
     sets.set(d, await readTestSet(join(preparedDir, `${d}${TEST_SUFFIX}`), options.limit));
-  const loaded = await loadModel(options.modelDir, { threads: options.threads });
+  const loaded = await loadModel(options.modelDir, { threads: options.threads, device: options.device });
   try {
     const results: EvalResult[] = [];
     for (const domain of domains) {

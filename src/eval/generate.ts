@@ -2,7 +2,7 @@
 // strings. Also the model/adapter loading that evaluate, translate and compare share.
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { EngineModel, type LoraPair } from "../engine/index.js";
+import { EngineModel, type DeviceChoice, type LoraPair } from "../engine/index.js";
 import { TuneforgeError } from "../errors.js";
 import { Tokenizer } from "../data/tokenizer.js";
 import type { Projection } from "../model/layout.js";
@@ -151,7 +151,10 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
 }
 
-export async function loadModel(modelDir: string, options: { threads?: number } = {}): Promise<LoadedModel> {
+export async function loadModel(
+  modelDir: string,
+  options: { threads?: number; device?: DeviceChoice } = {},
+): Promise<LoadedModel> {
   if (!existsSync(join(modelDir, "config.json"))) {
     throw new TuneforgeError("no config.json: this is not a model folder", {
       file: modelDir,
@@ -159,7 +162,7 @@ export async function loadModel(modelDir: string, options: { threads?: number } 
     });
   }
   const tokenizer = await Tokenizer.fromModelDir(modelDir);
-  const model = EngineModel.load(modelDir, { threads: options.threads });
+  const model = EngineModel.load(modelDir, { threads: options.threads, device: options.device });
   return { dir: modelDir, model, tokenizer };
 }
 

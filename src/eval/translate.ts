@@ -3,6 +3,7 @@
 // adapter was trained with when its folder records them (else the options given).
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import type { DeviceChoice } from "../engine/index.js";
 import { TuneforgeError } from "../errors.js";
 import { renderPrompt, type TemplateSpec } from "../data/template.js";
 import {
@@ -30,6 +31,8 @@ export interface TranslateOptions extends PromptSettings, GenerationOptions {
   adapterDir?: string;
   texts: readonly string[];
   threads?: number;
+  /** Where the engine runs: "cpu" (default), "cuda" or "auto" (the GPU when there is one). */
+  device?: DeviceChoice;
 }
 
 type Json = Record<string, unknown>;
@@ -135,7 +138,7 @@ export function translateLoaded(
 
 export async function translate(options: TranslateOptions): Promise<string[]> {
   if (options.texts.length === 0) return [];
-  const loaded = await loadModel(options.modelDir, { threads: options.threads });
+  const loaded = await loadModel(options.modelDir, { threads: options.threads, device: options.device });
   try {
     if (options.adapterDir !== undefined)
       applyAdapter(loaded.model, readAdapterFor(options.adapterDir, loaded.model));

@@ -8,6 +8,8 @@ import { basename, join, resolve } from "node:path";
 import type { TuneforgeConfig } from "../config/schema.js";
 import { TuneforgeError } from "../errors.js";
 import { EngineModel } from "../engine/model.js";
+import { describeDevice, resolveDevice } from "../engine/device.js";
+import { cudaInfo } from "../engine/native.js";
 import { loraModules } from "../engine/lora.js";
 import type { LoraPair } from "../engine/types.js";
 import { createRng, deriveSeed } from "../data/random.js";
@@ -49,6 +51,8 @@ export interface TrainOptions {
   /** Abort: the current step finishes, a checkpoint is saved and train() returns {interrupted: true}. */
   signal?: AbortSignal;
   onLog?: (entry: LogEntry) => void;
+  /** Lines for the run log that are not metrics (the device the engine runs on, with the GPU's free memory). */
+  onInfo?: (line: string) => void;
   onProgress?: (step: number, total: number, fields: Record<string, number>) => void;
 }
 
@@ -200,6 +204,13 @@ function copyTokenizerFiles(modelDir: string, outputDir: string): void {
   }
 }
 
+/** On a GPU the memory check is against the device (its free memory plus what the loaded weights hold). */
+function gpuMemory(model: EngineModel): { total: number; free: number } | undefined {
+  if (model.device !== "cuda") return undefined;
+  const info = cudaInfo();
+  return { total: info.totalBytes, free: info.freeBytes + model.memory().inUse };
+}
+
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 /** Trains one domain's adapter (or full model) into `outputDir`. */
@@ -223,7 +234,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const outputDir = resolve(o.outputDir);
   checkPrepared(o.preparedDir, o.modelDir);
   const threads = o.threads ?? availableParallelism();
-  const model = EngineModel.load(o.modelDir, { threads });
+  const device = resolveDevice(t.device, { key: "training.device" });
+  const model = EngineModel.load(o.modelDir, { threads, device });
+  o.onInfo?.(`device: ${describeDevice(device)}`);
   try {
     return await runTraining(o, model, outputDir, startedMs);
   } finally {
@@ -280,6 +293,7 @@ async function runTraining(
       finetuning: lora ? "lora" : "full",
       lora: lora ?? undefined,
     }),
+    gpuMemory(model),
   );
 
   const totalSteps = totalStepsFor(rows.length, t);

@@ -34,9 +34,9 @@ export function readAdapter(dir: string): Map<string, LoraPair> {
   return out;
 }
 
-export function openFixture(shape: string, arch: string): Fixture {
+export function openFixture(shape: string, arch: string, device: "cpu" | "cuda" = "cpu"): Fixture {
   const dir = fixtureDir(shape, arch);
-  const model = EngineModel.load(join(dir, "model"), { threads: 1 });
+  const model = EngineModel.load(join(dir, "model"), { threads: 1, device });
   const ac = JSON.parse(readFileSync(join(dir, "adapter", "adapter_config.json"), "utf8"));
   const adapter = readAdapter(join(dir, "adapter"));
   model.setLora({

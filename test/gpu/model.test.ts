@@ -1,0 +1,219 @@
+// The whole Model on the GPU: EngineModel.load(dir, { device: "cuda" }) against the HF/PEFT fixtures of both
+// shape sets with the CPU parity test's own checks and tolerances (logits 1e-4, loss rel 1e-5, LoRA gradients
+// rel-norm 1e-4, AdamW 1e-6, 10-step trajectory 1e-4, greedy generation single + batched left-padded with step
+// logits 1e-4, merge 1e-6), and CUDA against the CPU backend on a random odd-shaped model (MQA, head_dim 10,
+// every bias, qk-norm) with packed, padded rows, LoRA dropout and full fine-tuning.
+//
+// The CUDA parts run only where the addon has the CUDA backend and a GPU answers; elsewhere they skip and say
+// why. The CPU-vs-device comparison then runs CPU against CPU, so its harness is checked everywhere.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { EngineModel, type Batch } from "../../src/engine/index.js";
+import { cudaInfo } from "../../src/engine/native.js";
+import { ALL_PROJECTIONS } from "../../src/model/layout.js";
+import { createRng } from "../../src/data/random.js";
+import { ARCHS, FIXTURES, HAVE_FIXTURES, SHAPE_SETS } from "../helpers/fixtures.js";
+import { printParityReport, runParity } from "../helpers/parity.js";
+import { maxAbsDiff, relErr } from "../engine/fixture.js";
+import { writeRandomModel } from "../engine/random-model.js";
+
+const info = cudaInfo();
+const noGpu = info.available ? false : `no CUDA device for the engine: ${info.reason}`;
+const DEVICE = info.available ? "cuda" : "cpu";
+if (noGpu) console.log(`# skipping the CUDA model tests (${noGpu}); comparing CPU with CPU instead`);
+
+const report: Record<string, Record<string, number>> = {};
+for (const shape of SHAPE_SETS) {
+  for (const arch of ARCHS) {
+    const skip = noGpu || (!HAVE_FIXTURES && `fixtures not found at ${FIXTURES} (set TUNEFORGE_FIXTURES)`);
+    test(`cuda parity ${shape}/${arch}`, { skip }, () => runParity(shape, arch, "cuda", report));
+  }
+}
+
+test("cuda parity summary", { skip: noGpu || !HAVE_FIXTURES }, () => {
+  printParityReport(report);
+  if (info.available)
+    console.log(`# ${info.name}: engine peak ${(cudaInfo().peakBytes / 2 ** 20).toFixed(1)} MiB`);
+});
+
+// ---- CPU against the device on a random odd-shaped model ----
+
+const V = 53;
+const DIR = writeRandomModel(3);
+const UNTIED = writeRandomModel(4, {
+  model_type: "llama",
+  tie_word_embeddings: false,
+  attention_bias: false,
+  mlp_bias: false,
+  num_key_value_heads: 3,
+});
+
+function loadPair(dir: string, lora: boolean): [EngineModel, EngineModel] {
+  const models = [
+    EngineModel.load(dir, { threads: 1, device: "cpu" }),
+    EngineModel.load(dir, { device: DEVICE }),
+  ];
+  if (lora) {
+    // PEFT starts B at 0; a random B makes every gradient non-zero
+    const rng = createRng(11);
+    let weights = null;
+    for (const m of models) {
+      m.setLora({ r: 4, alpha: 8, dropout: 0.1, seed: 5, targets: [...ALL_PROJECTIONS] });
+      if (!weights) {
+        weights = m.loraWeights();
+        for (const p of weights.values()) for (let i = 0; i < p.B.length; i++) p.B[i] = rng.next() - 0.5;
+      }
+      m.setLoraWeights(weights);
+    }
+  }
+  return models as [EngineModel, EngineModel];
+}
+
+// Two rows of 11 tokens: row 0 packs segments of 4 and 5 tokens and 2 pads, row 1 packs 6 + 5; the first token
+// of each segment is a prompt (label -100).
+function packedBatch(): Batch {
+  const rng = createRng(21);
+  const layout = [
+    [4, 5, 0],
+    [6, 5, 0],
+  ];
+  const T = 11;
+  const ids = new Int32Array(2 * T);
+  const mask = new Int32Array(2 * T);
+  const labels = new Int32Array(2 * T).fill(-100);
+  const seg = new Int32Array(2 * T);
+  layout.forEach((lens, r) => {
+    let t = 0;
+    lens.forEach((len, s) => {
+      for (let i = 0; i < len; i++, t++) {
+        ids[r * T + t] = rng.int(V);
+        mask[r * T + t] = 1;
+        labels[r * T + t] = i === 0 ? -100 : ids[r * T + t];
+        seg[r * T + t] = s;
+      }
+    });
+    for (; t < T; t++) seg[r * T + t] = lens.length; // pads: a segment of their own, masked out
+  });
+  return { rows: 2, inputIds: ids, attentionMask: mask, labels, segmentIds: seg };
+}
+
+function assertClose(name: string, err: number, tol: number) {
+  assert.ok(err <= tol, `${name}: ${err} > ${tol} (${DEVICE} vs cpu)`);
+}
+
+function sameMaps(
+  name: string,
+  a: Map<string, Float32Array>,
+  b: Map<string, Float32Array>,
+  cmp: (x: Float32Array, y: Float32Array) => number,
+  tol: number,
+) {
+  assert.deepEqual([...b.keys()], [...a.keys()], `${name}: tensor names`);
+  for (const [k, x] of a) assertClose(`${name} ${k}`, cmp(b.get(k)!, x), tol);
+}
+
+test(`${DEVICE} agrees with cpu: LoRA with dropout on packed rows, AdamW, generation, merge`, () => {
+  const [cpu, dev] = loadPair(DIR, true);
+  try {
+    assert.equal(dev.device, DEVICE);
+    const batch = packedBatch();
+    const mask = batch.attentionMask!;
+
+    const lc = cpu.forward(batch);
+    const ld = dev.forward(batch);
+    let le = 0;
+    for (let i = 0; i < mask.length; i++)
+      if (mask[i])
+        le = Math.max(le, maxAbsDiff(ld.subarray(i * V, (i + 1) * V), lc.subarray(i * V, (i + 1) * V)));
+    assertClose("logits", le, 1e-4);
+    assert.ok(maxAbsDiff(lc, new Float32Array(lc.length)) > 0.1, "logits are not trivially zero");
+
+    const ec = cpu.evalLoss(batch);
+    const ed = dev.evalLoss(batch);
+    assert.equal(ed.tokens, ec.tokens);
+    assertClose("eval loss", Math.abs(ed.loss - ec.loss) / ec.loss, 1e-5);
+
+    // training forward with dropout: both draw the same masks from (seed, counter)
+    const fc = cpu.forwardBackward(batch);
+    const fd = dev.forwardBackward(batch);
+    assert.equal(fd.tokens, fc.tokens);
+    assertClose("train loss", Math.abs(fd.loss - fc.loss) / fc.loss, 1e-5);
+    assert.notEqual(fc.loss, ec.loss, "dropout changed the training loss");
+    assert.equal(dev.dropoutCounter, cpu.dropoutCounter);
+    sameMaps("LoRA grad", cpu.trainable("grads"), dev.trainable("grads"), relErr, 1e-4);
+
+    // one AdamW step (with clipping) from identical gradients, and the optimizer state it leaves
+    dev.setTrainable("grads", cpu.trainable("grads"));
+    const settings = { lr: 1e-2, weightDecay: 0.1, maxGradNorm: 0.5 };
+    const nc = cpu.adamwStep(settings).gradNorm;
+    const nd = dev.adamwStep(settings).gradNorm;
+    assertClose("grad norm", Math.abs(nd - nc) / nc, 1e-6);
+    sameMaps("after AdamW", cpu.trainable("weights"), dev.trainable("weights"), maxAbsDiff, 1e-6);
+    const sc = cpu.optimizerState();
+    const sd = dev.optimizerState();
+    assert.equal(sd.step, sc.step);
+    sameMaps("AdamW m", sc.m, sd.m, maxAbsDiff, 1e-6);
+    sameMaps("AdamW v", sc.v, sd.v, maxAbsDiff, 1e-6);
+
+    // five more steps, each on its own: the trajectories agree
+    for (let s = 0; s < 5; s++) {
+      const losses = [cpu, dev].map((m) => {
+        m.zeroGrads();
+        const l = m.forwardBackward(batch).loss;
+        m.adamwStep({ lr: 1e-3 });
+        return l;
+      });
+      assertClose(`trajectory step ${s}`, Math.abs(losses[1] - losses[0]), 1e-4);
+    }
+
+    // a restored optimizer state takes the same next step on the device
+    dev.setOptimizerState(cpu.optimizerState());
+    dev.setTrainable("weights", cpu.trainable("weights"));
+    for (const m of [cpu, dev]) {
+      m.setTrainable("grads", cpu.trainable("grads"));
+      m.adamwStep({ lr: 1e-3 });
+    }
+    sameMaps("after a restored step", cpu.trainable("weights"), dev.trainable("weights"), maxAbsDiff, 1e-6);
+
+    // greedy generation, left-padded batch: same tokens, step logits within 1e-4
+    const prompts = [
+      [3, 9, 27, 4, 50],
+      [8, 1, 30],
+    ];
+    const gc = cpu.generateWithLogits(prompts, { maxNewTokens: 6, eosTokenIds: [] });
+    const gd = dev.generateWithLogits(prompts, { maxNewTokens: 6, eosTokenIds: [] });
+    assert.deepEqual(gd.tokens, gc.tokens);
+    assertClose("generation step logits", maxAbsDiff(gd.stepLogits!, gc.stepLogits!), 1e-4);
+
+    const mc = cpu.merge();
+    const md = dev.merge();
+    sameMaps("merged", mc, md, maxAbsDiff, 1e-6);
+
+    const mem = dev.memory();
+    assert.equal(mem.device, DEVICE);
+    assert.ok(mem.peak >= mem.inUse && mem.inUse > 0, `memory ${JSON.stringify(mem)}`);
+  } finally {
+    cpu.dispose();
+    dev.dispose();
+  }
+});
+
+test(`${DEVICE} agrees with cpu: full fine-tuning of an untied model`, () => {
+  const [cpu, dev] = loadPair(UNTIED, false);
+  try {
+    const batch = packedBatch();
+    for (const m of [cpu, dev]) m.setFullFinetune(true);
+    const fc = cpu.forwardBackward(batch);
+    const fd = dev.forwardBackward(batch);
+    assertClose("loss", Math.abs(fd.loss - fc.loss) / fc.loss, 1e-5);
+    const gc = cpu.trainable("grads");
+    assert.ok(gc.has("lm_head.weight") && gc.has("model.embed_tokens.weight"));
+    sameMaps("grad", gc, dev.trainable("grads"), relErr, 1e-4);
+    dev.setTrainable("grads", gc);
+    for (const m of [cpu, dev]) m.adamwStep({ lr: 1e-3, maxGradNorm: 1 });
+    sameMaps("after AdamW", cpu.trainable("weights"), dev.trainable("weights"), maxAbsDiff, 1e-6);
+  } finally {
+    cpu.dispose();
+    dev.dispose();
+  }
+});
