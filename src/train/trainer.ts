@@ -218,9 +218,9 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const { config } = o;
   const t = config.training;
   if (t.finetuning_type === "qlora") {
-    throw new TuneforgeError("QLoRA needs the CUDA backend, which is not built into this tuneforge", {
+    throw new TuneforgeError("QLoRA (a 4-bit base) is not supported by tuneforge's engine yet", {
       key: "training.finetuning_type",
-      hint: 'use finetuning_type: "lora" (same adapters, float32 base weights on the CPU)',
+      hint: 'use finetuning_type: "lora" (the same adapters on a float32 or bfloat16 base)',
     });
   }
   if (t.early_stopping_metric === "task" && t.eval_task_metric === "off") {

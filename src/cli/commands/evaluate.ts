@@ -75,6 +75,8 @@ Examples:
       temperature: config.eval.temperature,
       limit: flags.limit,
       threads: flags.threads,
+      // training.device (`--device cuda`) picks the engine's device for evaluation too.
+      device: config.training.device,
       onProgress: (p: { done: number; total: number }) => {
         bar ??= createProgress({ total: p.total, label: "eval", stream: process.stderr });
         bar.update(p.done);

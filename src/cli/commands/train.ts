@@ -76,6 +76,7 @@ Examples:
       resume: flags.resume,
       threads: flags.threads,
       signal: abort.signal,
+      onInfo: (line: string) => ctx.err(line),
       onLog: (entry: LogEntry) => {
         if ("eval" in entry) {
           const v = entry.eval.value;

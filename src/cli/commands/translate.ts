@@ -1,6 +1,7 @@
 // `tuneforge translate` and `tuneforge compare`: the quick way to try adapters on your own text.
 import { readFileSync } from "node:fs";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { DEVICE_CHOICES, type DeviceChoice } from "../../engine/device.js";
 import { compare } from "../../eval/compare.js";
 import { translate } from "../../eval/translate.js";
 import { TuneforgeError } from "../../errors.js";
@@ -14,6 +15,7 @@ interface TextFlags {
   file?: string;
   maxNewTokens: number;
   threads?: number;
+  device: DeviceChoice;
 }
 
 function addTextOptions(cmd: Command): Command {
@@ -22,7 +24,12 @@ function addTextOptions(cmd: Command): Command {
     .option("-t, --text <text...>", "text(s) to run (else --file, else standard input, one segment per line)")
     .option("-f, --file <file>", "a file with one segment per line")
     .option("--max-new-tokens <n>", "longest output", (v) => Number.parseInt(v, 10), 256)
-    .option("--threads <n>", "CPU threads", (v) => Number.parseInt(v, 10));
+    .option("--threads <n>", "CPU threads", (v) => Number.parseInt(v, 10))
+    .addOption(
+      new Option("--device <device>", "where the model runs (auto: a CUDA GPU when there is one)")
+        .choices(DEVICE_CHOICES)
+        .default("auto"),
+    );
 }
 
 async function inputTexts(flags: TextFlags): Promise<string[]> {
@@ -66,6 +73,7 @@ Examples:
         texts: await inputTexts(flags),
         maxNewTokens: flags.maxNewTokens,
         threads: flags.threads,
+        device: flags.device,
       });
       for (const out of outputs) ctx.out(out);
     });
@@ -95,6 +103,7 @@ Examples:
         texts: await inputTexts(flags),
         maxNewTokens: flags.maxNewTokens,
         threads: flags.threads,
+        device: flags.device,
       });
       const width = Math.max(...result.adapters.map((a) => a.length));
       for (const row of result.rows) {
