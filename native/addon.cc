@@ -66,6 +66,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                        {InstanceMethod("setLora", &NativeModel::SetLora),
                         InstanceMethod("setFullFinetune", &NativeModel::SetFullFinetune),
                         InstanceMethod("setLossChunk", &NativeModel::SetLossChunk),
+                        InstanceMethod("setGradientCheckpointing", &NativeModel::SetGradientCheckpointing),
                         InstanceMethod("getTrainable", &NativeModel::GetTrainable),
                         InstanceMethod("setTrainable", &NativeModel::SetTrainable),
                         InstanceMethod("forward", &NativeModel::Forward),
@@ -176,6 +177,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value SetLossChunk(const Napi::CallbackInfo& info) {
     return guarded(info, [&]() -> Napi::Value {
       model().set_loss_chunk(info[0].As<Napi::Number>().Int32Value());
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value SetGradientCheckpointing(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model().set_gradient_checkpointing(info[0].As<Napi::Boolean>().Value());
       return info.Env().Undefined();
     });
   }

@@ -187,17 +187,19 @@ void Model::zero_grads() {
   for (ParamRef& p : trainable()) be_->zero(p.g, p.n);
 }
 
-void Model::ensure_acts(int N, bool train) {
+void Model::ensure_acts(int N, Keep keep) {
   const ModelConfig& c = cfg_;
-  const int nl = train ? c.layers : 1;
-  if (acts_.N == N && (acts_.train || !train)) return;  // evaluation reuses the training activations' first layer
+  // Evaluation reuses training activations' first layer and residual; a training mode needs its own layout (a
+  // switch from kAll to kCheckpoint reallocates, so the memory it saves is really given back).
+  if (acts_.N == N && (acts_.keep == keep || (keep == Keep::kInfer && !acts_.res.empty()))) return;
   acts_ = Acts();
   acts_.N = N;
-  acts_.train = train;
+  acts_.keep = keep;
   const int64_t D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim, F = c.inter;
-  acts_.res.resize(train ? c.layers + 1 : 1);
+  acts_.res.resize(keep == Keep::kInfer ? 1 : c.layers + 1);
   for (Tensor& r : acts_.res) r = make({N, D});
-  acts_.layer.resize(nl);
+  acts_.layer.resize(keep == Keep::kAll ? c.layers : 1);
+  if (keep == Keep::kCheckpoint) acts_.dropout_at.assign(c.layers, 0);
   for (LayerActs& a : acts_.layer) {
     a.h1 = make({N, D});
     a.rstd1 = make({N});
@@ -276,52 +278,63 @@ void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, 
                          const int32_t* seg, KVCache* cache, int off, bool train) {
   const ModelConfig& c = cfg_;
   const int N = B * Tq, D = c.hidden, hd = c.head_dim;
-  const int kd = c.kv_heads * hd;
-  ensure_acts(N, train);
+  const Keep keep = !train ? Keep::kInfer : ckpt_ ? Keep::kCheckpoint : Keep::kAll;
+  ensure_acts(N, keep);
   ProfileRegion region("layers.fwd");
   be_->embedding_fwd(embed_.f32(), ids, N, D, acts_.res[0].f32());
   be_->rope_table(pos, inv_freq_.f32(), N, hd, acts_.rope.f32());
   for (int l = 0; l < c.layers; l++) {
-    Layer& L = layers_[l];
-    LayerActs& a = acts_.layer[train ? l : 0];
+    if (keep == Keep::kCheckpoint) acts_.dropout_at[l] = dropout_calls_;
+    LayerActs& a = acts_.layer[keep == Keep::kAll ? l : 0];
     float* xin = acts_.res[train ? l : 0].f32();
     float* xout = acts_.res[train ? l + 1 : 0].f32();
-    float* tmp = acts_.tmp.f32();
-    be_->rmsnorm_fwd(xin, L.ln1.f32(), N, D, c.eps, a.h1.f32(), a.rstd1.f32());
-    float* qdst = c.qk_norm ? a.q_pre.f32() : a.q.f32();
-    float* kdst = c.qk_norm ? a.k_pre.f32() : a.k.f32();
-    linear_fwd(L.proj[Q_PROJ], a.lin[Q_PROJ], a.h1.f32(), N, qdst, train);
-    linear_fwd(L.proj[K_PROJ], a.lin[K_PROJ], a.h1.f32(), N, kdst, train);
-    linear_fwd(L.proj[V_PROJ], a.lin[V_PROJ], a.h1.f32(), N, a.v.f32(), train);
-    if (c.qk_norm) {
-      be_->rmsnorm_fwd(qdst, L.q_norm.f32(), N * c.heads, hd, c.eps, a.q.f32(), a.rstd_q.f32());
-      be_->rmsnorm_fwd(kdst, L.k_norm.f32(), N * c.kv_heads, hd, c.eps, a.k.f32(), a.rstd_k.f32());
-    }
-    be_->rope(a.q.f32(), acts_.rope.f32(), N, c.heads, hd, false);
-    be_->rope(a.k.f32(), acts_.rope.f32(), N, c.kv_heads, hd, false);
-    if (cache) {
-      be_->cache_write(cache->k[l].f32(), a.k.f32(), B, Tq, cache->S, off, kd);
-      be_->cache_write(cache->v[l].f32(), a.v.f32(), B, Tq, cache->S, off, kd);
-      AttnDims d{B, Tq, cache->S, off, c.heads, c.kv_heads, hd};
-      be_->attention_fwd(d, a.q.f32(), cache->k[l].f32(), cache->v[l].f32(), cache->valid.i32(), nullptr,
-                         a.att.f32(), a.lse.f32());
-    } else {
-      AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
-      be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32());
-    }
-    linear_fwd(L.proj[O_PROJ], a.lin[O_PROJ], a.att.f32(), N, tmp, train);
-    be_->copy(a.res2.f32(), xin, (int64_t)N * D);
-    be_->add(a.res2.f32(), tmp, (int64_t)N * D);
-    be_->rmsnorm_fwd(a.res2.f32(), L.ln2.f32(), N, D, c.eps, a.h2.f32(), a.rstd2.f32());
-    linear_fwd(L.proj[GATE_PROJ], a.lin[GATE_PROJ], a.h2.f32(), N, a.g.f32(), train);
-    linear_fwd(L.proj[UP_PROJ], a.lin[UP_PROJ], a.h2.f32(), N, a.u.f32(), train);
-    be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * c.inter, a.act.f32());
-    linear_fwd(L.proj[DOWN_PROJ], a.lin[DOWN_PROJ], a.act.f32(), N, tmp, train);
-    be_->copy(xout, a.res2.f32(), (int64_t)N * D);  // xin may alias xout (inference): read before write
-    be_->add(xout, tmp, (int64_t)N * D);
+    layer_forward(l, a, xin, xout, B, Tq, key_valid, seg, cache, off, train);
   }
   be_->rmsnorm_fwd(acts_.res[train ? c.layers : 0].f32(), norm_.f32(), N, D, c.eps, acts_.hF.f32(),
                    acts_.rstdF.f32());
+}
+
+void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq,
+                          const int32_t* key_valid, const int32_t* seg, KVCache* cache, int off, bool train) {
+  const ModelConfig& c = cfg_;
+  const int N = B * Tq, D = c.hidden, hd = c.head_dim;
+  const int kd = c.kv_heads * hd;
+  Layer& L = layers_[l];
+  float* tmp = acts_.tmp.f32();
+  be_->rmsnorm_fwd(xin, L.ln1.f32(), N, D, c.eps, a.h1.f32(), a.rstd1.f32());
+  float* qdst = c.qk_norm ? a.q_pre.f32() : a.q.f32();
+  float* kdst = c.qk_norm ? a.k_pre.f32() : a.k.f32();
+  linear_fwd(L.proj[Q_PROJ], a.lin[Q_PROJ], a.h1.f32(), N, qdst, train);
+  linear_fwd(L.proj[K_PROJ], a.lin[K_PROJ], a.h1.f32(), N, kdst, train);
+  linear_fwd(L.proj[V_PROJ], a.lin[V_PROJ], a.h1.f32(), N, a.v.f32(), train);
+  if (c.qk_norm) {
+    be_->rmsnorm_fwd(qdst, L.q_norm.f32(), N * c.heads, hd, c.eps, a.q.f32(), a.rstd_q.f32());
+    be_->rmsnorm_fwd(kdst, L.k_norm.f32(), N * c.kv_heads, hd, c.eps, a.k.f32(), a.rstd_k.f32());
+  }
+  be_->rope(a.q.f32(), acts_.rope.f32(), N, c.heads, hd, false);
+  be_->rope(a.k.f32(), acts_.rope.f32(), N, c.kv_heads, hd, false);
+  if (cache) {
+    be_->cache_write(cache->k[l].f32(), a.k.f32(), B, Tq, cache->S, off, kd);
+    be_->cache_write(cache->v[l].f32(), a.v.f32(), B, Tq, cache->S, off, kd);
+    AttnDims d{B, Tq, cache->S, off, c.heads, c.kv_heads, hd};
+    be_->attention_fwd(d, a.q.f32(), cache->k[l].f32(), cache->v[l].f32(), cache->valid.i32(), nullptr,
+                       a.att.f32(), a.lse.f32());
+  } else {
+    AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
+    be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32());
+  }
+  linear_fwd(L.proj[O_PROJ], a.lin[O_PROJ], a.att.f32(), N, tmp, train);
+  be_->copy(a.res2.f32(), xin, (int64_t)N * D);
+  be_->add(a.res2.f32(), tmp, (int64_t)N * D);
+  be_->rmsnorm_fwd(a.res2.f32(), L.ln2.f32(), N, D, c.eps, a.h2.f32(), a.rstd2.f32());
+  linear_fwd(L.proj[GATE_PROJ], a.lin[GATE_PROJ], a.h2.f32(), N, a.g.f32(), train);
+  linear_fwd(L.proj[UP_PROJ], a.lin[UP_PROJ], a.h2.f32(), N, a.u.f32(), train);
+  be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * c.inter, a.act.f32());
+  // down_proj still runs in a recomputation: its LoRA x A^T and dropout mask are what backward reads.
+  linear_fwd(L.proj[DOWN_PROJ], a.lin[DOWN_PROJ], a.act.f32(), N, tmp, train);
+  if (!xout) return;
+  be_->copy(xout, a.res2.f32(), (int64_t)N * D);  // xin may alias xout (inference): read before write
+  be_->add(xout, tmp, (int64_t)N * D);
 }
 
 namespace {
@@ -480,9 +493,21 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   float* dk_pre = c.qk_norm ? scratch(sc_.dk_pre, (int64_t)N * kd, dev_) : nullptr;
   auto gptr = [](Tensor& t) { return t.empty() ? nullptr : t.f32(); };
   ProfileRegion region("layers.bwd");
+  const bool ckpt = acts_.keep == Keep::kCheckpoint;
   for (int l = c.layers - 1; l >= 0; l--) {
     Layer& L = layers_[l];
-    LayerActs& a = acts_.layer[l];
+    // Checkpointing: refill the one activation set from the layer's saved input (the top layer's is still there
+    // from the forward). The dropout counter is rewound rather than the masks kept: a mask is [N, in] per LoRA
+    // module, which kept for every layer would eat much of the saving, and redrawing it is bitwise the same.
+    if (ckpt && l + 1 < c.layers) {
+      ProfileRegion recompute("layers.recompute");
+      const uint64_t after = dropout_calls_;
+      dropout_calls_ = acts_.dropout_at[l];
+      layer_forward(l, acts_.layer[0], acts_.res[l].f32(), nullptr, b.rows, b.T, in.mask.get(), in.seg.get(), nullptr,
+                    0, true);
+      dropout_calls_ = after;
+    }
+    LayerActs& a = acts_.layer[ckpt ? 0 : l];
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
     linear_bwd(L.proj[DOWN_PROJ], a.lin[DOWN_PROJ], a.act.f32(), dres, N, dact, false);
     be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, dg, du);

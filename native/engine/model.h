@@ -105,6 +105,10 @@ class Model {
   bool full_finetune() const { return full_ft_; }
 
   void set_loss_chunk(int tokens) { loss_chunk_ = tokens > 0 ? tokens : 0; }
+  // Activation checkpointing: forward_backward keeps only each layer's input and recomputes the layer's forward
+  // right before its backward (same kernels, same dropout masks: gradients are bitwise those without it).
+  void set_gradient_checkpointing(bool on) { ckpt_ = on; }
+  bool gradient_checkpointing() const { return ckpt_; }
   // LoRA dropout masks are drawn from (seed, counter); the counter is exposed so a trainer can checkpoint it
   // or tie it to its global micro-step, making resumed runs draw the same masks.
   uint64_t dropout_counter() const { return dropout_calls_; }
@@ -137,11 +141,16 @@ class Model {
     Tensor h1, rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u, act;
     std::array<LinSave, NPROJ> lin;
   };
+  // What the activations hold. kInfer: one layer's set and one residual, reused in place. kCheckpoint: every
+  // layer's input (res) plus one layer's set, refilled by recomputing each layer in backward. kAll: every layer's.
+  enum class Keep { kInfer, kCheckpoint, kAll };
   struct Acts {
     int N = 0;
-    bool train = false;  // every layer's activations kept (else one layer's, reused in place)
-    std::vector<Tensor> res;  // residual stream entering each layer (+ the final one)
+    Keep keep = Keep::kInfer;
+    std::vector<Tensor> res;  // residual stream entering each layer (+ the final one); one buffer for kInfer
     std::vector<LayerActs> layer;
+    // kCheckpoint: the dropout counter as each layer's forward began, so its recomputation draws the same masks.
+    std::vector<uint64_t> dropout_at;
     Tensor hF, rstdF, tmp, rope;  // rope: cos/sin table [N, head_dim] of this batch's positions
   };
 
@@ -153,7 +162,7 @@ class Model {
 
   Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }
   void check_ids(const int32_t* ids, int64_t n) const;
-  void ensure_acts(int N, bool train);
+  void ensure_acts(int N, Keep keep);
   // Rows of logits per loss-head chunk for n_rows target rows (evened out, at most loss_chunk_ if set).
   int loss_chunk_rows(int n_rows) const;
   // Rows (flat positions) whose next label is a target, and those targets (shifted causal-LM labels).
@@ -161,6 +170,9 @@ class Model {
   // Integer arguments are device pointers (DeviceInts), checked on the host beforehand.
   void forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, const int32_t* key_valid,
                     const int32_t* seg, KVCache* cache, int off, bool train);
+  // Decoder layer l from xin into xout (xout may alias xin; nullptr: only refill `a`, as a recomputation does).
+  void layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq, const int32_t* key_valid,
+                     const int32_t* seg, KVCache* cache, int off, bool train);
   void linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, bool train);
   void linear_bwd(Linear& L, LinSave& s, const float* x, const float* dy, int N, float* dx, bool acc_dx);
   const Tensor& head() const { return cfg_.tied ? embed_ : lm_head_; }
@@ -175,6 +187,7 @@ class Model {
   LoraConfig lora_cfg_;
   bool full_ft_ = false;
   int loss_chunk_ = 0;
+  bool ckpt_ = false;
   uint64_t dropout_calls_ = 0;
   Acts acts_;
   Scratch sc_;

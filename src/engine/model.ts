@@ -35,10 +35,13 @@ export interface LoadOptions {
    * TuneforgeError says which is missing); "auto" takes the GPU when there is one.
    */
   device?: DeviceChoice;
+  /** Activation checkpointing from the start (see EngineModel.setGradientCheckpointing). */
+  gradientCheckpointing?: boolean;
 }
 
 export class EngineModel {
   private lora: LoraSettings | null = null;
+  private checkpointing = false;
 
   private constructor(
     readonly config: ModelConfig,
@@ -102,7 +105,9 @@ export class EngineModel {
       device,
     );
     if (options.lossChunkTokens) handle.setLossChunk(options.lossChunkTokens);
-    return new EngineModel(config, handle, device);
+    const model = new EngineModel(config, handle, device);
+    if (options.gradientCheckpointing) model.setGradientCheckpointing(true);
+    return model;
   }
 
   private get native(): NativeModelHandle {
@@ -143,6 +148,20 @@ export class EngineModel {
   /** Full fine-tuning: every base weight gets a gradient and is updated by adamwStep. */
   setFullFinetune(on: boolean): void {
     this.native.setFullFinetune(on);
+  }
+
+  /**
+   * Activation checkpointing: forwardBackward keeps only each layer's input (the residual stream entering it)
+   * and recomputes the layer's forward right before its backward. Saves about (layers - 1) layers' activations
+   * for about one more forward pass of compute; gradients are bitwise the same (same kernels, same dropout masks).
+   */
+  setGradientCheckpointing(on: boolean): void {
+    this.native.setGradientCheckpointing(on);
+    this.checkpointing = on;
+  }
+
+  get gradientCheckpointing(): boolean {
+    return this.checkpointing;
   }
 
   /** Logits [rows, T, vocab] for every position. */

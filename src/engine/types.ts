@@ -123,6 +123,7 @@ export interface NativeModelHandle {
   setLora(r: number, scale: number, dropout: number, seed: number, targets: string[]): void;
   setFullFinetune(on: boolean): void;
   setLossChunk(tokens: number): void;
+  setGradientCheckpointing(on: boolean): void;
   getTrainable(kind: "weights" | "grads"): Record<string, Float32Array>;
   setTrainable(kind: "weights" | "grads", values: Record<string, Float32Array>): void;
   forward(ids: Int32Array, mask: I32, seg: I32, pos: I32, rows: number, T: number): Float32Array;

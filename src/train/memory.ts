@@ -14,13 +14,26 @@ const F32 = 4;
  * LayerActs) the residual, h1, res2, h2 (4 x hidden), q/att (2 x q width), k/v (2 x kv width) and g/u/act
  * (3 x intermediate). For the common shapes (q width = hidden, intermediate ~ 3-5 x hidden) that is about
  * 4 + 2 + 1 + 3 x 4 = 19; we use the exact sum when the config is known (activationFloatsPerToken).
+ * With gradient checkpointing the engine keeps every layer's input (the residual) and ONE layer's set, which
+ * backward refills by recomputing each layer: layers x hidden + one layer's rest.
  */
-export function activationFloatsPerToken(c: ModelConfig, loraRank = 0, loraProjections = 0): number {
+export function activationFloatsPerToken(
+  c: ModelConfig,
+  loraRank = 0,
+  loraProjections = 0,
+  more: {
+    gradientCheckpointing?: boolean;
+    /** LoRA dropout on: the summed input widths of one layer's adapted projections. */
+    loraDropoutWidth?: number;
+  } = {},
+): number {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
   const perLayer = 4 * c.hiddenSize + 2 * q + 2 * kv + 3 * c.intermediateSize + (c.qkNorm ? q + kv : 0);
-  // LoRA keeps x A^T ([tokens, r]) per adapted projection.
-  return c.numLayers * (perLayer + loraRank * loraProjections);
+  // LoRA keeps x A^T ([tokens, r]) per adapted projection, and with dropout its dropped input and mask.
+  const layerSet = perLayer + loraRank * loraProjections + 2 * (more.loraDropoutWidth ?? 0);
+  if (!more.gradientCheckpointing) return c.numLayers * layerSet;
+  return c.numLayers * c.hiddenSize + (layerSet - c.hiddenSize);
 }
 
 export interface MemoryEstimate {
@@ -31,6 +44,9 @@ export interface MemoryEstimate {
   /** Logits of one loss chunk, plus its gradient. */
   lossChunk: number;
   total: number;
+  gradientCheckpointing: boolean;
+  /** The activations with gradient checkpointing on (equal to `activations` when it is). */
+  checkpointedActivations: number;
 }
 
 export interface MemoryInput {
@@ -38,9 +54,11 @@ export interface MemoryInput {
   /** Rows x longest sequence of one micro-batch. */
   tokensPerMicroBatch: number;
   finetuning: "lora" | "full";
-  lora?: { r: number; targets: readonly Projection[] };
+  lora?: { r: number; targets: readonly Projection[]; dropout?: number };
   /** The engine's loss chunk, in tokens (default: 4 Mi floats of logits). */
   lossChunkTokens?: number;
+  /** training.gradient_checkpointing: the engine keeps each layer's input only and recomputes the rest. */
+  gradientCheckpointing?: boolean;
 }
 
 export function parameterCount(config: ModelConfig): number {
@@ -53,6 +71,7 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
   const weights = params * F32;
   let trainableParams = 0;
   let loraProjections = 0;
+  let loraDropoutWidth = 0;
   if (input.finetuning === "full") {
     // weights already counted once: add grads, m and v
     trainableParams = params;
@@ -60,9 +79,19 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
     const mods = loraModules(c, input.lora.targets);
     loraProjections = mods.length / Math.max(1, c.numLayers);
     for (const m of mods) trainableParams += input.lora.r * (m.shape[0] + m.shape[1]);
+    if ((input.lora.dropout ?? 0) > 0)
+      loraDropoutWidth = mods.reduce((w, m) => w + m.shape[1], 0) / Math.max(1, c.numLayers);
   }
   const trainable = trainableParams * F32 * (input.finetuning === "full" ? 3 : 4);
-  const activations = N * activationFloatsPerToken(c, input.lora?.r ?? 0, loraProjections) * F32;
+  const ckpt = input.gradientCheckpointing ?? false;
+  const activationBytes = (on: boolean) =>
+    N *
+    activationFloatsPerToken(c, input.lora?.r ?? 0, loraProjections, {
+      gradientCheckpointing: on,
+      loraDropoutWidth,
+    }) *
+    F32;
+  const activations = activationBytes(ckpt);
   // The engine's default loss chunk (native/engine/model.cc loss_chunk_rows): max(128, 2^24 / vocab) rows.
   const chunkTokens = Math.min(
     N,
@@ -70,7 +99,15 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
   );
   // the chunk's logits and gradient in place, plus the backward's [N, hidden] gradients (a few live at once)
   const lossChunk = chunkTokens * c.vocabSize * F32 + 4 * N * c.hiddenSize * F32;
-  return { weights, trainable, activations, lossChunk, total: weights + trainable + activations + lossChunk };
+  return {
+    weights,
+    trainable,
+    activations,
+    lossChunk,
+    total: weights + trainable + activations + lossChunk,
+    gradientCheckpointing: ckpt,
+    checkpointedActivations: activationBytes(true),
+  };
 }
 
 const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
@@ -90,9 +127,12 @@ export function checkTrainingMemory(
     {
       key: "training.per_device_train_batch_size",
       hint:
+        (estimate.gradientCheckpointing
+          ? ""
+          : `set training.gradient_checkpointing: true (activations ${mb(estimate.activations)} -> ` +
+            `${mb(estimate.checkpointedActivations)}, for about one more forward pass of compute), `) +
         "lower training.per_device_train_batch_size (raise gradient_accumulation_steps to keep the effective " +
-        "batch), shorten training.max_seq_length, use LoRA instead of full fine-tuning, or a smaller model " +
-        "(training.gradient_checkpointing will cut activations once the engine supports it)",
+        "batch), shorten training.max_seq_length, use LoRA instead of full fine-tuning, or a smaller model",
     },
   );
 }

@@ -235,7 +235,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   checkPrepared(o.preparedDir, o.modelDir);
   const threads = o.threads ?? availableParallelism();
   const device = resolveDevice(t.device, { key: "training.device" });
-  const model = EngineModel.load(o.modelDir, { threads, device });
+  const model = EngineModel.load(o.modelDir, {
+    threads,
+    device,
+    gradientCheckpointing: t.gradient_checkpointing,
+  });
   o.onInfo?.(`device: ${describeDevice(device)}`);
   try {
     return await runTraining(o, model, outputDir, startedMs);
@@ -292,6 +296,7 @@ async function runTraining(
       tokensPerMicroBatch: bs * longest,
       finetuning: lora ? "lora" : "full",
       lora: lora ?? undefined,
+      gradientCheckpointing: t.gradient_checkpointing,
     }),
     gpuMemory(model),
   );
