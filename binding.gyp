@@ -48,7 +48,9 @@
               "native/cuda/attention.cu",
               "native/cuda/swiglu.cu",
               "native/cuda/cross_entropy.cu",
-              "native/cuda/adamw.cu"
+              "native/cuda/adamw.cu",
+              "native/cuda/fill.cu",
+              "native/cuda/bandwidth.cu"
             ],
             "rules": [
               {
@@ -58,6 +60,10 @@
                   "native/cuda/common.cuh",
                   "native/cuda/kernels.cuh",
                   "native/cuda/memory.h",
+                  "native/cuda/fill.h",
+                  "native/cuda/bandwidth.h",
+                  "native/engine/random_fill.h",
+                  "native/engine/dropout_rng.h",
                   "native/engine/backend.h",
                   "native/engine/tensor.h"
                 ],

@@ -1,6 +1,7 @@
 // Node-API entry point of the tuneforge engine: thin bindings only; the work happens in engine/.
 #include <napi.h>
 
+#include <chrono>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -8,9 +9,14 @@
 
 #include "cpu/gemm_binding.h"
 #include "cuda/cuda_binding.h"
+#ifdef TUNEFORGE_CUDA
+#include "cuda/bandwidth.h"
+#include "cuda/memory.h"
+#endif
 #include "engine/generate.h"
 #include "engine/model.h"
 #include "engine/optim.h"
+#include "engine/profile.h"
 #include "engine/weights.h"
 
 namespace {
@@ -85,7 +91,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("dispose", &NativeModel::Dispose)});
   }
 
-  // new NativeModel(config, tensors: {name, file, offset, dtype, shape}[], threads, device?: "cpu" | "cuda")
+  // new NativeModel(config, tensors: {name, file, offset, dtype, shape}[] | {seed, std}, threads,
+  //                 device?: "cpu" | "cuda", weights?: "f32" | "bf16")
+  // With {seed, std} instead of a tensor list the weights are random, made on the device (Model::randomize).
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
     try {
       Napi::Object c = info[0].As<Napi::Object>();
@@ -110,7 +118,17 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       auto backend = backend_for(info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "cpu");
       backend->set_threads(info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0);
       device_ = backend->device();
-      model_ = std::make_unique<Model>(std::move(cfg), std::move(backend));
+      const std::string weights = info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : "f32";
+      if (weights != "f32" && weights != "bf16")
+        throw std::runtime_error("unknown weights dtype \"" + weights + "\" (f32 or bf16)");
+      model_ = std::make_unique<Model>(std::move(cfg), std::move(backend),
+                                       weights == "bf16" ? tf::DType::BF16 : tf::DType::F32);
+      if (!info[1].IsArray()) {
+        Napi::Object r = info[1].As<Napi::Object>();
+        model_->randomize((uint64_t)r.Get("seed").As<Napi::Number>().Int64Value(),
+                          r.Get("std").As<Napi::Number>().FloatValue());
+        return;
+      }
       Napi::Array tensors = info[1].As<Napi::Array>();
       size_t loaded = 0;
       for (uint32_t i = 0; i < tensors.Length(); i++) {
@@ -408,14 +426,19 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     });
   }
 
-  // memory() -> {inUse, peak, device}: the allocator of the device the model lives on (the GPU's for CUDA).
+  // memory() -> {inUse, peak, device, weightBytes, weights}: the allocator of the device the model lives on (the
+  // GPU's for CUDA), and this model's base weights as stored (bytes, "f32" | "bf16").
   Napi::Value Memory(const Napi::CallbackInfo& info) {
-    tf::Allocator& a = tf::allocator_for(device_);
-    Napi::Object out = Napi::Object::New(info.Env());
-    out.Set("inUse", (double)a.in_use());
-    out.Set("peak", (double)a.peak());
-    out.Set("device", device_ == tf::Device::CUDA ? "cuda" : "cpu");
-    return out;
+    return guarded(info, [&]() -> Napi::Value {
+      tf::Allocator& a = tf::allocator_for(device_);
+      Napi::Object out = Napi::Object::New(info.Env());
+      out.Set("inUse", (double)a.in_use());
+      out.Set("peak", (double)a.peak());
+      out.Set("device", device_ == tf::Device::CUDA ? "cuda" : "cpu");
+      out.Set("weightBytes", (double)model().weight_bytes());
+      out.Set("weights", model().weights_dtype() == tf::DType::BF16 ? "bf16" : "f32");
+      return out;
+    });
   }
 
   Napi::Value Dispose(const Napi::CallbackInfo& info) {
@@ -429,6 +452,116 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   tf::AdamW optim_;
 };
 
+tf::Device device_arg(const Napi::Value& v) {
+  const std::string d = v.As<Napi::String>();
+  if (d == "cpu") return tf::Device::CPU;
+  if (d == "cuda") {
+#ifdef TUNEFORGE_CUDA
+    return tf::Device::CUDA;
+#else
+    throw std::runtime_error("this build of the tuneforge engine has no CUDA backend");
+#endif
+  }
+  throw std::runtime_error("unknown engine device \"" + d + "\" (cpu or cuda)");
+}
+
+// Benchmark support (bench/gpu.ts): profiling switch and tables, copy bandwidth, device sync, memory peak reset.
+void RegisterBenchSupport(Napi::Env env, Napi::Object exports) {
+  // setProfiling(on): models built afterwards get per-kernel timing (engine/profile.h)
+  exports.Set("setProfiling", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                tf::set_profiling(info[0].As<Napi::Boolean>().Value());
+                return info.Env().Undefined();
+              }));
+  // takeProfile() -> [{call, ms, rows: [{region, kernel, calls, ms, gflop}]}], the reports since the last take
+  exports.Set("takeProfile", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                Napi::Env e = info.Env();
+                const std::vector<tf::ProfileReport> reports = tf::take_profile_reports();
+                Napi::Array out = Napi::Array::New(e, reports.size());
+                for (size_t i = 0; i < reports.size(); i++) {
+                  Napi::Object rep = Napi::Object::New(e);
+                  rep.Set("call", reports[i].call);
+                  rep.Set("ms", reports[i].seconds * 1e3);
+                  Napi::Array rows = Napi::Array::New(e, reports[i].rows.size());
+                  for (size_t j = 0; j < reports[i].rows.size(); j++) {
+                    const tf::ProfileRow& r = reports[i].rows[j];
+                    Napi::Object row = Napi::Object::New(e);
+                    row.Set("region", r.region);
+                    row.Set("kernel", r.kernel);
+                    row.Set("calls", (double)r.calls);
+                    row.Set("ms", r.seconds * 1e3);
+                    row.Set("gflop", r.flops / 1e9);
+                    rows.Set((uint32_t)j, row);
+                  }
+                  rep.Set("rows", rows);
+                  out.Set((uint32_t)i, rep);
+                }
+                return out;
+              }));
+  // copyBandwidth(device, bytes, iters) -> {bytes, iters, seconds, gbPerS}: a device-to-device copy on CUDA,
+  // memcpy on the CPU; gbPerS counts each byte read and written (2 * bytes / seconds).
+  exports.Set("copyBandwidth", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                return guarded(info, [&]() -> Napi::Value {
+                  const tf::Device dev = device_arg(info[0]);
+                  const double bytes_d = info[1].As<Napi::Number>().DoubleValue();
+                  const int iters = info[2].As<Napi::Number>().Int32Value();
+                  if (!(bytes_d >= 1) || iters < 1) throw std::runtime_error("copyBandwidth: bytes and iters must be >= 1");
+                  const size_t bytes = (size_t)bytes_d;
+                  double seconds = 0;
+                  if (dev == tf::Device::CPU) {
+                    std::vector<char> src(bytes, 1), dst(bytes, 0);
+                    std::memcpy(dst.data(), src.data(), bytes);  // untimed: first touch
+                    const auto t0 = std::chrono::steady_clock::now();
+                    for (int i = 0; i < iters; i++) {
+                      src[(size_t)i % bytes] = (char)i;  // keep the copies from being merged away
+                      std::memcpy(dst.data(), src.data(), bytes);
+                    }
+                    seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
+                  } else {
+#ifdef TUNEFORGE_CUDA
+                    seconds = tf::cuda::d2d_copy_bandwidth(bytes, iters).seconds;
+#endif
+                  }
+                  Napi::Object out = Napi::Object::New(info.Env());
+                  out.Set("bytes", (double)bytes);
+                  out.Set("iters", iters);
+                  out.Set("seconds", seconds);
+                  out.Set("gbPerS", 2.0 * (double)bytes / seconds / 1e9);
+                  return out;
+                });
+              }));
+  // deviceSynchronize(device): waits for queued GPU work (no-op on the CPU), so host timers are honest
+  exports.Set("deviceSynchronize", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                return guarded(info, [&]() -> Napi::Value {
+#ifdef TUNEFORGE_CUDA
+                  if (device_arg(info[0]) == tf::Device::CUDA) tf::cuda::synchronize();
+#else
+                  device_arg(info[0]);
+#endif
+                  return info.Env().Undefined();
+                });
+              }));
+  // resetMemoryPeak(device, releaseCached) -> {inUse, peak: the mark it ends}: restarts the allocator's high-water
+  // mark at what is in use, so a benchmark case reports its own peak; with releaseCached the CUDA pool's cached
+  // blocks go back to the driver first (between cases: cudaMemGetInfo then shows only the next case, and a peer
+  // finds the memory)
+  exports.Set("resetMemoryPeak", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                return guarded(info, [&]() -> Napi::Value {
+                  const tf::Device dev = device_arg(info[0]);
+#ifdef TUNEFORGE_CUDA
+                  if (dev == tf::Device::CUDA && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value())
+                    tf::cuda::release_cached();
+#endif
+                  tf::Allocator& a = tf::allocator_for(dev);
+                  const size_t peak = a.peak();
+                  a.reset_peak();
+                  Napi::Object out = Napi::Object::New(info.Env());
+                  out.Set("inUse", (double)a.in_use());
+                  out.Set("peak", (double)peak);
+                  return out;
+                });
+              }));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("version", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 return Napi::String::New(info.Env(), "0.1.0");
@@ -436,6 +569,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeModel", NativeModel::Define(env));
   tf::cpu::RegisterGemm(env, exports);
   tf::cuda::RegisterCuda(env, exports);
+  RegisterBenchSupport(env, exports);
   return exports;
 }
 

@@ -3,6 +3,7 @@
 
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
+#include "engine/bf16.h"
 
 namespace tf {
 
@@ -18,6 +19,23 @@ class CpuBackend final : public Backend {
               int ldb, float beta, float* C, int ldc) override {
     if (M == 0 || N == 0) return;
     cpu::sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  void matmul_bf16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
+                    float beta, float* C, int ldc) override {
+    if (M == 0 || N == 0) return;
+    cpu::gemm_bf16b(tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
+  }
+  void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
+#pragma omp parallel for if ((int64_t)N * C > (1 << 16))
+    for (int i = 0; i < N; i++) {
+      const uint16_t* row = table + (int64_t)ids[i] * C;
+      float* o = out + (int64_t)i * C;
+      for (int c = 0; c < C; c++) o[c] = bf16_to_f32(row[c]);
+    }
+  }
+  void widen_bf16(const uint16_t* x, float* y, int64_t n) override {
+#pragma omp parallel for if (n > (1 << 16))
+    for (int64_t i = 0; i < n; i++) y[i] = bf16_to_f32(x[i]);
   }
   void zero(float* x, int64_t n) override { cpu::zero(x, n); }
   void copy(float* dst, const float* src, int64_t n) override { cpu::copy(dst, src, n); }

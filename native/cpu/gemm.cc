@@ -69,13 +69,15 @@ KernelFn pick_kernel(ALayout L, int mr, int nr) {
   return kKernels[l][(mr - 1) * Simd::kNV + nr / kW - 1];
 }
 
+// TB: float, or uint16_t for a bf16 B (widened while packing, see gemm_pack.h).
+template <typename TB>
 struct Problem {
   bool ta, tb;
   int K;
   float alpha, beta;
   const float* A;
   size_t lda;
-  const float* B;
+  const TB* B;
   size_t ldb;
   float* C;
   size_t ldc;
@@ -107,7 +109,8 @@ class Workspace {
 };
 
 // Computes rows [m0, m1) x columns [n0, n1) of C on the calling thread.
-void tile(const Problem& p, int m0, int m1, int n0, int n1) {
+template <typename TB>
+void tile(const Problem<TB>& p, int m0, int m1, int n0, int n1) {
   if (m0 >= m1 || n0 >= n1) return;
   static thread_local Workspace ws;
   const int m = m1 - m0;
@@ -216,16 +219,15 @@ Split choose_split(int threads, int M, int N, int K) {
   return best;
 }
 
-}  // namespace
-
-void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
-           const float* B, int ldb, float beta, float* C, int ldc) {
+template <typename TB>
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const TB* B,
+          int ldb, float beta, float* C, int ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
     scale_c(M, N, beta, C, (size_t)ldc);
     return;
   }
-  const Problem p{trans_a, trans_b, K, alpha, beta, A, (size_t)lda, B, (size_t)ldb, C, (size_t)ldc};
+  const Problem<TB> p{trans_a, trans_b, K, alpha, beta, A, (size_t)lda, B, (size_t)ldb, C, (size_t)ldc};
 
   // Nested inside the engine's own parallel region: stay on this thread.
   int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
@@ -248,6 +250,18 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
     const int n1 = std::min(N, (int)((long long)nu * (in + 1) / sp.cn) * kNR);
     tile(p, m0, m1, n0, n1);
   }
+}
+
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
+           const float* B, int ldb, float beta, float* C, int ldc) {
+  gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void gemm_bf16b(bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* B,
+                int ldb, float beta, float* C, int ldc) {
+  gemm(false, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace tf::cpu

@@ -3,10 +3,16 @@
 // op(X) is X or X^T. lda/ldb/ldc are row strides (in elements) of the matrices as stored.
 // Multithreaded over the engine's thread pool (OpenMP); uses the machine's vector units.
 #pragma once
+#include <cstdint>
 
 namespace tf::cpu {
 
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc);
+
+// The same product with B a bf16 matrix (raw bits, engine/bf16.h) and A not transposed: C = alpha A op(B) + beta C.
+// B is widened to fp32 while it is packed, so the result is bitwise sgemm's on the widened B.
+void gemm_bf16b(bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* B,
+                int ldb, float beta, float* C, int ldc);
 
 }  // namespace tf::cpu

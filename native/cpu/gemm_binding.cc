@@ -23,22 +23,55 @@ uint64_t span(int rows, int cols, int ld) {
   return (uint64_t)(rows - 1) * (uint64_t)ld + (uint64_t)cols;
 }
 
+template <typename T> struct ArrayKind;
+template <> struct ArrayKind<float> {
+  static constexpr napi_typedarray_type kType = napi_float32_array;
+  static constexpr const char* kName = "a Float32Array";
+};
+template <> struct ArrayKind<uint16_t> {  // bf16 bits
+  static constexpr napi_typedarray_type kType = napi_uint16_array;
+  static constexpr const char* kName = "a Uint16Array (bf16 bits)";
+};
+
 // Checks one operand; returns an error message, or "" when it fits.
+template <typename T>
 std::string check_operand(const char* name, const char* ld_name, const Napi::Value& v, int rows,
-                          int cols, int ld, const float** data) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    return std::string(name) + " must be a Float32Array";
+                          int cols, int ld, const T** data) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != ArrayKind<T>::kType)
+    return std::string(name) + " must be " + ArrayKind<T>::kName;
   // An empty operand is never read, so its stride does not matter.
   if (rows > 0 && cols > 0 && ld < cols)
     return std::string(ld_name) + " (" + std::to_string(ld) + ") must be at least " +
            std::to_string(cols);
-  Napi::Float32Array arr = v.As<Napi::Float32Array>();
+  Napi::TypedArrayOf<T> arr = v.As<Napi::TypedArrayOf<T>>();
   if (arr.ElementLength() < span(rows, cols, ld))
     return std::string(name) + " has " + std::to_string(arr.ElementLength()) + " elements, needs " +
            std::to_string(span(rows, cols, ld)) + " (" + std::to_string(rows) + " x " +
            std::to_string(cols) + ", stride " + std::to_string(ld) + ")";
   *data = arr.Data();
   return "";
+}
+
+// gemmBf16(transB, M, N, K, alpha, A, lda, B: Uint16Array of bf16 bits, ldb, beta, C, ldc): A not transposed.
+Napi::Value GemmBf16(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 12 || !info[0].IsBoolean())
+    return fail(env, "gemmBf16 expects (transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)");
+  for (int i : {1, 2, 3, 4, 6, 8, 9, 11})
+    if (!info[i].IsNumber()) return fail(env, "argument " + std::to_string(i + 1) + " must be a number");
+  auto num = [&](int i) { return info[i].As<Napi::Number>(); };
+  const bool tb = info[0].As<Napi::Boolean>();
+  const int M = num(1).Int32Value(), N = num(2).Int32Value(), K = num(3).Int32Value();
+  if (M < 0 || N < 0 || K < 0) return fail(env, "M, N and K must be >= 0");
+  const int lda = num(6).Int32Value(), ldb = num(8).Int32Value(), ldc = num(11).Int32Value();
+  const float *A = nullptr, *Cc = nullptr;
+  const uint16_t* B = nullptr;
+  std::string err = check_operand("A", "lda", info[5], M, K, lda, &A);
+  if (err.empty()) err = check_operand("B", "ldb", info[7], tb ? N : K, tb ? K : N, ldb, &B);
+  if (err.empty()) err = check_operand("C", "ldc", info[10], M, N, ldc, &Cc);
+  if (!err.empty()) return fail(env, err);
+  gemm_bf16b(tb, M, N, K, num(4).FloatValue(), A, lda, B, ldb, num(9).FloatValue(), const_cast<float*>(Cc), ldc);
+  return env.Undefined();
 }
 
 Napi::Value Sgemm(const Napi::CallbackInfo& info) {
@@ -81,6 +114,7 @@ Napi::Value GemmInfo(const Napi::CallbackInfo& info) {
 void RegisterGemm(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemm", Napi::Function::New(env, Sgemm, "sgemm"));
   exports.Set("gemmInfo", Napi::Function::New(env, GemmInfo, "gemmInfo"));
+  exports.Set("gemmBf16", Napi::Function::New(env, GemmBf16, "gemmBf16"));
 }
 
 }  // namespace tf::cpu

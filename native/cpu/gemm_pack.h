@@ -5,10 +5,37 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 
+#include "engine/bf16.h"
 #include "gemm_simd.h"
 
 namespace tf::cpu::gemm_detail {
+
+// B may be fp32 or a frozen bf16 weight (raw uint16 bits): packing widens bf16 to fp32 as it copies, so the
+// kernel always streams fp32 and no fp32 copy of a bf16 weight ever exists beyond the packed block.
+inline float to_f32(float x) { return x; }
+inline float to_f32(uint16_t h) { return bf16_to_f32(h); }
+
+#if defined(__AVX512F__)
+// GCC 12's AVX-512 conversion/shift intrinsics trip a false -Wmaybe-uninitialized (GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// The first n (<= 16) elements at p as 16 floats, zeros beyond n.
+inline __m512 load16_n(const float* p, int n) { return _mm512_maskz_loadu_ps(Simd::mask(n), p); }
+inline __m512 load16_n(const uint16_t* p, int n) {
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+  const __m256i h = _mm256_maskz_loadu_epi16(Simd::mask(n), p);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+#else
+  alignas(64) float f[16] = {};
+  for (int i = 0; i < n; i++) f[i] = bf16_to_f32(p[i]);
+  return _mm512_load_ps(f);
+#endif
+}
+#pragma GCC diagnostic pop
+#endif
 
 #if defined(__AVX512F__)
 // GCC 12's AVX-512 shuffle intrinsics trip a false -Wuninitialized (GCC bug 105593).
@@ -18,12 +45,10 @@ namespace tf::cpu::gemm_detail {
 // Writes the transpose of a rows x cols tile (rows, cols <= 16; src row stride lds) to
 // dst[c*ldd + r], for c < cols and r < width. Rows past `rows` read as zero, which is how packed
 // slivers get their zero padding.
-inline void transpose_tile16(const float* src, size_t lds, int rows, int cols, float* dst,
-                             size_t ldd, int width) {
-  const __mmask16 cmask = Simd::mask(cols);
+template <typename T>
+inline void transpose_tile16(const T* src, size_t lds, int rows, int cols, float* dst, size_t ldd, int width) {
   __m512 r[16];
-  for (int i = 0; i < 16; i++)
-    r[i] = i < rows ? _mm512_maskz_loadu_ps(cmask, src + (size_t)i * lds) : _mm512_setzero_ps();
+  for (int i = 0; i < 16; i++) r[i] = i < rows ? load16_n(src + (size_t)i * lds, cols) : _mm512_setzero_ps();
   // Stage 1: interleave row pairs (per 128-bit lane: a0 b0 a1 b1 / a2 b2 a3 b3).
   __m512 t[16];
   for (int i = 0; i < 8; i++) {
@@ -99,8 +124,8 @@ inline int sliver_width(int left) {
 
 // Packs op(B)[p0 : p0+kc, j0 : j0+nc] into slivers of sliver_width() columns, zero-padded:
 // sliver s starts at dst + s*kNR*kc and holds dst[k*nr + j] = op(B)(p0 + k, column j of the sliver).
-inline void pack_b(bool trans, const float* B, size_t ldb, int p0, int j0, int kc, int nc,
-                   float* dst) {
+template <typename TB>
+inline void pack_b(bool trans, const TB* B, size_t ldb, int p0, int j0, int kc, int nc, float* dst) {
   for (int js = 0; js < nc; js += kNR) {
     const int left = nc - js;
     const int nr = sliver_width(left);
@@ -109,16 +134,15 @@ inline void pack_b(bool trans, const float* B, size_t ldb, int p0, int j0, int k
     if (!trans) {
       // op(B)(k, j) = B[k*ldb + j]: copy n contiguous values per k, then the zero padding.
       for (int k = 0; k < kc; k++) {
-        const float* s = B + (size_t)(p0 + k) * ldb + col;
+        const TB* s = B + (size_t)(p0 + k) * ldb + col;
         float* d = dst + (size_t)k * nr;
         int j = 0;
 #if defined(__AVX512F__)
-        for (; j + 16 <= n; j += 16) _mm512_storeu_ps(d + j, _mm512_loadu_ps(s + j));
+        for (; j + 16 <= n; j += 16) _mm512_storeu_ps(d + j, load16_n(s + j, 16));
         if (j < nr)  // the short tail plus zero padding up to nr (a multiple of 8)
-          _mm512_mask_storeu_ps(d + j, Simd::mask(nr - j),
-                                _mm512_maskz_loadu_ps(Simd::mask(n - j), s + j));
+          _mm512_mask_storeu_ps(d + j, Simd::mask(nr - j), load16_n(s + j, n - j));
 #else
-        for (; j < n; j++) d[j] = s[j];
+        for (; j < n; j++) d[j] = to_f32(s[j]);
         for (; j < nr; j++) d[j] = 0.0f;
 #endif
       }
@@ -126,7 +150,7 @@ inline void pack_b(bool trans, const float* B, size_t ldb, int p0, int j0, int k
       // op(B)(k, j) = B[j*ldb + k]: rows of B become columns of the sliver.
 #if defined(__AVX512F__)
       for (int g = 0; g < nr; g += 16) {
-        const float* s = B + (size_t)(col + g) * ldb + p0;
+        const TB* s = B + (size_t)(col + g) * ldb + p0;
         const int rows = std::max(0, std::min(16, n - g));
         for (int k = 0; k < kc; k += 16)
           transpose_tile16(s + k, ldb, rows, std::min(16, kc - k), dst + (size_t)k * nr + g, nr,
@@ -135,7 +159,7 @@ inline void pack_b(bool trans, const float* B, size_t ldb, int p0, int j0, int k
 #else
       for (int k = 0; k < kc; k++) {
         float* d = dst + (size_t)k * nr;
-        for (int j = 0; j < n; j++) d[j] = B[(size_t)(col + j) * ldb + p0 + k];
+        for (int j = 0; j < n; j++) d[j] = to_f32(B[(size_t)(col + j) * ldb + p0 + k]);
         for (int j = n; j < nr; j++) d[j] = 0.0f;
       }
 #endif

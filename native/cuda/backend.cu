@@ -1,6 +1,7 @@
 // The CUDA backend: tf::Backend on device pointers (fp32). Matrix products go through cuBLAS with TF32
-// disabled, so fp32 results match the CPU backend and the parity fixtures; everything else is our kernels
-// (kernels.cuh). All work is queued on one stream (the legacy default stream for now, so plain cudaMemcpy and
+// disabled, so fp32 results match the CPU backend and the parity fixtures; products with a frozen bf16 weight
+// (bf16 mode) round the activation to bf16 and run on tensor cores with fp32 accumulation and output
+// (cublasGemmEx); everything else is our kernels (kernels.cuh). All work is queued on one stream (the legacy default stream for now, so plain cudaMemcpy and
 // the allocator's reuse are ordered with it); only sum_squares and cross_entropy wait, for their results.
 #include <cstdlib>
 #include <memory>
@@ -82,6 +83,23 @@ class CudaBackend final : public Backend {
                              B, ldb, A, lda, &beta, C, ldc));
     if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
+
+  // bf16 mode: A is rounded to bf16 into scratch (cuBLAS needs both inputs in one type), then a bf16 x bf16
+  // product with fp32 accumulation and an fp32 C on tensor cores. Same operand swap as matmul.
+  void matmul_bf16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
+                    float beta, float* C, int ldc) override {
+    if (M == 0 || N == 0) return;
+    auto* a16 = static_cast<uint16_t*>(act_bf16_.get(sizeof(uint16_t) * (size_t)M * (K > 0 ? K : 1)));
+    cuda::narrow_bf16(A, M, K, lda, a16, stream_);
+    CUBLAS_CHECK(cublasGemmEx(blas_, tw ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &alpha, W, CUDA_R_16BF,
+                              ldw, a16, CUDA_R_16BF, K > 0 ? K : 1, &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
+                              CUBLAS_GEMM_DEFAULT));
+    if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
+    cuda::embedding_fwd_bf16(table, ids, N, C, out, stream_);
+  }
+  void widen_bf16(const uint16_t* x, float* y, int64_t n) override { cuda::widen_bf16(x, y, n, stream_); }
 
   void zero(float* x, int64_t n) override {
     if (n > 0) CUDA_CHECK(cudaMemsetAsync(x, 0, sizeof(float) * n, stream_));
@@ -165,7 +183,7 @@ class CudaBackend final : public Backend {
  private:
   cudaStream_t stream_ = 0;
   cublasHandle_t blas_ = nullptr;
-  DeviceScratch partial_, row_loss_;
+  DeviceScratch partial_, row_loss_, act_bf16_;
 };
 
 }  // namespace

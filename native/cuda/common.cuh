@@ -42,6 +42,14 @@ namespace tf::cuda {
 
 constexpr int kThreads = 256;  // block size of the elementwise and per-row kernels (a power of two)
 
+// bf16 as raw bits, exactly as the host's engine/bf16.h (widening is a shift; narrowing rounds to nearest even).
+__device__ inline float bf16_bits_to_f32(uint16_t h) { return __uint_as_float((uint32_t)h << 16); }
+__device__ inline uint16_t f32_to_bf16_bits(float f) {
+  const uint32_t u = __float_as_uint(f);
+  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu)) return (uint16_t)((u >> 16) | 0x40);  // quiet NaN
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
 // Blocks for a grid-stride loop over n items: enough to fill the GPU, capped so huge n loops instead.
 inline unsigned grid_for(int64_t n, int threads = kThreads) {
   const int64_t blocks = (n + threads - 1) / threads;

@@ -36,7 +36,30 @@ __global__ void dropout_kernel(const float* x, float* mask, float* x_out, int64_
   }
 }
 
+__global__ void widen_bf16_kernel(const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    y[i] = bf16_bits_to_f32(x[i]);
+}
+
+__global__ void narrow_bf16_kernel(const float* x, int cols, int ld, int64_t n, uint16_t* out) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    out[i] = f32_to_bf16_bits(x[(i / cols) * ld + i % cols]);
+}
+
 }  // namespace
+
+void widen_bf16(const uint16_t* x, float* y, int64_t n, cudaStream_t s) {
+  if (n <= 0) return;
+  widen_bf16_kernel<<<grid_for(n), kThreads, 0, s>>>(x, y, n);
+  CUDA_LAUNCH_CHECK("widen_bf16_kernel");
+}
+
+void narrow_bf16(const float* x, int rows, int cols, int ld, uint16_t* out, cudaStream_t s) {
+  const int64_t n = (int64_t)rows * cols;
+  if (n <= 0) return;
+  narrow_bf16_kernel<<<grid_for(n), kThreads, 0, s>>>(x, cols, ld, n, out);
+  CUDA_LAUNCH_CHECK("narrow_bf16_kernel");
+}
 
 void add(float* y, const float* x, int64_t n, cudaStream_t s) {
   if (n <= 0) return;

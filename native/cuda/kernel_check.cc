@@ -9,6 +9,7 @@
 #include <string>
 #include <type_traits>
 
+#include "engine/bf16.h"
 #include "engine/tensor.h"
 
 namespace tf {
@@ -24,6 +25,7 @@ class Harness {
 
   std::vector<KernelCheckResult> run() {
     matmuls();
+    bf16_weights();
     elementwise();
     reductions();
     embedding();
@@ -52,7 +54,8 @@ class Harness {
   template <typename T>
   Tensor up(const std::vector<T>& h) {
     if (h.empty()) return Tensor();
-    Tensor t({(int64_t)h.size()}, std::is_same_v<T, float> ? DType::F32 : DType::I32, dev_);
+    const DType dt = std::is_same_v<T, float> ? DType::F32 : std::is_same_v<T, uint16_t> ? DType::BF16 : DType::I32;
+    Tensor t({(int64_t)h.size()}, dt, dev_);
     copy_from_host(t, h.data(), sizeof(T) * h.size());
     return t;
   }
@@ -123,6 +126,56 @@ class Harness {
                       std::to_string(c.N) + " K" + std::to_string(c.K) + (c.beta == 0.0f ? " beta0" : ""),
                   C, dC);
     }
+  }
+
+  // bf16 frozen weights: the reference keeps the activation in fp32, a GPU rounds it to bf16 for the tensor
+  // cores, so matmul_bf16w has its own (bf16-sized) tolerance; the gather and widening are exact.
+  std::vector<uint16_t> rand_bf16(int64_t n) {
+    const F f = rand(n);
+    std::vector<uint16_t> h(n);
+    for (int64_t i = 0; i < n; i++) h[i] = f32_to_bf16(f[i]);
+    return h;
+  }
+
+  void bf16_weights() {
+    struct Case {
+      bool tw;
+      int M, N, K;
+      float beta;
+    };
+    const Case cases[] = {{true, 37, 53, 71, 0.5f}, {false, 37, 53, 71, 0.5f}, {true, 65, 130, 1031, 0.0f},
+                          {false, 33, 17, 9, 1.0f}};
+    for (const Case& c : cases) {
+      const int pad = 3;
+      const int wrows = c.tw ? c.N : c.K, wcols = c.tw ? c.K : c.N;
+      const int lda = c.K + pad, ldw = wcols + pad, ldc = c.N + pad;
+      const F A = rand((int64_t)c.M * lda);
+      const std::vector<uint16_t> W = rand_bf16((int64_t)wrows * ldw);
+      F C = rand((int64_t)c.M * ldc);
+      if (c.beta == 0.0f) C.assign(C.size(), std::numeric_limits<float>::quiet_NaN());
+      Tensor dA = up(A), dW = up(W), dC = up(C);
+      ref_.matmul_bf16w(c.tw, c.M, c.N, c.K, 0.7f, A.data(), lda, W.data(), ldw, c.beta, C.data(), ldc);
+      test_.matmul_bf16w(c.tw, c.M, c.N, c.K, 0.7f, dA.f32(), lda, dW.bf16(), ldw, c.beta, dC.f32(), ldc);
+      compare_dev("matmul_bf16w", "C",
+                  "tw" + std::to_string(c.tw) + " M" + std::to_string(c.M) + " N" + std::to_string(c.N) + " K" +
+                      std::to_string(c.K) + (c.beta == 0.0f ? " beta0" : ""),
+                  C, dC);
+    }
+    const int V = 101, C = 67, N = 301;
+    const std::vector<uint16_t> table = rand_bf16((int64_t)V * C);
+    I ids(N);
+    for (int32_t& i : ids) i = randint(0, V - 1);
+    Tensor dtable = up(table), dids = up(ids);
+    F out((int64_t)N * C);
+    Tensor dout(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_);
+    ref_.embedding_fwd_bf16(table.data(), ids.data(), N, C, out.data());
+    test_.embedding_fwd_bf16(dtable.bf16(), dids.i32(), N, C, dout.f32());
+    compare_dev("embedding_fwd_bf16", "out", "V101 C67 N301", out, dout);
+    F wide((int64_t)V * C);
+    Tensor dwide(std::vector<int64_t>{(int64_t)V * C}, DType::F32, dev_);
+    ref_.widen_bf16(table.data(), wide.data(), (int64_t)V * C);
+    test_.widen_bf16(dtable.bf16(), dwide.f32(), (int64_t)V * C);
+    compare_dev("widen_bf16", "y", "n6767", wide, dwide);
   }
 
   void elementwise() {

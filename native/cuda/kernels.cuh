@@ -15,14 +15,19 @@ void scale(float* x, float a, int64_t n, cudaStream_t s);
 void mul(float* y, const float* x, int64_t n, cudaStream_t s);
 void add_bias(float* y, const float* bias, int N, int C, cudaStream_t s);
 void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed, cudaStream_t s);
+// bf16 as raw bits (engine/bf16.h): y = float(x); out [rows, cols] (packed) = x [rows, cols] (row stride ld)
+// rounded to nearest even, the activation operand of the bf16 tensor-core products.
+void widen_bf16(const uint16_t* x, float* y, int64_t n, cudaStream_t s);
+void narrow_bf16(const float* x, int rows, int cols, int ld, uint16_t* out, cudaStream_t s);
 
 // reduce.cu. sum_squares needs a device scratch of kSumSquaresBlocks doubles.
 constexpr int kSumSquaresBlocks = 256;
 void bias_grad(float* gb, const float* dy, int N, int C, cudaStream_t s);
 double sum_squares(const float* x, int64_t n, double* scratch, cudaStream_t s);
 
-// embedding.cu
+// embedding.cu (the bf16 form gathers from a table of raw bf16 bits and widens to fp32)
 void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s);
+void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s);
 void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d, cudaStream_t s);
 
 // rmsnorm.cu

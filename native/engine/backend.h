@@ -1,6 +1,7 @@
 // The kernel interface the model is written against. The model owns no maths of its own beyond calling
 // these; a backend (CPU now, CUDA next) implements them on its device's memory. All float tensors are
-// fp32, row-major; "N" is a number of token rows.
+// fp32, row-major; "N" is a number of token rows. The one exception is a frozen base weight in bf16 mode
+// (raw bf16 bits, engine/bf16.h), which only the *_bf16w / *_bf16 methods below read.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -32,6 +33,16 @@ class Backend {
   // C[M,N] = alpha * op(A) op(B) + beta * C (row-major, lda/ldb/ldc are row strides).
   virtual void matmul(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
                       const float* B, int ldb, float beta, float* C, int ldc) = 0;
+
+  // Products with a frozen bf16 weight W (row-major, row stride ldw), fp32 activations in and out:
+  // C[M,N] = alpha * A[M,K] op(W) + beta * C, where op(W) = W^T when tw (W stored [N, K]: the forward x W^T)
+  // and W otherwise (W stored [K, N]: the input gradient dy W).
+  virtual void matmul_bf16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W,
+                            int ldw, float beta, float* C, int ldc) = 0;
+  // out[i,:] = float(table[ids[i],:]) for a bf16 table (the embedding in bf16 mode).
+  virtual void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) = 0;
+  // y[i] = float(x[i]) (merging an adapter into a bf16 weight).
+  virtual void widen_bf16(const uint16_t* x, float* y, int64_t n) = 0;
 
   // Elementwise helpers.
   virtual void zero(float* x, int64_t n) = 0;

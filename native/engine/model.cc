@@ -3,7 +3,12 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "engine/bf16.h"
 #include "engine/profile.h"
+#include "engine/random_fill.h"
+#ifdef TUNEFORGE_CUDA
+#include "cuda/fill.h"
+#endif
 
 namespace tf {
 
@@ -34,15 +39,16 @@ float* scratch(Tensor& t, int64_t n, Device dev) {
 
 }  // namespace
 
-Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend)
-    : cfg_(std::move(cfg)), be_(profiled(std::move(backend))), dev_(be_->device()) {
+Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
+    : cfg_(std::move(cfg)), be_(profiled(std::move(backend))), dev_(be_->device()), wdt_(weights) {
   const ModelConfig& c = cfg_;
   if (c.heads % c.kv_heads != 0 || c.head_dim % 2 != 0 || (int)c.inv_freq.size() != c.head_dim / 2)
     throw std::runtime_error("inconsistent model config (heads, kv_heads, head_dim or rope table)");
+  if (wdt_ != DType::F32 && wdt_ != DType::BF16) throw std::runtime_error("base weights must be F32 or BF16");
   const int D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim;
-  embed_ = make({c.vocab, D});
+  embed_ = make({c.vocab, D}, wdt_);
   norm_ = make({D});
-  if (!c.tied) lm_head_ = make({c.vocab, D});
+  if (!c.tied) lm_head_ = make({c.vocab, D}, wdt_);
   inv_freq_ = make({(int64_t)c.inv_freq.size()});
   copy_from_host(inv_freq_, c.inv_freq.data());
   const int shapes[NPROJ][2] = {{qd, D}, {kd, D}, {kd, D}, {D, qd}, {c.inter, D}, {c.inter, D}, {D, c.inter}};
@@ -59,7 +65,7 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend)
       Linear& lin = L.proj[p];
       lin.out = shapes[p][0];
       lin.in = shapes[p][1];
-      lin.w = make({lin.out, lin.in});
+      lin.w = make({lin.out, lin.in}, wdt_);
       if (bias[p]) lin.b = make({lin.out});
     }
   }
@@ -84,6 +90,12 @@ Tensor* Model::weight(const std::string& name) {
     }
   }
   return nullptr;
+}
+
+size_t Model::weight_bytes() {
+  size_t n = 0;
+  for (const std::string& name : weight_names()) n += weight(name)->bytes();
+  return n;
 }
 
 std::vector<std::string> Model::weight_names() const {
@@ -133,6 +145,10 @@ std::map<std::string, Linear*> Model::lora_modules() {
 }
 
 void Model::set_full_finetune(bool on) {
+  // bf16 weights cannot take fp32 updates in place (each step would round away most of the update).
+  if (on && wdt_ != DType::F32)
+    throw std::runtime_error("full fine-tuning needs fp32 base weights, but this model holds them in bf16: "
+                             "load it with f32 weights (bf16 mode is for LoRA, whose weights stay fp32)");
   full_ft_ = on;
   auto grad_like = [&](Tensor& g, const Tensor& w) {
     if (on && !w.empty()) g = make(w.shape());
@@ -227,8 +243,21 @@ void Model::ensure_acts(int N, Keep keep) {
   acts_.rope = make({N, c.head_dim});
 }
 
+void Model::matmul_w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const Tensor& W,
+                     float beta, float* C, int ldc) {
+  const int ldw = (int)W.dim(1);
+  if (W.dtype() == DType::BF16) be_->matmul_bf16w(tw, M, N, K, alpha, A, lda, W.bf16(), ldw, beta, C, ldc);
+  else be_->matmul(false, tw, M, N, K, alpha, A, lda, W.f32(), ldw, beta, C, ldc);
+}
+
+void Model::embed_rows(const Tensor& table, const int32_t* ids, int N, float* out) {
+  const int C = (int)table.dim(1);
+  if (table.dtype() == DType::BF16) be_->embedding_fwd_bf16(table.bf16(), ids, N, C, out);
+  else be_->embedding_fwd(table.f32(), ids, N, C, out);
+}
+
 void Model::linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, bool train) {
-  be_->matmul(false, true, N, L.out, L.in, 1.0f, x, L.in, L.w.f32(), L.in, 0.0f, y, L.out);
+  matmul_w(true, N, L.out, L.in, 1.0f, x, L.in, L.w, 0.0f, y, L.out);
   if (!L.b.empty()) be_->add_bias(y, L.b.f32(), N, L.out);
   if (!L.lora) return;
   ProfileRegion region("lora.fwd");
@@ -248,7 +277,7 @@ void Model::linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, b
 
 // y = x W^T + b + scale * (x A^T) B^T. dx (+)= dy W + scale * (dy B) A; LoRA and full-FT grads accumulate.
 void Model::linear_bwd(Linear& L, LinSave& s, const float* x, const float* dy, int N, float* dx, bool acc_dx) {
-  be_->matmul(false, false, N, L.in, L.out, 1.0f, dy, L.out, L.w.f32(), L.in, acc_dx ? 1.0f : 0.0f, dx, L.in);
+  matmul_w(false, N, L.in, L.out, 1.0f, dy, L.out, L.w, acc_dx ? 1.0f : 0.0f, dx, L.in);
   if (!L.gw.empty()) {
     be_->matmul(true, false, L.out, L.in, N, 1.0f, dy, L.out, x, L.in, 1.0f, L.gw.f32(), L.in);
     if (!L.gb.empty()) be_->bias_grad(L.gb.f32(), dy, N, L.out);
@@ -281,7 +310,7 @@ void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, 
   const Keep keep = !train ? Keep::kInfer : ckpt_ ? Keep::kCheckpoint : Keep::kAll;
   ensure_acts(N, keep);
   ProfileRegion region("layers.fwd");
-  be_->embedding_fwd(embed_.f32(), ids, N, D, acts_.res[0].f32());
+  embed_rows(embed_, ids, N, acts_.res[0].f32());
   be_->rope_table(pos, inv_freq_.f32(), N, hd, acts_.rope.f32());
   for (int l = 0; l < c.layers; l++) {
     if (keep == Keep::kCheckpoint) acts_.dropout_at[l] = dropout_calls_;
@@ -384,8 +413,7 @@ void Model::forward_logits(const Batch& b, float* logits) {
   forward_core(in.ids.get(), in.pos.get(), b.rows, b.T, in.mask.get(), in.seg.get(), nullptr, 0, false);
   ProfileRegion region("head");
   HostFloats out(dev_, logits, (int64_t)N * cfg_.vocab);
-  be_->matmul(false, true, N, cfg_.vocab, cfg_.hidden, 1.0f, acts_.hF.f32(), cfg_.hidden, head().f32(), cfg_.hidden,
-              0.0f, out.get(), cfg_.vocab);
+  matmul_w(true, N, cfg_.vocab, cfg_.hidden, 1.0f, acts_.hF.f32(), cfg_.hidden, head(), 0.0f, out.get(), cfg_.vocab);
   out.finish();
 }
 
@@ -432,7 +460,7 @@ LossResult Model::eval_loss(const Batch& b) {
   for (int s = 0; s < n_rows; s += chunk) {
     const int n = std::min(chunk, n_rows - s);
     be_->embedding_fwd(acts_.hF.f32(), rows_d.get() + s, n, D, hc);
-    be_->matmul(false, true, n, V, D, 1.0f, hc, D, head().f32(), D, 0.0f, logits, V);
+    matmul_w(true, n, V, D, 1.0f, hc, D, head(), 0.0f, logits, V);
     res.loss_sum += be_->cross_entropy(logits, targets_d.get() + s, n, V, 0.0f);  // gradient unused
   }
   return res;
@@ -470,9 +498,9 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     for (int s = 0; s < n_rows; s += chunk) {
       const int n = std::min(chunk, n_rows - s);
       be_->embedding_fwd(acts_.hF.f32(), rows_d.get() + s, n, D, hc);
-      be_->matmul(false, true, n, V, D, 1.0f, hc, D, head().f32(), D, 0.0f, logits, V);
+      matmul_w(true, n, V, D, 1.0f, hc, D, head(), 0.0f, logits, V);
       res.loss_sum += be_->cross_entropy(logits, targets_d.get() + s, n, V, gs);
-      be_->matmul(false, false, n, D, V, 1.0f, logits, V, head().f32(), D, 0.0f, dhc, D);
+      matmul_w(false, n, D, V, 1.0f, logits, V, head(), 0.0f, dhc, D);
       be_->embedding_bwd(dhF, rows_d.get() + s, n, D, dhc);
       if (!gh.empty()) be_->matmul(true, false, V, D, n, 1.0f, logits, V, hc, D, 1.0f, gh.f32(), D);
     }
@@ -569,8 +597,7 @@ void Model::decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int T
   Tensor h = make({cache.B, cfg_.hidden});
   be_->embedding_fwd(acts_.hF.f32(), last_d.get(), cache.B, cfg_.hidden, h.f32());
   HostFloats out(dev_, logits, (int64_t)cache.B * cfg_.vocab);  // only the last tokens' logits come back
-  be_->matmul(false, true, cache.B, cfg_.vocab, cfg_.hidden, 1.0f, h.f32(), cfg_.hidden, head().f32(), cfg_.hidden,
-              0.0f, out.get(), cfg_.vocab);
+  matmul_w(true, cache.B, cfg_.vocab, cfg_.hidden, 1.0f, h.f32(), cfg_.hidden, head(), 0.0f, out.get(), cfg_.vocab);
   out.finish();
 }
 
@@ -580,10 +607,52 @@ void Model::merged_weight(const std::string& module, float* out) {
   if (it == mods.end()) throw std::runtime_error("no LoRA module named " + module);
   Linear& L = *it->second;
   HostFloats merged(dev_, out, L.w.numel());
-  be_->copy(merged.get(), L.w.f32(), L.w.numel());
+  // W in the base's dtype, widened to fp32 (exactly) before the fp32 update is added.
+  if (L.w.dtype() == DType::BF16) be_->widen_bf16(L.w.bf16(), merged.get(), L.w.numel());
+  else be_->copy(merged.get(), L.w.f32(), L.w.numel());
   be_->matmul(false, false, L.out, L.in, lora_cfg_.r, lora_cfg_.scale, L.lora->B.f32(), lora_cfg_.r,
               L.lora->A.f32(), L.in, 1.0f, merged.get(), L.in);
   merged.finish();
+}
+
+void Model::randomize(uint64_t seed, float std) {
+  const std::vector<std::string> names = weight_names();
+  for (size_t t = 0; t < names.size(); t++) {
+    const std::string& name = names[t];
+    Tensor& w = *weight(name);
+    const int64_t n = w.numel();
+    auto ends_with = [&](const char* suffix) {
+      const size_t k = std::char_traits<char>::length(suffix);
+      return name.size() >= k && name.compare(name.size() - k, k, suffix) == 0;
+    };
+    const bool bf16 = w.dtype() == DType::BF16;
+    if (!bf16 && w.dtype() != DType::F32) throw std::runtime_error("randomize: " + name + " is not a float tensor");
+    if (ends_with(".bias") || ends_with("norm.weight")) {
+      // HF's init: biases 0, RMSNorm scales (input/post-attention/final/q/k norms) 1. Both are fp32 tensors.
+      const std::vector<float> v((size_t)n, ends_with(".bias") ? 0.0f : 1.0f);
+      copy_from_host(w, v.data());
+      continue;
+    }
+    const uint64_t key = splitmix64(seed * 0x9e3779b97f4a7c15ULL + t);
+    if (dev_ == Device::CPU) {
+      if (bf16) {
+        uint16_t* p = w.bf16();
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) p[i] = f32_to_bf16(std * random_normal(key, i));
+      } else {
+        float* p = w.f32();
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) p[i] = std * random_normal(key, i);
+      }
+    } else {
+#ifdef TUNEFORGE_CUDA
+      if (bf16) cuda::fill_normal_bf16(w.bf16(), n, key, std);
+      else cuda::fill_normal(w.f32(), n, key, std);
+#else
+      throw std::runtime_error("randomize: this build has no CUDA backend");
+#endif
+    }
+  }
 }
 
 }  // namespace tf

@@ -86,12 +86,17 @@ struct ParamRef {
 
 class Model {
  public:
-  // Every tensor lives on the backend's device (Backend::device()).
-  Model(ModelConfig cfg, std::unique_ptr<Backend> backend);
+  // Every tensor lives on the backend's device (Backend::device()). `weights` is the dtype of the frozen
+  // projection weights, the embedding and the LM head: F32, or BF16 (bf16 mode: half the memory, products
+  // through Backend::matmul_bf16w); norms, biases, LoRA, gradients and optimizer state are always F32.
+  Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights = DType::F32);
 
   const ModelConfig& config() const { return cfg_; }
   Backend& backend() { return *be_; }
   Device device() const { return dev_; }
+  DType weights_dtype() const { return wdt_; }
+  // Bytes the base checkpoint's weights take as stored (bf16 matrices count 2 bytes per value).
+  size_t weight_bytes();
   // The weight tensor for an HF checkpoint name (nullptr if the model has no such weight).
   Tensor* weight(const std::string& name);
   std::vector<std::string> weight_names() const;
@@ -132,6 +137,11 @@ class Model {
 
   // W + scale * B @ A for a LoRA module, into out [out, in] (host memory).
   void merged_weight(const std::string& module, float* out);
+
+  // Random weights instead of a checkpoint (benchmarks at HF sizes): projections and embeddings N(0, std^2) from a
+  // counter-based hash of (seed, tensor index, element), rounded to bf16 for bf16 weights; norms 1, biases 0.
+  // Made on the model's device.
+  void randomize(uint64_t seed, float std);
 
  private:
   struct LinSave {
@@ -175,12 +185,18 @@ class Model {
                      const int32_t* seg, KVCache* cache, int off, bool train);
   void linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, bool train);
   void linear_bwd(Linear& L, LinSave& s, const float* x, const float* dy, int N, float* dx, bool acc_dx);
+  // C[M,N] = alpha * A op(W) + beta * C for a frozen weight W in either dtype (op(W) = W^T when tw).
+  void matmul_w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const Tensor& W, float beta,
+                float* C, int ldc);
+  // out[i,:] = table[ids[i],:] for the embedding table in either dtype.
+  void embed_rows(const Tensor& table, const int32_t* ids, int N, float* out);
   const Tensor& head() const { return cfg_.tied ? embed_ : lm_head_; }
   Tensor& head_grad() { return cfg_.tied ? g_embed_ : g_lm_head_; }
 
   ModelConfig cfg_;
   std::unique_ptr<Backend> be_;
   Device dev_;
+  DType wdt_ = DType::F32;
   Tensor embed_, norm_, lm_head_, inv_freq_;
   Tensor g_embed_, g_norm_, g_lm_head_;
   std::vector<Layer> layers_;

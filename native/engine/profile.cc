@@ -9,6 +9,10 @@
 #include <utility>
 #include <vector>
 
+#ifdef TUNEFORGE_CUDA
+#include "cuda/bandwidth.h"
+#endif
+
 namespace tf {
 
 namespace {
@@ -24,14 +28,30 @@ struct Stat {
 std::map<std::string, Stat> g_stats;
 const char* g_region = "other";
 int g_depth = 0;
+std::vector<ProfileReport> g_reports;  // kept for take_profile_reports()
+int g_enabled = -1;                    // -1: not decided yet (read TUNEFORGE_PROFILE)
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Times one kernel call: the kernels are synchronous on the CPU (a CUDA backend would need a sync here).
+// Waits for the GPU's queue, so a host timer brackets exactly one kernel (CUDA launches return at once).
+void device_sync(Device device) {
+#ifdef TUNEFORGE_CUDA
+  if (device == Device::CUDA) cuda::synchronize();
+#else
+  (void)device;
+#endif
+}
+
+// Times one kernel call: the kernels are synchronous on the CPU; on CUDA the queue is drained before the start
+// (earlier work, e.g. the allocator's memsets, counts as outside kernels) and after the call.
 class Timed {
  public:
-  Timed(const char* kernel, double flops = 0) : kernel_(kernel), flops_(flops), t0_(Clock::now()) {}
+  Timed(Device device, const char* kernel, double flops = 0) : device_(device), kernel_(kernel), flops_(flops) {
+    device_sync(device_);
+    t0_ = Clock::now();
+  }
   ~Timed() {
+    device_sync(device_);
     Stat& s = g_stats[std::string(g_region) + "/" + kernel_];
     s.calls++;
     s.seconds += since(t0_);
@@ -39,6 +59,7 @@ class Timed {
   }
 
  private:
+  Device device_;
   const char* kernel_;
   double flops_;
   Clock::time_point t0_;
@@ -46,114 +67,137 @@ class Timed {
 
 class ProfilingBackend final : public Backend {
  public:
-  explicit ProfilingBackend(std::unique_ptr<Backend> inner) : in_(std::move(inner)) {}
+  explicit ProfilingBackend(std::unique_ptr<Backend> inner) : in_(std::move(inner)), dev_(in_->device()) {}
   Device device() const override { return in_->device(); }
   void set_threads(int threads) override { in_->set_threads(threads); }
   void matmul(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
               float beta, float* C, int ldc) override {
-    Timed t("matmul", 2.0 * M * N * K);
+    Timed t(dev_, "matmul", 2.0 * M * N * K);
     in_->matmul(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
+  void matmul_bf16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
+                    float beta, float* C, int ldc) override {
+    Timed t(dev_, "matmul_bf16w", 2.0 * M * N * K);
+    in_->matmul_bf16w(tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
+  }
+  void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
+    Timed t(dev_, "embedding_fwd_bf16");
+    in_->embedding_fwd_bf16(table, ids, N, C, out);
+  }
+  void widen_bf16(const uint16_t* x, float* y, int64_t n) override {
+    Timed t(dev_, "widen_bf16");
+    in_->widen_bf16(x, y, n);
+  }
   void zero(float* x, int64_t n) override {
-    Timed t("zero");
+    Timed t(dev_, "zero");
     in_->zero(x, n);
   }
   void copy(float* dst, const float* src, int64_t n) override {
-    Timed t("copy");
+    Timed t(dev_, "copy");
     in_->copy(dst, src, n);
   }
   void add(float* y, const float* x, int64_t n) override {
-    Timed t("add");
+    Timed t(dev_, "add");
     in_->add(y, x, n);
   }
   void scale(float* x, float s, int64_t n) override {
-    Timed t("scale");
+    Timed t(dev_, "scale");
     in_->scale(x, s, n);
   }
   void mul(float* y, const float* x, int64_t n) override {
-    Timed t("mul");
+    Timed t(dev_, "mul");
     in_->mul(y, x, n);
   }
   void add_bias(float* y, const float* bias, int N, int C) override {
-    Timed t("add_bias");
+    Timed t(dev_, "add_bias");
     in_->add_bias(y, bias, N, C);
   }
   void bias_grad(float* gb, const float* dy, int N, int C) override {
-    Timed t("bias_grad");
+    Timed t(dev_, "bias_grad");
     in_->bias_grad(gb, dy, N, C);
   }
   double sum_squares(const float* x, int64_t n) override {
-    Timed t("sum_squares");
+    Timed t(dev_, "sum_squares");
     return in_->sum_squares(x, n);
   }
   void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) override {
-    Timed t("embedding_fwd");
+    Timed t(dev_, "embedding_fwd");
     in_->embedding_fwd(table, ids, N, C, out);
   }
   void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d) override {
-    Timed t("embedding_bwd");
+    Timed t(dev_, "embedding_bwd");
     in_->embedding_bwd(table_grad, ids, N, C, d);
   }
   void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd) override {
-    Timed t("rmsnorm_fwd");
+    Timed t(dev_, "rmsnorm_fwd");
     in_->rmsnorm_fwd(x, w, N, C, eps, out, rstd);
   }
   void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
                    bool accumulate_dx, float* dw) override {
-    Timed t("rmsnorm_bwd");
+    Timed t(dev_, "rmsnorm_bwd");
     in_->rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw);
   }
   void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs) override {
-    Timed t("rope_table");
+    Timed t(dev_, "rope_table");
     in_->rope_table(pos, inv_freq, N, hd, cs);
   }
   void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse) override {
-    Timed t("rope");
+    Timed t(dev_, "rope");
     in_->rope(x, cs, N, heads, hd, inverse);
   }
   void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, float* out, float* lse) override {
-    Timed t("attention_fwd");
+    Timed t(dev_, "attention_fwd");
     in_->attention_fwd(d, q, k, v, key_valid, seg, out, lse);
   }
   void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
                      float* dv, float* scratch) override {
-    Timed t("attention_bwd");
+    Timed t(dev_, "attention_bwd");
     in_->attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch);
   }
   void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) override {
-    Timed t("swiglu_fwd");
+    Timed t(dev_, "swiglu_fwd");
     in_->swiglu_fwd(g, u, n, out);
   }
   void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du) override {
-    Timed t("swiglu_bwd");
+    Timed t(dev_, "swiglu_bwd");
     in_->swiglu_bwd(g, u, dout, n, dg, du);
   }
   double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale) override {
-    Timed t("cross_entropy");
+    Timed t(dev_, "cross_entropy");
     return in_->cross_entropy(logits, targets, N, V, grad_scale);
   }
   void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h) override {
-    Timed t("adamw");
+    Timed t(dev_, "adamw");
     in_->adamw(p, g, m, v, n, h);
   }
   void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) override {
-    Timed t("dropout");
+    Timed t(dev_, "dropout");
     in_->dropout(x, mask, x_out, n, p, seed);
   }
   void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, int C) override {
-    Timed t("cache_write");
+    Timed t(dev_, "cache_write");
     in_->cache_write(dst, src, B, Tq, Tk, off, C);
   }
 
  private:
   std::unique_ptr<Backend> in_;
+  Device dev_;
 };
 
 void print_report(const char* name, double total) {
   std::vector<std::pair<std::string, Stat>> rows(g_stats.begin(), g_stats.end());
   std::sort(rows.begin(), rows.end(), [](auto& a, auto& b) { return a.second.seconds > b.second.seconds; });
+  ProfileReport rep;
+  rep.call = name;
+  rep.seconds = total;
+  for (auto& [key, st] : rows) {
+    const size_t slash = key.find('/');
+    rep.rows.push_back({key.substr(0, slash), key.substr(slash + 1), st.calls, st.seconds, st.flops});
+  }
+  if (g_reports.size() >= 64) g_reports.erase(g_reports.begin());
+  g_reports.push_back(std::move(rep));
   double kernels = 0;
   for (auto& r : rows) kernels += r.second.seconds;
   std::fprintf(stderr, "[tuneforge profile] %s: %.2f ms, kernels %.2f ms, outside kernels %.2f ms\n", name,
@@ -169,11 +213,19 @@ void print_report(const char* name, double total) {
 }  // namespace
 
 bool profiling_enabled() {
-  static const bool on = [] {
+  if (g_enabled < 0) {
     const char* v = std::getenv("TUNEFORGE_PROFILE");
-    return v && *v && std::strcmp(v, "0") != 0;
-  }();
-  return on;
+    g_enabled = v && *v && std::strcmp(v, "0") != 0;
+  }
+  return g_enabled == 1;
+}
+
+void set_profiling(bool on) { g_enabled = on ? 1 : 0; }
+
+std::vector<ProfileReport> take_profile_reports() {
+  std::vector<ProfileReport> out;
+  out.swap(g_reports);
+  return out;
 }
 
 std::unique_ptr<Backend> profiled(std::unique_ptr<Backend> inner) {
@@ -185,13 +237,14 @@ ProfileRegion::ProfileRegion(const char* name) : prev_(g_region) { g_region = na
 ProfileRegion::~ProfileRegion() { g_region = prev_; }
 
 ProfileCall::ProfileCall(const char* name) : name_(name) {
-  if (!profiling_enabled()) return;
+  on_ = profiling_enabled();
+  if (!on_) return;
   outermost_ = g_depth++ == 0;
   start_ = Clock::now();
 }
 
 ProfileCall::~ProfileCall() {
-  if (!profiling_enabled()) return;
+  if (!on_) return;
   g_depth--;
   if (!outermost_) return;
   print_report(name_, since(start_));

@@ -5,13 +5,34 @@
 #pragma once
 #include <chrono>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "engine/backend.h"
 
 namespace tf {
 
-// TUNEFORGE_PROFILE set to anything but "" or "0", read once.
+// TUNEFORGE_PROFILE set to anything but "" or "0" (read once), or what set_profiling() said since.
 bool profiling_enabled();
+// Turns profiling on or off at run time (the benchmark profiles one step). A model's backend is wrapped when the
+// model is built, so only models built while it is on get per-kernel rows; top-level calls report while it is on.
+void set_profiling(bool on);
+
+// One table row: the kernel calls of one Backend method issued in one model phase. On CUDA every profiled call
+// is synchronised before and after, so `seconds` is the kernel's own time (launch included), not queueing.
+struct ProfileRow {
+  std::string region, kernel;
+  int64_t calls = 0;
+  double seconds = 0, flops = 0;
+};
+// What one outermost top-level call (forward_backward, adamw_step, ...) spent, as printed to stderr.
+struct ProfileReport {
+  std::string call;
+  double seconds = 0;  // the whole call, kernels and host work
+  std::vector<ProfileRow> rows;  // slowest first
+};
+// The reports made since the last take (at most the last 64), oldest first; clears them.
+std::vector<ProfileReport> take_profile_reports();
 
 // Wraps `inner` in a timing decorator when profiling is on; returns it unchanged otherwise.
 std::unique_ptr<Backend> profiled(std::unique_ptr<Backend> inner);
@@ -38,6 +59,7 @@ class ProfileCall {
 
  private:
   const char* name_;
+  bool on_ = false;  // profiling was on when the call began (it may be switched off before the call ends)
   bool outermost_ = false;
   std::chrono::steady_clock::time_point start_;
 };

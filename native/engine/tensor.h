@@ -10,9 +10,10 @@ namespace tf {
 
 // CUDA tensors exist only in builds with the CUDA backend (TUNEFORGE_CUDA); elsewhere allocating one throws.
 enum class Device { CPU, CUDA };
-enum class DType { F32, I32 };
+// BF16: frozen base weights in bf16 mode (raw uint16 bit patterns, see engine/bf16.h); everything else is F32.
+enum class DType { F32, I32, BF16 };
 
-inline size_t dtype_size(DType) { return 4; }
+inline size_t dtype_size(DType t) { return t == DType::BF16 ? 2 : 4; }
 
 class Allocator {
  public:
@@ -52,6 +53,8 @@ class Tensor {
   const float* f32() const { return static_cast<const float*>(data_); }
   int32_t* i32() { return static_cast<int32_t*>(data_); }
   const int32_t* i32() const { return static_cast<const int32_t*>(data_); }
+  uint16_t* bf16() { return static_cast<uint16_t*>(data_); }
+  const uint16_t* bf16() const { return static_cast<const uint16_t*>(data_); }
 
   const std::vector<int64_t>& shape() const { return shape_; }
   int64_t dim(int i) const { return shape_[i]; }

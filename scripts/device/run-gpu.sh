@@ -4,8 +4,12 @@
 # Builds the addon with the CUDA backend (native/build-standalone.sh), prints cudaInfo, runs the bundled GPU
 # tests (.devkit/gpu/*.test.mjs, made here by scripts/device/bundle-gpu-tests.mjs) and the raw kernel check,
 # runs scripts/device/check_hf.py on .devkit/hf-check (transformers + PEFT load our tiny model, adapter and merged
-# folder and match our engine's logits), and, when compute-sanitizer exists, a memcheck pass over every kernel. Everything lands in $OUT.
-# Exit status: 0 only when the build and every test passed.
+# folder and match our engine's logits), the GPU benchmark with its HF peers (scripts/device/bench-gpu.sh, budget
+# BENCH_BUDGET_S seconds, default 420; 0 leaves it out) and, when compute-sanitizer exists, a memcheck pass over
+# every kernel. Everything lands in $OUT.
+# One device call may run 10 minutes: with the build and tests, give the benchmark its own call, e.g.
+#   BENCH_BUDGET_S=0 bash scripts/device/run-gpu.sh        then        bash scripts/device/bench-gpu.sh
+# Exit status: 0 only when the build and every test passed (and the benchmark, when run, wrote its results).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/gpu-out}
@@ -63,6 +67,11 @@ if [ -f .devkit/hf-check/expected.json ]; then
   [ "${PIPESTATUS[0]}" = 0 ] || { tail -20 "$OUT/hf-check.err"; status=1; }
 else
   echo "no .devkit/hf-check (make it with: npx tsx scripts/device/make-hf-check.ts .devkit/hf-check)"
+fi
+
+if [ "${BENCH_BUDGET_S:-420}" != 0 ]; then
+  echo "== GPU benchmark vs HF PEFT (issue 4)"
+  OUT=$OUT bash scripts/device/bench-gpu.sh || status=1
 fi
 
 if command -v compute-sanitizer >/dev/null 2>&1; then

@@ -20,3 +20,15 @@ export type {
   MemoryStats,
   OptimizerState,
 } from "./types.js";
+export { resolveWeightsDtype, type WeightsDtype, type Bf16Choice, type WeightsChoice } from "./precision.js";
+export { type RandomModelOptions } from "./model.js";
+export {
+  setProfiling,
+  takeProfile,
+  copyBandwidth,
+  deviceSynchronize,
+  resetMemoryPeak,
+  type ProfileRow,
+  type ProfileReport,
+  type CopyBandwidth,
+} from "./bench-support.js";

@@ -8,6 +8,7 @@ import { checkLoraPair, fromPairs, loraModules, toPairs } from "./lora.js";
 import { initLoraWeights, loraScale } from "../model/peft.js";
 import { loadNative } from "./native.js";
 import { resolveDevice, type DeviceChoice, type EngineDevice } from "./device.js";
+import type { WeightsDtype } from "./precision.js";
 import type {
   AdamWSettings,
   Batch,
@@ -19,6 +20,7 @@ import type {
   MemoryStats,
   NativeModelHandle,
   OptimizerState,
+  NativeRandomInit,
   NativeTensorRef,
 } from "./types.js";
 
@@ -37,6 +39,21 @@ export interface LoadOptions {
   device?: DeviceChoice;
   /** Activation checkpointing from the start (see EngineModel.setGradientCheckpointing). */
   gradientCheckpointing?: boolean;
+  /**
+   * The dtype the frozen base matrices (projections, embedding, LM head) are held in (default "f32"). "bf16"
+   * rounds them to nearest-even bfloat16 (half the memory; products on tensor cores on the GPU, widened to fp32
+   * on the CPU); norms, biases, LoRA weights, gradients and optimizer state stay fp32. LoRA only: full
+   * fine-tuning needs "f32". See resolveWeightsDtype for `training.bf16`.
+   */
+  weights?: WeightsDtype;
+}
+
+/** EngineModel.random: a model of a config's shapes with random weights, made on its device (no files). */
+export interface RandomModelOptions extends LoadOptions {
+  /** Same seed, same weights, on any device and thread count (default 0). */
+  seed?: number;
+  /** Standard deviation of the projection and embedding weights (default 0.02, HF's initializer_range). */
+  std?: number;
 }
 
 export class EngineModel {
@@ -48,11 +65,14 @@ export class EngineModel {
     private handle: NativeModelHandle | null,
     /** The device every tensor of this model lives on. */
     readonly device: EngineDevice,
+    /** The dtype of the frozen base matrices. */
+    readonly weights: WeightsDtype,
   ) {}
 
   /** Loads an HF model folder; the engine reads the weights from the safetensors files itself. */
   static load(dir: string, options: LoadOptions = {}): EngineModel {
     const device = resolveDevice(options.device ?? "cpu");
+    const weights = checkWeightsDtype(options.weights);
     const config = loadModelConfig(dir);
     const ck = Checkpoint.open(dir);
     let tensors: NativeTensorRef[];
@@ -82,6 +102,38 @@ export class EngineModel {
     } finally {
       ck.close();
     }
+    return EngineModel.build(config, tensors, options, device, weights);
+  }
+
+  /**
+   * A model of `config`'s shapes with random weights generated on its device: projections and embeddings
+   * N(0, std^2) (rounded to bf16 with `weights: "bf16"`), RMSNorm scales 1, biases 0. For benchmarks at HF
+   * sizes, which would cost more to write as safetensors than to run.
+   */
+  static random(config: ModelConfig, options: RandomModelOptions = {}): EngineModel {
+    const seed = options.seed ?? 0;
+    const std = options.std ?? 0.02;
+    if (!Number.isSafeInteger(seed) || seed < 0) {
+      throw new TuneforgeError(`random weights: seed ${seed} must be a whole number >= 0`, {
+        hint: "pass an integer seed, e.g. { seed: 0 }",
+      });
+    }
+    if (!Number.isFinite(std) || std < 0) {
+      throw new TuneforgeError(`random weights: std ${std} must be a finite number >= 0`, {
+        hint: "HF models initialise with std 0.02",
+      });
+    }
+    const device = resolveDevice(options.device ?? "cpu");
+    return EngineModel.build(config, { seed, std }, options, device, checkWeightsDtype(options.weights));
+  }
+
+  private static build(
+    config: ModelConfig,
+    init: NativeTensorRef[] | NativeRandomInit,
+    options: LoadOptions,
+    device: EngineDevice,
+    weights: WeightsDtype,
+  ): EngineModel {
     const native = loadNative();
     const handle = new native.NativeModel(
       {
@@ -100,12 +152,13 @@ export class EngineModel {
         qkNorm: config.qkNorm,
         invFreq: ropeInvFreq(config),
       },
-      tensors,
+      init,
       options.threads ?? 0,
       device,
+      weights,
     );
     if (options.lossChunkTokens) handle.setLossChunk(options.lossChunkTokens);
-    const model = new EngineModel(config, handle, device);
+    const model = new EngineModel(config, handle, device, weights);
     if (options.gradientCheckpointing) model.setGradientCheckpointing(true);
     return model;
   }
@@ -147,6 +200,15 @@ export class EngineModel {
 
   /** Full fine-tuning: every base weight gets a gradient and is updated by adamwStep. */
   setFullFinetune(on: boolean): void {
+    if (on && this.weights !== "f32") {
+      throw new TuneforgeError(
+        "full fine-tuning needs f32 base weights, but this model was loaded with bf16 ones",
+        {
+          key: "training.bf16",
+          hint: 'load the model with weights "f32" (training.bf16: false or "auto"), or train LoRA adapters',
+        },
+      );
+    }
     this.native.setFullFinetune(on);
   }
 
@@ -346,4 +408,12 @@ export class EngineModel {
       pos: same("positionIds", batch.positionIds),
     };
   }
+}
+
+function checkWeightsDtype(weights: WeightsDtype | undefined): WeightsDtype {
+  const w = weights ?? "f32";
+  if (w !== "f32" && w !== "bf16") {
+    throw new TuneforgeError(`unknown weights dtype "${String(w)}"`, { hint: 'use "f32" or "bf16"' });
+  }
+  return w;
 }

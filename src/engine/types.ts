@@ -90,6 +90,10 @@ export interface MemoryStats {
   peak: number;
   /** Whose allocator: the device the model lives on (absent from addons older than the CUDA backend). */
   device?: "cpu" | "cuda";
+  /** Bytes this model's base weights take as stored (bf16 matrices: 2 per value; absent from older addons). */
+  weightBytes?: number;
+  /** The dtype of the frozen base matrices (projections, embedding, LM head); norms and biases stay f32. */
+  weights?: "f32" | "bf16";
 }
 
 export interface NativeModelConfig {
@@ -173,12 +177,19 @@ export interface NativeModelHandle {
   dispose(): void;
 }
 
+/** In place of the tensor list: random weights made on the device (EngineModel.random). */
+export interface NativeRandomInit {
+  seed: number;
+  std: number;
+}
+
 export interface NativeAddon {
   version(): string;
   NativeModel: new (
     config: NativeModelConfig,
-    tensors: NativeTensorRef[],
+    tensors: NativeTensorRef[] | NativeRandomInit,
     threads: number,
     device: "cpu" | "cuda",
+    weights: "f32" | "bf16",
   ) => NativeModelHandle;
 }

@@ -1,5 +1,5 @@
 // A rough memory estimate made before training starts, so a run that cannot fit fails in a second with
-// advice instead of swapping or being killed an hour in. Numbers are bytes of float32 (the CPU engine's dtype).
+// advice instead of swapping or being killed an hour in. Bytes as the engine holds them: float32, or bf16 matrices.
 import { freemem, totalmem } from "node:os";
 import { TuneforgeError } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
@@ -59,16 +59,26 @@ export interface MemoryInput {
   lossChunkTokens?: number;
   /** training.gradient_checkpointing: the engine keeps each layer's input only and recomputes the rest. */
   gradientCheckpointing?: boolean;
+  /** How the engine holds the frozen weights: bf16 keeps every matrix in 2 bytes (norms and biases stay f32). */
+  weightsDtype?: "f32" | "bf16";
 }
 
 export function parameterCount(config: ModelConfig): number {
   return expectedTensors(config).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
 }
 
+/** Bytes of the model's weights as the engine holds them (bf16 for matrices in bf16 mode). */
+function weightBytes(config: ModelConfig, dtype: "f32" | "bf16"): number {
+  return expectedTensors(config).reduce((n, t) => {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    return n + count * (dtype === "bf16" && t.shape.length === 2 ? 2 : F32);
+  }, 0);
+}
+
 export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
   const { config: c, tokensPerMicroBatch: N } = input;
   const params = parameterCount(c);
-  const weights = params * F32;
+  const weights = weightBytes(c, input.finetuning === "full" ? "f32" : (input.weightsDtype ?? "f32"));
   let trainableParams = 0;
   let loraProjections = 0;
   let loraDropoutWidth = 0;

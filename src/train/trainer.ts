@@ -9,6 +9,7 @@ import type { TuneforgeConfig } from "../config/schema.js";
 import { TuneforgeError } from "../errors.js";
 import { EngineModel } from "../engine/model.js";
 import { describeDevice, resolveDevice } from "../engine/device.js";
+import { resolveWeightsDtype } from "../engine/precision.js";
 import { cudaInfo } from "../engine/native.js";
 import { loraModules } from "../engine/lora.js";
 import type { LoraPair } from "../engine/types.js";
@@ -235,12 +236,15 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   checkPrepared(o.preparedDir, o.modelDir);
   const threads = o.threads ?? availableParallelism();
   const device = resolveDevice(t.device, { key: "training.device" });
+  const precision = resolveWeightsDtype(t.bf16, device, { fullFinetune: t.finetuning_type === "full" });
   const model = EngineModel.load(o.modelDir, {
     threads,
     device,
     gradientCheckpointing: t.gradient_checkpointing,
+    weights: precision.weights,
   });
   o.onInfo?.(`device: ${describeDevice(device)}`);
+  o.onInfo?.(`base weights: ${precision.weights} (${precision.reason})`);
   try {
     return await runTraining(o, model, outputDir, startedMs);
   } finally {
@@ -297,6 +301,7 @@ async function runTraining(
       finetuning: lora ? "lora" : "full",
       lora: lora ?? undefined,
       gradientCheckpointing: t.gradient_checkpointing,
+      weightsDtype: model.weights,
     }),
     gpuMemory(model),
   );

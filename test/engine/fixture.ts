@@ -1,7 +1,7 @@
 // Loads a parity fixture (model + PEFT adapter + expected values) into the engine for the tests.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { EngineModel, type LoraPair } from "../../src/engine/index.js";
+import { EngineModel, type LoraPair, type WeightsDtype } from "../../src/engine/index.js";
 import { ALL_PROJECTIONS } from "../../src/model/layout.js";
 import { SafetensorsFile } from "../../src/model/safetensors.js";
 import { fixtureDir } from "../helpers/fixtures.js";
@@ -34,9 +34,14 @@ export function readAdapter(dir: string): Map<string, LoraPair> {
   return out;
 }
 
-export function openFixture(shape: string, arch: string, device: "cpu" | "cuda" = "cpu"): Fixture {
+export function openFixture(
+  shape: string,
+  arch: string,
+  device: "cpu" | "cuda" = "cpu",
+  weights: WeightsDtype = "f32",
+): Fixture {
   const dir = fixtureDir(shape, arch);
-  const model = EngineModel.load(join(dir, "model"), { threads: 1, device });
+  const model = EngineModel.load(join(dir, "model"), { threads: 1, device, weights });
   const ac = JSON.parse(readFileSync(join(dir, "adapter", "adapter_config.json"), "utf8"));
   const adapter = readAdapter(join(dir, "adapter"));
   model.setLora({

@@ -2,7 +2,9 @@
 // shape sets with the CPU parity test's own checks and tolerances (logits 1e-4, loss rel 1e-5, LoRA gradients
 // rel-norm 1e-4, AdamW 1e-6, 10-step trajectory 1e-4, greedy generation single + batched left-padded with step
 // logits 1e-4, merge 1e-6), and CUDA against the CPU backend on a random odd-shaped model (MQA, head_dim 10,
-// every bias, qk-norm) with packed, padded rows, LoRA dropout and full fine-tuning.
+// every bias, qk-norm) with packed, padded rows, LoRA dropout and full fine-tuning. bf16 mode (frozen base
+// matrices in bf16, tensor-core products) against the fp32 references with the bounds of test/engine/bf16-checks.ts
+// (loss 1% rel, LoRA gradient cosine >= 0.999, the first 8 greedy tokens identical, 10-step trajectory 2%).
 //
 // The CUDA parts run only where the addon has the CUDA backend and a GPU answers; elsewhere they skip and say
 // why. The CPU-vs-device comparison then runs CPU against CPU, so its harness is checked everywhere.
@@ -15,6 +17,7 @@ import { createRng } from "../../src/data/random.js";
 import { ARCHS, FIXTURES, HAVE_FIXTURES, SHAPE_SETS } from "../helpers/fixtures.js";
 import { printParityReport, runParity } from "../helpers/parity.js";
 import { maxAbsDiff, relErr } from "../engine/fixture.js";
+import { checkBf16Fixture, cosine } from "../engine/bf16-checks.js";
 import { writeRandomModel } from "../engine/random-model.js";
 
 const info = cudaInfo();
@@ -36,6 +39,18 @@ test("cuda parity summary", { skip: noGpu || !HAVE_FIXTURES }, () => {
     console.log(`# ${info.name}: engine peak ${(cudaInfo().peakBytes / 2 ** 20).toFixed(1)} MiB`);
 });
 
+const bf16Report: Record<string, Record<string, number>> = {};
+for (const shape of SHAPE_SETS) {
+  for (const arch of ARCHS) {
+    const skip = noGpu || (!HAVE_FIXTURES && `fixtures not found at ${FIXTURES} (set TUNEFORGE_FIXTURES)`);
+    test(`cuda bf16 faithful to fp32 on ${shape}/${arch}`, { skip }, () =>
+      checkBf16Fixture(shape, arch, "cuda", bf16Report),
+    );
+  }
+}
+
+test("cuda bf16 summary", { skip: noGpu || !HAVE_FIXTURES }, () => printParityReport(bf16Report));
+
 // ---- CPU against the device on a random odd-shaped model ----
 
 const V = 53;
@@ -48,10 +63,10 @@ const UNTIED = writeRandomModel(4, {
   num_key_value_heads: 3,
 });
 
-function loadPair(dir: string, lora: boolean): [EngineModel, EngineModel] {
+function loadPair(dir: string, lora: boolean, weights: "f32" | "bf16" = "f32"): [EngineModel, EngineModel] {
   const models = [
-    EngineModel.load(dir, { threads: 1, device: "cpu" }),
-    EngineModel.load(dir, { device: DEVICE }),
+    EngineModel.load(dir, { threads: 1, device: "cpu", weights }),
+    EngineModel.load(dir, { device: DEVICE, weights }),
   ];
   if (lora) {
     // PEFT starts B at 0; a random B makes every gradient non-zero
@@ -212,6 +227,27 @@ test(`${DEVICE} agrees with cpu: full fine-tuning of an untied model`, () => {
     dev.setTrainable("grads", gc);
     for (const m of [cpu, dev]) m.adamwStep({ lr: 1e-3, maxGradNorm: 1 });
     sameMaps("after AdamW", cpu.trainable("weights"), dev.trainable("weights"), maxAbsDiff, 1e-6);
+  } finally {
+    cpu.dispose();
+    dev.dispose();
+  }
+});
+
+// bf16 on both: the same bf16 weights; the GPU also rounds activations to bf16 for its tensor cores, the CPU
+// does not, so the bounds are bf16-sized (CPU against CPU here is bitwise).
+test(`${DEVICE} agrees with cpu in bf16 mode: LoRA with dropout on packed rows, eval, merge`, () => {
+  const [cpu, dev] = loadPair(UNTIED, true, "bf16");
+  try {
+    assert.equal(dev.memory().weights, "bf16");
+    const batch = packedBatch();
+    const fc = cpu.forwardBackward(batch);
+    const fd = dev.forwardBackward(batch);
+    assertClose("loss", Math.abs(fd.loss - fc.loss) / fc.loss, 1e-2);
+    assertClose("eval loss", Math.abs(dev.evalLoss(batch).loss - cpu.evalLoss(batch).loss) / fc.loss, 1e-2);
+    const gc = cpu.trainable("grads");
+    sameMaps("grad", gc, dev.trainable("grads"), (x, y) => 1 - cosine(x, y), 1e-3);
+    // merging widens the bf16 weight exactly on both devices: only the fp32 LoRA product's order differs
+    sameMaps("merged", cpu.merge(), dev.merge(), maxAbsDiff, 1e-6);
   } finally {
     cpu.dispose();
     dev.dispose();

@@ -72,3 +72,22 @@ test("an estimate over the machine's memory is an error with the numbers and wha
   );
   assert.doesNotThrow(() => checkTrainingMemory(est, { total: est.total * 2, free: est.total * 2 }));
 });
+
+test("bf16 weights count 2 bytes per matrix value (norms and biases stay f32); full fine-tuning stays f32", () => {
+  // Matrices: embed 64000, per layer q 4096, k 2048, v 2048, o 4096, gate/up/down 3 x 8192; vectors: the rest.
+  const matrices = 64000 + 2 * (4096 + 2048 + 2048 + 4096 + 3 * 8192);
+  const vectors = parameterCount(config) - matrices;
+  const input = { config, tokensPerMicroBatch: 400, lora: { r: 8, targets: ["q_proj"] as const } };
+  const f32 = estimateTrainingMemory({ ...input, finetuning: "lora" });
+  const bf16 = estimateTrainingMemory({ ...input, finetuning: "lora", weightsDtype: "bf16" });
+  assert.equal(f32.weights, 4 * (matrices + vectors));
+  assert.equal(bf16.weights, 2 * matrices + 4 * vectors);
+  assert.equal(bf16.total, f32.total - 2 * matrices);
+  const full = estimateTrainingMemory({
+    config,
+    tokensPerMicroBatch: 400,
+    finetuning: "full",
+    weightsDtype: "bf16",
+  });
+  assert.equal(full.weights, 4 * parameterCount(config));
+});

@@ -1,0 +1,612 @@
+// The core of `npm run bench:gpu` (bench/gpu.ts is the command line): our LoRA training steps and batched generation
+// on random weights at the shapes of issue 4, beside the HF peers run in the same process tree, with the engine
+// allocator's peak, cudaMemGetInfo, a per-kernel profile of one step and a memory-bandwidth roofline, all inside a
+// wall-clock budget. Every case ends in a status: a case that runs out of memory (or fails) is reported with the
+// numbers it had, and the rest go on.
+import { cpus } from "node:os";
+import {
+  EngineModel,
+  copyBandwidth,
+  deviceSynchronize,
+  resetMemoryPeak,
+  resolveWeightsDtype,
+  setProfiling,
+  takeProfile,
+  type EngineDevice,
+  type ProfileReport,
+  type WeightsDtype,
+} from "../src/engine/index.js";
+import { cudaInfo } from "../src/engine/native.js";
+import type { ModelConfig } from "../src/model/config.js";
+import { ALL_PROJECTIONS, expectedTensors, projectionShape } from "../src/model/layout.js";
+import {
+  fullGenerateCase,
+  fullTrainCases,
+  smokeGenerateCase,
+  smokeTrainCases,
+  type GenerateCase,
+  type Goal,
+  type TrainCase,
+} from "./gpu-cases.js";
+import { peerNumber, runPeer, type PeerOptions, type PeerRun } from "./gpu-peers.js";
+
+/** Bytes per KV-cache value as the engine stores it (fp32 in every weights mode). */
+export const ENGINE_KV_BYTES = 4;
+
+const LORA = { r: 16, alpha: 32, targets: ALL_PROJECTIONS, seed: 0 } as const;
+/** bench_peft.py's optimizer: torch AdamW (weight decay 0.01 by default), lr 2e-4, no clipping. */
+const ADAMW = { lr: 2e-4, weightDecay: 0.01 };
+const GIB = 2 ** 30;
+
+export interface GpuBenchOptions {
+  device: EngineDevice;
+  /** Tiny shapes, no peers: the harness end to end in seconds (the CPU test runs this). */
+  smoke?: boolean;
+  /** Wall-clock budget in seconds for everything (ours and peers); remaining work is skipped with a note. */
+  budgetS?: number;
+  /** Run the python peers (default: on, except in smoke mode). */
+  peers?: boolean;
+  peer?: Partial<PeerOptions>;
+  /** Timed steps per training case (default 5; fewer when the budget runs short). */
+  steps?: number;
+  warmup?: number;
+  /** LoRA dropout (default 0.05, as bench_peft.py). */
+  loraDropout?: number;
+  /** Base weights' dtype (default: "auto" resolved for the device: bf16 on a bf16 GPU, f32 on the CPU). */
+  weights?: WeightsDtype;
+  /** Our activation checkpointing: off, on, or both one after the other (default both). */
+  ckpt?: "off" | "on" | "both";
+  /** Bytes copied per bandwidth measurement (default 1 GiB on CUDA, 64 MiB on the CPU). */
+  bandwidthBytes?: number;
+  /** Per-kernel profile of one step of the first training case (default on). */
+  profile?: boolean;
+  /** Replace the cases (tests); `generate: null` leaves generation out. */
+  cases?: TrainCase[];
+  generate?: GenerateCase | null;
+  /** Progress lines (default: stderr). */
+  log?: (line: string) => void;
+  /** Called with the results so far after every case (the CLI writes them, so a killed run still leaves them). */
+  onPartial?: (partial: GpuBenchResult) => void;
+}
+
+type Status = "ok" | "oom" | "error" | "skipped";
+
+export interface GoalResult {
+  what: string;
+  ours: number | null;
+  reference: number | null;
+  /** ours / reference (null when either is missing). */
+  ratio: number | null;
+  target: number;
+  stretch?: number;
+  met: boolean | null;
+}
+
+export interface OursTraining {
+  tokensPerS: number;
+  stepMs: number;
+  timedSteps: number;
+  /** Engine allocator high-water mark over the timed steps (what torch.cuda.max_memory_allocated reports for HF). */
+  peakGiB: number;
+  peakBytes: number;
+  /** The same since the model was built (weights, LoRA, warm-up's first allocations). */
+  peakInclWarmupGiB: number;
+  /** cudaMemGetInfo total - free after the timed steps: the whole device, pool cache and CUDA context included. */
+  deviceInUseGiB: number | null;
+  loss: number;
+  setupS: number;
+}
+
+/** Our run of a case in one mode (activation checkpointing off or on), with the goals judged on it. */
+export interface TrainVariant {
+  gradientCheckpointing: boolean;
+  status: Status;
+  note?: string;
+  ours?: Partial<OursTraining>;
+  goals: GoalResult[];
+}
+
+export interface TrainResult {
+  shape: string;
+  microBatch: number;
+  seq: number;
+  variants: TrainVariant[];
+  peers: PeerRun[];
+  anchors?: TrainCase["anchors"];
+}
+
+export interface GenerateResult {
+  shape: string;
+  batch: number;
+  promptLen: number;
+  newTokens: number;
+  status: Status;
+  note?: string;
+  ours?: { tokensPerS: number; wallS: number; peakGiB: number; deviceInUseGiB: number | null };
+  roofline?: {
+    definition: string;
+    bandwidthGBs: number;
+    asStored: {
+      bytesPerStep: number;
+      weightBytes: number;
+      kvBytes: number;
+      tokensPerS: number;
+      fraction: number;
+    };
+    bf16: { bytesPerStep: number; tokensPerS: number; fraction: number };
+  };
+  peer?: PeerRun;
+  goals: GoalResult[];
+  anchorTokensPerS?: number;
+}
+
+export interface GpuBenchResult {
+  benchmark: "tuneforge bench:gpu";
+  mode: "full" | "smoke";
+  /** False in what onPartial gets: cases after the last one listed had not run yet. */
+  complete: boolean;
+  device: Record<string, unknown>;
+  settings: Record<string, unknown>;
+  bandwidth: { gbPerS: number; bytes: number; iters: number } | { error: string };
+  training: TrainResult[];
+  generation: GenerateResult | null;
+  profile: { shape: string; gradientCheckpointing?: boolean; note?: string; reports: ProfileReport[] } | null;
+  /** Every goal with its ratio, one line each. */
+  summary: string[];
+  notes: string[];
+  wallS: number;
+}
+
+const r2 = (x: number) => Number(x.toFixed(2));
+const gib = (bytes: number) => r2(bytes / GIB);
+
+function deviceInUseGiB(device: EngineDevice): number | null {
+  if (device !== "cuda") return null;
+  const i = cudaInfo();
+  return gib(i.totalBytes - i.freeBytes);
+}
+
+/** Deterministic token ids in [0, vocab) (a 32-bit LCG): the same batch every run. */
+export function randomIds(n: number, vocab: number, seed: number): Int32Array {
+  const out = new Int32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s % vocab;
+  }
+  return out;
+}
+
+/** bench_peft.py's batch: random ids, labels = ids with the first quarter of each row masked (-100). */
+export function trainBatch(c: TrainCase) {
+  const { microBatch: rows, seq: T } = c;
+  const inputIds = randomIds(rows * T, c.config.vocabSize, 1234);
+  const labels = Int32Array.from(inputIds);
+  for (let r = 0; r < rows; r++) labels.fill(-100, r * T, r * T + Math.floor(T / 4));
+  return { rows, inputIds, labels };
+}
+
+/** Bytes one decode step reads: every weight the step multiplies with, and the KV cache up to its position. */
+export function decodeBytes(cfg: ModelConfig, g: GenerateCase, weightBytes: number, kvBytes: number) {
+  let baseParams = 0;
+  for (const t of expectedTensors(cfg)) {
+    // An untied embedding table is gathered (a few rows), not read; a tied one is also the LM head.
+    if (t.name === "model.embed_tokens.weight" && !cfg.tieWordEmbeddings) continue;
+    baseParams += t.shape.reduce((a, b) => a * b, 1);
+  }
+  let loraParams = 0;
+  for (const p of ALL_PROJECTIONS) {
+    const [out, inp] = projectionShape(cfg, p);
+    loraParams += cfg.numLayers * LORA.r * (out + inp);
+  }
+  // New token j (1..N-1) is decoded at position P + j - 1 and attends to P + j keys: P + N/2 on average.
+  const avgKeys = g.promptLen + g.newTokens / 2;
+  const kv = cfg.numLayers * 2 * g.batch * avgKeys * cfg.numKvHeads * cfg.headDim * kvBytes;
+  const weights = baseParams * weightBytes + loraParams * 4;
+  return { weightBytes: weights, kvBytes: kv, bytesPerStep: weights + kv };
+}
+
+function goalResult(goal: Goal, ours: number | null, reference: number | null): GoalResult {
+  const ratio = ours !== null && reference !== null && reference > 0 ? r2(ours / reference) : null;
+  const met = ratio === null ? null : goal.metric === "peakGiB" ? ratio <= goal.target : ratio >= goal.target;
+  return { what: goal.what, ours, reference, ratio, target: goal.target, stretch: goal.stretch, met };
+}
+
+function isOom(e: unknown): boolean {
+  return /out of (GPU )?memory|cudaErrorMemoryAllocation|CUBLAS_STATUS_ALLOC_FAILED|bad_alloc/i.test(
+    String(e),
+  );
+}
+
+const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split("\n")[0]!;
+
+export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
+  const t0 = performance.now();
+  const smoke = o.smoke ?? false;
+  const budgetS = o.budgetS ?? (smoke ? 120 : 900);
+  const deadline = t0 + budgetS * 1000;
+  const left = () => (deadline - performance.now()) / 1000;
+  const log = o.log ?? ((line: string) => process.stderr.write(`[bench:gpu] ${line}\n`));
+  const peersOn = o.peers ?? !smoke;
+  const peerOpts: PeerOptions = {
+    python: o.peer?.python ?? "python3",
+    dir: o.peer?.dir ?? ".devkit/reference",
+  };
+  const steps = Math.max(1, Math.round(o.steps ?? (smoke ? 2 : 5)));
+  const warmup = Math.max(0, Math.round(o.warmup ?? (smoke ? 1 : 2)));
+  const dropout = o.loraDropout ?? 0.05;
+  const dev = o.device;
+  const weights = o.weights ?? resolveWeightsDtype("auto", dev).weights;
+  const ckptModes = { off: [false], on: [true], both: [false, true] }[o.ckpt ?? "both"];
+  const cases = o.cases ?? (smoke ? smokeTrainCases() : fullTrainCases());
+  const gen = o.generate === undefined ? (smoke ? smokeGenerateCase() : fullGenerateCase()) : o.generate;
+  const notes: string[] = [];
+
+  const device: Record<string, unknown> =
+    dev === "cuda"
+      ? (() => {
+          const i = cudaInfo();
+          return {
+            engine: "cuda",
+            name: i.name,
+            computeCapability: i.computeCapability,
+            totalGiB: gib(i.totalBytes),
+          };
+        })()
+      : { engine: "cpu", name: cpus()[0]?.model ?? "unknown", logicalCpus: cpus().length };
+  log(`device ${JSON.stringify(device)}, budget ${budgetS} s`);
+
+  let bandwidth: GpuBenchResult["bandwidth"];
+  try {
+    const bytes = o.bandwidthBytes ?? (dev === "cuda" ? GIB : 64 * 2 ** 20);
+    const b = copyBandwidth(dev, bytes, dev === "cuda" ? 20 : 3);
+    bandwidth = { gbPerS: r2(b.gbPerS), bytes: b.bytes, iters: b.iters };
+    log(`copy bandwidth ${bandwidth.gbPerS} GB/s`);
+  } catch (e) {
+    bandwidth = { error: firstLine(e) };
+    notes.push(`bandwidth not measured: ${firstLine(e)}`);
+  }
+
+  const peer = (script: string, args: string[], estimateS: number): PeerRun => {
+    if (!peersOn) return { script, args, status: "skipped", note: "peers off" };
+    if (left() < estimateS) {
+      return {
+        script,
+        args,
+        status: "skipped",
+        note: `budget: ${Math.round(left())} s left, needs ~${estimateS} s`,
+      };
+    }
+    log(`peer ${script} ${args.join(" ")}`);
+    const r = runPeer(peerOpts, script, args, Math.min(left(), Math.max(3 * estimateS, 120)));
+    log(`peer ${r.status}${r.note ? `: ${r.note.split("\n")[0]}` : ""}`);
+    return r;
+  };
+
+  const training: TrainResult[] = [];
+  let profile: GpuBenchResult["profile"] = null;
+  const runTrain = (c: TrainCase, first: boolean) => {
+    const res: TrainResult = {
+      shape: c.shape,
+      microBatch: c.microBatch,
+      seq: c.seq,
+      variants: [],
+      peers: [],
+      anchors: c.anchors && c.anchors.length > 0 ? c.anchors : undefined,
+    };
+    training.push(res);
+    // The 7B case's memory goal needs checkpointing: run that mode first there, while the budget lasts.
+    const modes = c.ckptFirst ? [...ckptModes].reverse() : ckptModes;
+    modes.forEach((ckpt, i) => {
+      const v: TrainVariant = { gradientCheckpointing: ckpt, status: "ok", goals: [] };
+      res.variants.push(v);
+      const needS = i === 0 ? c.estimateS : c.estimateS / 2;
+      if (left() < needS) {
+        v.status = "skipped";
+        v.note = `budget: ${Math.round(left())} s left, needs ~${Math.round(needS)} s`;
+        log(`${c.shape} checkpointing ${ckpt ? "on" : "off"}: skipped (${v.note})`);
+        return;
+      }
+      log(
+        `${c.shape}: mb ${c.microBatch} seq ${c.seq}, ${weights} weights, checkpointing ${ckpt ? "on" : "off"}`,
+      );
+      trainOurs(c, v);
+      if (first && i === 0 && (o.profile ?? true) && v.status === "ok") profile = profileStep(c, ckpt);
+    });
+    for (const ckpt of c.peerCkpts) {
+      res.peers.push(
+        peer(
+          "bench_peft.py",
+          [c.shape, String(c.seq), String(c.microBatch), ckpt ? "1" : "0"],
+          c.peerEstimateS,
+        ),
+      );
+    }
+    for (const v of res.variants) {
+      for (const g of c.goals) {
+        const ours = g.metric === "tokensPerS" ? (v.ours?.tokensPerS ?? null) : (v.ours?.peakGiB ?? null);
+        let ref: number | null;
+        if ("limitGiB" in g.against) ref = g.against.limitGiB;
+        else {
+          const ck = g.against.peerCkpt;
+          const run = res.peers.find((p) => p.args[3] === (ck ? "1" : "0"));
+          ref = peerNumber(run, g.metric === "tokensPerS" ? "tokens_per_s" : "peak_mem_gib");
+        }
+        v.goals.push(goalResult(g, v.status === "ok" ? ours : null, ref));
+      }
+    }
+  };
+
+  const newModel = (cfg: ModelConfig, ckpt: boolean) => {
+    const m = EngineModel.random(cfg, {
+      device: dev,
+      seed: 0,
+      std: 0.02,
+      weights,
+      gradientCheckpointing: ckpt,
+    });
+    try {
+      m.setLora({ ...LORA, targets: [...LORA.targets], dropout });
+    } catch (e) {
+      m.dispose();
+      throw e;
+    }
+    return m;
+  };
+
+  const trainOurs = (c: TrainCase, res: TrainVariant) => {
+    resetMemoryPeak(dev, { releaseCached: true });
+    const tStart = performance.now();
+    let model: EngineModel | null = null;
+    const ours: Partial<OursTraining> = {};
+    res.ours = ours;
+    try {
+      model = newModel(c.config, res.gradientCheckpointing);
+      const batch = trainBatch(c);
+      const step = () => {
+        model!.zeroGrads();
+        const out = model!.forwardBackward(batch);
+        model!.adamwStep(ADAMW);
+        return out.loss;
+      };
+      for (let i = 0; i < warmup; i++) step();
+      deviceSynchronize(dev);
+      ours.setupS = r2((performance.now() - tStart) / 1000);
+      ours.peakInclWarmupGiB = gib(model.memory().peak);
+      resetMemoryPeak(dev);
+      let n = 0;
+      let loss = 0;
+      const tTimed = performance.now();
+      let last = 0;
+      // Stop early when one more step would overrun the budget (at least one timed step).
+      while (n < steps && (n === 0 || left() > (last / 1000) * 1.5 + 5)) {
+        const ts = performance.now();
+        loss = step();
+        deviceSynchronize(dev);
+        last = performance.now() - ts;
+        n++;
+      }
+      const seconds = (performance.now() - tTimed) / 1000;
+      ours.timedSteps = n;
+      ours.stepMs = r2((seconds * 1000) / n);
+      ours.tokensPerS = Math.round((n * c.microBatch * c.seq) / seconds);
+      ours.loss = Number(loss.toFixed(4));
+      ours.peakBytes = model.memory().peak;
+      ours.peakGiB = gib(ours.peakBytes);
+      ours.deviceInUseGiB = deviceInUseGiB(dev);
+      if (n < steps) res.note = `budget: ${n} of ${steps} timed steps`;
+      log(`${c.shape}: ${ours.tokensPerS} tok/s, ${ours.stepMs} ms/step, peak ${ours.peakGiB} GiB`);
+    } catch (e) {
+      res.status = isOom(e) ? "oom" : "error";
+      res.note = firstLine(e);
+      // The numbers at the failure: what the allocator had reached and what the device held.
+      ours.peakInclWarmupGiB ??= gib(resetMemoryPeak(dev).peak); // the mark the failed work reached
+      ours.deviceInUseGiB = deviceInUseGiB(dev);
+      log(`${c.shape}: ${res.status}: ${res.note}`);
+    } finally {
+      model?.dispose();
+      resetMemoryPeak(dev, { releaseCached: true });
+    }
+  };
+
+  // One step of a model built with profiling on (its kernels are timed one by one): kept out of the timed runs.
+  const profileStep = (c: TrainCase, ckpt: boolean): GpuBenchResult["profile"] => {
+    if (left() < c.estimateS / 2) return { shape: c.shape, note: "skipped: budget", reports: [] };
+    let model: EngineModel | null = null;
+    setProfiling(true);
+    try {
+      model = newModel(c.config, ckpt);
+      const batch = trainBatch(c);
+      const step = () => {
+        model!.zeroGrads();
+        model!.forwardBackward(batch);
+        model!.adamwStep(ADAMW);
+      };
+      step(); // warm-up: first allocations
+      takeProfile();
+      step();
+      const reports = takeProfile().map((r) => ({
+        ...r,
+        ms: r2(r.ms),
+        rows: r.rows.map((row) => ({ ...row, ms: Number(row.ms.toFixed(3)), gflop: r2(row.gflop) })),
+      }));
+      log(`${c.shape}: profiled one step (${reports.map((r) => `${r.call} ${r.ms} ms`).join(", ")})`);
+      return {
+        shape: c.shape,
+        gradientCheckpointing: ckpt,
+        note:
+          dev === "cuda"
+            ? "each kernel synchronised before and after: ms is its own time; the step is slower than when timed"
+            : undefined,
+        reports,
+      };
+    } catch (e) {
+      return { shape: c.shape, note: `failed: ${firstLine(e)}`, reports: [] };
+    } finally {
+      setProfiling(false);
+      model?.dispose();
+      resetMemoryPeak(dev, { releaseCached: true });
+    }
+  };
+
+  const runGenerate = (g: GenerateCase): GenerateResult => {
+    const res: GenerateResult = {
+      shape: g.shape,
+      batch: g.batch,
+      promptLen: g.promptLen,
+      newTokens: g.newTokens,
+      status: "ok",
+      goals: [],
+      anchorTokensPerS: g.anchorTokensPerS,
+    };
+    if (left() < g.estimateS) {
+      res.status = "skipped";
+      res.note = `budget: ${Math.round(left())} s left, needs ~${g.estimateS} s`;
+      return res;
+    }
+    log(`generate ${g.shape}: batch ${g.batch}, ${g.promptLen} + ${g.newTokens} tokens, adapter unmerged`);
+    resetMemoryPeak(dev, { releaseCached: true });
+    let model: EngineModel | null = null;
+    try {
+      model = newModel(g.config, false);
+      const ids = randomIds(g.batch * g.promptLen, g.config.vocabSize, 99);
+      const prompts = Array.from({ length: g.batch }, (_, b) =>
+        Array.from(ids.subarray(b * g.promptLen, (b + 1) * g.promptLen)),
+      );
+      model.generate(prompts, { maxNewTokens: 4, eosTokenIds: [] }); // warm-up, as the peer does
+      deviceSynchronize(dev);
+      const ts = performance.now();
+      const out = model.generate(prompts, { maxNewTokens: g.newTokens, eosTokenIds: [] });
+      deviceSynchronize(dev);
+      const wallS = (performance.now() - ts) / 1000;
+      const produced = out.reduce((a, t) => a + t.length, 0);
+      if (produced !== g.batch * g.newTokens)
+        res.note = `produced ${produced} tokens, expected ${g.batch * g.newTokens}`;
+      const tokensPerS = produced / wallS;
+      res.ours = {
+        tokensPerS: Math.round(tokensPerS),
+        wallS: r2(wallS),
+        peakGiB: gib(model.memory().peak),
+        deviceInUseGiB: deviceInUseGiB(dev),
+      };
+      log(`generate: ${res.ours.tokensPerS} tok/s (${res.ours.wallS} s)`);
+      if ("gbPerS" in bandwidth) {
+        const bw = bandwidth.gbPerS * 1e9;
+        const stored = decodeBytes(g.config, g, weights === "bf16" ? 2 : 4, ENGINE_KV_BYTES);
+        const bf16 = decodeBytes(g.config, g, 2, 2);
+        const roof = (bytes: number) => (g.batch * bw) / bytes;
+        res.roofline = {
+          definition:
+            "tokens/s if every decode step only read its bytes (weights incl. the LM head and LoRA, plus the KV cache " +
+            "up to its position; P + N/2 keys on average) at the measured device-to-device copy bandwidth; ours " +
+            "includes the prefill, so the fraction is conservative",
+          bandwidthGBs: bandwidth.gbPerS,
+          asStored: {
+            ...stored,
+            tokensPerS: Math.round(roof(stored.bytesPerStep)),
+            fraction: r2(tokensPerS / roof(stored.bytesPerStep)),
+          },
+          bf16: {
+            bytesPerStep: bf16.bytesPerStep,
+            tokensPerS: Math.round(roof(bf16.bytesPerStep)),
+            fraction: r2(tokensPerS / roof(bf16.bytesPerStep)),
+          },
+        };
+        res.goals.push(
+          goalResult(
+            {
+              what: `>= 50% of the memory-bandwidth roofline (${weights} weights, fp32 KV cache, as stored)`,
+              metric: "tokensPerS",
+              against: { peerCkpt: false },
+              target: 0.5,
+            },
+            res.ours.tokensPerS,
+            res.roofline.asStored.tokensPerS,
+          ),
+        );
+      }
+    } catch (e) {
+      res.status = isOom(e) ? "oom" : "error";
+      res.note = firstLine(e);
+      log(`generate: ${res.status}: ${res.note}`);
+    } finally {
+      model?.dispose();
+      resetMemoryPeak(dev, { releaseCached: true });
+    }
+    const args = [g.shape, String(g.batch), String(g.promptLen), String(g.newTokens), "1"];
+    res.peer = peer("bench_generate.py", args, g.peerEstimateS);
+    const theirs = peerNumber(res.peer, "gen_tokens_per_s");
+    res.goals.push({
+      ...goalResult(
+        {
+          what: "tokens/s vs HF generate (report)",
+          metric: "tokensPerS",
+          against: { peerCkpt: false },
+          target: 1,
+        },
+        res.ours?.tokensPerS ?? null,
+        theirs,
+      ),
+    });
+    return res;
+  };
+
+  let generation: GenerateResult | null = null;
+  const result = (complete: boolean): GpuBenchResult => {
+    const summary: string[] = [];
+    const line = (label: string, g: GoalResult) =>
+      `${label}: ${g.what}: ${g.ratio === null ? "no ratio" : `x${g.ratio}`} (ours ${g.ours ?? "-"}, ref ${g.reference ?? "-"})` +
+      `${g.met === null ? "" : g.met ? " MET" : " not met"}`;
+    for (const t of training) {
+      for (const v of t.variants) {
+        const label = `${t.shape} ${weights}${v.gradientCheckpointing ? " ckpt" : ""}`;
+        if (v.status !== "ok") summary.push(`${label}: ${v.status}${v.note ? ` (${v.note})` : ""}`);
+        for (const g of v.goals) summary.push(line(label, g));
+      }
+    }
+    const genResult = generation as GenerateResult | null;
+    if (genResult) {
+      if (genResult.status !== "ok")
+        summary.push(`generate ${genResult.shape}: ${genResult.status} (${genResult.note})`);
+      for (const g of genResult.goals) summary.push(line(`generate ${genResult.shape}`, g));
+    }
+    return {
+      benchmark: "tuneforge bench:gpu",
+      mode: smoke ? "smoke" : "full",
+      complete,
+      device,
+      settings: {
+        lora: { r: LORA.r, alpha: LORA.alpha, dropout, targets: LORA.targets },
+        adamw: ADAMW,
+        warmupSteps: warmup,
+        timedSteps: steps,
+        budgetS,
+        peers: peersOn ? peerOpts : false,
+        weights,
+        kvCache: "fp32",
+        gradientCheckpointing: o.ckpt ?? "both",
+      },
+      bandwidth,
+      training,
+      generation: genResult,
+      profile,
+      summary,
+      notes,
+      wallS: r2((performance.now() - t0) / 1000),
+    };
+  };
+  const partial = () => o.onPartial?.(result(false));
+
+  // Order: the small cases first (the profile comes from the first), generation, then the 7B case, which is
+  // the slowest and the likeliest to run out of memory or budget.
+  cases.forEach((c, i) => {
+    if (gen && i === cases.length - 1 && cases.length > 2) {
+      generation = runGenerate(gen);
+      partial();
+    }
+    runTrain(c, i === 0);
+    partial();
+  });
+  if (gen && !generation) generation = runGenerate(gen);
+  return result(true);
+}

@@ -1,0 +1,62 @@
+// Which dtype the frozen base weights are held in: `training.bf16` (auto | true | false) resolved against the
+// device and the kind of fine-tuning. bf16 halves the base weights' memory; LoRA weights, gradients and AdamW
+// state stay fp32 either way.
+import { TuneforgeError } from "../errors.js";
+import { cudaInfo, type CudaInfo } from "./native.js";
+import type { EngineDevice } from "./device.js";
+
+export type WeightsDtype = "f32" | "bf16";
+export type Bf16Choice = "auto" | boolean;
+
+export interface WeightsChoice {
+  weights: WeightsDtype;
+  /** Why, for the run log. */
+  reason: string;
+}
+
+/** bf16 tensor-core products need compute capability 8.0 (Ampere) or newer. */
+function gpuHasBf16(info: CudaInfo): boolean {
+  return Number.parseFloat(info.computeCapability) >= 8;
+}
+
+/**
+ * "auto": bf16 on a GPU that supports it, f32 on the CPU (where bf16 saves memory but no time) and for full
+ * fine-tuning (which updates the base weights in place, so they must be fp32). true: bf16, refused for full
+ * fine-tuning and on GPUs without bf16. false: f32. `key` names the config key in errors.
+ */
+export function resolveWeightsDtype(
+  choice: Bf16Choice,
+  device: EngineDevice,
+  options: { fullFinetune?: boolean; key?: string; info?: CudaInfo } = {},
+): WeightsChoice {
+  const key = options.key ?? "training.bf16";
+  if (choice === false) return { weights: "f32", reason: `${key} is false` };
+  const info = device === "cuda" ? (options.info ?? cudaInfo()) : undefined;
+  if (choice === "auto") {
+    if (device === "cpu") return { weights: "f32", reason: `${key} auto on the cpu` };
+    if (options.fullFinetune) return { weights: "f32", reason: `${key} auto with full fine-tuning` };
+    if (!gpuHasBf16(info!)) {
+      return {
+        weights: "f32",
+        reason: `${key} auto, the GPU (compute ${info!.computeCapability}) has no bf16`,
+      };
+    }
+    return { weights: "bf16", reason: `${key} auto on cuda (compute ${info!.computeCapability})` };
+  }
+  if (options.fullFinetune) {
+    throw new TuneforgeError("bf16 base weights cannot be fully fine-tuned", {
+      key,
+      hint: 'full fine-tuning updates every base weight in fp32: set bf16 to false or "auto", or use LoRA',
+    });
+  }
+  if (info && !gpuHasBf16(info)) {
+    throw new TuneforgeError(
+      `this GPU (${info.name}, compute ${info.computeCapability}) has no bf16 support`,
+      {
+        key,
+        hint: 'bf16 needs compute capability 8.0 or newer (A100, RTX 30xx, H100); set bf16 to false or "auto"',
+      },
+    );
+  }
+  return { weights: "bf16", reason: `${key} is true` };
+}
