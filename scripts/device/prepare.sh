@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Run HERE (the development machine, with node_modules) before a GPU session: makes everything the GPU machine
+# needs that is not in the repository, under the git-ignored .devkit/:
+#   .devkit/{node.xz,napi,reference,fixtures,prelude.sh}  ../shared/device/pack.sh (Node.js, headers, peers, fixtures)
+#   .devkit/gpu/*.test.mjs, .devkit/bench/gpu.mjs         the GPU tests and bench:gpu, bundled (no node_modules there)
+#   .devkit/hf-check/                                    our tiny model, adapter, merged folder and engine logits for
+#                                                        check_hf.py (transformers + PEFT load what we write)
+# Then, with the device tool: carry [".devkit", "node_modules/node-addon-api"] and run
+#   source .devkit/prelude.sh && BENCH_BUDGET_S=0 bash scripts/device/run-gpu.sh     (build, tests, HF check)
+#   source .devkit/prelude.sh && bash scripts/device/bench-gpu.sh                   (benchmark + HF peers)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash ../shared/device/pack.sh
+node scripts/device/bundle-gpu-tests.mjs
+rm -rf .devkit/hf-check
+TUNEFORGE_HOME=$(mktemp -d) npx tsx scripts/device/make-hf-check.ts .devkit/hf-check
+du -sh .devkit node_modules/node-addon-api
