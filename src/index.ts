@@ -304,3 +304,4 @@ export {
   type DemoProgress,
 } from "./demo/demo.js";
 export { cudaInfo, kernelCheck, type CudaInfo, type KernelCheckEntry } from "./engine/native.js";
+export { RICH_TEMPLATE_SHARE, type GenerateOptions, type PhrasingVariety } from "./synth/purchaseOrders.js";

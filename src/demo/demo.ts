@@ -17,7 +17,11 @@ import { writeResults, type EvalExample, type EvalResult } from "../eval/results
 import { bundledCorpus, isTinyModel, resolveModelDir, tuneforgeHome } from "../model/resolve.js";
 import { ensureTinyModel, type TinyModelOptions } from "../model/tiny.js";
 import { readJsonl } from "../store/jsonl.js";
-import { generatePurchaseOrders, writePurchaseOrdersJsonl } from "../synth/purchaseOrders.js";
+import {
+  generatePurchaseOrders,
+  writePurchaseOrdersJsonl,
+  type PhrasingVariety,
+} from "../synth/purchaseOrders.js";
 import { train } from "../train/index.js";
 import { readPreparedRows } from "../train/data.js";
 import { measureStepSeconds } from "./calibrate.js";
@@ -28,6 +32,7 @@ import {
   DEFAULT_TRAIN_ORDERS,
   DEMO_SEED,
   DEMO_TINY_SIZES,
+  DEMO_VARIETY,
   DOMAIN,
   HELDOUT_ORDERS,
   LORA_TRAINING,
@@ -62,6 +67,8 @@ export interface DemoOptions {
   tinySizes?: Partial<TinyModelOptions>;
   /** Generated orders added to the tiny model's tokenizer corpus. */
   corpusOrders?: number;
+  /** How varied the training orders' wording is (default DEMO_VARIETY); held-out orders never change. */
+  variety?: PhrasingVariety;
   /** Where the tiny model is cached (default: tuneforge's home). */
   cacheDir?: string;
   seed?: number;
@@ -115,8 +122,12 @@ function positiveInt(value: number, key: string): number {
 }
 
 /** The texts the demo's tiny tokenizer is trained on: the bundled examples plus generated training-phrasing orders. */
-export async function demoTokenizerCorpus(corpusOrders = CORPUS_ORDERS): Promise<string[]> {
-  const orders = generatePurchaseOrders({ count: corpusOrders, seed: CORPUS_SEED });
+export async function demoTokenizerCorpus(
+  corpusOrders = CORPUS_ORDERS,
+  variety: PhrasingVariety = DEMO_VARIETY,
+): Promise<string[]> {
+  // The same variety as the training orders, so the tokenizer's merges cover the words training uses.
+  const orders = generatePurchaseOrders({ count: corpusOrders, seed: CORPUS_SEED, variety });
   return [
     ...(await bundledCorpus()),
     ...orders.flatMap((g) => [g.natural_language, JSON.stringify(g.json_data)]),
@@ -126,7 +137,7 @@ export async function demoTokenizerCorpus(corpusOrders = CORPUS_ORDERS): Promise
 /** The demo's tiny model: the built-in architecture with a tokenizer that also knows the generator's words. */
 async function demoTinyModel(o: DemoOptions): Promise<string> {
   return ensureTinyModel({
-    corpus: await demoTokenizerCorpus(o.corpusOrders),
+    corpus: await demoTokenizerCorpus(o.corpusOrders, o.variety),
     seed: 0,
     cacheDir: o.cacheDir ?? tuneforgeHome(),
     ...DEMO_TINY_SIZES,
@@ -244,7 +255,8 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   const dataDir = join(dir, "data");
   const trainFile = join(dataDir, "orders_train.jsonl");
   const heldoutFile = join(dataDir, "orders_heldout.jsonl");
-  writePurchaseOrdersJsonl(trainFile, generatePurchaseOrders({ count: trainOrders, seed }));
+  const variety = o.variety ?? DEMO_VARIETY;
+  writePurchaseOrdersJsonl(trainFile, generatePurchaseOrders({ count: trainOrders, seed, variety }));
   writePurchaseOrdersJsonl(
     heldoutFile,
     generatePurchaseOrders({ count: heldoutOrders, seed: seed + 1, phrasings: "heldout" }),

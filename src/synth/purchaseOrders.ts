@@ -16,6 +16,7 @@
 // Numbers in the text are written exactly as in json_data (dot decimals, no thousands separators).
 import { createRng, type Rng } from "../data/random.js";
 import { writeFileAtomic } from "../store/atomic.js";
+import { composeOrder, MONTHS } from "./orderComposer.js";
 
 export type Currency = "EUR" | "USD" | "MXN" | "COP" | "ARS" | "CLP" | "PEN";
 export type Urgency = "alta" | "media" | "baja";
@@ -52,7 +53,17 @@ export interface GenerateOptions {
   seed: number;
   /** Which phrasing templates to draw from (default "train"). */
   phrasings?: PhrasingSet;
+  /**
+   * Training phrasings only. "templates" (default): the whole-message training templates. "rich": a share of
+   * those, the rest composed field by field (src/synth/orderComposer.ts), so the wording varies far more.
+   */
+  variety?: PhrasingVariety;
 }
+
+export type PhrasingVariety = "templates" | "rich";
+
+/** With `variety: "rich"`, the share of orders still written by a whole-message template. */
+export const RICH_TEMPLATE_SHARE = 1 / 3;
 
 // ---------------------------------------------------------------------------------------------------
 // Vocabulary
@@ -149,12 +160,6 @@ const URGENCY_PHRASES: Record<Urgency, string[]> = {
   media: ["Prioridad normal", "Sin urgencia especial, pero en la fecha acordada", "Prioridad media"],
   baja: ["No corre prisa", "Prioridad baja", "Sin prisa"],
 };
-
-// prettier-ignore
-const MONTHS = [
-  "enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-  "noviembre", "diciembre",
-];
 
 // ---------------------------------------------------------------------------------------------------
 // Rendering helpers shared by the phrasing templates
@@ -586,17 +591,40 @@ function randomOrder(rng: Rng): PurchaseOrder {
   };
 }
 
+// A company name ending in "S.A." followed by the sentence's own period would read "S.A..".
+const tidy = (text: string) => text.trim().replace(/\.\./g, ".");
+
 /** Generates `count` orders, deterministic for a seed; held-out orders use only held-out phrasings. */
 export function generatePurchaseOrders(options: GenerateOptions): GeneratedOrder[] {
   const { count, seed } = options;
   if (!Number.isInteger(count) || count < 0)
     throw new RangeError(`count must be a non-negative integer, got ${count}`);
-  const phrasings = options.phrasings === "heldout" ? HELDOUT_PHRASINGS : TRAIN_PHRASINGS;
+  const heldout = options.phrasings === "heldout";
+  const phrasings = heldout ? HELDOUT_PHRASINGS : TRAIN_PHRASINGS;
+  const variety = options.variety ?? "templates";
+  if (variety !== "templates" && variety !== "rich")
+    throw new RangeError(`variety must be "templates" or "rich", got ${String(variety)}`);
+  // Held-out orders are always the fixed held-out templates: the evaluation must not move with this option.
+  const rich = variety === "rich" && !heldout;
   const rng = createRng(seed);
   const out: GeneratedOrder[] = [];
   let deck: Phrasing[] = [];
   for (let i = 0; i < count; i++) {
     const order = randomOrder(rng);
+    if (rich && rng.next() >= RICH_TEMPLATE_SHARE) {
+      const composed = composeOrder(rng, {
+        order,
+        currencyNames: CURRENCY_NAMES[order.moneda],
+        urgency: rng.pick(URGENCY_PHRASES[order.urgencia]),
+        amount: (v) => formatAmount(v, order.moneda),
+      });
+      out.push({
+        natural_language: tidy(composed.text),
+        json_data: order,
+        phrasing: `composed-${composed.layout}`,
+      });
+      continue;
+    }
     // Deal phrasings from a shuffled deck so every template is used before any repeats.
     if (deck.length === 0) deck = rng.shuffle(phrasings);
     const phrasing = deck.pop()!;
@@ -606,9 +634,7 @@ export function generatePurchaseOrders(options: GenerateOptions): GeneratedOrder
       date: formatDate(order.fecha_entrega, phrasing.dateStyle),
       urgency: rng.pick(URGENCY_PHRASES[order.urgencia]),
     };
-    // A company name ending in "S.A." followed by the sentence's own period would read "S.A..".
-    const text = phrasing.render(ctx).trim().replace(/\.\./g, ".");
-    out.push({ natural_language: text, json_data: order, phrasing: phrasing.id });
+    out.push({ natural_language: tidy(phrasing.render(ctx)), json_data: order, phrasing: phrasing.id });
   }
   return out;
 }
