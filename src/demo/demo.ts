@@ -103,6 +103,8 @@ export interface DemoResult {
   trainRows: number;
   heldoutRows: number;
   steps: number;
+  /** Training ended at the wall-clock budget before its planned steps (the machine was slower than measured). */
+  stoppedAtTimeLimit: boolean;
   finalLoss: number | null;
   finetuning: "full" | "lora";
   /** Seconds per stage and in all. */
@@ -347,7 +349,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     "train",
     `training ${steps} steps (${stepSeconds.toFixed(2)} s each, ${full ? "full fine-tuning" : "LoRA"})`,
   );
-  const config = { ...trainConfig, training: { ...trainConfig.training, max_steps: steps } };
+  // The planned steps fit the budget when the calibration was right; the wall-clock limit keeps a machine that
+  // got busier during training from pushing the demo past it (the run then ends normally, a little short).
+  const config = {
+    ...trainConfig,
+    training: { ...trainConfig.training, max_steps: steps, max_train_minutes: minutes },
+  };
   const runDir = join(dir, "runs", "demo");
   const trained = await train({
     config,
@@ -399,6 +406,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     trainRows: trainRows.length,
     heldoutRows: heldoutRows.length,
     steps: trained.steps,
+    stoppedAtTimeLimit: trained.stopReason === "time_limit",
     finalLoss: trained.losses.at(-1)?.loss ?? null,
     finetuning: full ? "full" : "lora",
     seconds,

@@ -142,7 +142,7 @@ Examples:
       ctx.out("");
       ctx.out(
         `Held-out orders (${r.heldoutRows}, phrasings never seen in training), ${r.finetuning === "full" ? "full fine-tuning" : "LoRA"}, ` +
-          `${r.steps} steps on ${r.trainRows} orders:`,
+          `${r.steps} steps on ${r.trainRows} orders${r.stoppedAtTimeLimit ? " (stopped at the time budget)" : ""}:`,
       );
       for (const line of comparisonTable(r)) ctx.out(line);
       ctx.out("");
