@@ -65,10 +65,18 @@ class DeviceScratch {
 class CudaBackend final : public Backend {
  public:
   CudaBackend() {
+    // Creates the context first, so a machine without a usable GPU or driver fails here with the runtime's reason
+    // instead of inside cuBLAS (which may crash on a context that does not exist).
+    CUDA_CHECK(cudaFree(nullptr));
     CUBLAS_CHECK(cublasCreate(&blas_));
-    CUBLAS_CHECK(cublasSetStream(blas_, stream_));
-    // fp32 mode: no TF32 tensor-core rounding (cuBLAS only uses it when asked; say so explicitly).
-    CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
+    try {
+      CUBLAS_CHECK(cublasSetStream(blas_, stream_));
+      // fp32 mode: no TF32 tensor-core rounding (cuBLAS only uses it when asked; say so explicitly).
+      CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
+    } catch (...) {
+      cublasDestroy(blas_);  // the destructor does not run for a constructor that throws
+      throw;
+    }
   }
   ~CudaBackend() override { cublasDestroy(blas_); }
 

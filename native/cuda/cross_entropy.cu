@@ -13,8 +13,10 @@ namespace {
 
 constexpr int kRowThreads = 1024;  // a 152K-entry row is 150 loads per thread
 
-__global__ void cross_entropy_kernel(float* logits, const int32_t* targets, int V, float grad_scale,
-                                     double* row_loss) {
+// The bound makes the compiler keep to 64 registers a thread: without it a 1024-thread launch fails ("too many
+// resources requested") as soon as a change or another architecture's code needs more.
+__global__ void __launch_bounds__(kRowThreads)
+    cross_entropy_kernel(float* logits, const int32_t* targets, int V, float grad_scale, double* row_loss) {
   __shared__ double sh[kRowThreads];
   const int64_t row = blockIdx.x;
   float* z = logits + row * V;

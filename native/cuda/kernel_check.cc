@@ -8,6 +8,7 @@
 #include <random>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "engine/bf16.h"
 #include "engine/tensor.h"
@@ -219,6 +220,15 @@ class Harness {
         compare_dev("mul", "y", shape, y, dy);
       }
     }
+    {
+      // More elements than grid_for's cap of 65535 blocks x 256 threads: the grid-stride loop must go round.
+      const int64_t n = int64_t{65535} * 256 + 1001;
+      F y = rand(n);
+      Tensor dy = up(y);
+      ref_.scale(y.data(), 0.75f, n);
+      test_.scale(dy.f32(), 0.75f, n);
+      compare_dev("scale", "x", "n" + std::to_string(n) + " grid-stride", y, dy);
+    }
     const int N = 301, C = 67;
     F y = rand((int64_t)N * C), bias = rand(C);
     Tensor dy = up(y), db = up(bias);
@@ -228,13 +238,13 @@ class Harness {
   }
 
   void reductions() {
-    for (int N : {1, 301}) {
-      const int C = 67;
+    // C = 600: the column-per-thread kernel spans several blocks.
+    for (const auto& [N, C] : {std::pair{1, 67}, std::pair{301, 67}, std::pair{129, 600}}) {
       F gb = rand(C), dyv = rand((int64_t)N * C);
       Tensor dgb = up(gb), ddy = up(dyv);
       ref_.bias_grad(gb.data(), dyv.data(), N, C);
       test_.bias_grad(dgb.f32(), ddy.f32(), N, C);
-      compare_dev("bias_grad", "gb", "N" + std::to_string(N) + " C67", gb, dgb);
+      compare_dev("bias_grad", "gb", "N" + std::to_string(N) + " C" + std::to_string(C), gb, dgb);
     }
     for (int64_t n : {int64_t{5}, int64_t{1000003}}) {
       const F x = rand(n);
@@ -245,26 +255,36 @@ class Harness {
   }
 
   void embedding() {
-    const int V = 101, C = 67, N = 301;
+    embedding_case(101, 67, 301);
+    embedding_case(37, 600, 203);  // the scatter's column-per-thread grid spans several blocks
+  }
+
+  void embedding_case(int V, int C, int N) {
+    const std::string shape = "V" + std::to_string(V) + " C" + std::to_string(C) + " N" + std::to_string(N);
     const F table = rand((int64_t)V * C), d = rand((int64_t)N * C);
     I ids(N);
-    for (int32_t& i : ids) i = randint(0, V - 1);  // 301 draws from 101 rows: many repeats
+    for (int32_t& i : ids) i = randint(0, V - 1);  // more draws than rows: many repeats
     Tensor dtable = up(table), dids = up(ids), dd = up(d);
     F out((int64_t)N * C);
     Tensor dout(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_);
     ref_.embedding_fwd(table.data(), ids.data(), N, C, out.data());
     test_.embedding_fwd(dtable.f32(), dids.i32(), N, C, dout.f32());
-    compare_dev("embedding_fwd", "out", "V101 C67 N301", out, dout);
+    compare_dev("embedding_fwd", "out", shape, out, dout);
 
     F grad = rand((int64_t)V * C);
     Tensor dgrad = up(grad);
     ref_.embedding_bwd(grad.data(), ids.data(), N, C, d.data());
     test_.embedding_bwd(dgrad.f32(), dids.i32(), N, C, dd.f32());
-    compare_dev("embedding_bwd", "table_grad", "V101 C67 N301", grad, dgrad);
+    compare_dev("embedding_bwd", "table_grad", shape, grad, dgrad);
   }
 
   void rmsnorm() {
-    const int N = 37, C = 1001;
+    rmsnorm_case(37, 1001);
+    rmsnorm_case(300, 128);  // qk-norm: rows of head_dim, narrower than the 256-thread block
+  }
+
+  void rmsnorm_case(int N, int C) {
+    const std::string base = "N" + std::to_string(N) + " C" + std::to_string(C);
     const float eps = 1e-6f;
     const F x = rand((int64_t)N * C, -3.0f, 3.0f), w = rand(C, 0.5f, 1.5f), dyv = rand((int64_t)N * C);
     Tensor dx = up(x), dw = up(w), ddy = up(dyv);
@@ -272,8 +292,8 @@ class Harness {
     Tensor dout(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_), drstd(std::vector<int64_t>{N}, DType::F32, dev_);
     ref_.rmsnorm_fwd(x.data(), w.data(), N, C, eps, out.data(), rstd.data());
     test_.rmsnorm_fwd(dx.f32(), dw.f32(), N, C, eps, dout.f32(), drstd.f32());
-    compare_dev("rmsnorm_fwd", "out", "N37 C1001", out, dout);
-    compare_dev("rmsnorm_fwd", "rstd", "N37 C1001", rstd, drstd);
+    compare_dev("rmsnorm_fwd", "out", base, out, dout);
+    compare_dev("rmsnorm_fwd", "rstd", base, rstd, drstd);
 
     Tensor rstd_in = up(rstd);  // both backwards get the reference rstd, so only the backward is compared
     for (bool acc : {false, true}) {
@@ -281,7 +301,7 @@ class Harness {
       Tensor dgx = up(gx), dgw = up(gw);
       ref_.rmsnorm_bwd(x.data(), w.data(), rstd.data(), dyv.data(), N, C, gx.data(), acc, gw.data());
       test_.rmsnorm_bwd(dx.f32(), dw.f32(), rstd_in.f32(), ddy.f32(), N, C, dgx.f32(), acc, dgw.f32());
-      const std::string shape = std::string("N37 C1001 accumulate=") + (acc ? "1" : "0");
+      const std::string shape = base + " accumulate=" + (acc ? "1" : "0");
       compare_dev("rmsnorm_bwd", "dx", shape, gx, dgx);
       compare_dev("rmsnorm_bwd", "dw", shape, gw, dgw);
     }
@@ -333,6 +353,8 @@ class Harness {
         {{3, 45, 45, 0, 2, 2, 80}, false, false, false},
         {{2, 33, 33, 0, 8, 1, 128}, true, false, true},
         {{2, 7, 61, 40, 4, 2, 64}, true, false, true},  // a prefill chunk after 40 cached slots
+        // 3 query tiles and 3 key tiles at an offset that is no multiple of either tile, into a longer cache
+        {{2, 40, 100, 53, 6, 2, 80}, true, false, true},
         {{3, 1, 50, 43, 4, 4, 128}, true, false, false},  // one decoding step
     };
     for (const AttnCase& c : cases) attention_case(c);
@@ -398,7 +420,11 @@ class Harness {
   }
 
   void cross_entropy() {
-    const int N = 13, V = 5003;
+    cross_entropy_case(13, 5003);
+    cross_entropy_case(5, 300);  // a row shorter than the 1024-thread block
+  }
+
+  void cross_entropy_case(int N, int V) {
     for (float grad_scale : {0.37f, 0.0f}) {
       F logits = rand((int64_t)N * V, -6.0f, 6.0f);
       I targets(N);
@@ -406,7 +432,8 @@ class Harness {
       Tensor dl = up(logits), dt = up(targets);
       const double lr = ref_.cross_entropy(logits.data(), targets.data(), N, V, grad_scale);
       const double lt = test_.cross_entropy(dl.f32(), dt.i32(), N, V, grad_scale);
-      const std::string shape = "N13 V5003 grad_scale=" + std::to_string(grad_scale).substr(0, 4);
+      const std::string shape =
+          "N" + std::to_string(N) + " V" + std::to_string(V) + " grad_scale=" + std::to_string(grad_scale).substr(0, 4);
       compare_scalar("cross_entropy", shape, lr, lt);
       compare_dev("cross_entropy", "dlogits", shape, logits, dl);
     }

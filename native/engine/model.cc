@@ -127,11 +127,13 @@ void Model::set_lora(const LoraConfig& c, const std::array<bool, NPROJ>& targets
       Linear& lin = L.proj[p];
       lin.lora.reset();
       if (!targets[p]) continue;
-      lin.lora = std::make_unique<Lora>();
-      lin.lora->A = make({c.r, lin.in});
-      lin.lora->B = make({lin.out, c.r});
-      lin.lora->gA = make({c.r, lin.in});
-      lin.lora->gB = make({lin.out, c.r});
+      // Attached only once complete: after an allocation failure no module holds empty (null) LoRA tensors.
+      auto lora = std::make_unique<Lora>();
+      lora->A = make({c.r, lin.in});
+      lora->B = make({lin.out, c.r});
+      lora->gA = make({c.r, lin.in});
+      lora->gB = make({lin.out, c.r});
+      lin.lora = std::move(lora);
     }
   acts_ = Acts();  // saved LoRA activations change shape
 }
@@ -208,9 +210,9 @@ void Model::ensure_acts(int N, Keep keep) {
   // Evaluation reuses training activations' first layer and residual; a training mode needs its own layout (a
   // switch from kAll to kCheckpoint reallocates, so the memory it saves is really given back).
   if (acts_.N == N && (acts_.keep == keep || (keep == Keep::kInfer && !acts_.res.empty()))) return;
+  // N is set last: an allocation that throws (out of GPU memory) must not leave a half-built set that the next
+  // call of the same size would take for complete and run on null pointers.
   acts_ = Acts();
-  acts_.N = N;
-  acts_.keep = keep;
   const int64_t D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim, F = c.inter;
   acts_.res.resize(keep == Keep::kInfer ? 1 : c.layers + 1);
   for (Tensor& r : acts_.res) r = make({N, D});
@@ -241,6 +243,8 @@ void Model::ensure_acts(int N, Keep keep) {
   acts_.rstdF = make({N});
   acts_.tmp = make({N, D});
   acts_.rope = make({N, c.head_dim});
+  acts_.N = N;
+  acts_.keep = keep;
 }
 
 void Model::matmul_w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const Tensor& W,

@@ -18,10 +18,15 @@ double AdamW::step(Backend& be, const std::vector<ParamRef>& params, const AdamW
   ProfileRegion region("optimizer");
   if (m_.size() != params.size()) {
     if (!m_.empty()) throw std::runtime_error("the set of trainable parameters changed; reset the optimizer");
+    // Built aside and kept only when complete, so running out of memory here does not leave a partial state
+    // that the next step would report as a changed parameter set.
+    std::vector<Tensor> m, v;
     for (const ParamRef& p : params) {
-      m_.emplace_back(std::vector<int64_t>{p.n}, DType::F32, be.device());
-      v_.emplace_back(std::vector<int64_t>{p.n}, DType::F32, be.device());
+      m.emplace_back(std::vector<int64_t>{p.n}, DType::F32, be.device());
+      v.emplace_back(std::vector<int64_t>{p.n}, DType::F32, be.device());
     }
+    m_ = std::move(m);
+    v_ = std::move(v);
   }
   const double norm = grad_norm(be, params);
   if (c.max_grad_norm > 0) {
@@ -38,10 +43,13 @@ double AdamW::step(Backend& be, const std::vector<ParamRef>& params, const AdamW
 
 void AdamW::restore(const std::vector<ParamRef>& params, int64_t steps, Device device) {
   reset();
+  std::vector<Tensor> m, v;  // kept only when complete (see step)
   for (const ParamRef& p : params) {
-    m_.emplace_back(std::vector<int64_t>{p.n}, DType::F32, device);
-    v_.emplace_back(std::vector<int64_t>{p.n}, DType::F32, device);
+    m.emplace_back(std::vector<int64_t>{p.n}, DType::F32, device);
+    v.emplace_back(std::vector<int64_t>{p.n}, DType::F32, device);
   }
+  m_ = std::move(m);
+  v_ = std::move(v);
   t_ = steps;
 }
 

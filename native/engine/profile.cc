@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <map>
 #include <string>
 #include <utility>
@@ -44,13 +45,24 @@ void device_sync(Device device) {
 
 // Times one kernel call: the kernels are synchronous on the CPU; on CUDA the queue is drained before the start
 // (earlier work, e.g. the allocator's memsets, counts as outside kernels) and after the call.
+// The closing sync may report an asynchronous fault, so the destructor may throw, but never while the timed call
+// is itself unwinding (a second exception in flight would std::terminate the whole Node process): then the
+// kernel's own error wins and the sync's is dropped (the CUDA context is broken either way).
 class Timed {
  public:
-  Timed(Device device, const char* kernel, double flops = 0) : device_(device), kernel_(kernel), flops_(flops) {
+  Timed(Device device, const char* kernel, double flops = 0)
+      : device_(device), kernel_(kernel), flops_(flops), unwinding_(std::uncaught_exceptions()) {
     device_sync(device_);
     t0_ = Clock::now();
   }
-  ~Timed() {
+  ~Timed() noexcept(false) {
+    if (std::uncaught_exceptions() > unwinding_) {
+      try {
+        device_sync(device_);
+      } catch (...) {
+      }
+      return;
+    }
     device_sync(device_);
     Stat& s = g_stats[std::string(g_region) + "/" + kernel_];
     s.calls++;
@@ -62,6 +74,7 @@ class Timed {
   Device device_;
   const char* kernel_;
   double flops_;
+  int unwinding_;  // exceptions in flight when the call began
   Clock::time_point t0_;
 };
 
