@@ -1,6 +1,8 @@
 // The CPU backend: forwards the Backend interface to the kernels in this folder and to tf::cpu::sgemm.
 #include <omp.h>
 
+#include <algorithm>
+
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
 #include "engine/bf16.h"
@@ -45,6 +47,19 @@ class CpuBackend final : public Backend {
   void add_bias(float* y, const float* bias, int N, int C) override { cpu::add_bias(y, bias, N, C); }
   void bias_grad(float* gb, const float* dy, int N, int C) override { cpu::bias_grad(gb, dy, N, C); }
   double sum_squares(const float* x, int64_t n) override { return cpu::sum_squares(x, n); }
+  double sum_squares_many(const float* const* xs, const int64_t* ns, int count) override {
+    double ss = 0;  // the order grad_norm always used: bit-exact resume depends on it
+    for (int i = 0; i < count; i++) ss += cpu::sum_squares(xs[i], ns[i]);
+    return ss;
+  }
+  void argmax_rows(const float* x, int N, int V, int32_t* out) override {
+    // std::max_element exactly as pick_token's greedy choice (first maximum; its NaN behaviour included).
+#pragma omp parallel for if ((int64_t)N * V > (1 << 18))
+    for (int i = 0; i < N; i++) {
+      const float* row = x + (int64_t)i * V;
+      out[i] = V > 0 ? (int32_t)(std::max_element(row, row + V) - row) : 0;
+    }
+  }
   void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) override {
     cpu::embedding_fwd(table, ids, N, C, out);
   }

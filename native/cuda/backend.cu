@@ -2,7 +2,7 @@
 // disabled, so fp32 results match the CPU backend and the parity fixtures; products with a frozen bf16 weight
 // (bf16 mode) round the activation to bf16 and run on tensor cores with fp32 accumulation and output
 // (cublasGemmEx); everything else is our kernels (kernels.cuh). All work is queued on one stream (the legacy default stream for now, so plain cudaMemcpy and
-// the allocator's reuse are ordered with it); only sum_squares and cross_entropy wait, for their results.
+// the allocator's reuse are ordered with it); only sum_squares(_many) and cross_entropy wait, for their results.
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
@@ -124,6 +124,14 @@ class CudaBackend final : public Backend {
     auto* partial = static_cast<double*>(partial_.get(sizeof(double) * cuda::kSumSquaresBlocks));
     return cuda::sum_squares(x, n, partial, stream_);
   }
+  double sum_squares_many(const float* const* xs, const int64_t* ns, int count) override {
+    if (count <= 0) return 0.0;
+    auto* items = static_cast<cuda::SumSquaresItem*>(many_items_.get(sizeof(cuda::SumSquaresItem) * count));
+    auto* partial = static_cast<double*>(many_partial_.get(sizeof(double) * cuda::kSumSquaresBlocks * count));
+    auto* sums = static_cast<double*>(many_sums_.get(sizeof(double) * count));
+    return cuda::sum_squares_many(xs, ns, count, items, partial, sums, stream_);
+  }
+  void argmax_rows(const float* x, int N, int V, int32_t* out) override { cuda::argmax_rows(x, N, V, out, stream_); }
 
   void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) override {
     cuda::embedding_fwd(table, ids, N, C, out, stream_);
@@ -191,7 +199,7 @@ class CudaBackend final : public Backend {
  private:
   cudaStream_t stream_ = 0;
   cublasHandle_t blas_ = nullptr;
-  DeviceScratch partial_, row_loss_, act_bf16_;
+  DeviceScratch partial_, row_loss_, act_bf16_, many_items_, many_partial_, many_sums_;
 };
 
 }  // namespace

@@ -1,9 +1,12 @@
 #include "cuda/cuda_binding.h"
 
+#include <cstdint>
 #include <exception>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "cuda/block_cache.h"
 #include "cuda/kernel_check.h"
 #include "engine/backend.h"
 #ifdef TUNEFORGE_CUDA
@@ -32,6 +35,8 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   out.Set("inUseBytes", (double)allocator().in_use());
   out.Set("peakBytes", (double)allocator().peak());
   out.Set("cachedBytes", (double)cached_bytes());
+  out.Set("heldBytes", (double)held_bytes());
+  out.Set("heldPeakBytes", (double)held_peak_bytes());
 #else
   out.Set("available", false);
   out.Set("reason", "this build of the engine has no CUDA backend (no CUDA toolkit with cuBLAS was found when "
@@ -44,6 +49,8 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   out.Set("inUseBytes", 0.0);
   out.Set("peakBytes", 0.0);
   out.Set("cachedBytes", 0.0);
+  out.Set("heldBytes", 0.0);
+  out.Set("heldPeakBytes", 0.0);
 #endif
   return out;
 }
@@ -90,11 +97,53 @@ Napi::Value KernelCheck(const Napi::CallbackInfo& info) {
   }
 }
 
+// blockCacheTrace(ops: number[]) -> [{block, blockBytes, reused, cachedBytes}]: replays a request trace through the
+// device pool's reuse policy (BlockCache, as memory.cu's raw_alloc/raw_free use it) with fake pointers, so the
+// policy is tested without a GPU. ops[i] >= 0 allocates that many bytes; ops[i] = -1 - j frees what op j
+// allocated. block numbers the cudaMalloc each request ended up on (a fresh one on a miss).
+Napi::Value BlockCacheTrace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    if (!info[0].IsArray()) throw std::runtime_error("blockCacheTrace: expected an array of numbers");
+    Napi::Array ops = info[0].As<Napi::Array>();
+    BlockCache cache;
+    std::vector<BlockCache::Block> got(ops.Length());  // what each alloc op holds (ptr null once freed)
+    size_t blocks = 0;
+    Napi::Array out = Napi::Array::New(env, ops.Length());
+    for (uint32_t i = 0; i < ops.Length(); i++) {
+      const int64_t op = ops.Get(i).As<Napi::Number>().Int64Value();
+      Napi::Object r = Napi::Object::New(env);
+      if (op >= 0) {
+        const size_t size = BlockCache::round((size_t)op);
+        BlockCache::Block b = cache.take(size);
+        r.Set("reused", b.ptr != nullptr);
+        if (!b.ptr) b = {reinterpret_cast<void*>(++blocks), size};  // a "cudaMalloc": block ids 1, 2, ...
+        got[i] = b;
+        r.Set("block", (double)reinterpret_cast<uintptr_t>(b.ptr));
+        r.Set("blockBytes", (double)b.bytes);
+      } else {
+        const int64_t j = -1 - op;
+        if (j >= (int64_t)i || !got[j].ptr) throw std::runtime_error("blockCacheTrace: op " + std::to_string(i) +
+                                                                      " frees nothing live (op " + std::to_string(j) + ")");
+        cache.put(got[j]);
+        got[j] = {};
+      }
+      r.Set("cachedBytes", (double)cache.cached_bytes());
+      out.Set(i, r);
+    }
+    return out;
+  } catch (const std::exception& e) {
+    Napi::Error::New(env, e.what()).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 }  // namespace
 
 void RegisterCuda(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
   exports.Set("kernelCheck", Napi::Function::New(env, KernelCheck, "kernelCheck"));
+  exports.Set("blockCacheTrace", Napi::Function::New(env, BlockCacheTrace, "blockCacheTrace"));
 }
 
 }  // namespace tf::cuda

@@ -252,6 +252,65 @@ class Harness {
       compare_scalar("sum_squares", "n" + std::to_string(n), ref_.sum_squares(x.data(), n),
                      test_.sum_squares(dx.f32(), n));
     }
+    sum_squares_many();
+    argmax_rows();
+  }
+
+  // Several buffers (an empty one, one longer than the fixed grid covers in one pass, one element) in one call;
+  // "result" against the reference, "vs_loop" against the tested backend's own per-buffer loop (must be bitwise).
+  void sum_squares_many() {
+    const int64_t sizes[] = {5, 1000003, 0, 70001, 1, 4099};
+    const int count = (int)(sizeof sizes / sizeof sizes[0]);
+    std::vector<F> host;
+    std::vector<Tensor> dev;
+    std::vector<const float*> hp, dp;
+    std::vector<int64_t> ns;
+    for (int64_t n : sizes) {
+      host.push_back(rand(n));
+      dev.push_back(up(host.back()));
+      ns.push_back(n);
+    }
+    for (int i = 0; i < count; i++) {
+      hp.push_back(host[i].data());
+      dp.push_back(dev[i].empty() ? nullptr : dev[i].f32());
+    }
+    const double ref = ref_.sum_squares_many(hp.data(), ns.data(), count);
+    const double got = test_.sum_squares_many(dp.data(), ns.data(), count);
+    double loop = 0;
+    for (int i = 0; i < count; i++) loop += test_.sum_squares(dp[i], ns[i]);
+    compare_scalar("sum_squares_many", "6 buffers", ref, got);
+    compare_scalar("sum_squares_many", "6 buffers vs_loop", loop, got);
+  }
+
+  // Rows with the maximum repeated at two far-apart indices (different threads of a GPU block), constant rows,
+  // all -inf, the maximum in the last column, rows narrower than a block (down to 2 columns).
+  void argmax_rows() {
+    for (const auto& [N, V] : {std::pair{13, 5003}, std::pair{9, 300}, std::pair{5, 2}}) {
+      F x = rand((int64_t)N * V, -4.0f, 4.0f);
+      for (int i = 0; i < N; i++) {
+        float* row = x.data() + (int64_t)i * V;
+        const int kind = i % 5;
+        if (kind == 1 && V > 2) {  // a tie: the lower index must win
+          const int a = randint(0, V / 2 - 1), b = randint(V / 2, V - 1);
+          row[a] = row[b] = 9.0f;
+        } else if (kind == 2) {
+          for (int c = 0; c < V; c++) row[c] = 0.25f;
+        } else if (kind == 3) {
+          for (int c = 0; c < V; c++) row[c] = -std::numeric_limits<float>::infinity();
+        } else if (kind == 4) {
+          row[V - 1] = 9.0f;
+        }
+      }
+      Tensor dx = up(x);
+      I ref(N);
+      Tensor got(std::vector<int64_t>{N}, DType::I32, dev_);
+      ref_.argmax_rows(x.data(), N, V, ref.data());
+      test_.argmax_rows(dx.f32(), N, V, got.i32());
+      I g(N);
+      copy_to_host(g.data(), got, sizeof(int32_t) * N);
+      compare("argmax_rows", "out", "N" + std::to_string(N) + " V" + std::to_string(V) + " ties",
+              F(ref.begin(), ref.end()), F(g.begin(), g.end()));
+    }
   }
 
   void embedding() {

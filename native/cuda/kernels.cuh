@@ -24,6 +24,16 @@ void narrow_bf16(const float* x, int rows, int cols, int ld, uint16_t* out, cuda
 constexpr int kSumSquaresBlocks = 256;
 void bias_grad(float* gb, const float* dy, int N, int C, cudaStream_t s);
 double sum_squares(const float* x, int64_t n, double* scratch, cudaStream_t s);
+// Many buffers at once, one copy back: scratch of count items, count * kSumSquaresBlocks partials, count sums.
+struct SumSquaresItem {
+  const float* x;
+  int64_t n;
+};
+constexpr int kMaxGridY = 65535;
+double sum_squares_many(const float* const* xs, const int64_t* ns, int count, SumSquaresItem* items,
+                        double* partial, double* sums, cudaStream_t s);
+// out[i] (device) = first index of the maximum of row i of x [N, V] (greedy decoding).
+void argmax_rows(const float* x, int N, int V, int32_t* out, cudaStream_t s);
 
 // embedding.cu (the bf16 form gathers from a table of raw bf16 bits and widens to fp32)
 void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s);

@@ -1,11 +1,12 @@
 // Device memory: the caching allocator, host<->device copies and the device description for the run log.
+#include <algorithm>
 #include <cstdio>
-#include <map>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "cuda/block_cache.h"
 #include "cuda/common.cuh"
 #include "cuda/memory.h"
 
@@ -19,57 +20,66 @@ std::string gib(size_t bytes) {
   return buf;
 }
 
-// Blocks are kept in exact size classes (512-byte granules): a training step asks for the same sizes every
-// time, so after the first step every request is served from the pool. Fresh and reused blocks are zeroed,
-// as the CPU allocator does, because the engine relies on new gradients and caches starting at 0. All work
-// runs on the legacy default stream, so reusing a block freed by the host is ordered after its last kernel.
+// Reuse follows BlockCache (block_cache.h): the smallest cached block at most 25% (or 2 MiB, capped at 2x) larger
+// than the request serves it, so micro-batches whose padded length changes every step still reuse blocks; only a
+// miss calls cudaMalloc. A block keeps its real size: live_ maps each pointer to it, so a freed block goes back to
+// the cache whole and held()/held_peak() count what the device really holds for tensors.
+// The first `bytes` of a fresh or reused block are zeroed, as the CPU allocator does: the engine relies on new
+// gradients, AdamW moments and KV caches starting at 0 (the slack past the request is never read). All work runs
+// on the legacy default stream, so reusing a block freed by the host is ordered after its last kernel.
 class CudaAllocator final : public Allocator {
  public:
-  size_t cached() const { return cached_; }
+  size_t cached() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cache_.cached_bytes();
+  }
+  size_t held() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_;
+  }
+  size_t held_peak() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_peak_;
+  }
 
   void release_cached() {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [size, blocks] : free_)
-      for (void* p : blocks) cudaFree(p);  // best effort: a failure here frees nothing worth reporting
-    free_.clear();
-    cached_ = 0;
+    for (const BlockCache::Block& b : cache_.take_all()) cudaFree(b.ptr);  // best effort: nothing worth reporting
   }
 
  protected:
   void* raw_alloc(size_t bytes) override {
-    const size_t size = (bytes + 511) / 512 * 512 + (bytes == 0 ? 512 : 0);
-    void* p = nullptr;
+    const size_t size = BlockCache::round(bytes);
+    BlockCache::Block b;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = free_.find(size);
-      if (it != free_.end() && !it->second.empty()) {
-        p = it->second.back();
-        it->second.pop_back();
-        cached_ -= size;
-      }
+      b = cache_.take(size);
     }
-    if (!p) p = fresh(size, bytes);
-    CUDA_CHECK(cudaMemsetAsync(p, 0, size, 0));
+    if (!b.ptr) b = {fresh(size, bytes), size};
+    CUDA_CHECK(cudaMemsetAsync(b.ptr, 0, bytes, 0));
     std::lock_guard<std::mutex> lock(mu_);
-    live_[p] = size;
-    return p;
+    live_[b.ptr] = b.bytes;
+    held_ += b.bytes;
+    held_peak_ = std::max(held_peak_, held_);
+    return b.ptr;
   }
 
   void raw_free(void* p) override {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = live_.find(p);
     if (it == live_.end()) return;  // not ours: never happens through Tensor
-    free_[it->second].push_back(p);
-    cached_ += it->second;
+    cache_.put({p, it->second});
+    held_ -= it->second;
     live_.erase(it);
   }
 
  private:
+  // A miss: cudaMalloc, and on failure give every cached block back to the driver and try once more.
   void* fresh(size_t size, size_t requested) {
     void* p = nullptr;
     cudaError_t e = cudaMalloc(&p, size);
     if (e == cudaErrorMemoryAllocation) {
-      cudaGetLastError();  // clear the sticky-free error state before retrying
+      cudaGetLastError();  // clear the error state before retrying
       release_cached();
       e = cudaMalloc(&p, size);
     }
@@ -78,8 +88,8 @@ class CudaAllocator final : public Allocator {
       size_t free_b = 0, total_b = 0;
       cudaMemGetInfo(&free_b, &total_b);
       throw std::runtime_error("out of GPU memory: needed " + gib(requested) + " more, the engine holds " +
-                               gib(in_use()) + " (peak " + gib(peak()) + "), the device has " + gib(free_b) +
-                               " free of " + gib(total_b) +
+                               gib(in_use()) + " in tensors (" + gib(held()) + " in blocks, peak " + gib(peak()) +
+                               "), the device has " + gib(free_b) + " free of " + gib(total_b) +
                                ". Lower the micro-batch size or the sequence length, or enable activation "
                                "checkpointing (and gradient accumulation to keep the effective batch).");
     }
@@ -88,9 +98,9 @@ class CudaAllocator final : public Allocator {
   }
 
   std::mutex mu_;
-  std::map<size_t, std::vector<void*>> free_;
-  std::unordered_map<void*, size_t> live_;
-  size_t cached_ = 0;
+  BlockCache cache_;
+  std::unordered_map<void*, size_t> live_;  // pointer -> the block's real size
+  size_t held_ = 0, held_peak_ = 0;
 };
 
 // Never destroyed: freeing device memory during process exit races the CUDA runtime's own teardown.
@@ -103,6 +113,8 @@ CudaAllocator& pool() {
 
 Allocator& allocator() { return pool(); }
 size_t cached_bytes() { return pool().cached(); }
+size_t held_bytes() { return pool().held(); }
+size_t held_peak_bytes() { return pool().held_peak(); }
 void release_cached() { pool().release_cached(); }
 
 void memcpy_h2d(void* dst, const void* src, size_t bytes) {

@@ -8,12 +8,16 @@
 
 namespace tf::cuda {
 
-// The device allocator behind allocator_for(Device::CUDA): a caching pool over cudaMalloc. in_use()/peak()
-// count the bytes engine tensors hold (the high-water mark reported as peak memory); blocks freed by tensors
-// stay cached for reuse, so steady-state training steps do not call cudaMalloc (which synchronises the GPU).
+// The device allocator behind allocator_for(Device::CUDA): a caching pool over cudaMalloc (best fit with bounded
+// slack, cuda/block_cache.h). in_use()/peak() count the bytes engine tensors asked for (the high-water mark
+// reported as peak memory); held_bytes()/held_peak_bytes() the real sizes of the blocks serving them (at most 25%,
+// or 2 MiB, more). Blocks freed by tensors stay cached for reuse, so steady-state training steps do not call
+// cudaMalloc (which synchronises the GPU).
 Allocator& allocator();
-size_t cached_bytes();  // bytes held by the pool but not by any tensor
-void release_cached();  // returns cached blocks to the driver
+size_t cached_bytes();     // bytes held by the pool but not by any tensor
+size_t held_bytes();       // real block bytes serving live tensors
+size_t held_peak_bytes();  // high-water mark of held_bytes() (never reset)
+void release_cached();     // returns cached blocks to the driver
 
 // Synchronous copies between host memory and device memory.
 void memcpy_h2d(void* dst, const void* src, size_t bytes);

@@ -53,6 +53,13 @@ class Backend {
   virtual void add_bias(float* y, const float* bias, int N, int C) = 0;  // y[n,:] += bias
   virtual void bias_grad(float* gb, const float* dy, int N, int C) = 0;  // gb += sum_n dy[n,:]
   virtual double sum_squares(const float* x, int64_t n) = 0;
+  // Sum of sum_squares(xs[i], ns[i]) over i = 0..count-1, added in that order (gradient-norm clipping over every
+  // trainable tensor). xs and ns are HOST arrays (of device pointers): one device-to-host copy on a GPU instead of
+  // a synchronising copy per buffer; bitwise the per-buffer loop on the CPU.
+  virtual double sum_squares_many(const float* const* xs, const int64_t* ns, int count) = 0;
+  // out[i] = index of the first maximum of row i of x [N, V] (std::max_element / torch.argmax: the lowest index
+  // wins ties), out is device memory: greedy decoding reads N ints back instead of N*V logits.
+  virtual void argmax_rows(const float* x, int N, int V, int32_t* out) = 0;
 
   // out[i,:] = table[ids[i],:]  /  table_grad[ids[i],:] += d[i,:]  (also used to gather/scatter rows).
   virtual void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) = 0;

@@ -588,7 +588,9 @@ KVCache Model::make_cache(int B, int S) {
   return c;
 }
 
-void Model::decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int Tq, int off, float* logits) {
+void Model::decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int Tq, int off, float* logits,
+                   int32_t* argmax) {
+  if (!logits && !argmax) throw std::invalid_argument("decode: nothing to return (no logits and no argmax)");
   if (off + Tq > cache.S) throw std::runtime_error("KV cache is full");
   ProfileCall call("decode");
   const size_t n = (size_t)cache.B * Tq;
@@ -600,9 +602,24 @@ void Model::decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int T
   const DeviceInts last_d(dev_, last.data(), last.size());
   Tensor h = make({cache.B, cfg_.hidden});
   be_->embedding_fwd(acts_.hF.f32(), last_d.get(), cache.B, cfg_.hidden, h.f32());
-  HostFloats out(dev_, logits, (int64_t)cache.B * cfg_.vocab);  // only the last tokens' logits come back
-  matmul_w(true, cache.B, cfg_.vocab, cfg_.hidden, 1.0f, h.f32(), cfg_.hidden, head(), 0.0f, out.get(), cfg_.vocab);
-  out.finish();
+  const int64_t n_logits = (int64_t)cache.B * cfg_.vocab;
+  if (logits) {
+    HostFloats out(dev_, logits, n_logits);  // only the last tokens' logits come back
+    matmul_w(true, cache.B, cfg_.vocab, cfg_.hidden, 1.0f, h.f32(), cfg_.hidden, head(), 0.0f, out.get(), cfg_.vocab);
+    if (argmax) greedy_tokens(out.get(), cache.B, argmax);  // before finish(): reads the device copy
+    out.finish();
+    return;
+  }
+  Tensor z = make({cache.B, cfg_.vocab});  // the logits stay on the device
+  matmul_w(true, cache.B, cfg_.vocab, cfg_.hidden, 1.0f, h.f32(), cfg_.hidden, head(), 0.0f, z.f32(), cfg_.vocab);
+  greedy_tokens(z.f32(), cache.B, argmax);
+}
+
+void Model::greedy_tokens(const float* logits, int B, int32_t* out_host) {
+  ProfileRegion region("head");
+  Tensor tok = make({B}, DType::I32);
+  be_->argmax_rows(logits, B, cfg_.vocab, tok.i32());
+  copy_to_host(out_host, tok, sizeof(int32_t) * (size_t)B);
 }
 
 void Model::merged_weight(const std::string& module, float* out) {

@@ -130,10 +130,13 @@ class Model {
   std::vector<ParamRef> trainable();
 
   // Generation: cache for B rows of S slots; decode Tq tokens per row at slot `off`, writing their keys
-  // and values, and return the logits of each row's last token in logits [B, vocab] (host memory). The
-  // cache's valid flags must be current on the device (KVCache::sync_valid) before the call.
+  // and values, and return the logits of each row's last token in logits [B, vocab] (host memory) and/or, when
+  // `argmax` is given, each row's greedy token (first maximum of those logits, computed on the device, so only
+  // B ints come back; logits may then be null). The cache's valid flags must be current on the device
+  // (KVCache::sync_valid) before the call.
   KVCache make_cache(int B, int S);
-  void decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int Tq, int off, float* logits);
+  void decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int Tq, int off, float* logits,
+              int32_t* argmax = nullptr);
 
   // W + scale * B @ A for a LoRA module, into out [out, in] (host memory).
   void merged_weight(const std::string& module, float* out);
@@ -172,6 +175,8 @@ class Model {
 
   Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }
   void check_ids(const int32_t* ids, int64_t n) const;
+  // out_host[b] = first maximum of logits [B, vocab] row b (device memory), via the backend's argmax_rows.
+  void greedy_tokens(const float* logits, int B, int32_t* out_host);
   void ensure_acts(int N, Keep keep);
   // Rows of logits per loss-head chunk for n_rows target rows (evened out, at most loss_chunk_ if set).
   int loss_chunk_rows(int n_rows) const;

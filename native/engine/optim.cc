@@ -2,15 +2,23 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
 #include "engine/profile.h"
 
 namespace tf {
 
 double grad_norm(Backend& be, const std::vector<ParamRef>& params) {
-  double ss = 0;
-  for (const ParamRef& p : params) ss += be.sum_squares(p.g, p.n);
-  return std::sqrt(ss);
+  // One batched reduction (one device-to-host copy per step on a GPU, not one per parameter), same order.
+  std::vector<const float*> xs;
+  std::vector<int64_t> ns;
+  xs.reserve(params.size());
+  ns.reserve(params.size());
+  for (const ParamRef& p : params) {
+    xs.push_back(p.g);
+    ns.push_back(p.n);
+  }
+  return std::sqrt(be.sum_squares_many(xs.data(), ns.data(), (int)params.size()));
 }
 
 double AdamW::step(Backend& be, const std::vector<ParamRef>& params, const AdamWConfig& c) {

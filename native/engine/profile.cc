@@ -133,6 +133,14 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "sum_squares");
     return in_->sum_squares(x, n);
   }
+  double sum_squares_many(const float* const* xs, const int64_t* ns, int count) override {
+    Timed t(dev_, "sum_squares_many");
+    return in_->sum_squares_many(xs, ns, count);
+  }
+  void argmax_rows(const float* x, int N, int V, int32_t* out) override {
+    Timed t(dev_, "argmax_rows");
+    in_->argmax_rows(x, N, V, out);
+  }
   void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) override {
     Timed t(dev_, "embedding_fwd");
     in_->embedding_fwd(table, ids, N, C, out);

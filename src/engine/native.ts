@@ -53,6 +53,23 @@ export interface CudaInfo {
   inUseBytes: number;
   peakBytes: number;
   cachedBytes: number;
+  /**
+   * Real sizes of the pool blocks serving live tensors (best fit: up to 25% or 2 MiB above the request) and their
+   * high-water mark. Absent from addons built before the best-fit pool.
+   */
+  heldBytes?: number;
+  heldPeakBytes?: number;
+}
+
+/** One request of a `blockCacheTrace` replay of the CUDA pool's reuse policy. */
+export interface BlockCacheStep {
+  /** Allocations: the block that served it (1, 2, ... in the order they were cudaMalloc'ed), its real size, and
+   * whether it came from the cache (false: a fresh cudaMalloc). Absent for frees. */
+  block?: number;
+  blockBytes?: number;
+  reused?: boolean;
+  /** Bytes cached (free blocks kept by the pool) after this request. */
+  cachedBytes: number;
 }
 
 /** One output of one Backend op, compared between the CPU backend and the tested one (`kernelCheck`). */
@@ -74,6 +91,7 @@ export interface KernelCheckEntry {
 interface CudaExports {
   cudaInfo(): CudaInfo;
   kernelCheck(device: "cuda" | "cpu", seed: number): KernelCheckEntry[];
+  blockCacheTrace(ops: number[]): BlockCacheStep[];
 }
 
 function cudaExports(): Partial<CudaExports> {
@@ -96,6 +114,8 @@ export function cudaInfo(): CudaInfo {
       inUseBytes: 0,
       peakBytes: 0,
       cachedBytes: 0,
+      heldBytes: 0,
+      heldPeakBytes: 0,
     };
   }
   return addon.cudaInfo();
@@ -113,4 +133,18 @@ export function kernelCheck(device: "cuda" | "cpu", seed = 1): KernelCheckEntry[
     });
   }
   return addon.kernelCheck(device, seed);
+}
+
+/**
+ * Replays a request trace through the CUDA pool's block-reuse policy (the same C++ class memory.cu uses, with fake
+ * pointers: no GPU needed). `ops[i] >= 0` allocates that many bytes; `ops[i] = -1 - j` frees what op j allocated.
+ */
+export function blockCacheTrace(ops: number[]): BlockCacheStep[] {
+  const addon = cudaExports();
+  if (!addon.blockCacheTrace) {
+    throw new TuneforgeError("the engine addon has no blockCacheTrace", {
+      hint: "rebuild the addon (npm run build:native, or native/build-standalone.sh on the GPU machine)",
+    });
+  }
+  return addon.blockCacheTrace(ops);
 }
