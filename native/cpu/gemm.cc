@@ -5,15 +5,15 @@
 // from gemm_pack.h.
 #include "gemm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdlib>
 #include <utility>
 
 #include "gemm_pack.h"
 #include "gemm_simd.h"
+#include "cpu/parallel.h"
 
 namespace tf::cpu {
 namespace {
@@ -34,8 +34,9 @@ constexpr int kNC = 256;
 // MC: the packed A block only needs to sit in L3 (each sliver is read once per NC block), so it is
 // large: a bigger MC means B is packed fewer times. Blocks are evened out (see tile()).
 constexpr int kMCMax = 1024;
-// Below this many multiply-adds per thread, forking threads costs more than it saves.
-constexpr double kMinMacsPerThread = 1 << 19;
+// Below this many multiply-adds per thread (~5 us of work), handing part of the product to a spinning
+// worker (~1-2 us, parallel.h) costs more than it saves.
+constexpr double kMinMacsPerThread = 1 << 18;
 
 using KernelFn = void (*)(int, const float*, size_t, const float*, float*, size_t, int, float,
                           float);
@@ -229,10 +230,9 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   }
   const Problem<TB> p{trans_a, trans_b, K, alpha, beta, A, (size_t)lda, B, (size_t)ldb, C, (size_t)ldc};
 
-  // Nested inside the engine's own parallel region: stay on this thread.
-  int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // Nested inside a parallel region (the engine's or a kernel's): stay on this thread.
   const double macs = (double)M * N * K;
-  threads = std::max(1, std::min(threads, (int)(macs / kMinMacsPerThread)));
+  const int threads = std::max(1, std::min(SpinPool::threads(), (int)(macs / kMinMacsPerThread)));
   if (threads == 1) {
     tile(p, 0, M, 0, N);
     return;
@@ -240,16 +240,19 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
   const Split sp = choose_split(threads, M, N, K);
   const int mu = (M + kMR - 1) / kMR, nu = (N + kNR - 1) / kNR;
   const int chunks = sp.cm * sp.cn;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (int c = 0; c < chunks; c++) {
-    const int im = c / sp.cn, in = c % sp.cn;
-    // Cut along sliver boundaries so only the matrix edge has partial slivers.
-    const int m0 = std::min(M, (int)((long long)mu * im / sp.cm) * kMR);
-    const int m1 = std::min(M, (int)((long long)mu * (im + 1) / sp.cm) * kMR);
-    const int n0 = std::min(N, (int)((long long)nu * in / sp.cn) * kNR);
-    const int n1 = std::min(N, (int)((long long)nu * (in + 1) / sp.cn) * kNR);
-    tile(p, m0, m1, n0, n1);
-  }
+  // Threads claim chunks in turn; each chunk of C is computed the same way whoever takes it.
+  std::atomic<int> next{0};
+  SpinPool::instance().run(threads, [&](int, int) {
+    for (int c; (c = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+      const int im = c / sp.cn, in = c % sp.cn;
+      // Cut along sliver boundaries so only the matrix edge has partial slivers.
+      const int m0 = std::min(M, (int)((long long)mu * im / sp.cm) * kMR);
+      const int m1 = std::min(M, (int)((long long)mu * (im + 1) / sp.cm) * kMR);
+      const int n0 = std::min(N, (int)((long long)nu * in / sp.cn) * kNR);
+      const int n1 = std::min(N, (int)((long long)nu * (in + 1) / sp.cn) * kNR);
+      tile(p, m0, m1, n0, n1);
+    }
+  });
 }
 
 }  // namespace

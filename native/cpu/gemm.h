@@ -1,7 +1,7 @@
 // Single-precision matrix multiply for the CPU backend (row-major, BLAS-like semantics):
 //   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C
 // op(X) is X or X^T. lda/ldb/ldc are row strides (in elements) of the matrices as stored.
-// Multithreaded over the engine's thread pool (OpenMP); uses the machine's vector units.
+// Multithreaded over the CPU kernels' spinning thread pool (parallel.h); uses the machine's vector units.
 #pragma once
 #include <cstdint>
 

@@ -101,6 +101,46 @@ test("skinny LoRA shapes: rank 8..64 as N, K or M", () => {
   }
 });
 
+test("small products big enough to split across threads: tiny M or K, every transpose, strides, alpha/beta", () => {
+  // Each is over a million multiply-adds (so it forks), with one side of 8..48 (one or a few A slivers,
+  // or few K steps, where forking and packing cost the most).
+  const shapes = [
+    [16, 256, 256],
+    [16, 128, 896],
+    [48, 64, 384],
+    [48, 384, 64],
+    [384, 64, 48],
+    [8, 520, 300],
+  ];
+  for (const [ta, tb] of COMBOS) {
+    for (const [M, N, K] of shapes) check({ ta, tb, M, N, K });
+    check({ ta, tb, M: 15, N: 300, K: 270, pad: 3, alpha: -1.25, beta: 0.5 });
+    check({ ta, tb, M: 330, N: 70, K: 47, pad: 1, alpha: 0.5, beta: 0, nanC: true });
+  }
+  // Random small shapes (seeded), so nothing is only right for the sizes above.
+  for (let i = 0; i < 12; i++) {
+    const [ta, tb] = COMBOS[i % 4];
+    const dim = (lo: number, hi: number) => lo + Math.floor(rng.next() * (hi - lo));
+    check({ ta, tb, M: dim(1, 64), N: dim(1, 400), K: dim(1, 900), pad: i % 3, alpha: 1.5, beta: i % 2 });
+  }
+});
+
+test("results are bitwise the same on every call, whichever thread computes which part", () => {
+  // Back-to-back calls reach the pool's workers spinning, awake or asleep: the result must not change.
+  for (const [ta, tb] of COMBOS) {
+    const [M, N, K] = [40, 200, 300];
+    const A = randomArray(M * K);
+    const B = randomArray(K * N);
+    const first = new Float32Array(M * N);
+    gemm.sgemm(ta, tb, M, N, K, 1, A, ta ? M : K, B, tb ? K : N, 0, first, N);
+    for (let rep = 0; rep < 30; rep++) {
+      const C = new Float32Array(M * N);
+      gemm.sgemm(ta, tb, M, N, K, 1, A, ta ? M : K, B, tb ? K : N, 0, C, N);
+      assert.deepEqual(C, first, `ta=${ta} tb=${tb}: call ${rep} differs from the first`);
+    }
+  }
+});
+
 test("strided lda/ldb/ldc leave the padding alone", () => {
   for (const [ta, tb] of COMBOS) check({ ta, tb, M: 29, N: 35, K: 41, pad: 5, alpha: 2, beta: 1 });
 });
