@@ -1,15 +1,21 @@
 // Causal scaled-dot-product attention with grouped KV heads, a key padding mask and optional segment ids
 // (packed sequences never attend across examples). Softmax statistics are kept as log-sum-exp per query so
 // the backward pass recomputes probabilities instead of storing [T, T] matrices.
-// Work items are single (query or key, head) rows; their cost grows along the causal triangle, so they are
-// handed out dynamically. Each item is computed by one thread start to finish, so results do not depend on
-// the thread count.
+// Work items are blocks of up to kRows consecutive (query or key) rows of one head; their cost grows along the
+// causal triangle, so they are handed out dynamically. Each item is computed by one thread start to finish, so
+// results do not depend on the thread count.
+// Each item runs in phases (all rows' scores, then all their exps, then all weighted sums) rather than row by
+// row: one row's steps depend on each other (scores -> max -> exp -> sum), so on short rows a row at a time
+// left the core waiting on latencies (the double exp's polynomial most of all); across rows they overlap.
+// Every row still does exactly the same arithmetic in the same order, so results are unchanged.
 // Speed: the per-position dot products (q.k for a query's keys, k.q for a key's queries, and the same with
 // dO and v) of small head dims were most of a tiny model's step, each ending in a horizontal sum. So the
 // operand a row sweeps over is first transposed per head to [hd, positions] and the dots run along positions,
 // a whole vector of them at a time; rows are padded so the loops need no scalar tails. Weighted sums of rows
 // (P V, dS K, ...) run along the head dim instead. The exps are vectorised (vec.h); the forward output
 // accumulates in double.
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -17,6 +23,7 @@
 #include <vector>
 
 #include "cpu/kernels.h"
+#include "cpu/parallel.h"
 #include "cpu/vec.h"
 #include "engine/tensor.h"
 
@@ -44,18 +51,39 @@ constexpr int kLanes = 16;
 inline int round_up(int m) { return (m + kLanes - 1) / kLanes * kLanes; }
 inline int64_t padded(int n) { return round_up(n) + kLanes; }
 
+// Query or key rows per work item: enough rows for their phases to overlap, few enough that a long causal
+// triangle still splits into many items to balance across threads.
+constexpr int kRows = 16;
+
+// Threads for one attention call: forking costs about as much as the whole call below kAttnParallelMin.
+inline int threads_for(const AttnDims& d) { return work(d) >= kAttnParallelMin ? SpinPool::threads() : 1; }
+
+// Calls slot(next) once per thread slot; next() hands out the item indices 0..n-1, each once, then -1.
+template <typename F>
+void run_items(int threads, int64_t n, F&& slot) {
+  std::atomic<int64_t> counter{0};
+  SpinPool::instance().run(threads, [&](int, int) {
+    slot([&]() -> int64_t {
+      const int64_t i = counter.fetch_add(1, std::memory_order_relaxed);
+      return i < n ? i : -1;
+    });
+  });
+}
+
 // x [B, rows, heads * hd] (positions 0..n-1 of each row used) -> xt [B, heads, hd, ld] (ld = padded(n); the
 // padding must be zero: the caller's buffer is fresh engine memory).
-void transpose_heads(const float* x, int B, int rows, int n, int heads, int hd, float* xt, bool parallel) {
+void transpose_heads(const float* x, int B, int rows, int n, int heads, int hd, float* xt, int threads) {
   const int64_t ld = padded(n);
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-  for (int b = 0; b < B; b++)
-    for (int h = 0; h < heads; h++)
+  SpinPool::instance().run(threads, [&](int slot, int slots) {
+    for (int64_t bh = (int64_t)B * heads * slot / slots; bh < (int64_t)B * heads * (slot + 1) / slots; bh++) {
+      const int64_t b = bh / heads, h = bh % heads;
       for (int i = 0; i < hd; i++) {
-        float* dst = xt + (((int64_t)b * heads + h) * hd + i) * ld;
-        const float* src = x + (int64_t)b * rows * heads * hd + (int64_t)h * hd + i;
+        float* dst = xt + (bh * hd + i) * ld;
+        const float* src = x + b * rows * heads * hd + h * hd + i;
         for (int s = 0; s < n; s++) dst[s] = src[(int64_t)s * heads * hd];
       }
+    }
+  });
 }
 
 typedef float VF16 __attribute__((vector_size(kLanes * sizeof(float))));
@@ -170,43 +198,54 @@ inline float max_of(const float* p, int m) {
 
 void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v,
                    const int32_t* key_valid, const int32_t* seg, float* out, float* lse) {
-  const int group = d.H / d.KV;
+  const int group = d.H / d.KV, hd = d.hd;
   const int n = d.q_off + d.Tq;  // the keys any query may see
   const int64_t ld = padded(n);
-  const float scale = 1.0f / std::sqrt((float)d.hd);
-  const int64_t qstride = (int64_t)d.H * d.hd, kstride = (int64_t)d.KV * d.hd;
-  const bool parallel = work(d) >= kAttnParallelMin;
-  Tensor kt_buf({(int64_t)d.B * d.KV * d.hd * ld});
+  const float scale = 1.0f / std::sqrt((float)hd);
+  const int64_t qstride = (int64_t)d.H * hd, kstride = (int64_t)d.KV * hd;
+  const int threads = threads_for(d);
+  Tensor kt_buf({(int64_t)d.B * d.KV * hd * ld});
   float* kt = kt_buf.f32();
-  transpose_heads(k, d.B, d.Tk, n, d.KV, d.hd, kt, parallel);
-#pragma omp parallel if (parallel)
-  {
-    std::vector<float> p(ld);
-    std::vector<double> acc(d.hd);
-#pragma omp for collapse(3) schedule(dynamic, 4)
-    for (int b = 0; b < d.B; b++)
-      for (int t = 0; t < d.Tq; t++)
-        for (int h = 0; h < d.H; h++) {
-          const int tq = d.q_off + t, m = tq + 1;
-          const int64_t qi = (int64_t)b * d.Tq + t;
-          const float* qv = q + qi * qstride + (int64_t)h * d.hd;
-          const float* vb = v + (int64_t)b * d.Tk * kstride + (int64_t)(h / group) * d.hd;
-          float* o = out + qi * qstride + (int64_t)h * d.hd;
-          dots(qv, kt + ((int64_t)b * d.KV + h / group) * d.hd * ld, ld, m, d.hd, scale, p.data());
-          mask_keys(key_valid, seg, (int64_t)b * d.Tk, tq, m, p.data());
-          const float mx = max_of(p.data(), m);
-          if (mx == kNegInf) {  // no visible key (a left pad): output 0
-            for (int i = 0; i < d.hd; i++) o[i] = 0.0f;
-            if (lse) lse[qi * d.H + h] = 0.0f;
-            continue;
-          }
-          const double sum = vec::exp_sum(p.data(), m, mx, p.data());
-          for (int i = 0; i < d.hd; i++) acc[i] = 0;
-          wsum(p.data(), vb, kstride, m, d.hd, acc.data());
-          for (int i = 0; i < d.hd; i++) o[i] = (float)(acc[i] / sum);
-          if (lse) lse[qi * d.H + h] = (float)(mx + std::log(sum));
+  transpose_heads(k, d.B, d.Tk, n, d.KV, hd, kt, threads);
+  // Items: (b, h, block of kRows queries).
+  const int blocks = (d.Tq + kRows - 1) / kRows;
+  run_items(threads, (int64_t)d.B * d.H * blocks, [&](auto next) {
+    std::vector<float> P(kRows * ld);
+    float mx[kRows];
+    double sum[kRows];
+    std::vector<double> acc(hd);
+    for (int64_t item; (item = next()) >= 0;) {
+      const int b = (int)(item / ((int64_t)d.H * blocks)), h = (int)(item / blocks % d.H);
+      const int t0 = (int)(item % blocks) * kRows, rows = std::min(kRows, d.Tq - t0);
+      const float* ktb = kt + ((int64_t)b * d.KV + h / group) * hd * ld;
+      const float* vb = v + (int64_t)b * d.Tk * kstride + (int64_t)(h / group) * hd;
+      const int64_t q0 = (int64_t)b * d.Tq + t0;  // first query row of the item
+      for (int r = 0; r < rows; r++) {
+        const int tq = d.q_off + t0 + r;
+        float* p = P.data() + r * ld;
+        dots(q + (q0 + r) * qstride + (int64_t)h * hd, ktb, ld, tq + 1, hd, scale, p);
+        mask_keys(key_valid, seg, (int64_t)b * d.Tk, tq, tq + 1, p);
+        mx[r] = max_of(p, tq + 1);
+      }
+      for (int r = 0; r < rows; r++) {
+        float* p = P.data() + r * ld;
+        if (mx[r] != kNegInf) sum[r] = vec::exp_sum(p, d.q_off + t0 + r + 1, mx[r], p);
+      }
+      for (int r = 0; r < rows; r++) {
+        const int64_t qi = q0 + r;
+        float* o = out + qi * qstride + (int64_t)h * hd;
+        if (mx[r] == kNegInf) {  // no visible key (a left pad): output 0
+          for (int i = 0; i < hd; i++) o[i] = 0.0f;
+          if (lse) lse[qi * d.H + h] = 0.0f;
+          continue;
         }
-  }
+        for (int i = 0; i < hd; i++) acc[i] = 0;
+        wsum(P.data() + r * ld, vb, kstride, d.q_off + t0 + r + 1, hd, acc.data());
+        for (int i = 0; i < hd; i++) o[i] = (float)(acc[i] / sum[r]);
+        if (lse) lse[qi * d.H + h] = (float)(mx[r] + std::log(sum[r]));
+      }
+    }
+  });
 }
 
 // With P = softmax(S), S = scale * q k^T: dV = P^T dO; dP = dO V^T; dS = P * (dP - rowsum(dO * O));
@@ -219,89 +258,113 @@ void attention_bwd(const AttnDims& d, const float* q, const float* k, const floa
   const int64_t ld = padded(T);
   const float scale = 1.0f / std::sqrt((float)hd);
   const int64_t qstride = (int64_t)d.H * hd, kstride = (int64_t)d.KV * hd;
-  const bool parallel = work(d) >= kAttnParallelMin;
+  const int threads = threads_for(d);
   // Transposed [B, heads, hd, ld]: keys and values for the query pass, queries and output gradients for the key
   // pass; the per-query statistics lse and D = rowsum(dO * O) as [B, H, ld] for the key pass.
   const int64_t nq = (int64_t)d.B * d.H * hd * ld, nk = (int64_t)d.B * d.KV * hd * ld, nr = (int64_t)d.B * d.H * ld;
   Tensor buf({2 * nq + 2 * nk + 2 * nr});
   float *qt = buf.f32(), *got = qt + nq, *kt = got + nq, *vt = kt + nk, *lset = vt + nk, *Dt = lset + nr;
-  transpose_heads(q, d.B, T, T, d.H, hd, qt, parallel);
-  transpose_heads(dout, d.B, T, T, d.H, hd, got, parallel);
-  transpose_heads(k, d.B, T, T, d.KV, hd, kt, parallel);
-  transpose_heads(v, d.B, T, T, d.KV, hd, vt, parallel);
-  transpose_heads(lse, d.B, T, T, d.H, 1, lset, parallel);
-
-#pragma omp parallel for collapse(2) schedule(static) if (parallel)
-  for (int b = 0; b < d.B; b++)
-    for (int h = 0; h < d.H; h++)
+  transpose_heads(q, d.B, T, T, d.H, hd, qt, threads);
+  transpose_heads(dout, d.B, T, T, d.H, hd, got, threads);
+  transpose_heads(k, d.B, T, T, d.KV, hd, kt, threads);
+  transpose_heads(v, d.B, T, T, d.KV, hd, vt, threads);
+  transpose_heads(lse, d.B, T, T, d.H, 1, lset, threads);
+  parallel_for((int64_t)d.B * d.H, threads > 1 ? kParallelMin : 0, [&](int64_t bh0, int64_t bh1) {
+    for (int64_t bh = bh0; bh < bh1; bh++)
       for (int t = 0; t < T; t++) {
-        const int64_t off = ((int64_t)b * T + t) * qstride + (int64_t)h * hd;
-        Dt[((int64_t)b * d.H + h) * ld + t] = dot(dout + off, out + off, hd);
+        const int64_t off = ((bh / d.H) * T + t) * qstride + (bh % d.H) * hd;
+        Dt[bh * ld + t] = dot(dout + off, out + off, hd);
       }
+  });
+  const int blocks = (T + kRows - 1) / kRows;
 
-  // Queries: dq[t] = scale * sum_s dS[t, s] k[s].
-#pragma omp parallel if (parallel)
-  {
-    std::vector<float> P(ld), dS(ld), acc(hd);
-#pragma omp for collapse(3) schedule(dynamic, 4)
-    for (int b = 0; b < d.B; b++)
-      for (int t = 0; t < T; t++)
-        for (int h = 0; h < d.H; h++) {
-          const int m = t + 1;
-          const int64_t off = ((int64_t)b * T + t) * qstride + (int64_t)h * hd;
-          const int64_t bh = (int64_t)b * d.H + h, bg = (int64_t)b * d.KV + h / group;
-          const float L = lset[bh * ld + t], Di = Dt[bh * ld + t];
-          dots(q + off, kt + bg * hd * ld, ld, m, hd, scale, P.data());
-          mask_keys(key_valid, seg, (int64_t)b * T, t, m, P.data());
-          vec::exp_sum(P.data(), m, L, P.data());  // P = exp(S - lse)
-          dots(dout + off, vt + bg * hd * ld, ld, m, hd, 1.0f, dS.data());  // dP
+  // Queries: dq[t] = scale * sum_s dS[t, s] k[s]. Items: (b, h, block of kRows queries).
+  run_items(threads, (int64_t)d.B * d.H * blocks, [&](auto next) {
+    std::vector<float> P(kRows * ld), dS(kRows * ld), acc(hd);
+    for (int64_t item; (item = next()) >= 0;) {
+      const int b = (int)(item / ((int64_t)d.H * blocks)), h = (int)(item / blocks % d.H);
+      const int t0 = (int)(item % blocks) * kRows, rows = std::min(kRows, T - t0);
+      const int64_t bh = (int64_t)b * d.H + h, bg = (int64_t)b * d.KV + h / group;
+      const int64_t off0 = ((int64_t)b * T + t0) * qstride + (int64_t)h * hd;  // query t0, head h
+      for (int r = 0; r < rows; r++) {
+        const int t = t0 + r;
+        float* p = P.data() + r * ld;
+        dots(q + off0 + r * qstride, kt + bg * hd * ld, ld, t + 1, hd, scale, p);
+        mask_keys(key_valid, seg, (int64_t)b * T, t, t + 1, p);
+      }
+      for (int r = 0; r < rows; r++) {
+        float* p = P.data() + r * ld;
+        vec::exp_sum(p, t0 + r + 1, lset[bh * ld + t0 + r], p);  // P = exp(S - lse)
+      }
+      for (int r = 0; r < rows; r++) {
+        const int m = t0 + r + 1;
+        const float Di = Dt[bh * ld + t0 + r];
+        const float* p = P.data() + r * ld;
+        float* ds = dS.data() + r * ld;
+        dots(dout + off0 + r * qstride, vt + bg * hd * ld, ld, m, hd, 1.0f, ds);  // dP
 #pragma omp simd
-          for (int s = 0; s < m; s++) dS[s] = P[s] * (dS[s] - Di);
-          for (int i = 0; i < hd; i++) acc[i] = 0;
-          wsum(dS.data(), k + (int64_t)b * T * kstride + (int64_t)(h / group) * hd, kstride, m, hd, acc.data());
-          for (int i = 0; i < hd; i++) dq[off + i] = acc[i] * scale;
-        }
-  }
+        for (int s = 0; s < m; s++) ds[s] = p[s] * (ds[s] - Di);
+      }
+      for (int r = 0; r < rows; r++) {
+        for (int i = 0; i < hd; i++) acc[i] = 0;
+        wsum(dS.data() + r * ld, k + (int64_t)b * T * kstride + (int64_t)(h / group) * hd, kstride, t0 + r + 1,
+             hd, acc.data());
+        for (int i = 0; i < hd; i++) dq[off0 + r * qstride + i] = acc[i] * scale;
+      }
+    }
+  });
 
   // Keys: dk[s] = scale * sum_{t >= s, h in group} dS[t, s] q[t]; dv[s] = sum P[t, s] dO[t].
-#pragma omp parallel if (parallel)
-  {
-    std::vector<float> P(ld), dS(ld), ak(hd), av(hd);
-#pragma omp for collapse(3) schedule(dynamic, 4)
-    for (int b = 0; b < d.B; b++)
-      for (int s = 0; s < T; s++)
-        for (int g = 0; g < d.KV; g++) {
-          const int64_t ko = ((int64_t)b * T + s) * kstride + (int64_t)g * hd;
-          for (int i = 0; i < hd; i++) ak[i] = av[i] = 0;
-          const int m = T - s;  // queries s..T-1, as index u = t - s
-          const bool valid = !key_valid || key_valid[(int64_t)b * T + s] != 0;
-          for (int j = 0; valid && j < group; j++) {
-            const int h = g * group + j;
-            const int64_t bh = (int64_t)b * d.H + h;
-            const int64_t qo = ((int64_t)b * T + s) * qstride + (int64_t)h * hd;  // query s, head h
-            const float* lse_h = lset + bh * ld + s;
-            const float* D_h = Dt + bh * ld + s;
-            dots(k + ko, qt + bh * hd * ld + s, ld, m, hd, scale, P.data());
+  // Items: (b, g, block of kRows keys); key s sweeps the queries s..T-1, as index u = t - s.
+  run_items(threads, (int64_t)d.B * d.KV * blocks, [&](auto next) {
+    std::vector<float> P(kRows * ld), dS(kRows * ld), ak(kRows * hd), av(kRows * hd);
+    for (int64_t item; (item = next()) >= 0;) {
+      const int b = (int)(item / ((int64_t)d.KV * blocks)), g = (int)(item / blocks % d.KV);
+      const int s0 = (int)(item % blocks) * kRows, rows = std::min(kRows, T - s0);
+      const int64_t ko0 = ((int64_t)b * T + s0) * kstride + (int64_t)g * hd;  // key s0, kv head g
+      std::fill(ak.begin(), ak.end(), 0.0f);
+      std::fill(av.begin(), av.end(), 0.0f);
+      for (int j = 0; j < group; j++) {
+        const int h = g * group + j;
+        const int64_t bh = (int64_t)b * d.H + h;
+        for (int r = 0; r < rows; r++) {
+          const int s = s0 + r, m = T - s;
+          float* p = P.data() + r * ld;
+          const float* lse_h = lset + bh * ld + s;
+          dots(k + ko0 + r * kstride, qt + bh * hd * ld + s, ld, m, hd, scale, p);
 #pragma omp simd
-            for (int u = 0; u < m; u++) P[u] -= lse_h[u];
-            if (seg) {
-              const int32_t* sg = seg + (int64_t)b * T + s;
+          for (int u = 0; u < m; u++) p[u] -= lse_h[u];
+          if (seg) {
+            const int32_t* sg = seg + (int64_t)b * T + s;
 #pragma omp simd
-              for (int u = 0; u < m; u++) P[u] = sg[u] == sg[0] ? P[u] : kNegInf;
-            }
-            vec::exp_sum(P.data(), m, 0.0f, P.data());
-            dots(v + ko, got + bh * hd * ld + s, ld, m, hd, 1.0f, dS.data());  // dP
-#pragma omp simd
-            for (int u = 0; u < m; u++) dS[u] = P[u] * (dS[u] - D_h[u]);
-            wsum(dS.data(), q + qo, qstride, m, hd, ak.data());
-            wsum(P.data(), dout + qo, qstride, m, hd, av.data());
-          }
-          for (int i = 0; i < hd; i++) {
-            dk[ko + i] = ak[i] * scale;
-            dv[ko + i] = av[i];
+            for (int u = 0; u < m; u++) p[u] = sg[u] == sg[0] ? p[u] : kNegInf;
           }
         }
-  }
+        for (int r = 0; r < rows; r++) vec::exp_sum(P.data() + r * ld, T - s0 - r, 0.0f, P.data() + r * ld);
+        for (int r = 0; r < rows; r++) {
+          const int s = s0 + r, m = T - s;
+          const float* D_h = Dt + bh * ld + s;
+          const float* p = P.data() + r * ld;
+          float* ds = dS.data() + r * ld;
+          dots(v + ko0 + r * kstride, got + bh * hd * ld + s, ld, m, hd, 1.0f, ds);  // dP
+#pragma omp simd
+          for (int u = 0; u < m; u++) ds[u] = p[u] * (ds[u] - D_h[u]);
+        }
+        for (int r = 0; r < rows; r++) {
+          const int s = s0 + r;
+          if (key_valid && key_valid[(int64_t)b * T + s] == 0) continue;  // a padding key: no gradient
+          const int64_t qo = ((int64_t)b * T + s) * qstride + (int64_t)h * hd;  // query s, head h
+          wsum(dS.data() + r * ld, q + qo, qstride, T - s, hd, ak.data() + r * hd);
+          wsum(P.data() + r * ld, dout + qo, qstride, T - s, hd, av.data() + r * hd);
+        }
+      }
+      for (int r = 0; r < rows; r++)
+        for (int i = 0; i < hd; i++) {
+          dk[ko0 + r * kstride + i] = ak[r * hd + i] * scale;
+          dv[ko0 + r * kstride + i] = av[r * hd + i];
+        }
+    }
+  });
 }
 
 }  // namespace tf::cpu

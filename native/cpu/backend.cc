@@ -5,6 +5,7 @@
 
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
+#include "cpu/parallel.h"
 #include "engine/bf16.h"
 
 namespace tf {
@@ -28,16 +29,18 @@ class CpuBackend final : public Backend {
     cpu::gemm_bf16b(tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
   }
   void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
-#pragma omp parallel for if ((int64_t)N * C > (1 << 16))
-    for (int i = 0; i < N; i++) {
-      const uint16_t* row = table + (int64_t)ids[i] * C;
-      float* o = out + (int64_t)i * C;
-      for (int c = 0; c < C; c++) o[c] = bf16_to_f32(row[c]);
-    }
+    cpu::parallel_for(N, (int64_t)N * C, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) {
+        const uint16_t* row = table + (int64_t)ids[i] * C;
+        float* o = out + i * C;
+        for (int c = 0; c < C; c++) o[c] = bf16_to_f32(row[c]);
+      }
+    });
   }
   void widen_bf16(const uint16_t* x, float* y, int64_t n) override {
-#pragma omp parallel for if (n > (1 << 16))
-    for (int64_t i = 0; i < n; i++) y[i] = bf16_to_f32(x[i]);
+    cpu::parallel_for(n, n, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) y[i] = bf16_to_f32(x[i]);
+    });
   }
   void zero(float* x, int64_t n) override { cpu::zero(x, n); }
   void copy(float* dst, const float* src, int64_t n) override { cpu::copy(dst, src, n); }
@@ -54,11 +57,12 @@ class CpuBackend final : public Backend {
   }
   void argmax_rows(const float* x, int N, int V, int32_t* out) override {
     // std::max_element exactly as pick_token's greedy choice (first maximum; its NaN behaviour included).
-#pragma omp parallel for if ((int64_t)N * V > (1 << 18))
-    for (int i = 0; i < N; i++) {
-      const float* row = x + (int64_t)i * V;
-      out[i] = V > 0 ? (int32_t)(std::max_element(row, row + V) - row) : 0;
-    }
+    cpu::parallel_for(N, (int64_t)N * V, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) {
+        const float* row = x + i * V;
+        out[i] = V > 0 ? (int32_t)(std::max_element(row, row + V) - row) : 0;
+      }
+    });
   }
   void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) override {
     cpu::embedding_fwd(table, ids, N, C, out);
@@ -97,6 +101,10 @@ class CpuBackend final : public Backend {
   }
   void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h) override {
     cpu::adamw(p, g, m, v, n, h);
+  }
+  void adamw_many(float* const* ps, const float* const* gs, float* const* ms, float* const* vs, const int64_t* ns,
+                  int count, const AdamWHyper& h) override {
+    cpu::adamw_many(ps, gs, ms, vs, ns, count, h);
   }
   void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) override {
     cpu::dropout(x, mask, x_out, n, p, seed);

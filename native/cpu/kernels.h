@@ -44,5 +44,7 @@ void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, fl
 double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale);
 
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h);
+void adamw_many(float* const* ps, const float* const* gs, float* const* ms, float* const* vs, const int64_t* ns,
+                int count, const AdamWHyper& h);
 
 }  // namespace tf::cpu

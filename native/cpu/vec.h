@@ -3,6 +3,8 @@
 // Provides a vectorised exp: scalar libm exp over a 152K vocabulary per token was most of the loss head.
 // exp is evaluated in double so losses keep the precision the finite-difference gradient tests rely on.
 #pragma once
+#include <immintrin.h>
+
 #include <cstdint>
 #include <cstring>
 
@@ -21,11 +23,19 @@ inline VD load(const float* p) {
   std::memcpy(&v, p, sizeof v);
   return __builtin_convertvector(v, VD);
 }
+// The partial forms use masked loads and stores where AVX-512 has them: a memcpy of a variable length into a
+// vector went through libc and then stalled the vector's reload (store forwarding fails), which on short rows
+// (attention, small MLPs) cost more than the arithmetic.
 inline VD load_n(const float* p, int n, float fill) {
   if (n == W) return load(p);
+#if defined(__AVX512VL__)
+  const __m256 v = _mm256_mask_loadu_ps(_mm256_set1_ps(fill), (__mmask8)((1u << n) - 1), p);
+  return __builtin_convertvector((VF)v, VD);
+#else
   VF v = VF{} + fill;
   std::memcpy(&v, p, sizeof(float) * n);
   return __builtin_convertvector(v, VD);
+#endif
 }
 // Rounds to float and stores W (or the first n) lanes.
 inline void store(float* p, VD v) {
@@ -35,7 +45,11 @@ inline void store(float* p, VD v) {
 inline void store_n(float* p, VD v, int n) {
   if (n == W) return store(p, v);
   const VF f = __builtin_convertvector(v, VF);
+#if defined(__AVX512VL__)
+  _mm256_mask_storeu_ps(p, (__mmask8)((1u << n) - 1), (__m256)f);
+#else
   std::memcpy(p, &f, sizeof(float) * n);
+#endif
 }
 
 inline double hsum(VD v) {

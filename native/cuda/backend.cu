@@ -180,6 +180,11 @@ class CudaBackend final : public Backend {
   void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h) override {
     cuda::adamw(p, g, m, v, n, h, stream_);
   }
+  // One launch per tensor on the stream (launches are asynchronous: no per-tensor synchronisation to batch away).
+  void adamw_many(float* const* ps, const float* const* gs, float* const* ms, float* const* vs, const int64_t* ns,
+                  int count, const AdamWHyper& h) override {
+    for (int i = 0; i < count; i++) cuda::adamw(ps[i], gs[i], ms[i], vs[i], ns[i], h, stream_);
+  }
 
   void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) override {
     cuda::dropout(x, mask, x_out, n, p, seed, stream_);

@@ -508,6 +508,39 @@ class Harness {
     compare_dev("adamw", "p", "n4099 step3", p, dp);
     compare_dev("adamw", "m", "n4099 step3", m, dm);
     compare_dev("adamw", "v", "n4099 step3", v, dv);
+    adamw_many();
+  }
+
+  // adamw_many (reported as op "adamw", shape "many ...") on tensors of odd sizes, an empty one included, against
+  // the reference's per-tensor adamw: on the CPU the two must agree bitwise (the kernel test checks it).
+  void adamw_many() {
+    const int64_t sizes[] = {5, 4099, 0, 17, 1, 300};
+    const int count = (int)(sizeof sizes / sizeof sizes[0]);
+    const AdamWHyper h{1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 4};
+    F p, g, m, v;  // every tensor's host data, concatenated
+    for (int64_t n : sizes) {
+      for (float x : rand(n)) p.push_back(x);
+      for (float x : rand(n)) g.push_back(x);
+      for (float x : rand(n, -0.1f, 0.1f)) m.push_back(x);
+      for (float x : rand(n, 0.0f, 0.01f)) v.push_back(x);
+    }
+    Tensor dp = up(p), dg = up(g), dm = up(m), dv = up(v);
+    std::vector<float*> ps, ms, vs;
+    std::vector<const float*> gs;
+    int64_t at = 0;
+    for (int i = 0; i < count; i++) {
+      ref_.adamw(p.data() + at, g.data() + at, m.data() + at, v.data() + at, sizes[i], h);
+      ps.push_back(dp.f32() + at);
+      gs.push_back(dg.f32() + at);
+      ms.push_back(dm.f32() + at);
+      vs.push_back(dv.f32() + at);
+      at += sizes[i];
+    }
+    test_.adamw_many(ps.data(), gs.data(), ms.data(), vs.data(), sizes, count, h);
+    const std::string shape = "many " + std::to_string(count) + " tensors step4";
+    compare_dev("adamw", "p", shape, p, dp);
+    compare_dev("adamw", "m", shape, m, dm);
+    compare_dev("adamw", "v", shape, v, dv);
   }
 
   void dropout() {

@@ -96,6 +96,11 @@ class Backend {
                                float grad_scale) = 0;
 
   virtual void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h) = 0;
+  // adamw on count tensors in one call: tensor i is ps[i], gs[i], ms[i], vs[i] of ns[i] elements. The pointer and
+  // size arrays are HOST arrays (of device pointers). Bitwise the same as calling adamw on each tensor; one call
+  // per optimizer step instead of one per trainable tensor (each of which cost more than its work on small models).
+  virtual void adamw_many(float* const* ps, const float* const* gs, float* const* ms, float* const* vs,
+                          const int64_t* ns, int count, const AdamWHyper& h) = 0;
 
   // LoRA dropout: mask[i] = 0 or 1/(1-p) from a counter-based RNG (seed, offset), x_out = x * mask.
   virtual void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) = 0;

@@ -45,7 +45,18 @@ double AdamW::step(Backend& be, const std::vector<ParamRef>& params, const AdamW
   }
   t_++;
   const AdamWHyper h{c.lr, c.beta1, c.beta2, c.eps, c.weight_decay, t_};
-  for (size_t i = 0; i < params.size(); i++) be.adamw(params[i].p, params[i].g, m_[i].f32(), v_[i].f32(), params[i].n, h);
+  // One batched call (one fork on the CPU instead of one per tensor).
+  std::vector<float*> ps, ms, vs;
+  std::vector<const float*> gs;
+  std::vector<int64_t> ns;
+  for (size_t i = 0; i < params.size(); i++) {
+    ps.push_back(params[i].p);
+    gs.push_back(params[i].g);
+    ms.push_back(m_[i].f32());
+    vs.push_back(v_[i].f32());
+    ns.push_back(params[i].n);
+  }
+  be.adamw_many(ps.data(), gs.data(), ms.data(), vs.data(), ns.data(), (int)params.size(), h);
   return norm;
 }
 

@@ -193,6 +193,11 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "adamw");
     in_->adamw(p, g, m, v, n, h);
   }
+  void adamw_many(float* const* ps, const float* const* gs, float* const* ms, float* const* vs, const int64_t* ns,
+                  int count, const AdamWHyper& h) override {
+    Timed t(dev_, "adamw_many");
+    in_->adamw_many(ps, gs, ms, vs, ns, count, h);
+  }
   void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) override {
     Timed t(dev_, "dropout");
     in_->dropout(x, mask, x_out, n, p, seed);
