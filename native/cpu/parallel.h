@@ -79,12 +79,19 @@ class SpinPool {
     while (run_slot(run_id)) {
     }
     in_job() = false;
-    // Only slots a worker already runs are left: it is on a CPU, unless the machine is oversubscribed.
-    for (int spin = 0; done_.load(std::memory_order_acquire) < nt; spin++) {
-      if (spin < 4096)
+    // Only slots a worker already runs are left: it is on a CPU, unless the machine is oversubscribed. Then
+    // spinning (or yielding, which CFS may ignore) would keep that worker off the CPU for whole timeslices per
+    // run, so after a short spin the caller sleeps and the worker that finishes the last slot wakes it.
+    for (int spin = 0; done_.load(std::memory_order_seq_cst) < nt; spin++) {
+      if (spin < 4096) {
         cpu_relax();
-      else
-        std::this_thread::yield();
+        continue;
+      }
+      std::unique_lock<std::mutex> lk(done_mu_);
+      caller_waiting_.store(true, std::memory_order_seq_cst);
+      done_cv_.wait(lk, [&] { return done_.load(std::memory_order_seq_cst) >= nt; });
+      caller_waiting_.store(false, std::memory_order_relaxed);
+      break;
     }
   }
 
@@ -102,7 +109,12 @@ class SpinPool {
       if (s >> 32 != run_id || slot >= nt) return false;
       if (state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
         fn_(ctx_, slot, nt);
-        done_.fetch_add(1, std::memory_order_release);
+        // seq_cst with the caller's flag: either it sees the count complete or this sees it waiting.
+        if (done_.fetch_add(1, std::memory_order_seq_cst) + 1 == nt &&
+            caller_waiting_.load(std::memory_order_seq_cst)) {
+          std::lock_guard<std::mutex> lk(done_mu_);
+          done_cv_.notify_all();
+        }
         return true;
       }
     }
@@ -134,6 +146,9 @@ class SpinPool {
   // run id << 32 | its slot count << 16 | next unclaimed slot: the one word workers watch and claim from.
   std::atomic<uint64_t> state_{0};
   std::atomic<int> done_{0};  // slots of the current run finished
+  std::mutex done_mu_;        // the caller sleeps on done_cv_ when a worker's slot keeps it waiting
+  std::condition_variable done_cv_;
+  std::atomic<bool> caller_waiting_{false};
   void (*fn_)(void*, int, int) = nullptr;
   void* ctx_ = nullptr;
 };
