@@ -10,9 +10,12 @@ namespace tf::cpu {
 using vec::VD;
 using vec::W;
 
-// Threads get whole vectors of W elements.
+// Threads get whole vectors of W elements. An element costs about as much as kCost plain element-wise ones (a
+// double-precision exp): work below kParallelMin / kCost runs on one thread. The split cannot change a result.
+constexpr int64_t kCost = 8;
+
 void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) {
-  parallel_for((n + W - 1) / W, n, [&](int64_t v0, int64_t v1) {
+  parallel_for((n + W - 1) / W, n * kCost, [&](int64_t v0, int64_t v1) {
     for (int64_t j = v0 * W; j < std::min(n, v1 * W); j += W) {
       const int m = (int)std::min<int64_t>(W, n - j);
       const VD gv = vec::load_n(g + j, m, 0.0f), uv = vec::load_n(u + j, m, 0.0f);
@@ -23,7 +26,7 @@ void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) {
 
 // d silu(g)/dg = sig * (1 + g * (1 - sig)).
 void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du) {
-  parallel_for((n + W - 1) / W, n, [&](int64_t v0, int64_t v1) {
+  parallel_for((n + W - 1) / W, n * kCost, [&](int64_t v0, int64_t v1) {
     for (int64_t j = v0 * W; j < std::min(n, v1 * W); j += W) {
       const int m = (int)std::min<int64_t>(W, n - j);
       const VD gv = vec::load_n(g + j, m, 0.0f), uv = vec::load_n(u + j, m, 0.0f);
