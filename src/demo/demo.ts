@@ -274,27 +274,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
   // The tiny model's folder stands for the model in the configs (its name alone would resolve to the plain
   // built-in one, whose tokenizer is not the demo's).
   const baseName = full ? modelDir : modelName;
-  const trainConfig = demoConfig(
-    dir,
-    baseName,
-    trainFile,
-    join(dir, "prepared", "train"),
-    t,
-    full,
-    { train: 0.95, val: 0.05, test: 0 },
-    seed,
-  );
+  const configFor = (file: string, prepared: string, split: { train: number; val: number; test: number }) =>
+    demoConfig(dir, baseName, file, join(dir, "prepared", prepared), t, full, split, seed);
+  const trainConfig = configFor(trainFile, "train", { train: 0.95, val: 0.05, test: 0 });
   // Held-out orders are all evaluation data; the pipeline needs a train share, so they go to its train file.
-  const heldoutConfig = demoConfig(
-    dir,
-    baseName,
-    heldoutFile,
-    join(dir, "prepared", "heldout"),
-    t,
-    full,
-    { train: 1, val: 0, test: 0 },
-    seed,
-  );
+  const heldoutConfig = configFor(heldoutFile, "heldout", { train: 1, val: 0, test: 0 });
   const total = trainOrders + heldoutOrders;
   let rowsDone = 0;
   const onRow = () => o.onProgress?.({ stage: "prepare", done: ++rowsDone, total });

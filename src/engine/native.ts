@@ -102,23 +102,28 @@ function cudaExports(): Partial<CudaExports> {
 export function cudaInfo(): CudaInfo {
   const addon = cudaExports();
   if (!addon.cudaInfo) {
-    return {
-      built: false,
-      available: false,
-      reason: "the engine addon predates the CUDA backend; rebuild it (npm run build:native)",
-      name: "",
-      computeCapability: "",
-      smCount: 0,
-      totalBytes: 0,
-      freeBytes: 0,
-      inUseBytes: 0,
-      peakBytes: 0,
-      cachedBytes: 0,
-      heldBytes: 0,
-      heldPeakBytes: 0,
-    };
+    return noCudaInfo("the engine addon predates the CUDA backend; rebuild it (npm run build:native)");
   }
   return addon.cudaInfo();
+}
+
+/** A CudaInfo for no GPU (no device, no memory), saying why. */
+export function noCudaInfo(reason: string): CudaInfo {
+  return {
+    built: false,
+    available: false,
+    reason,
+    name: "",
+    computeCapability: "",
+    smCount: 0,
+    totalBytes: 0,
+    freeBytes: 0,
+    inUseBytes: 0,
+    peakBytes: 0,
+    cachedBytes: 0,
+    heldBytes: 0,
+    heldPeakBytes: 0,
+  };
 }
 
 /**

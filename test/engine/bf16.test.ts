@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { GemmAddon } from "../../bench/gemm-addon.js";
 import { createRng } from "../../src/data/random.js";
 import { EngineModel, loadNative, resolveWeightsDtype, type Batch } from "../../src/engine/index.js";
 import type { CudaInfo } from "../../src/engine/native.js";
@@ -144,7 +145,7 @@ test("bf16 weights are rounded, not truncated: the rounded model differs from th
   }
 });
 
-interface Bf16Gemm {
+interface Bf16Gemm extends Pick<GemmAddon, "sgemm"> {
   gemmBf16(
     transB: boolean,
     M: number,
@@ -154,21 +155,6 @@ interface Bf16Gemm {
     A: Float32Array,
     lda: number,
     B: Uint16Array,
-    ldb: number,
-    beta: number,
-    C: Float32Array,
-    ldc: number,
-  ): void;
-  sgemm(
-    ta: boolean,
-    tb: boolean,
-    M: number,
-    N: number,
-    K: number,
-    alpha: number,
-    A: Float32Array,
-    lda: number,
-    B: Float32Array,
     ldb: number,
     beta: number,
     C: Float32Array,

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { describeDevice, EngineModel, resolveDevice } from "../../src/engine/index.js";
-import { cudaInfo, type CudaInfo } from "../../src/engine/native.js";
+import { cudaInfo, noCudaInfo, type CudaInfo } from "../../src/engine/native.js";
 import { TuneforgeError } from "../../src/errors.js";
 import { writeRandomModel } from "./random-model.js";
 
@@ -11,20 +11,7 @@ const DIR = writeRandomModel(2);
 const real = cudaInfo();
 
 function fakeInfo(over: Partial<CudaInfo>): CudaInfo {
-  return {
-    built: true,
-    available: false,
-    reason: "",
-    name: "",
-    computeCapability: "",
-    smCount: 0,
-    totalBytes: 0,
-    freeBytes: 0,
-    inUseBytes: 0,
-    peakBytes: 0,
-    cachedBytes: 0,
-    ...over,
-  };
+  return { ...noCudaInfo(""), built: true, ...over };
 }
 
 test("device cuda on this build: a TuneforgeError with the reason and how to build with CUDA", () => {
