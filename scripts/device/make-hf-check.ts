@@ -1,9 +1,9 @@
-// Writes what `check_hf.py` verifies on the GPU machine (which has torch, transformers and PEFT; this machine
-// does not): that HF and PEFT load what tuneforge writes and compute what our engine computes.
+// Writes what `check_hf.py` verifies wherever torch + transformers run (the GPU machine, or the Debian sid chroot
+// of scripts/dev/hf-check-sid.sh): that HF and PEFT load what tuneforge writes and compute what our engine computes.
 //   <out>/tiny/     the built-in tiny model (config.json, safetensors, tokenizer.json, chat template)
 //   <out>/adapter/  a PEFT adapter written by tuneforge's writer (random non-zero A and B on all 7 projections)
 //   <out>/merged/   `tuneforge merge` of the two
-//   <out>/expected.json  token ids and chat renders from our tokenizer, and our engine's logits for base,
+//   <out>/expected.json  token ids, chat renders and their ids from our tokenizer, and our engine's logits for base,
 //                        base + adapter (unmerged) and merged.
 // Usage: tsx scripts/device/make-hf-check.ts <out>
 import { mkdirSync } from "node:fs";
@@ -19,11 +19,23 @@ import { bundledCorpus } from "../../src/model/resolve.js";
 import { ensureTinyModel } from "../../src/model/tiny.js";
 import { writeJsonAtomic } from "../../src/store/atomic.js";
 import { createRng } from "../../src/data/random.js";
+import type { Role } from "../../src/data/types.js";
 
 const TEXTS = [
   "Hola, soy María García de Papelería Central S.L. y necesito 12 cajas de bolígrafos azules.",
   "The economy grew by 3% last year.",
   "واش راك؟ لاباس عليك",
+];
+const CHATS: [Role, string][][] = [
+  [
+    ["system", "Traduce."],
+    ["user", TEXTS[1]],
+  ],
+  [
+    ["user", TEXTS[0]],
+    ["assistant", "Claro, ¿para cuándo?"],
+    ["user", "Para el lunes."],
+  ],
 ];
 
 async function main(): Promise<void> {
@@ -33,15 +45,12 @@ async function main(): Promise<void> {
   const tokenizer = await Tokenizer.fromModelDir(tiny.dir);
 
   const ids = TEXTS.map((t) => tokenizer.encode(t));
-  const chat = renderPrompt(
-    {
-      messages: [
-        { role: "system", content: "Traduce." },
-        { role: "user", content: TEXTS[1] },
-      ],
-    },
-    { tokenizer, template: "chat" },
-  );
+  // Chat cases: a system message, and none (the template's default system prompt) with an earlier assistant turn.
+  const chats = CHATS.map((turns) => {
+    const messages = turns.map(([role, content]) => ({ role, content }));
+    const rendered = renderPrompt({ messages }, { tokenizer, template: "chat" });
+    return { messages: turns, rendered, ids: tokenizer.encode(rendered) };
+  });
 
   // Random non-zero B as well as A, so the adapter changes every projection's output measurably.
   const r = 8;
@@ -70,13 +79,7 @@ async function main(): Promise<void> {
   writeJsonAtomic(join(out, "expected.json"), {
     texts: TEXTS,
     ids,
-    chat: {
-      messages: [
-        ["system", "Traduce."],
-        ["user", TEXTS[1]],
-      ],
-      rendered: chat,
-    },
+    chats,
     vocab: tiny.config.vocabSize,
     logits: { base: baseLogits, adapter: adapterLogits, merged: mergedLogits },
   });
