@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The issue-3 HF load check without a GPU machine: Debian sid packages torch (CPU) and transformers, so a sid
 # chroot runs scripts/device/check_hf.py on what tuneforge writes. Run as root on a Debian/Ubuntu host, from any
-# directory, after the native addon is built (make-hf-check.ts runs our engine):
+# directory, after the native addon is built (make-hf-check.ts runs our engine on the tiny model and on every
+# parity fixture model, from $TUNEFORGE_FIXTURES or ../shared/fixtures):
 #   bash scripts/dev/hf-check-sid.sh          -> prints check_hf.py's JSON; exit code is check_hf.py's
 # Env: HF_SID_ROOT (chroot, default /opt/hf-sid; made with debootstrap if missing), HF_SID_MIRROR (Debian mirror),
 #      HF_CHECK_DIR (keep the check folder there instead of a temp dir),

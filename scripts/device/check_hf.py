@@ -3,8 +3,10 @@ computes what our engine computed: the folder comes from `tsx scripts/device/mak
 
   python3 check_hf.py <dir> [--without-peft]   -> prints one JSON object; exit code 1 if any check fails.
 
-Checks: AutoTokenizer ids and chat template == ours; AutoModelForCausalLM on the tiny model and on our merged
-folder each give our engine's logits (fp32, CPU), and so does the tiny model with our adapter applied twice:
+Checks: AutoTokenizer ids and chat template == ours (the tiny model); then for the tiny model and every parity
+fixture model (models/<set>-<arch>/: qwen2, qwen3, llama; base and odd shapes; fixed token ids, as they have no
+tokenizer), AutoModelForCausalLM on the base folder and on our merged folder each give our engine's logits (fp32,
+CPU), and so does the base model with our adapter (rsLoRA on the odd set) applied twice:
   - PeftModel.from_pretrained on our adapter folder (needs peft; `--without-peft` skips it, and says so);
   - our adapter applied by forward hooks exactly as PEFT defines LoRA (no peft needed): every
     `base_model.model.<module>.lora_{A,B}.weight` must name an nn.Linear of the HF model, whose output gains
@@ -37,8 +39,11 @@ def logits_error(model, ids, expected):
     worst = 0.0
     with torch.no_grad():
         for row, want in zip(ids, expected):
-            got = model(torch.tensor([row])).logits[0].float().numpy().reshape(-1)
-            worst = max(worst, float(np.abs(got - np.asarray(want, dtype=np.float32)).max()))
+            got = model(torch.tensor([row], dtype=torch.long)).logits[0].float().numpy().reshape(-1)
+            want = np.asarray(want, dtype=np.float32).reshape(-1)
+            if got.shape != want.shape:
+                raise CheckError(f"logits have {got.size} values, our engine's {want.size}")
+            worst = max(worst, float(np.abs(got - want).max()))
     return worst
 
 
@@ -127,6 +132,44 @@ def attach_lora_hooks(model, adapter_dir):
     return handles, {"modules": len(pairs), "r": cfg["r"], "scale": scale}
 
 
+def load_causal_lm(folder):
+    return AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+
+
+def check_model(out, folders, ids, expected, use_peft):
+    """The three logits checks for one model, into `out` (so a later failure keeps the earlier numbers): base
+    folder, base + our adapter (hooks, and PEFT if use_peft), our merged folder; `folders` has the base/adapter/
+    merged paths, `expected` our engine's logits for each."""
+    base = load_causal_lm(folders["base"])
+    out["base_logits_max_abs_err"] = logits_error(base, ids, expected["base"])
+    try:
+        handles, facts = attach_lora_hooks(base, folders["adapter"])
+    except CheckError as e:
+        out["lora_hooks_error"] = str(e)
+    else:
+        out["lora_hooks"] = facts
+        out["lora_hooks_adapter_logits_max_abs_err"] = logits_error(base, ids, expected["adapter"])
+        for h in handles:
+            h.remove()
+    if use_peft:
+        from peft import PeftModel
+
+        peft_model = PeftModel.from_pretrained(base, folders["adapter"]).eval()
+        out["peft_adapter_logits_max_abs_err"] = logits_error(peft_model, ids, expected["adapter"])
+    merged = load_causal_lm(folders["merged"])
+    out["merged_logits_max_abs_err"] = logits_error(merged, ids, expected["merged"])
+
+
+def model_case(root, name, info):
+    """Folders, ids and our engine's logits of models/<name>/ (written by make-hf-check.ts)."""
+    folder = f"{root}/models/{name}"
+    t = load_file(f"{folder}/expected.safetensors")
+    rows = range(info["rows"])
+    ids = [t[f"ids.{i}"].tolist() for i in rows]
+    expected = {k: [t[f"logits.{k}.{i}"].numpy() for i in rows] for k in ("base", "adapter", "merged")}
+    return {k: f"{folder}/{k}" for k in ("base", "adapter", "merged")}, ids, expected
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root", nargs="?", default="hf-check", help="folder from make-hf-check.ts")
@@ -141,7 +184,7 @@ def main(argv):
 
     exp = json.load(open(f"{root}/expected.json"))
     report = {"versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
-    tok = AutoTokenizer.from_pretrained(f"{root}/tiny")
+    tok = AutoTokenizer.from_pretrained(f"{root}/models/tiny/base")
     report["tokenizer_ids_equal"] = [tok.encode(t, add_special_tokens=False) for t in exp["texts"]] == exp["ids"]
     chats = exp["chats"]
     rendered = [
@@ -155,36 +198,36 @@ def main(argv):
     ids = [tok.encode(t, add_special_tokens=False) for t in rendered]
     report["chat_ids_equal"] = ids == [chat["ids"] for chat in chats]
 
-    base = AutoModelForCausalLM.from_pretrained(f"{root}/tiny", dtype=torch.float32).eval()
-    report["base_logits_max_abs_err"] = logits_error(base, exp["ids"], exp["logits"]["base"])
-
-    try:
-        handles, facts = attach_lora_hooks(base, f"{root}/adapter")
-    except CheckError as e:
-        report["lora_hooks_error"] = str(e)
-    else:
-        report["lora_hooks"] = facts
-        report["lora_hooks_adapter_logits_max_abs_err"] = logits_error(base, exp["ids"], exp["logits"]["adapter"])
-        for h in handles:
-            h.remove()
-
-    if args.without_peft:
-        report["peft"] = PEFT_SKIPPED if not peft_present else "skipped by --without-peft: PeftModel check not run"
-    else:
-        from peft import PeftModel, __version__ as peft_version
+    use_peft = not args.without_peft
+    if use_peft:
+        from peft import __version__ as peft_version
 
         report["versions"]["peft"] = peft_version
-        peft_model = PeftModel.from_pretrained(base, f"{root}/adapter").eval()
-        report["peft_adapter_logits_max_abs_err"] = logits_error(peft_model, exp["ids"], exp["logits"]["adapter"])
-    merged = AutoModelForCausalLM.from_pretrained(f"{root}/merged", dtype=torch.float32).eval()
-    report["merged_logits_max_abs_err"] = logits_error(merged, exp["ids"], exp["logits"]["merged"])
+    else:
+        report["peft"] = PEFT_SKIPPED if not peft_present else "skipped by --without-peft: PeftModel check not run"
+
+    # Every model (the tiny one first); one failing model is reported, not fatal, so the report covers them all.
+    report["models"] = {}
+    for name, info in exp["models"].items():
+        result = {}
+        try:
+            folders, case_ids, expected = model_case(root, name, info)
+            if name == "tiny" and case_ids != exp["ids"]:
+                raise CheckError("models/tiny/expected.safetensors ids differ from expected.json's")
+            check_model(result, folders, case_ids, expected, use_peft)
+        except Exception as e:  # noqa: BLE001 - any failure is this model's result, reported in the JSON
+            result["error"] = f"{type(e).__name__}: {e}"
+        errs = [v for k, v in result.items() if k.endswith("_err")]
+        result["ok"] = "error" not in result and "lora_hooks_error" not in result and all(v <= LOGITS_TOL for v in errs)
+        report["models"][name] = result
 
     ok = (
         report["tokenizer_ids_equal"]
         and report["chat_template_equal"]
         and report["chat_ids_equal"]
-        and "lora_hooks_error" not in report
-        and all(v <= LOGITS_TOL for k, v in report.items() if k.endswith("_err"))
+        and "tiny" in report["models"]
+        and len(report["models"]) > 1
+        and all(m["ok"] for m in report["models"].values())
     )
     report["ok"] = bool(ok)
     print(json.dumps(report))

@@ -3,8 +3,9 @@
 # needs that is not in the repository, under the git-ignored .devkit/:
 #   .devkit/{node.xz,napi,reference,fixtures,prelude.sh}  ../shared/device/pack.sh (Node.js, headers, peers, fixtures)
 #   .devkit/gpu/*.test.mjs, .devkit/bench/gpu.mjs         the GPU tests and bench:gpu, bundled (no node_modules there)
-#   .devkit/hf-check/                                    our tiny model, adapter, merged folder and engine logits for
-#                                                        check_hf.py (transformers + PEFT load what we write)
+#   .devkit/hf-check/                                    the tiny model and every fixture model, each with our adapter,
+#                                                        merged folder and engine logits, for check_hf.py (transformers
+#                                                        + PEFT load what we write)
 # Then, with the device tool: carry [".devkit", "node_modules/node-addon-api"] and run
 #   source .devkit/prelude.sh && BENCH_BUDGET_S=0 bash scripts/device/run-gpu.sh     (build, tests, HF check)
 #   source .devkit/prelude.sh && bash scripts/device/bench-gpu.sh                   (benchmark + HF peers)

@@ -3,8 +3,8 @@
 #   source .devkit/prelude.sh && bash scripts/device/run-gpu.sh
 # Builds the addon with the CUDA backend (native/build-standalone.sh), prints cudaInfo, runs the bundled GPU
 # tests (.devkit/gpu/*.test.mjs, made here by scripts/device/bundle-gpu-tests.mjs) and the raw kernel check,
-# runs scripts/device/check_hf.py on .devkit/hf-check (transformers + PEFT load our tiny model, adapter and merged
-# folder and match our engine's logits), the GPU benchmark with its HF peers (scripts/device/bench-gpu.sh, budget
+# runs scripts/device/check_hf.py on .devkit/hf-check (transformers + PEFT load the tiny and fixture models, our
+# adapters and merged folders and match our engine's logits; also runnable here: scripts/dev/hf-check-sid.sh), the GPU benchmark with its HF peers (scripts/device/bench-gpu.sh, budget
 # BENCH_BUDGET_S seconds, default 420; 0 leaves it out) and, when compute-sanitizer exists, a memcheck pass over
 # every kernel. Everything lands in $OUT.
 # One device call may run 10 minutes: with the build and tests, give the benchmark its own call, e.g.
