@@ -2,6 +2,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
@@ -17,6 +18,27 @@ class CpuBackend final : public Backend {
   Device device() const override { return Device::CPU; }
   void set_threads(int threads) override {
     if (threads > 0) omp_set_num_threads(threads);
+  }
+  void concurrently(const std::vector<Piece>& pieces) override {
+    const int threads = cpu::SpinPool::threads();
+    // A piece with a product big enough for every thread runs alone (its GEMMs split across the threads).
+    std::vector<const Piece*> small;
+    for (const Piece& p : pieces) {
+      if (threads < 2 || p.macs >= threads * cpu::kGemmMinMacsPerThread)
+        p.run();
+      else
+        small.push_back(&p);
+    }
+    if (small.size() < 2) {
+      for (const Piece* p : small) p->run();
+      return;
+    }
+    // One thread per piece (SpinPool::threads() is 1 inside a job): which thread takes which piece never shows in
+    // the results.
+    std::atomic<size_t> next{0};
+    cpu::SpinPool::instance().run(std::min(threads, (int)small.size()), [&](int, int) {
+      for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < small.size();) small[i]->run();
+    });
   }
   void matmul(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
               int ldb, float beta, float* C, int ldc) override {

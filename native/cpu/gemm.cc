@@ -34,9 +34,6 @@ constexpr int kNC = 256;
 // MC: the packed A block only needs to sit in L3 (each sliver is read once per NC block), so it is
 // large: a bigger MC means B is packed fewer times. Blocks are evened out (see tile()).
 constexpr int kMCMax = 1024;
-// Below this many multiply-adds per thread (~5 us of work), handing part of the product to a spinning
-// worker (~1-2 us, parallel.h) costs more than it saves.
-constexpr double kMinMacsPerThread = 1 << 18;
 
 using KernelFn = void (*)(int, const float*, size_t, const float*, float*, size_t, int, float,
                           float);
@@ -232,7 +229,7 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
 
   // Nested inside a parallel region (the engine's or a kernel's): stay on this thread.
   const double macs = (double)M * N * K;
-  const int threads = std::max(1, std::min(SpinPool::threads(), (int)(macs / kMinMacsPerThread)));
+  const int threads = std::max(1, std::min(SpinPool::threads(), (int)(macs / kGemmMinMacsPerThread)));
   if (threads == 1) {
     tile(p, 0, M, 0, N);
     return;

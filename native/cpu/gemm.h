@@ -7,6 +7,10 @@
 
 namespace tf::cpu {
 
+// A product runs on one thread per this many multiply-adds (~5 us of work): below it, handing part of the
+// product to a spinning worker (~1-2 us, parallel.h) costs more than it saves.
+constexpr double kGemmMinMacsPerThread = 1 << 18;
+
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc);
 

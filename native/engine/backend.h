@@ -4,7 +4,9 @@
 // (raw bf16 bits, engine/bf16.h), which only the *_bf16w / *_bf16 methods below read.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -24,11 +26,26 @@ struct AdamWHyper {
   int64_t step;  // 1-based step count, for the bias corrections
 };
 
+// A piece of work for Backend::concurrently: a few calls whose outputs no other piece reads or writes.
+struct Piece {
+  double macs;  // multiply-adds of its largest product
+  std::function<void()> run;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual Device device() const = 0;
   virtual void set_threads(int threads) = 0;
+
+  // Runs independent pieces of work, in any order. The CPU runs the pieces whose products are all too small to be
+  // split across its threads side by side, one thread each (a tiny model's products otherwise leave all but one
+  // core idle). This default, used by GPUs and by the profiler, runs them in order. Inside a piece only kernels
+  // whose results do not depend on the thread count may run (matmul, matmul_bf16w, the elementwise helpers,
+  // add_bias, dropout), so results are the same either way.
+  virtual void concurrently(const std::vector<Piece>& pieces) {
+    for (const Piece& p : pieces) p.run();
+  }
 
   // C[M,N] = alpha * op(A) op(B) + beta * C (row-major, lda/ldb/ldc are row strides).
   virtual void matmul(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,

@@ -260,50 +260,111 @@ void Model::embed_rows(const Tensor& table, const int32_t* ids, int N, float* ou
   else be_->embedding_fwd(table.f32(), ids, N, C, out);
 }
 
-void Model::linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, bool train) {
-  matmul_w(true, N, L.out, L.in, 1.0f, x, L.in, L.w, 0.0f, y, L.out);
-  if (!L.b.empty()) be_->add_bias(y, L.b.f32(), N, L.out);
-  if (!L.lora) return;
-  ProfileRegion region("lora.fwd");
+// Forward of the projections of one layer that read the same input x (q/k/v, gate/up, or a single one):
+// y = x W^T + b + scale * (x A^T) B^T for each. The base products and the LoRA x A^T are independent pieces,
+// run side by side where the backend can; the LoRA up-projections onto y follow. Dropout masks are numbered
+// in the projections' order before anything runs, so they do not depend on which piece ran first.
+void Model::linears_fwd(Layer& L, LayerActs& a, const float* x, std::initializer_list<ProjIO> outs, int N,
+                        bool train) {
   const int r = lora_cfg_.r;
-  const float* xin = x;
-  if (train && lora_cfg_.dropout > 0) {
-    ensure(s.mask, {N, L.in}, dev_);
-    ensure(s.xd, {N, L.in}, dev_);
-    be_->dropout(x, s.mask.f32(), s.xd.f32(), (int64_t)N * L.in, lora_cfg_.dropout,
-                 lora_cfg_.seed * 0x100000001b3ULL + dropout_calls_++);
-    xin = s.xd.f32();
+  const bool drop = train && lora_cfg_.dropout > 0;
+  std::vector<Piece> pieces;
+  for (const ProjIO& o : outs) {
+    Linear& lin = L.proj[o.proj];
+    LinSave& s = a.lin[o.proj];
+    float* y = o.data;
+    pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, y, N] {
+                        matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
+                        if (!lin.b.empty()) be_->add_bias(y, lin.b.f32(), N, lin.out);
+                      }});
+    if (!lin.lora) continue;
+    // Allocations happen here, on this thread, before the pieces run.
+    ensure(s.xa, {N, r}, dev_);
+    uint64_t seed = 0;
+    if (drop) {
+      ensure(s.mask, {N, lin.in}, dev_);
+      ensure(s.xd, {N, lin.in}, dev_);
+      seed = lora_cfg_.seed * 0x100000001b3ULL + dropout_calls_++;
+    }
+    pieces.push_back({(double)N * r * lin.in, [this, &lin, &s, x, N, r, drop, seed] {
+                        ProfileRegion region("lora.fwd");
+                        const float* xin = x;
+                        if (drop) {
+                          be_->dropout(x, s.mask.f32(), s.xd.f32(), (int64_t)N * lin.in, lora_cfg_.dropout, seed);
+                          xin = s.xd.f32();
+                        }
+                        be_->matmul(false, true, N, r, lin.in, 1.0f, xin, lin.in, lin.lora->A.f32(), lin.in, 0.0f,
+                                    s.xa.f32(), r);
+                      }});
   }
-  ensure(s.xa, {N, r}, dev_);
-  be_->matmul(false, true, N, r, L.in, 1.0f, xin, L.in, L.lora->A.f32(), L.in, 0.0f, s.xa.f32(), r);
-  be_->matmul(false, true, N, L.out, r, lora_cfg_.scale, s.xa.f32(), r, L.lora->B.f32(), r, 1.0f, y, L.out);
+  be_->concurrently(pieces);
+  ProfileRegion region("lora.fwd");
+  for (const ProjIO& o : outs) {
+    Linear& lin = L.proj[o.proj];
+    if (lin.lora)
+      be_->matmul(false, true, N, lin.out, r, lora_cfg_.scale, a.lin[o.proj].xa.f32(), r, lin.lora->B.f32(), r, 1.0f,
+                  o.data, lin.out);
+  }
 }
 
-// y = x W^T + b + scale * (x A^T) B^T. dx (+)= dy W + scale * (dy B) A; LoRA and full-FT grads accumulate.
-void Model::linear_bwd(Linear& L, LinSave& s, const float* x, const float* dy, int N, float* dx, bool acc_dx) {
-  matmul_w(false, N, L.in, L.out, 1.0f, dy, L.out, L.w, acc_dx ? 1.0f : 0.0f, dx, L.in);
-  if (!L.gw.empty()) {
-    be_->matmul(true, false, L.out, L.in, N, 1.0f, dy, L.out, x, L.in, 1.0f, L.gw.f32(), L.in);
-    if (!L.gb.empty()) be_->bias_grad(L.gb.f32(), dy, N, L.out);
-  }
-  if (!L.lora) return;
-  ProfileRegion region("lora.bwd");
+// Backward of linears_fwd for projections that read the same input x, their dy in `grads`:
+// dx (+)= sum_p dy_p W_p + scale * (dy_p B_p) A_p; LoRA and full-FT weight gradients accumulate. The base
+// input-gradient chain, each projection's weight gradients and each LoRA's gradients are independent pieces;
+// the LoRA terms of dx are added after them, in the projections' order.
+void Model::linears_bwd(Layer& L, LayerActs& a, const float* x, std::initializer_list<ProjIO> grads, int N,
+                        float* dx, bool acc_dx) {
   const int r = lora_cfg_.r;
   const bool drop = lora_cfg_.dropout > 0;
-  const float* xin = drop ? s.xd.f32() : x;
-  Lora& lo = *L.lora;
-  float* dxa = scratch(sc_.dxa, (int64_t)N * r, dev_);
-  be_->matmul(true, false, L.out, r, N, lora_cfg_.scale, dy, L.out, s.xa.f32(), r, 1.0f, lo.gB.f32(), r);
-  be_->matmul(false, false, N, r, L.out, lora_cfg_.scale, dy, L.out, lo.B.f32(), r, 0.0f, dxa, r);
-  be_->matmul(true, false, r, L.in, N, 1.0f, dxa, r, xin, L.in, 1.0f, lo.gA.f32(), L.in);
-  if (drop) {
-    const int64_t n = (int64_t)N * L.in;
-    float* t = scratch(sc_.drop, n, dev_);
-    be_->matmul(false, false, N, L.in, r, 1.0f, dxa, r, lo.A.f32(), L.in, 0.0f, t, L.in);
-    be_->mul(t, s.mask.f32(), n);
-    be_->add(dx, t, n);
-  } else {
-    be_->matmul(false, false, N, L.in, r, 1.0f, dxa, r, lo.A.f32(), L.in, 1.0f, dx, L.in);
+  std::vector<Piece> pieces;
+  double chain = 0;
+  for (const ProjIO& g : grads) chain = std::max(chain, (double)N * L.proj[g.proj].in * L.proj[g.proj].out);
+  pieces.push_back({chain, [this, &L, grads, dx, acc_dx, N] {
+                      bool acc = acc_dx;
+                      for (const ProjIO& g : grads) {
+                        Linear& lin = L.proj[g.proj];
+                        matmul_w(false, N, lin.in, lin.out, 1.0f, g.data, lin.out, lin.w, acc ? 1.0f : 0.0f, dx,
+                                 lin.in);
+                        acc = true;
+                      }
+                    }});
+  for (const ProjIO& g : grads) {
+    Linear& lin = L.proj[g.proj];
+    LinSave& s = a.lin[g.proj];
+    const float* dy = g.data;
+    if (!lin.gw.empty()) {
+      pieces.push_back({(double)N * lin.in * lin.out, [this, &lin, x, dy, N] {
+                          be_->matmul(true, false, lin.out, lin.in, N, 1.0f, dy, lin.out, x, lin.in, 1.0f,
+                                      lin.gw.f32(), lin.in);
+                          if (!lin.gb.empty()) be_->bias_grad(lin.gb.f32(), dy, N, lin.out);
+                        }});
+    }
+    if (!lin.lora) continue;
+    float* dxa = scratch(sc_.dxa[g.proj], (int64_t)N * r, dev_);
+    const float* xin = drop ? s.xd.f32() : x;
+    pieces.push_back({(double)N * r * std::max(lin.in, lin.out), [this, &lin, &s, xin, dy, dxa, N, r] {
+                        ProfileRegion region("lora.bwd");
+                        Lora& lo = *lin.lora;
+                        const float sc = lora_cfg_.scale;
+                        be_->matmul(true, false, lin.out, r, N, sc, dy, lin.out, s.xa.f32(), r, 1.0f, lo.gB.f32(), r);
+                        be_->matmul(false, false, N, r, lin.out, sc, dy, lin.out, lo.B.f32(), r, 0.0f, dxa, r);
+                        be_->matmul(true, false, r, lin.in, N, 1.0f, dxa, r, xin, lin.in, 1.0f, lo.gA.f32(), lin.in);
+                      }});
+  }
+  be_->concurrently(pieces);
+  ProfileRegion region("lora.bwd");
+  for (const ProjIO& g : grads) {
+    Linear& lin = L.proj[g.proj];
+    if (!lin.lora) continue;
+    const float* dxa = sc_.dxa[g.proj].f32();
+    if (drop) {
+      const int64_t n = (int64_t)N * lin.in;
+      float* t = scratch(sc_.drop, n, dev_);
+      be_->matmul(false, false, N, lin.in, r, 1.0f, dxa, r, lin.lora->A.f32(), lin.in, 0.0f, t, lin.in);
+      be_->mul(t, a.lin[g.proj].mask.f32(), n);
+      be_->add(dx, t, n);
+    } else {
+      be_->matmul(false, false, N, lin.in, r, 1.0f, dxa, r, lin.lora->A.f32(), lin.in, 1.0f, dx, lin.in);
+    }
   }
 }
 
@@ -337,9 +398,7 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   be_->rmsnorm_fwd(xin, L.ln1.f32(), N, D, c.eps, a.h1.f32(), a.rstd1.f32());
   float* qdst = c.qk_norm ? a.q_pre.f32() : a.q.f32();
   float* kdst = c.qk_norm ? a.k_pre.f32() : a.k.f32();
-  linear_fwd(L.proj[Q_PROJ], a.lin[Q_PROJ], a.h1.f32(), N, qdst, train);
-  linear_fwd(L.proj[K_PROJ], a.lin[K_PROJ], a.h1.f32(), N, kdst, train);
-  linear_fwd(L.proj[V_PROJ], a.lin[V_PROJ], a.h1.f32(), N, a.v.f32(), train);
+  linears_fwd(L, a, a.h1.f32(), {{Q_PROJ, qdst}, {K_PROJ, kdst}, {V_PROJ, a.v.f32()}}, N, train);
   if (c.qk_norm) {
     be_->rmsnorm_fwd(qdst, L.q_norm.f32(), N * c.heads, hd, c.eps, a.q.f32(), a.rstd_q.f32());
     be_->rmsnorm_fwd(kdst, L.k_norm.f32(), N * c.kv_heads, hd, c.eps, a.k.f32(), a.rstd_k.f32());
@@ -356,15 +415,14 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
     AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
     be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32());
   }
-  linear_fwd(L.proj[O_PROJ], a.lin[O_PROJ], a.att.f32(), N, tmp, train);
+  linears_fwd(L, a, a.att.f32(), {{O_PROJ, tmp}}, N, train);
   be_->copy(a.res2.f32(), xin, (int64_t)N * D);
   be_->add(a.res2.f32(), tmp, (int64_t)N * D);
   be_->rmsnorm_fwd(a.res2.f32(), L.ln2.f32(), N, D, c.eps, a.h2.f32(), a.rstd2.f32());
-  linear_fwd(L.proj[GATE_PROJ], a.lin[GATE_PROJ], a.h2.f32(), N, a.g.f32(), train);
-  linear_fwd(L.proj[UP_PROJ], a.lin[UP_PROJ], a.h2.f32(), N, a.u.f32(), train);
+  linears_fwd(L, a, a.h2.f32(), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
   be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * c.inter, a.act.f32());
   // down_proj still runs in a recomputation: its LoRA x A^T and dropout mask are what backward reads.
-  linear_fwd(L.proj[DOWN_PROJ], a.lin[DOWN_PROJ], a.act.f32(), N, tmp, train);
+  linears_fwd(L, a, a.act.f32(), {{DOWN_PROJ, tmp}}, N, train);
   if (!xout) return;
   be_->copy(xout, a.res2.f32(), (int64_t)N * D);  // xin may alias xout (inference): read before write
   be_->add(xout, tmp, (int64_t)N * D);
@@ -541,13 +599,12 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     }
     LayerActs& a = acts_.layer[ckpt ? 0 : l];
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
-    linear_bwd(L.proj[DOWN_PROJ], a.lin[DOWN_PROJ], a.act.f32(), dres, N, dact, false);
+    linears_bwd(L, a, a.act.f32(), {{DOWN_PROJ, dres}}, N, dact, false);
     be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, dg, du);
-    linear_bwd(L.proj[GATE_PROJ], a.lin[GATE_PROJ], a.h2.f32(), dg, N, dh, false);
-    linear_bwd(L.proj[UP_PROJ], a.lin[UP_PROJ], a.h2.f32(), du, N, dh, true);
+    linears_bwd(L, a, a.h2.f32(), {{GATE_PROJ, dg}, {UP_PROJ, du}}, N, dh, false);
     be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh, N, D, dres, true, gptr(L.g_ln2));
     // res2 = res[l] + o(attention(rope(q), rope(k), v))
-    linear_bwd(L.proj[O_PROJ], a.lin[O_PROJ], a.att.f32(), dres, N, datt, false);
+    linears_bwd(L, a, a.att.f32(), {{O_PROJ, dres}}, N, datt, false);
     AttnDims d{b.rows, b.T, b.T, 0, c.heads, c.kv_heads, hd};
     be_->attention_bwd(d, a.q.f32(), a.k.f32(), a.v.f32(), in.mask.get(), in.seg.get(), a.att.f32(), a.lse.f32(), datt,
                        dq, dk, dv, attn_scratch);
@@ -563,9 +620,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       dqp = dq_pre;
       dkp = dk_pre;
     }
-    linear_bwd(L.proj[Q_PROJ], a.lin[Q_PROJ], a.h1.f32(), dqp, N, dh, false);
-    linear_bwd(L.proj[K_PROJ], a.lin[K_PROJ], a.h1.f32(), dkp, N, dh, true);
-    linear_bwd(L.proj[V_PROJ], a.lin[V_PROJ], a.h1.f32(), dv, N, dh, true);
+    linears_bwd(L, a, a.h1.f32(), {{Q_PROJ, dqp}, {K_PROJ, dkp}, {V_PROJ, dv}}, N, dh, false);
     // Below layer 0 only the embedding (full fine-tuning) wants the gradient: skip it in LoRA mode.
     if (l > 0 || !g_embed_.empty() || !L.g_ln1.empty())
       be_->rmsnorm_bwd(acts_.res[l].f32(), L.ln1.f32(), a.rstd1.f32(), dh, N, D, dres, true, gptr(L.g_ln1));

@@ -3,6 +3,8 @@
 // fine-tuning (a gradient for every weight). Activations for backward live in engine-owned tensors.
 #pragma once
 #include <array>
+#include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -170,7 +172,8 @@ class Model {
   // Backward and loss-head work buffers, kept across steps so a steady-state step does not allocate: fresh
   // engine memory is zero-filled, which cost as much as a kernel on the ~80 MB logits chunk. Grow-only, flat.
   struct Scratch {
-    Tensor hc, dhc, logits, dhF, dres, dh, dact, dg, du, datt, dq, dk, dv, dq_pre, dk_pre, attn, dxa, drop;
+    Tensor hc, dhc, logits, dhF, dres, dh, dact, dg, du, datt, dq, dk, dv, dq_pre, dk_pre, attn, drop;
+    std::array<Tensor, NPROJ> dxa;  // LoRA dy B per projection: the projections of a group run side by side
   };
 
   Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }
@@ -188,8 +191,14 @@ class Model {
   // Decoder layer l from xin into xout (xout may alias xin; nullptr: only refill `a`, as a recomputation does).
   void layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq, const int32_t* key_valid,
                      const int32_t* seg, KVCache* cache, int off, bool train);
-  void linear_fwd(Linear& L, LinSave& s, const float* x, int N, float* y, bool train);
-  void linear_bwd(Linear& L, LinSave& s, const float* x, const float* dy, int N, float* dx, bool acc_dx);
+  // A projection of the layer and its output (forward) or output gradient (backward).
+  struct ProjIO {
+    Proj proj;
+    float* data;
+  };
+  void linears_fwd(Layer& L, LayerActs& a, const float* x, std::initializer_list<ProjIO> outs, int N, bool train);
+  void linears_bwd(Layer& L, LayerActs& a, const float* x, std::initializer_list<ProjIO> grads, int N, float* dx,
+                   bool acc_dx);
   // C[M,N] = alpha * A op(W) + beta * C for a frozen weight W in either dtype (op(W) = W^T when tw).
   void matmul_w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const Tensor& W, float beta,
                 float* C, int ldc);

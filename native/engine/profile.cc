@@ -25,9 +25,11 @@ struct Stat {
   double seconds = 0, flops = 0;
 };
 
-// Engine calls come from one JS thread at a time, so plain globals are enough.
+// Engine calls come from one JS thread at a time, so plain globals are enough; the region is per thread because
+// the CPU backend may run a model's pieces of work on its own threads (Backend::concurrently: only while not
+// profiling, since the profiler's backend runs them in order on the caller).
 std::map<std::string, Stat> g_stats;
-const char* g_region = "other";
+thread_local const char* g_region = "other";
 int g_depth = 0;
 std::vector<ProfileReport> g_reports;  // kept for take_profile_reports()
 int g_enabled = -1;                    // -1: not decided yet (read TUNEFORGE_PROFILE)
