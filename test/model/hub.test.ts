@@ -143,7 +143,10 @@ test("downloads the repo, resuming a cut connection with a Range request and ret
   const weightReqs = requests.filter((r) => r.url === shard1Url);
   assert.equal(weightReqs.length, 2);
   assert.equal(weightReqs[0].range, undefined);
-  assert.equal(weightReqs[1].range, `bytes=${WEIGHTS.length / 2}-`);
+  // From the bytes that reached the disk: all that was sent, unless the connection reset dropped the last
+  // unread ones (a busy machine reads them late).
+  const resumedAt = Number(/^bytes=(\d+)-$/.exec(weightReqs[1].range ?? "")?.[1]);
+  assert.ok(resumedAt > 0 && resumedAt <= WEIGHTS.length / 2, `resumed with Range ${weightReqs[1].range}`);
   // 429 honoured its Retry-After of 1 s; 503 was retried.
   assert.equal(requests.filter((r) => r.url.endsWith("/tokenizer.json")).length, 2);
   assert.equal(requests.filter((r) => r.url.endsWith("/config.json")).length, 2);
