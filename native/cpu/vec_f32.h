@@ -1,9 +1,10 @@
 // Single-precision companions of vec.h: 16 float lanes (one zmm with AVX-512, two ymm with AVX2) and an exp
-// accurate to a few ulp. For activations (SwiGLU), where the result is a float anyway and vec.h's double exp
-// (kept for the softmaxes, whose sums need it) cost most of a small model's MLP time.
+// accurate to ~1e-7. For float kernels (attention's softmax rows, SwiGLU), where vec.h's double exp cost most of
+// the time; vec.h keeps the loss head's softmax, whose sums need double.
 #pragma once
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -16,47 +17,74 @@ typedef int32_t VI __attribute__((vector_size(W * sizeof(int32_t))));
 
 inline VF splat(float x) { return VF{} + x; }
 
-// n (<= W) floats from p, the other lanes 0; and the matching store. Masked where AVX-512 has it (see vec.h).
-inline VF load_n(const float* p, int n) {
-  VF v = {};
-#if defined(__AVX512F__)
-  if (n < W) return (VF)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
-#endif
-  std::memcpy(&v, p, sizeof(float) * (n < W ? n : W));
+inline VF load(const float* p) {
+  VF v;
+  std::memcpy(&v, p, sizeof v);
   return v;
 }
-inline void store_n(float* p, VF v, int n) {
+inline void store(float* p, VF v) { std::memcpy(p, &v, sizeof v); }
+// The first n (<= W) floats only, the other lanes 0; and the matching store. Masked where AVX-512 has it: a
+// variable-length memcpy into a vector goes through libc and stalls its reload (store forwarding fails).
+inline VF load_n(const float* p, int n) {
+  if (n >= W) return load(p);
 #if defined(__AVX512F__)
-  if (n < W) return _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
+  return (VF)_mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
+#else
+  VF v = {};
+  std::memcpy(&v, p, sizeof(float) * n);
+  return v;
 #endif
-  std::memcpy(p, &v, sizeof(float) * (n < W ? n : W));
+}
+inline void store_n(float* p, VF v, int n) {
+  if (n >= W) return store(p, v);
+#if defined(__AVX512F__)
+  _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), (__m512)v);
+#else
+  std::memcpy(p, &v, sizeof(float) * n);
+#endif
 }
 
+// Sum and maximum of the lanes: a tree of shuffles where AVX-512 provides one (a lane-by-lane chain of 16
+// dependent adds per row cost as much as a short row's exps).
 inline float hsum(VF v) {
+#if defined(__AVX512F__)
+  return _mm512_reduce_add_ps((__m512)v);
+#else
   float s = 0;
-  for (int i = 0; i < W; i++) s += v[i];
+  for (int l = 0; l < W; l++) s += v[l];
   return s;
+#endif
+}
+inline float hmax(VF v) {
+#if defined(__AVX512F__)
+  return _mm512_reduce_max_ps((__m512)v);
+#else
+  float m = v[0];
+  for (int l = 1; l < W; l++) m = std::max(m, v[l]);
+  return m;
+#endif
 }
 
-// exp(x) for x <= 0, relative error ~2e-7: x = n ln2 + r, |r| <= ln2/2 (two-part ln2), degree-7 Taylor polynomial
-// (truncation error r^8/8! < 4e-9), times 2^n built in the exponent bits. Arguments below -87 (where exp leaves the
-// normal floats) give exp(-87), not 0: callers use it where that difference vanishes (sigmoid).
-inline VF exp_neg(VF x) {
+// exp(x) for x <= 0 (softmax arguments, sigmoid's exp(-|x|)), relative error ~1e-7: x = n ln2 + r with
+// |r| <= ln2/2 (Cody-Waite, two-part ln2), degree-7 Taylor polynomial in r, times 2^n built in the exponent bits.
+// (Degree 6 jumped by 2 ulp where n steps: noise in the loss that failed the finite-difference gradient tests.)
+// Below -87 (about the smallest normal float) the result is exactly 0, so -inf masks give 0.
+inline VF exp(VF x) {
   const VF lo = splat(-87.0f);
-  x = x > lo ? x : lo;
+  const VF xc = x > lo ? x : lo;
   const VF magic = splat(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer in the low bits
-  const VF t = x * 1.44269504088896341f + magic;
+  const VF t = xc * 1.44269504f + magic;
   const VF n = t - magic;
-  const VF r = (x - n * 0.693145751953125f) - n * 1.428606765330187e-06f;
+  const VF r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
   VF p = splat(1.0f / 5040);
   for (float c : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) p = p * r + c;
   const VI bits = (VI)p + (((VI)t - (VI)magic) << 23);
-  return (VF)bits;
+  return x < lo ? VF{} : (VF)bits;
 }
 
 // 1 / (1 + exp(-x)), from exp(-|x|) so the exp never overflows.
 inline VF sigmoid(VF x) {
-  const VF e = exp_neg(x < 0 ? x : -x);
+  const VF e = exp(x < 0 ? x : -x);
   const VF r = 1.0f / (1.0f + e);
   return x >= 0 ? r : e * r;
 }
