@@ -29,6 +29,10 @@ struct Consts {
   }
 };
 
+// Vectorised, an element costs about kCost elementwise adds (a square root and two divisions): that decides
+// when the update is split across threads.
+constexpr int64_t kCost = 8;
+
 // Elements [i0, i1) of one tensor.
 void update(float* p, const float* g, float* m, float* v, int64_t i0, int64_t i1, const Consts& c) {
   // The constants as locals: through `c`, the compiler must assume the stores to p, m, v may change them.
@@ -61,8 +65,7 @@ void update(float* p, const float* g, float* m, float* v, int64_t i0, int64_t i1
 
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h) {
   const Consts c(h);
-  // Work counted as the elements: vectorised, an element costs about what an elementwise add does.
-  parallel_for(n, n, [&](int64_t i0, int64_t i1) { update(p, g, m, v, i0, i1, c); });
+  parallel_for(n, n * kCost, [&](int64_t i0, int64_t i1) { update(p, g, m, v, i0, i1, c); });
 }
 
 // The tensors as one concatenated range split across threads (a thread's part may span several tensors): one
@@ -73,7 +76,7 @@ void adamw_many(float* const* ps, const float* const* gs, float* const* ms, floa
   std::vector<int64_t> start(count + 1, 0);  // start[i]: tensor i's first index in the concatenation
   for (int i = 0; i < count; i++) start[i + 1] = start[i] + ns[i];
   const int64_t total = start[count];
-  parallel_for(total, total, [&](int64_t i0, int64_t i1) {
+  parallel_for(total, total * kCost, [&](int64_t i0, int64_t i1) {
     int t = (int)(std::upper_bound(start.begin(), start.end(), i0) - start.begin()) - 1;
     for (; t < count && start[t] < i1; t++) {
       const int64_t lo = std::max(i0, start[t]) - start[t], hi = std::min(i1, start[t + 1]) - start[t];

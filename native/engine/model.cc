@@ -122,6 +122,7 @@ void Model::set_lora(const LoraConfig& c, const std::array<bool, NPROJ>& targets
   if (c.dropout < 0 || c.dropout >= 1) throw std::runtime_error("LoRA dropout must be in [0, 1)");
   lora_cfg_ = c;
   dropout_calls_ = 0;
+  trainable_stale_ = true;
   for (Layer& L : layers_)
     for (int p = 0; p < NPROJ; p++) {
       Linear& lin = L.proj[p];
@@ -152,6 +153,7 @@ void Model::set_full_finetune(bool on) {
     throw std::runtime_error("full fine-tuning needs fp32 base weights, but this model holds them in bf16: "
                              "load it with f32 weights (bf16 mode is for LoRA, whose weights stay fp32)");
   full_ft_ = on;
+  trainable_stale_ = true;
   auto grad_like = [&](Tensor& g, const Tensor& w) {
     if (on && !w.empty()) g = make(w.shape());
     else g.reset();
@@ -171,8 +173,12 @@ void Model::set_full_finetune(bool on) {
   }
 }
 
-std::vector<ParamRef> Model::trainable() {
-  std::vector<ParamRef> out;
+const std::vector<ParamRef>& Model::trainable() {
+  // Kept between calls (every step zeroes and updates them all): rebuilt only after set_lora or
+  // set_full_finetune replaced the tensors.
+  if (!trainable_stale_) return trainable_;
+  std::vector<ParamRef>& out = trainable_;
+  out.clear();
   auto add = [&](const std::string& name, Tensor& p, Tensor& g) {
     if (!g.empty()) out.push_back({name, &p, &g, p.f32(), g.f32(), p.numel()});
   };
@@ -197,12 +203,13 @@ std::vector<ParamRef> Model::trainable() {
       }
     }
   }
+  trainable_stale_ = false;
   return out;
 }
 
 void Model::zero_grads() {
   ProfileCall call("zero_grads");
-  for (ParamRef& p : trainable()) be_->zero(p.g, p.n);
+  for (const ParamRef& p : trainable()) be_->zero(p.g, p.n);
 }
 
 void Model::ensure_acts(int N, Keep keep) {

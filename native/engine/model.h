@@ -129,7 +129,7 @@ class Model {
   // The same loss with no backward: no activations kept for it, no grads touched, no dropout (validation).
   LossResult eval_loss(const Batch& b);
   void zero_grads();
-  std::vector<ParamRef> trainable();
+  const std::vector<ParamRef>& trainable();
 
   // Generation: cache for B rows of S slots; decode Tq tokens per row at slot `off`, writing their keys
   // and values, and return the logits of each row's last token in logits [B, vocab] (host memory) and/or, when
@@ -219,6 +219,8 @@ class Model {
   int loss_chunk_ = 0;
   bool ckpt_ = false;
   uint64_t dropout_calls_ = 0;
+  std::vector<ParamRef> trainable_;  // what trainable() returns, until set_lora / set_full_finetune
+  bool trainable_stale_ = true;
   Acts acts_;
   Scratch sc_;
 };
