@@ -46,6 +46,7 @@
               "native/cuda/rmsnorm.cu",
               "native/cuda/rope.cu",
               "native/cuda/attention.cu",
+              "native/cuda/attention_gemm.cu",
               "native/cuda/swiglu.cu",
               "native/cuda/cross_entropy.cu",
               "native/cuda/adamw.cu",

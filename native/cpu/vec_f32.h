@@ -44,25 +44,23 @@ inline void store_n(float* p, VF v, int n) {
 #endif
 }
 
-// Sum and maximum of the lanes: a tree of shuffles where AVX-512 provides one (a lane-by-lane chain of 16
-// dependent adds per row cost as much as a short row's exps).
+// Sum and maximum of the lanes as a tree (halves, then quarters, then pairs): a lane-by-lane chain of 16
+// dependent adds per row cost as much as a short row's exps. The same order as _mm512_reduce_add_ps, written with
+// vector shuffles because GCC 12's intrinsic warns about its own uninitialised temporary.
+typedef float VF8 __attribute__((vector_size(8 * sizeof(float))));
+typedef float VF4 __attribute__((vector_size(4 * sizeof(float))));
+template <typename Op>
+inline float reduce(VF v, Op op) {
+  const VF8 a = op(__builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15),
+                   __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7));
+  const VF4 b = op(__builtin_shufflevector(a, a, 4, 5, 6, 7), __builtin_shufflevector(a, a, 0, 1, 2, 3));
+  return op(op(b[0], b[2]), op(b[1], b[3]));
+}
 inline float hsum(VF v) {
-#if defined(__AVX512F__)
-  return _mm512_reduce_add_ps((__m512)v);
-#else
-  float s = 0;
-  for (int l = 0; l < W; l++) s += v[l];
-  return s;
-#endif
+  return reduce(v, [](auto x, auto y) { return x + y; });
 }
 inline float hmax(VF v) {
-#if defined(__AVX512F__)
-  return _mm512_reduce_max_ps((__m512)v);
-#else
-  float m = v[0];
-  for (int l = 1; l < W; l++) m = std::max(m, v[l]);
-  return m;
-#endif
+  return reduce(v, [](auto x, auto y) { return x > y ? x : y; });
 }
 
 // exp(x) for x <= 0 (softmax arguments, sigmoid's exp(-|x|)), relative error ~1e-7: x = n ln2 + r with

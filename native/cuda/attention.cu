@@ -297,7 +297,9 @@ __global__ void __launch_bounds__(kAttnThreads)
   }
 }
 
-void check_dims(const AttnDims& d, bool backward) {
+}  // namespace
+
+void check_attention_dims(const AttnDims& d, bool backward) {
   auto bad = [&](const std::string& why) {
     throw std::invalid_argument("CUDA attention: " + why + " (B=" + std::to_string(d.B) + " Tq=" +
                                 std::to_string(d.Tq) + " Tk=" + std::to_string(d.Tk) + " q_off=" +
@@ -310,11 +312,15 @@ void check_dims(const AttnDims& d, bool backward) {
   if (backward && (d.Tq != d.Tk || d.q_off != 0)) bad("the backward pass needs Tq == Tk and q_off == 0");
 }
 
-}  // namespace
+void attention_rowdot(const float* out, const float* dout, int64_t rows, int hd, float* D, cudaStream_t s) {
+  if (rows == 0) return;
+  attention_bwd_D_kernel<<<grid_for(rows), kThreads, 0, s>>>(out, dout, rows, hd, D);
+  CUDA_LAUNCH_CHECK("attention_bwd_D_kernel");
+}
 
 void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                    const int32_t* seg, float* out, float* lse, cudaStream_t s) {
-  check_dims(d, false);
+  check_attention_dims(d, false);
   if (d.B == 0 || d.Tq == 0) return;
   const size_t smem = FwdSmem::bytes(d.hd);
   allow_shared_memory((const void*)attention_fwd_kernel, smem, "attention_fwd_kernel");
@@ -327,13 +333,12 @@ void attention_fwd(const AttnDims& d, const float* q, const float* k, const floa
 void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                    const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
                    float* dv, float* scratch, cudaStream_t s) {
-  check_dims(d, true);
+  check_attention_dims(d, true);
   if (d.B == 0 || d.Tq == 0) return;
   const float scale = 1.0f / std::sqrt((float)d.hd);
   const int64_t rows = (int64_t)d.B * d.Tq * d.H;
   float* D = scratch;  // [B*T, H]
-  attention_bwd_D_kernel<<<grid_for(rows), kThreads, 0, s>>>(out, dout, rows, d.hd, D);
-  CUDA_LAUNCH_CHECK("attention_bwd_D_kernel");
+  attention_rowdot(out, dout, rows, d.hd, D, s);
 
   const size_t smem_q = DqSmem::bytes(d.hd);
   allow_shared_memory((const void*)attention_bwd_dq_kernel, smem_q, "attention_bwd_dq_kernel");

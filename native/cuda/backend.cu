@@ -25,6 +25,19 @@ bool sync_after_launch() {
   return on;
 }
 
+// TUNEFORGE_CUDA_ATTENTION=gemm|flash (read once; default gemm): cuBLAS products over query chunks
+// (attention_gemm.cu) or the scalar flash-style kernels (attention.cu), to compare the two or fall back.
+static bool attention_gemm_default() {
+  static const bool gemm = [] {
+    const char* v = std::getenv("TUNEFORGE_CUDA_ATTENTION");
+    const std::string s = v ? v : "";
+    if (s.empty() || s == "gemm") return true;
+    if (s == "flash") return false;
+    throw std::runtime_error("TUNEFORGE_CUDA_ATTENTION must be \"gemm\" or \"flash\", got \"" + s + "\"");
+  }();
+  return gemm;
+}
+
 void allow_shared_memory(const void* kernel, size_t bytes, const char* name) {
   if (bytes <= 48 * 1024) return;
   int dev = 0, optin = 0;
@@ -64,7 +77,7 @@ class DeviceScratch {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend() {
+  CudaBackend() : attn_gemm_(cuda::attention_gemm_default()) {
     // Creates the context first, so a machine without a usable GPU or driver fails here with the runtime's reason
     // instead of inside cuBLAS (which may crash on a context that does not exist).
     CUDA_CHECK(cudaFree(nullptr));
@@ -82,6 +95,13 @@ class CudaBackend final : public Backend {
 
   Device device() const override { return Device::CUDA; }
   void set_threads(int) override {}  // host threads play no part
+  void set_weights_dtype(DType dt) override { attn_bf16_ = dt == DType::BF16; }
+  std::vector<std::string> attention_paths() const override { return {"gemm", "flash"}; }
+  void set_attention_path(const std::string& path) override {
+    if (path != "gemm" && path != "flash")
+      throw std::invalid_argument("CUDA attention path must be \"gemm\" or \"flash\", got \"" + path + "\"");
+    attn_gemm_ = path == "gemm";
+  }
 
   // Row-major C = A B is column-major C^T = B^T A^T: swap the operands (and M with N), keep the flags.
   void matmul(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
@@ -155,14 +175,31 @@ class CudaBackend final : public Backend {
     cuda::rope(x, cs, N, heads, hd, inverse, stream_);
   }
 
+  // The GEMM path unless it is switched off or the call is a decoding step (fewer than kGemmMinRows query rows
+  // per KV head: the products would be too thin for the tensor cores and the flash kernel reads the cache once).
+  bool use_gemm(const AttnDims& d) const {
+    constexpr int64_t kGemmMinRows = 16;
+    return attn_gemm_ && d.KV > 0 && d.H % d.KV == 0 && (int64_t)d.Tq * (d.H / d.KV) >= kGemmMinRows;
+  }
   void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, float* out, float* lse) override {
-    cuda::attention_fwd(d, q, k, v, key_valid, seg, out, lse, stream_);
+    if (use_gemm(d)) {
+      void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, false));
+      cuda::attention_gemm_fwd(d, q, k, v, key_valid, seg, out, lse, blas_, attn_bf16_, work, stream_);
+    } else {
+      cuda::attention_fwd(d, q, k, v, key_valid, seg, out, lse, stream_);
+    }
   }
   void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
                      float* dv, float* scratch) override {
-    cuda::attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
+    if (use_gemm(d)) {
+      void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, true));
+      cuda::attention_gemm_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, blas_, attn_bf16_,
+                               work, stream_);
+    } else {
+      cuda::attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
+    }
   }
 
   void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) override {
@@ -205,6 +242,9 @@ class CudaBackend final : public Backend {
   cudaStream_t stream_ = 0;
   cublasHandle_t blas_ = nullptr;
   DeviceScratch partial_, row_loss_, act_bf16_, many_items_, many_partial_, many_sums_;
+  DeviceScratch attn_work_;  // the GEMM attention's packed operands and one chunk of scores
+  bool attn_gemm_;           // attention path: gemm (attention_gemm.cu) or flash (attention.cu)
+  bool attn_bf16_ = false;   // bf16 base weights: attention's GEMMs in bf16 too
 };
 
 }  // namespace

@@ -394,7 +394,9 @@ class Harness {
     bool left_pad, tail_pad, segments;
   };
 
-  std::string describe(const AttnCase& c) {
+  // The shape, then the tested backend's attention path (CUDA: gemm or flash) and " bf16" for bf16 mode, whose
+  // tolerance is looser (test/gpu/kernels.test.ts).
+  std::string describe(const AttnCase& c, const std::string& path, bool bf16) {
     const AttnDims& d = c.d;
     std::string s = "B" + std::to_string(d.B) + " Tq" + std::to_string(d.Tq) + " Tk" + std::to_string(d.Tk) +
                     " qoff" + std::to_string(d.q_off) + " H" + std::to_string(d.H) + " KV" + std::to_string(d.KV) +
@@ -402,6 +404,8 @@ class Harness {
     if (c.left_pad) s += " leftpad";
     if (c.tail_pad) s += " tailpad";
     if (c.segments) s += " segments";
+    if (!path.empty()) s += " " + path;
+    if (bf16) s += " bf16";
     return s;
   }
 
@@ -415,13 +419,26 @@ class Harness {
         // 3 query tiles and 3 key tiles at an offset that is no multiple of either tile, into a longer cache
         {{2, 40, 100, 53, 6, 2, 80}, true, false, true},
         {{3, 1, 50, 43, 4, 4, 128}, true, false, false},  // one decoding step
+        // long enough for 3 query chunks on the GEMM path (128 + 128 + 44 rows), GQA, padding and segments
+        {{2, 300, 300, 0, 8, 2, 64}, true, false, true},
     };
-    for (const AttnCase& c : cases) attention_case(c);
+    // Every case on every attention path of the tested backend (the CUDA GEMM path hands calls with fewer than
+    // 16 query rows per KV head, here the 7-row prefill chunk and the decoding step, to the flash kernels), then
+    // a few in bf16 mode, against the fp32 reference.
+    std::vector<std::string> paths = test_.attention_paths();
+    if (paths.empty()) paths.push_back("");
+    for (const std::string& path : paths) {
+      test_.set_attention_path(path);
+      for (const AttnCase& c : cases) attention_case(c, path, false);
+      test_.set_weights_dtype(DType::BF16);
+      for (int i : {0, 3, 5, 7}) attention_case(cases[i], path, true);
+      test_.set_weights_dtype(DType::F32);
+    }
   }
 
-  void attention_case(const AttnCase& c) {
+  void attention_case(const AttnCase& c, const std::string& path, bool bf16) {
     const AttnDims& d = c.d;
-    const std::string shape = describe(c);
+    const std::string shape = describe(c, path, bf16);
     const int64_t nq = (int64_t)d.B * d.Tq * d.H * d.hd, nk = (int64_t)d.B * d.Tk * d.KV * d.hd;
     const int64_t rows = (int64_t)d.B * d.Tq * d.H;
     const F q = rand(nq, -2.0f, 2.0f), k = rand(nk, -2.0f, 2.0f), v = rand(nk), dout = rand(nq);

@@ -1,6 +1,7 @@
 // Launchers of the CUDA kernels (one .cu file per family). Semantics are those of tf::Backend in
 // engine/backend.h, on device pointers; the CPU kernels in native/cpu/ are the reference they are tested against.
 #pragma once
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -55,6 +56,20 @@ void attention_fwd(const AttnDims& d, const float* q, const float* k, const floa
 void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                    const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
                    float* dv, float* scratch, cudaStream_t s);
+// Throws std::invalid_argument naming the dims when a call cannot be valid (shared by both attention paths).
+void check_attention_dims(const AttnDims& d, bool backward);
+// D[i] = dot(dout[i, :hd], out[i, :hd]) for rows of (token, head): the backward's rowsum(dO * O).
+void attention_rowdot(const float* out, const float* dout, int64_t rows, int hd, float* D, cudaStream_t s);
+
+// attention_gemm.cu: the same contract on cuBLAS batched GEMMs over chunks of query rows (tensor cores in bf16
+// mode: bf16 operands, fp32 accumulation). `work` is device memory of attention_gemm_bytes(d, bf16, backward).
+size_t attention_gemm_bytes(const AttnDims& d, bool bf16, bool backward);
+void attention_gemm_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+                        const int32_t* seg, float* out, float* lse, cublasHandle_t blas, bool bf16, void* work,
+                        cudaStream_t s);
+void attention_gemm_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+                        const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
+                        float* dv, float* scratch, cublasHandle_t blas, bool bf16, void* work, cudaStream_t s);
 
 // swiglu.cu
 void swiglu_fwd(const float* g, const float* u, int64_t n, float* out, cudaStream_t s);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -37,6 +38,14 @@ class Backend {
   virtual ~Backend() = default;
   virtual Device device() const = 0;
   virtual void set_threads(int threads) = 0;
+
+  // The dtype of the model's frozen base weights (F32 or BF16), told by the Model. In bf16 mode a GPU may round
+  // attention's operands to bf16 for its tensor cores (fp32 accumulation); the CPU computes in fp32 either way.
+  virtual void set_weights_dtype(DType) {}
+  // Backends with more than one attention implementation name them here (CUDA: "gemm", "flash"; the default is
+  // chosen by TUNEFORGE_CUDA_ATTENTION), so the kernel self-test can check each; the CPU has one (empty list).
+  virtual std::vector<std::string> attention_paths() const { return {}; }
+  virtual void set_attention_path(const std::string&) {}
 
   // Runs independent pieces of work, in any order. The CPU runs the pieces whose products are all too small to be
   // split across its threads side by side, one thread each (a tiny model's products otherwise leave all but one

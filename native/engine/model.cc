@@ -45,6 +45,7 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
   if (c.heads % c.kv_heads != 0 || c.head_dim % 2 != 0 || (int)c.inv_freq.size() != c.head_dim / 2)
     throw std::runtime_error("inconsistent model config (heads, kv_heads, head_dim or rope table)");
   if (wdt_ != DType::F32 && wdt_ != DType::BF16) throw std::runtime_error("base weights must be F32 or BF16");
+  be_->set_weights_dtype(wdt_);  // a GPU runs attention's products in bf16 in bf16 mode
   const int D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim;
   embed_ = make({c.vocab, D}, wdt_);
   norm_ = make({D});

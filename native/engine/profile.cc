@@ -85,6 +85,9 @@ class ProfilingBackend final : public Backend {
   explicit ProfilingBackend(std::unique_ptr<Backend> inner) : in_(std::move(inner)), dev_(in_->device()) {}
   Device device() const override { return in_->device(); }
   void set_threads(int threads) override { in_->set_threads(threads); }
+  void set_weights_dtype(DType dt) override { in_->set_weights_dtype(dt); }
+  std::vector<std::string> attention_paths() const override { return in_->attention_paths(); }
+  void set_attention_path(const std::string& path) override { in_->set_attention_path(path); }
   void matmul(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
               float beta, float* C, int ldc) override {
     Timed t(dev_, "matmul", 2.0 * M * N * K);

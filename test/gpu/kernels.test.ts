@@ -16,6 +16,10 @@
 //   1e-7..1e-6; a wrong index, mask or scale gives errors of order 1e-2 or more.
 // - 1e-2 for matmul_bf16w (bf16 mode): the GPU rounds the activation to bf16 for the tensor cores (2^-9
 //   relative per element), the CPU keeps it fp32; a wrong operand or transpose gives errors of order 1.
+// - 2e-2 for attention in bf16 mode (shapes ending " bf16"): the GEMM path rounds Q, K, V, dO and then P and dS
+//   to bf16 (2^-9 relative each, through two chained products), the CPU reference stays fp32; the expected error
+//   is a few 1e-3 relative to the output's maximum, while a wrong mask, head or scale gives 1e-1 or more.
+// Attention is checked on every path the backend has (CUDA: shapes ending " gemm" / " flash", fp32 and bf16).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cudaInfo, kernelCheck, type KernelCheckEntry } from "../../src/engine/native.js";
@@ -58,6 +62,7 @@ const BACKEND_OPS = Object.keys(TOLERANCE);
 function tolerance(e: KernelCheckEntry): number {
   if (e.op === "cross_entropy" && e.output === "result") return 1e-10;
   if (e.op === "sum_squares_many" && e.shape.endsWith("vs_loop")) return 0; // the same kernels, the same order
+  if (e.op.startsWith("attention_") && e.shape.endsWith(" bf16")) return 2e-2;
   const tol = TOLERANCE[e.op];
   assert.ok(tol !== undefined, `kernelCheck reported an op the test does not know: ${e.op}`);
   return tol;
@@ -87,6 +92,28 @@ function assertReport(entries: KernelCheckEntry[]): void {
     }
   }
   assert.deepEqual(failures, [], failures.join("\n"));
+}
+
+/** The CUDA backend's two attention paths were both checked, in fp32 and bf16, and on a case long enough to split
+ * into several query chunks on the GEMM path (T300: chunks of 128 rows). */
+function assertAttentionPaths(entries: KernelCheckEntry[]): void {
+  for (const path of ["gemm", "flash"]) {
+    for (const op of ["attention_fwd", "attention_bwd"]) {
+      const shapes = entries.filter((e) => e.op === op).map((e) => e.shape);
+      assert.ok(
+        shapes.some((s) => s.endsWith(` ${path}`)),
+        `${op} checked on the ${path} path`,
+      );
+      assert.ok(
+        shapes.some((s) => s.endsWith(` ${path} bf16`)),
+        `${op} checked on the ${path} path in bf16 mode`,
+      );
+      assert.ok(
+        shapes.some((s) => s.includes(" Tq300 ") && s.endsWith(` ${path}`)),
+        `${op} checked on a long (chunked) case on the ${path} path`,
+      );
+    }
+  }
 }
 
 function table(entries: KernelCheckEntry[]): string {
@@ -134,6 +161,7 @@ test("every CUDA kernel matches the CPU backend", (t) => {
     const entries = kernelCheck("cuda", seed);
     t.diagnostic(`seed ${seed}\n${table(entries)}`);
     assertReport(entries);
+    assertAttentionPaths(entries);
   }
   // The engine allocator: the checks' tensors and the backends' scratch were all released (no leak), and
   // their high-water mark was recorded.
