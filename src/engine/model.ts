@@ -28,8 +28,8 @@ export interface LoadOptions {
   /** CPU threads (default: OpenMP's choice, all cores). */
   threads?: number;
   /**
-   * Rows of logits materialised at once by the loss (default: max(128, 2^24 / vocab) rows, i.e. >= 64 MB worth:
-   * the LM-head GEMMs need >= ~128 rows to run at full speed).
+   * Rows of logits materialised at once by the loss (default: max(256, 2^24 / vocab) rows, i.e. >= 64 MB worth:
+   * each chunk streams the whole LM head through its GEMMs, so long chunks run them faster).
    */
   lossChunkTokens?: number;
   /**

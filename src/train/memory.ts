@@ -102,10 +102,10 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
     }) *
     F32;
   const activations = activationBytes(ckpt);
-  // The engine's default loss chunk (native/engine/model.cc loss_chunk_rows): max(128, 2^24 / vocab) rows.
+  // The engine's default loss chunk (native/engine/model.cc loss_chunk_rows): max(256, 2^24 / vocab) rows.
   const chunkTokens = Math.min(
     N,
-    input.lossChunkTokens ?? Math.max(128, Math.floor((1 << 24) / c.vocabSize)),
+    input.lossChunkTokens ?? Math.max(256, Math.floor((1 << 24) / c.vocabSize)),
   );
   // the chunk's logits and gradient in place, plus the backward's [N, hidden] gradients (a few live at once)
   const lossChunk = chunkTokens * c.vocabSize * F32 + 4 * N * c.hiddenSize * F32;
