@@ -421,17 +421,21 @@ class Harness {
         {{3, 1, 50, 43, 4, 4, 128}, true, false, false},  // one decoding step
         // long enough for 3 query chunks on the GEMM path (128 + 128 + 44 rows), GQA, padding and segments
         {{2, 300, 300, 0, 8, 2, 64}, true, false, true},
+        // on the GEMM path, a prefill of 2 query chunks (128 + 22 rows) after 37 cached slots: each chunk's keys
+        // run to q_off + its last row; and a decoding step with 16 query heads on one KV head (16 rows: GEMM)
+        {{1, 150, 190, 37, 4, 2, 64}, true, false, true},
+        {{2, 1, 40, 30, 16, 1, 64}, true, false, false},
     };
     // Every case on every attention path of the tested backend (the CUDA GEMM path hands calls with fewer than
-    // 16 query rows per KV head, here the 7-row prefill chunk and the decoding step, to the flash kernels), then
-    // a few in bf16 mode, against the fp32 reference.
+    // 16 query rows per KV head, here the 7-row prefill chunk and the 4-head decoding step, to the flash kernels),
+    // then a few in bf16 mode, against the fp32 reference.
     std::vector<std::string> paths = test_.attention_paths();
     if (paths.empty()) paths.push_back("");
     for (const std::string& path : paths) {
       test_.set_attention_path(path);
       for (const AttnCase& c : cases) attention_case(c, path, false);
       test_.set_weights_dtype(DType::BF16);
-      for (int i : {0, 3, 5, 7}) attention_case(cases[i], path, true);
+      for (int i : {0, 3, 5, 7, 8}) attention_case(cases[i], path, true);
       test_.set_weights_dtype(DType::F32);
     }
   }

@@ -94,8 +94,8 @@ function assertReport(entries: KernelCheckEntry[]): void {
   assert.deepEqual(failures, [], failures.join("\n"));
 }
 
-/** The CUDA backend's two attention paths were both checked, in fp32 and bf16, and on a case long enough to split
- * into several query chunks on the GEMM path (T300: chunks of 128 rows). */
+/** The CUDA backend's two attention paths were both checked, in fp32 and bf16, and on cases long enough to split
+ * into several query chunks on the GEMM path (T300: chunks of 128 rows; a 150-row prefill after 37 cached slots). */
 function assertAttentionPaths(entries: KernelCheckEntry[]): void {
   for (const path of ["gemm", "flash"]) {
     for (const op of ["attention_fwd", "attention_bwd"]) {
@@ -113,6 +113,13 @@ function assertAttentionPaths(entries: KernelCheckEntry[]): void {
         `${op} checked on a long (chunked) case on the ${path} path`,
       );
     }
+    // a prefill of several query chunks at a KV-cache offset (each chunk's keys end at q_off + its last row)
+    assert.ok(
+      entries.some(
+        (e) => e.op === "attention_fwd" && /Tq150 .*qoff37 /.test(e.shape) && e.shape.endsWith(` ${path}`),
+      ),
+      `attention_fwd checked on a chunked prefill at a cache offset on the ${path} path`,
+    );
   }
 }
 
