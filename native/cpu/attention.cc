@@ -185,14 +185,15 @@ void transpose_head(const float* x, int64_t stride, int n, int hd, float* xt, in
   }
 }
 
-// A thread's buffer of at least n floats, kept for its next call: the buffers of one attention call are
-// reused by the next instead of allocated and zero-filled. One for a call's shared operands (the calling
-// thread's) and one for an item's score rows (each thread's).
+// Buffers kept for the next call instead of allocated and zero-filled per call. A call's shared operands (the
+// transposed heads: for long sequences the bulk of attention's memory) live in engine memory, so the model's
+// memory figures (peak, the trainer's memory_mb) count them; the calling thread grows it, never a worker.
 float* call_scratch(size_t n) {
-  static thread_local std::vector<float> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
+  static thread_local Tensor buf;
+  if ((size_t)buf.numel() < n) buf = Tensor({(int64_t)n});
+  return buf.f32();
 }
+// An item's score rows (a few rows of positions), one per thread.
 float* item_scratch(size_t n) {
   static thread_local std::vector<float> buf;
   if (buf.size() < n) buf.resize(n);
