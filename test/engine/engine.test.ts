@@ -208,6 +208,38 @@ test("adamwStep reports the global gradient norm and clips to maxGradNorm", () =
   m.dispose();
 });
 
+test("the trainable set follows setLora and setFullFinetune between steps", () => {
+  // The engine keeps its list of trainable tensors between steps: it must be rebuilt when they are replaced.
+  const batch = paddedBatch(EXAMPLES);
+  const m = EngineModel.load(DIR, { threads: 1 });
+  const step = () => {
+    m.zeroGrads();
+    m.forwardBackward(batch);
+    m.adamwStep({ lr: 1e-2 });
+  };
+  m.setLora({ r: 2, alpha: 4, useRslora: false, targets: ["q_proj"], seed: 1 });
+  step();
+  assert.equal(m.trainable("weights").size, 2 * 2);
+  m.setLora({ r: 3, alpha: 5, useRslora: false, targets: [...ALL_PROJECTIONS], seed: 2 });
+  m.resetOptimizer();
+  step();
+  const lora = m.trainable("weights");
+  assert.equal(lora.size, 2 * 7 * 2);
+  // PEFT starts every B at 0: one step moves each of the new ones
+  for (const [name, w] of lora)
+    if (name.endsWith("lora_B.weight"))
+      assert.ok(
+        w.some((x) => x !== 0),
+        `${name} was not updated`,
+      );
+  m.setFullFinetune(true);
+  m.resetOptimizer();
+  const before = m.trainable("weights").get("model.norm.weight")!.slice();
+  step();
+  assert.ok(maxAbsDiff(m.trainable("weights").get("model.norm.weight")!, before) > 1e-4);
+  m.dispose();
+});
+
 test("full fine-tuning gradients match central finite differences", () => {
   const m = EngineModel.load(DIR, { threads: 1 });
   m.setFullFinetune(true);
