@@ -7,8 +7,8 @@ import {
   generatePurchaseOrders,
   PHRASING_IDS,
   writePurchaseOrdersJsonl,
-  type GeneratedOrder,
 } from "../../src/synth/purchaseOrders.js";
+import { wordFourGrams } from "../helpers/wording.js";
 
 const MONTHS = [
   "enero",
@@ -66,21 +66,10 @@ test("there are at least 20 phrasings, split into disjoint train and held-out se
 
 test("held-out texts do not share their wording with training texts", () => {
   // Word 4-grams that occur in held-out texts but never in a large training sample: most must be new.
-  const grams = (orders: GeneratedOrder[]) => {
-    const out = new Set<string>();
-    for (const o of orders) {
-      const words = o.natural_language
-        .replace(/[0-9.,:;()/]+/g, " ")
-        .split(/\s+/)
-        .filter(Boolean);
-      for (let i = 0; i + 4 <= words.length; i++) out.add(words.slice(i, i + 4).join(" "));
-    }
-    return out;
-  };
-  const train = grams(generatePurchaseOrders({ count: 400, seed: 3, phrasings: "train" }));
+  const train = wordFourGrams(generatePurchaseOrders({ count: 400, seed: 3, phrasings: "train" }));
   const heldoutOrders = generatePurchaseOrders({ count: 60, seed: 4, phrasings: "heldout" });
   const distinctive = heldoutOrders.filter((o) => {
-    const g = grams([o]);
+    const g = wordFourGrams([o]);
     return [...g].some((x) => !train.has(x));
   });
   assert.equal(

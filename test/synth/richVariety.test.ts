@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { generatePurchaseOrders, PHRASING_IDS, type GeneratedOrder } from "../../src/synth/purchaseOrders.js";
 import { DATE_STYLES, formatDateStyle } from "../../src/synth/orderComposer.js";
+import { wordFourGrams } from "../helpers/wording.js";
 
 const digest = (orders: GeneratedOrder[]) =>
   createHash("sha256").update(JSON.stringify(orders)).digest("hex");
@@ -109,21 +110,10 @@ test("rich texts never use the held-out phrasings' distinctive wording", () => {
       assert.doesNotMatch(o.natural_language, re, `${o.phrasing}: "${o.natural_language}"`);
   }
   // And the held-out texts still have word 4-grams no rich training text has.
-  const grams = (orders: GeneratedOrder[]) => {
-    const out = new Set<string>();
-    for (const o of orders) {
-      const words = o.natural_language
-        .replace(/[0-9.,:;()/]+/g, " ")
-        .split(/\s+/)
-        .filter(Boolean);
-      for (let i = 0; i + 4 <= words.length; i++) out.add(words.slice(i, i + 4).join(" "));
-    }
-    return out;
-  };
-  const train = grams(generatePurchaseOrders({ count: 1500, seed: 3, variety: "rich" }));
+  const train = wordFourGrams(generatePurchaseOrders({ count: 1500, seed: 3, variety: "rich" }));
   for (const o of generatePurchaseOrders({ count: 60, seed: 4, phrasings: "heldout" }))
     assert.ok(
-      [...grams([o])].some((g) => !train.has(g)),
+      [...wordFourGrams([o])].some((g) => !train.has(g)),
       `${o.phrasing} has wording of its own`,
     );
 });

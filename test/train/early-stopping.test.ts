@@ -30,19 +30,13 @@ test("stops after `patience` evaluations without improvement and keeps the best 
   writeFileSync(join(task.preparedDir, "upper_val.jsonl"), val.join("\n") + "\n");
 
   const outputDir = join(task.dir, "early");
-  const result = await train({
-    config: task.config({
-      max_steps: 200,
-      eval_steps: 5,
-      early_stopping_patience: 2,
-      lr_scheduler_type: "constant",
-    }),
-    modelDir: task.modelDir,
-    preparedDir: task.preparedDir,
-    domain: "upper",
-    outputDir,
-    threads: 2,
+  const config = task.config({
+    max_steps: 200,
+    eval_steps: 5,
+    early_stopping_patience: 2,
+    lr_scheduler_type: "constant",
   });
+  const result = await train({ ...task.trainOptions(config), outputDir });
   assert.equal(result.earlyStopped, true);
   assert.ok(result.steps < 200);
   const vals = readFileSync(join(outputDir, "metrics.jsonl"), "utf8")

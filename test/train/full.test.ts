@@ -18,12 +18,8 @@ test("full fine-tuning lowers the loss and saves a model folder that loads with 
 
   const outputDir = join(task.dir, "full");
   const result = await train({
-    config: task.config({ finetuning_type: "full", learning_rate: 2e-3, max_steps: 40 }),
-    modelDir: task.modelDir,
-    preparedDir: task.preparedDir,
-    domain: "upper",
+    ...task.trainOptions(task.config({ finetuning_type: "full", learning_rate: 2e-3, max_steps: 40 })),
     outputDir,
-    threads: 2,
   });
   assert.ok(result.finalValLoss! < before / 3, `val loss ${before} -> ${result.finalValLoss}`);
   for (const f of ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "run.json"])

@@ -8,6 +8,7 @@ import { prepare } from "../../src/data/prepare.js";
 import { Tokenizer } from "../../src/data/tokenizer.js";
 import { ensureTinyModel } from "../../src/model/tiny.js";
 import type { TuneforgeConfig } from "../../src/config/schema.js";
+import type { TrainOptions } from "../../src/train/trainer.js";
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `tuneforge-${prefix}-`));
@@ -74,6 +75,8 @@ export interface TinyTask {
   preparedDir: string;
   tokenizer: Tokenizer;
   config(training?: Record<string, unknown>, lora?: Record<string, unknown>): TuneforgeConfig;
+  /** train()'s options for this task's "upper" domain on 2 threads, all but the output folder. */
+  trainOptions(config: TuneforgeConfig): Omit<TrainOptions, "outputDir">;
 }
 
 const WORDS = ["cat", "dog", "sun", "red", "big", "map", "cup", "pen", "box", "hat", "fog", "jam"];
@@ -121,5 +124,13 @@ export async function tinyTask(options: { packing?: boolean } = {}): Promise<Tin
       dir,
     );
   await prepare({ config: config(), tokenizer });
-  return { dir, modelDir: tiny.dir, preparedDir: join(dir, "data", "prepared"), tokenizer, config };
+  const preparedDir = join(dir, "data", "prepared");
+  const trainOptions = (c: TuneforgeConfig) => ({
+    config: c,
+    modelDir: tiny.dir,
+    preparedDir,
+    domain: "upper",
+    threads: 2,
+  });
+  return { dir, modelDir: tiny.dir, preparedDir, tokenizer, config, trainOptions };
 }

@@ -52,14 +52,7 @@ test("training on a copy-and-transform task lowers val loss and fixes held-out a
   base.dispose();
 
   const outputDir = join(task.dir, "run");
-  const result = await train({
-    config,
-    modelDir: task.modelDir,
-    preparedDir: task.preparedDir,
-    domain: "upper",
-    outputDir,
-    threads: 2,
-  });
+  const result = await train({ ...task.trainOptions(config), outputDir });
   assert.equal(result.steps, 200);
   const after = result.finalValLoss!;
   assert.ok(after < before / 5, `val loss ${before} -> ${after}`);

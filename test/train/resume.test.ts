@@ -5,7 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { train, type TrainOptions } from "../../src/train/index.js";
+import { train } from "../../src/train/index.js";
 import { tinyTask } from "./helpers.js";
 
 test("abort saves a checkpoint; resume is bit-identical to an uninterrupted run", async () => {
@@ -21,13 +21,7 @@ test("abort saves a checkpoint; resume is bit-identical to an uninterrupted run"
     },
     { dropout: 0.1 },
   );
-  const base: Omit<TrainOptions, "outputDir"> = {
-    config,
-    modelDir: task.modelDir,
-    preparedDir: task.preparedDir,
-    domain: "upper",
-    threads: 2,
-  };
+  const base = task.trainOptions(config);
   const whole = await train({ ...base, outputDir: join(task.dir, "whole") });
   assert.equal(whole.losses.length, 30);
 
@@ -95,12 +89,8 @@ test("dropout makes a difference that resume must reproduce", async () => {
   const task = await tinyTask();
   const run = async (dropout: number, name: string) =>
     train({
-      config: task.config({ max_steps: 3 }, { dropout }),
-      modelDir: task.modelDir,
-      preparedDir: task.preparedDir,
-      domain: "upper",
+      ...task.trainOptions(task.config({ max_steps: 3 }, { dropout })),
       outputDir: join(task.dir, name),
-      threads: 2,
     });
   const [a, b] = [await run(0.1, "a"), await run(0, "b")];
   // Step 1 starts from B = 0, where dropout cannot change the loss; later steps differ.

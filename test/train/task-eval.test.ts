@@ -10,7 +10,7 @@ import type { PreparedRow } from "../../src/data/types.js";
 import { TuneforgeError } from "../../src/errors.js";
 import { evaluate } from "../../src/eval/evaluate.js";
 import { buildReportModel } from "../../src/eval/report/index.js";
-import { sampleRows, train, type TrainOptions } from "../../src/train/index.js";
+import { sampleRows, train } from "../../src/train/index.js";
 import { tinyTask, type TinyTask } from "./helpers.js";
 
 const MAX_NEW_TOKENS = 12;
@@ -59,12 +59,8 @@ test("the task metric is logged at each epoch end, equals `eval` on that step's 
   const outputDir = join(task.dir, "run");
   const fields: Record<string, number>[] = [];
   const result = await train({
-    config,
-    modelDir: task.modelDir,
-    preparedDir: task.preparedDir,
-    domain: "upper",
+    ...task.trainOptions(config),
     outputDir,
-    threads: 2,
     onProgress: (_s, _t, f) => fields.push(f),
   });
   assert.equal(result.steps, 42);
@@ -119,13 +115,7 @@ test("early stopping on the task metric keeps the best step's adapter; --resume 
     early_stopping_metric: "task",
     early_stopping_patience: 3,
   });
-  const base: Omit<TrainOptions, "outputDir"> = {
-    config,
-    modelDir: task.modelDir,
-    preparedDir: task.preparedDir,
-    domain: "upper",
-    threads: 2,
-  };
+  const base = task.trainOptions(config);
   const wholeDir = join(task.dir, "whole");
   const whole = await train({ ...base, outputDir: wholeDir });
   assert.equal(whole.earlyStopped, true);
@@ -190,14 +180,7 @@ test("max_train_minutes stops after the step that reaches it and finishes the ru
   // 1e-6 minutes (60 microseconds) pass during the first step whatever the machine.
   const config = configFor(task, { num_train_epochs: 2, max_train_minutes: 1e-6, eval_task_metric: "chrf" });
   const outputDir = join(task.dir, "timed");
-  const result = await train({
-    config,
-    modelDir: task.modelDir,
-    preparedDir: task.preparedDir,
-    domain: "upper",
-    outputDir,
-    threads: 2,
-  });
+  const result = await train({ ...task.trainOptions(config), outputDir });
   assert.equal(result.steps, 1);
   assert.equal(result.totalSteps, 28);
   assert.equal(result.stopReason, "time_limit");
@@ -226,12 +209,8 @@ test("task metric settings that cannot work are refused before training", async 
   const task = await tinyTask();
   const run = (training: Record<string, unknown>, name: string) =>
     train({
-      config: configFor(task, { max_steps: 2, ...training }),
-      modelDir: task.modelDir,
-      preparedDir: task.preparedDir,
-      domain: "upper",
+      ...task.trainOptions(configFor(task, { max_steps: 2, ...training })),
       outputDir: join(task.dir, name),
-      threads: 2,
     });
   const refused = async (p: Promise<unknown>, key: string, pattern: RegExp) => {
     await assert.rejects(p, (e: unknown) => {
