@@ -184,41 +184,19 @@ class Harness {
       const std::string shape = "n" + std::to_string(n);
       const F x = rand(n), y0 = rand(n);
       Tensor dx = up(x);
-      {
+      // Each op in place on a fresh copy of y0 (x as its second operand), on both backends.
+      auto check = [&](const char* op, const char* arg, auto&& apply) {
         F y = y0;
         Tensor dy = up(y);
-        ref_.zero(y.data(), n);
-        test_.zero(dy.f32(), n);
-        compare_dev("zero", "x", shape, y, dy);
-      }
-      {
-        F y = y0;
-        Tensor dy = up(y);
-        ref_.copy(y.data(), x.data(), n);
-        test_.copy(dy.f32(), dx.f32(), n);
-        compare_dev("copy", "dst", shape, y, dy);
-      }
-      {
-        F y = y0;
-        Tensor dy = up(y);
-        ref_.add(y.data(), x.data(), n);
-        test_.add(dy.f32(), dx.f32(), n);
-        compare_dev("add", "y", shape, y, dy);
-      }
-      {
-        F y = y0;
-        Tensor dy = up(y);
-        ref_.scale(y.data(), -1.37f, n);
-        test_.scale(dy.f32(), -1.37f, n);
-        compare_dev("scale", "x", shape, y, dy);
-      }
-      {
-        F y = y0;
-        Tensor dy = up(y);
-        ref_.mul(y.data(), x.data(), n);
-        test_.mul(dy.f32(), dx.f32(), n);
-        compare_dev("mul", "y", shape, y, dy);
-      }
+        apply(ref_, y.data(), x.data());
+        apply(test_, dy.f32(), static_cast<const float*>(dx.f32()));
+        compare_dev(op, arg, shape, y, dy);
+      };
+      check("zero", "x", [&](Backend& b, float* y, const float*) { b.zero(y, n); });
+      check("copy", "dst", [&](Backend& b, float* y, const float* src) { b.copy(y, src, n); });
+      check("add", "y", [&](Backend& b, float* y, const float* src) { b.add(y, src, n); });
+      check("scale", "x", [&](Backend& b, float* y, const float*) { b.scale(y, -1.37f, n); });
+      check("mul", "y", [&](Backend& b, float* y, const float* src) { b.mul(y, src, n); });
     }
     {
       // More elements than grid_for's cap of 65535 blocks x 256 threads: the grid-stride loop must go round.
