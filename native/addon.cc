@@ -73,6 +73,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                         InstanceMethod("setFullFinetune", &NativeModel::SetFullFinetune),
                         InstanceMethod("setLossChunk", &NativeModel::SetLossChunk),
                         InstanceMethod("setGradientCheckpointing", &NativeModel::SetGradientCheckpointing),
+                        InstanceMethod("setCheckpointedLayers", &NativeModel::SetCheckpointedLayers),
+                        InstanceMethod("checkpointedLayers", &NativeModel::CheckpointedLayers),
                         InstanceMethod("getTrainable", &NativeModel::GetTrainable),
                         InstanceMethod("setTrainable", &NativeModel::SetTrainable),
                         InstanceMethod("forward", &NativeModel::Forward),
@@ -204,6 +206,18 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       model().set_gradient_checkpointing(info[0].As<Napi::Boolean>().Value());
       return info.Env().Undefined();
     });
+  }
+
+  // setCheckpointedLayers(k): the bottom k layers share one activation set, recomputed in backward (0..layers).
+  Napi::Value SetCheckpointedLayers(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value {
+      model().set_checkpointed_layers(info[0].As<Napi::Number>().Int32Value());
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value CheckpointedLayers(const Napi::CallbackInfo& info) {
+    return guarded(info, [&]() -> Napi::Value { return Napi::Number::New(info.Env(), model().checkpointed_layers()); });
   }
 
   // getTrainable("weights" | "grads") -> { name: Float32Array } (copies)

@@ -7,6 +7,8 @@
 # CUDA: built when $CUDA_HOME/bin/nvcc (default /usr/local/cuda) and cuBLAS/cuBLASLt headers and libraries
 # are found (in $CUDA_HOME or $CUDA_CUBLAS_INCLUDE / $CUDA_CUBLAS_LIB); TUNEFORGE_CUDA=0 forces CPU only,
 # TUNEFORGE_CUDA=1 makes a missing CUDA an error. TUNEFORGE_CUDA_ARCH="80 90" picks the SM targets.
+# TUNEFORGE_CUDA=emu builds the CUDA backend against the CPU emulator of native/cuda/emu (g++ only, no GPU, no
+# CUDA toolkit) into build/emu/tuneforge_native.node: it runs the CUDA code's logic, slowly, for tests.
 # OUT_NODE overrides the output path. Sources: every .cc under native/{,cpu,engine,cuda} (what binding.gyp
 # lists) and, with CUDA, every native/cuda/*.cu.
 set -euo pipefail
@@ -18,6 +20,10 @@ ADDON_API=${NODE_ADDON_API:-node_modules/node-addon-api}
 [ -f "$ADDON_API/napi.h" ] || die "node-addon-api not found at $ADDON_API (set NODE_ADDON_API)"
 OUT_NODE=${OUT_NODE:-build/Release/tuneforge_native.node}
 OBJ=build/standalone
+if [ "${TUNEFORGE_CUDA:-}" = emu ]; then
+  OUT_NODE=${OUT_NODE/#build\/Release\//build/emu/}
+  OBJ=build/emu-obj
+fi
 JOBS=${JOBS:-$(nproc)}
 
 # ---- CUDA detection (the same rule as native/find-cuda.mjs: nvcc alone is not enough) ----
@@ -33,7 +39,7 @@ first_dir_with() {  # first_dir_with "file1 file2" dir... -> the first dir holdi
   return 1
 }
 cuda=0
-if [ "${TUNEFORGE_CUDA:-}" != "0" ] && [ -x "$CUDA_HOME/bin/nvcc" ]; then
+if [ "${TUNEFORGE_CUDA:-}" != "0" ] && [ "${TUNEFORGE_CUDA:-}" != emu ] && [ -x "$CUDA_HOME/bin/nvcc" ]; then
   inc=$(first_dir_with "cublas_v2.h cublasLt.h" "${CUDA_CUBLAS_INCLUDE:-}" "$CUDA_HOME/include" \
     "$CUDA_HOME/targets/x86_64-linux/include" /usr/include) || inc=
   lib=$(first_dir_with "libcublas.so libcublasLt.so" "${CUDA_CUBLAS_LIB:-}" "$CUDA_HOME/lib64" \
@@ -61,6 +67,10 @@ if [ $cuda = 1 ]; then
     -DTUNEFORGE_CUDA=1)
   LIBS=(-L"$lib" -L"$rtlib" -lcublas -lcublasLt -lcudart -Wl,-rpath,"$lib" -Wl,-rpath,"$rtlib")
   echo "build-standalone: CUDA backend (nvcc $CUDA_HOME/bin/nvcc, cuBLAS $inc, $lib; sm ${archs[*]})"
+elif [ "${TUNEFORGE_CUDA:-}" = emu ]; then
+  # The emulator's headers stand in for cuda_runtime.h and cublas_v2.h; -O1 keeps the compile short.
+  CXXFLAGS=("${CXXFLAGS[@]/-O3/-O1}" -Inative/cuda/emu/include -DTUNEFORGE_CUDA=1 -DTUNEFORGE_CUDA_EMU=1)
+  echo "build-standalone: CUDA backend on the CPU emulator (native/cuda/emu)"
 else
   echo "build-standalone: CPU backend only"
 fi
@@ -71,6 +81,15 @@ shopt -s nullglob
 CC_SRCS=(native/*.cc native/cpu/*.cc native/engine/*.cc native/cuda/*.cc)
 CU_SRCS=()
 [ $cuda = 1 ] && CU_SRCS=(native/cuda/*.cu)
+if [ "${TUNEFORGE_CUDA:-}" = emu ]; then
+  CC_SRCS+=(native/cuda/emu/*.cc)
+  mkdir -p "$OBJ/cu"
+  for src in native/cuda/*.cu; do
+    out="$OBJ/cu/$(basename "${src%.cu}").cc"
+    node native/cuda/emu/translate.mjs "$src" "$out" >/dev/null || die "could not translate $src"
+    CC_SRCS+=("$out")
+  done
+fi
 
 # One compile per file, $JOBS at a time; the first failure stops the build with the compiler's message.
 pids=()

@@ -124,7 +124,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     const bool none = m_s[r] == -INFINITY;  // no visible key (a left pad): output 0, like the CPU backend
     out[((int64_t)b * d.Tq + t0 + r) * qstride + (int64_t)h * hd + c] = none ? 0.0f : (float)(acc[idx] / l_s[r]);
   }
-  if (lse && threadIdx.x < nq) {
+  if (lse && (int)threadIdx.x < nq) {
     const int r = threadIdx.x;
     lse[((int64_t)b * d.Tq + t0 + r) * d.H + h] = m_s[r] == -INFINITY ? 0.0f : (float)(m_s[r] + log(l_s[r]));
   }

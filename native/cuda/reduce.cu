@@ -77,7 +77,7 @@ __global__ void argmax_rows_kernel(const float* x, int V, int32_t* out) {
   si[threadIdx.x] = bi;
   __syncthreads();
   for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (threadIdx.x < s) {
+    if ((int)threadIdx.x < s) {
       const float ov = sv[threadIdx.x + s];
       const int oi = si[threadIdx.x + s];
       const int mi = si[threadIdx.x];

@@ -213,19 +213,31 @@ void Model::zero_grads() {
   for (const ParamRef& p : trainable()) be_->zero(p.g, p.n);
 }
 
+void Model::set_checkpointed_layers(int k) {
+  if (k < 0 || k > cfg_.layers)
+    throw std::runtime_error("checkpointed layers " + std::to_string(k) + " not in [0, " +
+                             std::to_string(cfg_.layers) + "]");
+  if (k == ckpt_layers_) return;
+  ckpt_layers_ = k;
+  acts_ = Acts();  // the old layout's memory is given back now, not at the next step
+}
+
 void Model::ensure_acts(int N, Keep keep) {
   const ModelConfig& c = cfg_;
-  // Evaluation reuses training activations' first layer and residual; a training mode needs its own layout (a
-  // switch from kAll to kCheckpoint reallocates, so the memory it saves is really given back).
-  if (acts_.N == N && (acts_.keep == keep || (keep == Keep::kInfer && !acts_.res.empty()))) return;
+  const int ckpt = keep == Keep::kTrain ? ckpt_layers_ : 0;
+  // Evaluation reuses training activations' first layer and residual; training needs the layout of its number of
+  // checkpointed layers (another number reallocates, so the memory it saves is really given back).
+  if (acts_.N == N && ((acts_.keep == keep && acts_.ckpt == ckpt) || (keep == Keep::kInfer && !acts_.res.empty())))
+    return;
   // N is set last: an allocation that throws (out of GPU memory) must not leave a half-built set that the next
   // call of the same size would take for complete and run on null pointers.
   acts_ = Acts();
   const int64_t D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim, F = c.inter;
   acts_.res.resize(keep == Keep::kInfer ? 1 : c.layers + 1);
   for (Tensor& r : acts_.res) r = make({N, D});
-  acts_.layer.resize(keep == Keep::kAll ? c.layers : 1);
-  if (keep == Keep::kCheckpoint) acts_.dropout_at.assign(c.layers, 0);
+  acts_.ckpt = ckpt;
+  acts_.layer.resize(keep == Keep::kInfer ? 1 : acts_.set_of(c.layers - 1) + 1);
+  if (ckpt > 0) acts_.dropout_at.assign(c.layers, 0);
   for (LayerActs& a : acts_.layer) {
     a.h1 = make({N, D});
     a.rstd1 = make({N});
@@ -380,14 +392,13 @@ void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, 
                          const int32_t* seg, KVCache* cache, int off, bool train) {
   const ModelConfig& c = cfg_;
   const int N = B * Tq, D = c.hidden, hd = c.head_dim;
-  const Keep keep = !train ? Keep::kInfer : ckpt_ ? Keep::kCheckpoint : Keep::kAll;
-  ensure_acts(N, keep);
+  ensure_acts(N, train ? Keep::kTrain : Keep::kInfer);
   ProfileRegion region("layers.fwd");
   embed_rows(embed_, ids, N, acts_.res[0].f32());
   be_->rope_table(pos, inv_freq_.f32(), N, hd, acts_.rope.f32());
   for (int l = 0; l < c.layers; l++) {
-    if (keep == Keep::kCheckpoint) acts_.dropout_at[l] = dropout_calls_;
-    LayerActs& a = acts_.layer[keep == Keep::kAll ? l : 0];
+    if (train && l < acts_.ckpt) acts_.dropout_at[l] = dropout_calls_;
+    LayerActs& a = acts_.layer[train ? acts_.set_of(l) : 0];
     float* xin = acts_.res[train ? l : 0].f32();
     float* xout = acts_.res[train ? l + 1 : 0].f32();
     layer_forward(l, a, xin, xout, B, Tq, key_valid, seg, cache, off, train);
@@ -592,13 +603,14 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   float* dk_pre = c.qk_norm ? scratch(sc_.dk_pre, (int64_t)N * kd, dev_) : nullptr;
   auto gptr = [](Tensor& t) { return t.empty() ? nullptr : t.f32(); };
   ProfileRegion region("layers.bwd");
-  const bool ckpt = acts_.keep == Keep::kCheckpoint;
   for (int l = c.layers - 1; l >= 0; l--) {
     Layer& L = layers_[l];
-    // Checkpointing: refill the one activation set from the layer's saved input (the top layer's is still there
-    // from the forward). The dropout counter is rewound rather than the masks kept: a mask is [N, in] per LoRA
-    // module, which kept for every layer would eat much of the saving, and redrawing it is bitwise the same.
-    if (ckpt && l + 1 < c.layers) {
+    // Checkpointed layers (0..ckpt-1): refill the shared activation set from the layer's saved input. Layer
+    // ckpt-1 is not recomputed: it was the last to write the shared set in the forward, and the layers above it
+    // have sets of their own, so its activations are still there. The dropout counter is rewound rather than the
+    // masks kept: a mask is [N, in] per LoRA module, which kept for every layer would eat much of the saving, and
+    // redrawing it is bitwise the same.
+    if (l + 1 < acts_.ckpt) {
       ProfileRegion recompute("layers.recompute");
       const uint64_t after = dropout_calls_;
       dropout_calls_ = acts_.dropout_at[l];
@@ -606,7 +618,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
                     0, true);
       dropout_calls_ = after;
     }
-    LayerActs& a = acts_.layer[ckpt ? 0 : l];
+    LayerActs& a = acts_.layer[acts_.set_of(l)];
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
     linears_bwd(L, a, a.act.f32(), {{DOWN_PROJ, dres}}, N, dact, false);
     be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, dg, du);

@@ -114,8 +114,15 @@ class Model {
   void set_loss_chunk(int tokens) { loss_chunk_ = tokens > 0 ? tokens : 0; }
   // Activation checkpointing: forward_backward keeps only each layer's input and recomputes the layer's forward
   // right before its backward (same kernels, same dropout masks: gradients are bitwise those without it).
-  void set_gradient_checkpointing(bool on) { ckpt_ = on; }
-  bool gradient_checkpointing() const { return ckpt_; }
+  // Selective: the bottom k layers (0..k-1) are checkpointed and share ONE activation set, the others keep their
+  // own. Layer k-1 writes the shared set last in the forward, so its activations are still there when backward
+  // reaches it: it is not recomputed, and k checkpointed layers cost k-1 recomputations and save k-1 layers' sets
+  // (k = 1 is the plain backward's memory and compute). k = 0: none; k = layers: all (set_gradient_checkpointing).
+  // A change of k frees the activations at once (the next step allocates the new layout).
+  void set_gradient_checkpointing(bool on) { set_checkpointed_layers(on ? cfg_.layers : 0); }
+  bool gradient_checkpointing() const { return ckpt_layers_ > 0; }
+  void set_checkpointed_layers(int k);
+  int checkpointed_layers() const { return ckpt_layers_; }
   // LoRA dropout masks are drawn from (seed, counter); the counter is exposed so a trainer can checkpoint it
   // or tie it to its global micro-step, making resumed runs draw the same masks.
   uint64_t dropout_counter() const { return dropout_calls_; }
@@ -156,16 +163,20 @@ class Model {
     Tensor h1, rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u, act;
     std::array<LinSave, NPROJ> lin;
   };
-  // What the activations hold. kInfer: one layer's set and one residual, reused in place. kCheckpoint: every
-  // layer's input (res) plus one layer's set, refilled by recomputing each layer in backward. kAll: every layer's.
-  enum class Keep { kInfer, kCheckpoint, kAll };
+  // What the activations hold. kInfer: one layer's set and one residual, reused in place. kTrain: every layer's
+  // input (res), one set shared by the `ckpt` checkpointed layers (refilled in backward by recomputing them) and
+  // one set of its own for each layer above them.
+  enum class Keep { kInfer, kTrain };
   struct Acts {
     int N = 0;
     Keep keep = Keep::kInfer;
+    int ckpt = 0;             // kTrain: checkpointed layers (the bottom ones)
     std::vector<Tensor> res;  // residual stream entering each layer (+ the final one); one buffer for kInfer
     std::vector<LayerActs> layer;
-    // kCheckpoint: the dropout counter as each layer's forward began, so its recomputation draws the same masks.
+    // ckpt > 0: the dropout counter as each layer's forward began, so its recomputation draws the same masks.
     std::vector<uint64_t> dropout_at;
+    // The activation set layer l writes (kTrain): the shared set 0 for a checkpointed layer, else its own.
+    int set_of(int l) const { return l < ckpt ? 0 : l - ckpt + (ckpt > 0 ? 1 : 0); }
     Tensor hF, rstdF, tmp, rope;  // rope: cos/sin table [N, head_dim] of this batch's positions
   };
 
@@ -180,6 +191,7 @@ class Model {
   void check_ids(const int32_t* ids, int64_t n) const;
   // out_host[b] = first maximum of logits [B, vocab] row b (device memory), via the backend's argmax_rows.
   void greedy_tokens(const float* logits, int B, int32_t* out_host);
+  // Activations for N tokens in the layout of `keep` (and, training, of ckpt_layers_).
   void ensure_acts(int N, Keep keep);
   // Rows of logits per loss-head chunk for n_rows target rows (evened out, at most loss_chunk_ if set).
   int loss_chunk_rows(int n_rows) const;
@@ -217,7 +229,7 @@ class Model {
   LoraConfig lora_cfg_;
   bool full_ft_ = false;
   int loss_chunk_ = 0;
-  bool ckpt_ = false;
+  int ckpt_layers_ = 0;  // checkpointed (bottom) layers, 0..layers
   uint64_t dropout_calls_ = 0;
   std::vector<ParamRef> trainable_;  // what trainable() returns, until set_lora / set_full_finetune
   bool trainable_stale_ = true;

@@ -87,12 +87,17 @@ function nearestInSection(key: string, full: Map<string, string>): string | unde
 const TRUE_WORDS = new Set(["true", "yes", "on", "1"]);
 const FALSE_WORDS = new Set(["false", "no", "off", "0"]);
 
-/** True when the key takes only true/false, so `--packing` alone means `--packing true`. */
-function isBooleanOnly(dotted: string): boolean {
+/**
+ * How a key takes true/false: "only" (`--packing` alone means true and a following word is read only if it is
+ * a boolean word), "also" (true/false among other values, like `training.bf16: auto | bool`: `--bf16` alone
+ * means true, `--bf16 auto` takes the word) or not at all. Either way `--no-<key>` means false.
+ */
+function booleanKind(dotted: string): "only" | "also" | undefined {
   const s = schemaAt(dotted.split("."));
-  if (!s) return false;
+  if (!s) return undefined;
   const n = describeNode(s);
-  return n.kind === "leaf" && n.scalars.size === 1 && n.scalars.has("boolean") && !n.values;
+  if (n.kind !== "leaf" || !n.scalars.has("boolean")) return undefined;
+  return n.scalars.size === 1 && !n.values ? "only" : "also";
 }
 
 /**
@@ -119,16 +124,17 @@ function parseScalar(schema: NonNullable<ReturnType<typeof schemaAt>>, text: str
   const word = text.trim().toLowerCase();
   if (n.nullable && word === "null") return null;
   if (n.values?.includes(text)) return text;
-  if (n.scalars.has("boolean")) {
-    if (TRUE_WORDS.has(word)) return true;
-    if (FALSE_WORDS.has(word)) return false;
-  }
+  // A key that takes numbers reads "1" as the number (training.gradient_checkpointing: 1 layer, not true).
   if (
     (n.scalars.has("number") || n.scalars.has("integer")) &&
     text.trim() !== "" &&
     Number.isFinite(Number(text))
   ) {
     return Number(text);
+  }
+  if (n.scalars.has("boolean")) {
+    if (TRUE_WORDS.has(word)) return true;
+    if (FALSE_WORDS.has(word)) return false;
   }
   return text;
 }
@@ -216,7 +222,7 @@ export function parseOverrides(args: readonly string[]): ConfigOverrides {
     let negated = false;
     if ("error" in resolved && /^no[-_]/.test(name)) {
       const positive = resolveFlag(name.slice(3));
-      if ("path" in positive && isBooleanOnly(positive.path)) [resolved, negated] = [positive, true];
+      if ("path" in positive && booleanKind(positive.path)) [resolved, negated] = [positive, true];
     }
     if ("error" in resolved) {
       issues.push({ key: "", flag, message: resolved.error, suggestion: resolved.suggestion });
@@ -229,7 +235,12 @@ export function parseOverrides(args: readonly string[]): ConfigOverrides {
       else set(path, false, flag);
       continue;
     }
-    if (isBooleanOnly(resolved.path)) {
+    const kind = booleanKind(resolved.path);
+    if (kind === "also") {
+      set(path, takeValue() ?? true, flag); // `--bf16` alone is true
+      continue;
+    }
+    if (kind === "only") {
       // `--packing` alone is true; `--packing false` / `--packing=no` also work.
       const next = inline ?? args[i + 1];
       const word = next?.toLowerCase();

@@ -171,7 +171,13 @@ const trainingSchema = z.strictObject({
    */
   max_train_minutes: z.number().positive().optional(),
   group_by_length: z.boolean().default(true),
-  gradient_checkpointing: z.boolean().default(false),
+  /**
+   * Activation checkpointing (recompute layers' forward in backward instead of keeping their activations;
+   * gradients unchanged): false; true = every layer (least memory, about one more forward pass of compute); a
+   * number k = the bottom k layers only (k - 1 of them recomputed, k - 1 layers' activations saved); "auto" = the
+   * fewest layers whose estimated peak fits the device's free memory (RAM on the CPU) with a 10% margin.
+   */
+  gradient_checkpointing: z.union([z.boolean(), z.number().int().min(0), z.literal("auto")]).default(false),
   device: z.enum(["auto", "cpu", "cuda"]).default("auto"),
   output_dir: z.string().min(1).default("models"),
   run_name: z.string().min(1).optional(),

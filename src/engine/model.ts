@@ -37,8 +37,11 @@ export interface LoadOptions {
    * TuneforgeError says which is missing); "auto" takes the GPU when there is one.
    */
   device?: DeviceChoice;
-  /** Activation checkpointing from the start (see EngineModel.setGradientCheckpointing). */
-  gradientCheckpointing?: boolean;
+  /**
+   * Activation checkpointing from the start: true (every layer), false, or how many (bottom) layers (see
+   * EngineModel.setGradientCheckpointing).
+   */
+  gradientCheckpointing?: boolean | number;
   /**
    * The dtype the frozen base matrices (projections, embedding, LM head) are held in (default "f32"). "bf16"
    * rounds them to nearest-even bfloat16 (half the memory; products on tensor cores on the GPU, widened to fp32
@@ -58,7 +61,6 @@ export interface RandomModelOptions extends LoadOptions {
 
 export class EngineModel {
   private lora: LoraSettings | null = null;
-  private checkpointing = false;
 
   private constructor(
     readonly config: ModelConfig,
@@ -159,7 +161,7 @@ export class EngineModel {
     );
     if (options.lossChunkTokens) handle.setLossChunk(options.lossChunkTokens);
     const model = new EngineModel(config, handle, device, weights);
-    if (options.gradientCheckpointing) model.setGradientCheckpointing(true);
+    if (options.gradientCheckpointing) model.setGradientCheckpointing(options.gradientCheckpointing);
     return model;
   }
 
@@ -214,16 +216,36 @@ export class EngineModel {
 
   /**
    * Activation checkpointing: forwardBackward keeps only each layer's input (the residual stream entering it)
-   * and recomputes the layer's forward right before its backward. Saves about (layers - 1) layers' activations
-   * for about one more forward pass of compute; gradients are bitwise the same (same kernels, same dropout masks).
+   * and recomputes the layer's forward right before its backward. Gradients are bitwise the same (same kernels,
+   * same dropout masks). `true` checkpoints every layer (saves about (layers - 1) layers' activations for about
+   * one more forward pass of compute), `false` none; a number k checkpoints the bottom k layers only (selective
+   * recomputation: k - 1 layers' activations saved for k - 1 layers' forward; the top checkpointed layer is still
+   * in memory when backward reaches it). k above the model's layers means all of them. A change frees the
+   * activations at once; the next step allocates the new layout.
    */
-  setGradientCheckpointing(on: boolean): void {
-    this.native.setGradientCheckpointing(on);
-    this.checkpointing = on;
+  setGradientCheckpointing(on: boolean | number): void {
+    const layers = this.config.numLayers;
+    if (typeof on === "number" && (!Number.isInteger(on) || on < 0)) {
+      throw new TuneforgeError(
+        `gradient checkpointing of ${on} layers: a layer count is a whole number from 0`,
+        {
+          key: "training.gradient_checkpointing",
+          hint: `give true (all ${layers} layers), false, "auto", or a layer count from 0 to ${layers}`,
+        },
+      );
+    }
+    const k = on === true ? layers : on === false ? 0 : Math.min(on, layers);
+    this.native.setCheckpointedLayers(k);
   }
 
+  /** True when any layer is checkpointed. */
   get gradientCheckpointing(): boolean {
-    return this.checkpointing;
+    return this.checkpointedLayers > 0;
+  }
+
+  /** How many (bottom) layers are checkpointed: 0 (none) to config.numLayers (all). */
+  get checkpointedLayers(): number {
+    return this.native.checkpointedLayers();
   }
 
   /** Logits [rows, T, vocab] for every position. */

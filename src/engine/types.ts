@@ -128,6 +128,8 @@ export interface NativeModelHandle {
   setFullFinetune(on: boolean): void;
   setLossChunk(tokens: number): void;
   setGradientCheckpointing(on: boolean): void;
+  setCheckpointedLayers(k: number): void;
+  checkpointedLayers(): number;
   getTrainable(kind: "weights" | "grads"): Record<string, Float32Array>;
   setTrainable(kind: "weights" | "grads", values: Record<string, Float32Array>): void;
   forward(ids: Int32Array, mask: I32, seg: I32, pos: I32, rows: number, T: number): Float32Array;

@@ -9,20 +9,25 @@ import type { Projection } from "../model/layout.js";
 
 const F32 = 4;
 
+const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
+
 /**
  * Saved activations per token per layer, in units of `hidden`: the engine keeps (see native/engine/model.h
  * LayerActs) the residual, h1, res2, h2 (4 x hidden), q/att (2 x q width), k/v (2 x kv width) and g/u/act
  * (3 x intermediate). For the common shapes (q width = hidden, intermediate ~ 3-5 x hidden) that is about
  * 4 + 2 + 1 + 3 x 4 = 19; we use the exact sum when the config is known (activationFloatsPerToken).
- * With gradient checkpointing the engine keeps every layer's input (the residual) and ONE layer's set, which
- * backward refills by recomputing each layer: layers x hidden + one layer's rest.
+ * With gradient checkpointing of the bottom k layers the engine keeps every layer's input (the residual), ONE
+ * set shared by the k checkpointed layers (backward refills it by recomputing them) and a set of its own for each
+ * layer above: layers x hidden + (layers - k + 1) x one layer's rest (k = layers: today's full checkpointing;
+ * k = 1 is the plain layout, its one checkpointed layer never being recomputed).
  */
 export function activationFloatsPerToken(
   c: ModelConfig,
   loraRank = 0,
   loraProjections = 0,
   more: {
-    gradientCheckpointing?: boolean;
+    /** true: every layer checkpointed; a number: the bottom k layers (see checkpointedLayerCount). */
+    gradientCheckpointing?: boolean | number;
     /** LoRA dropout on: the summed input widths of one layer's adapted projections. */
     loraDropoutWidth?: number;
   } = {},
@@ -32,8 +37,25 @@ export function activationFloatsPerToken(
   const perLayer = 4 * c.hiddenSize + 2 * q + 2 * kv + 3 * c.intermediateSize + (c.qkNorm ? q + kv : 0);
   // LoRA keeps x A^T ([tokens, r]) per adapted projection, and with dropout its dropped input and mask.
   const layerSet = perLayer + loraRank * loraProjections + 2 * (more.loraDropoutWidth ?? 0);
-  if (!more.gradientCheckpointing) return c.numLayers * layerSet;
-  return c.numLayers * c.hiddenSize + (layerSet - c.hiddenSize);
+  return (
+    c.numLayers * c.hiddenSize + activationSets(c, more.gradientCheckpointing) * (layerSet - c.hiddenSize)
+  );
+}
+
+/**
+ * The bottom layers the engine checkpoints for a training.gradient_checkpointing value: true = all, false or
+ * undefined = none, a count (clamped to the model's layers, as EngineModel.setGradientCheckpointing does).
+ */
+export function checkpointedLayerCount(c: ModelConfig, setting: boolean | number | undefined): number {
+  if (setting === true) return c.numLayers;
+  if (!setting) return 0;
+  return Math.max(0, Math.min(c.numLayers, Math.floor(setting)));
+}
+
+/** Activation sets the engine allocates: one per layer above the checkpointed ones, plus their shared one. */
+function activationSets(c: ModelConfig, setting: boolean | number | undefined): number {
+  const k = checkpointedLayerCount(c, setting);
+  return c.numLayers - k + (k > 0 ? 1 : 0);
 }
 
 export interface MemoryEstimate {
@@ -44,8 +66,11 @@ export interface MemoryEstimate {
   /** Logits of one loss chunk, plus its gradient. */
   lossChunk: number;
   total: number;
+  /** Any layer checkpointed. */
   gradientCheckpointing: boolean;
-  /** The activations with gradient checkpointing on (equal to `activations` when it is). */
+  /** How many (bottom) layers are checkpointed, 0..layers. */
+  checkpointedLayers: number;
+  /** The activations with every layer checkpointed (equal to `activations` when they are). */
   checkpointedActivations: number;
 }
 
@@ -57,8 +82,11 @@ export interface MemoryInput {
   lora?: { r: number; targets: readonly Projection[]; dropout?: number };
   /** The engine's loss chunk, in tokens (default: 4 Mi floats of logits). */
   lossChunkTokens?: number;
-  /** training.gradient_checkpointing: the engine keeps each layer's input only and recomputes the rest. */
-  gradientCheckpointing?: boolean;
+  /**
+   * training.gradient_checkpointing: the engine keeps each checkpointed layer's input only and recomputes the
+   * rest. true = every layer, a number = the bottom k layers.
+   */
+  gradientCheckpointing?: boolean | number;
   /** How the engine holds the frozen weights: bf16 keeps every matrix in 2 bytes (norms and biases stay f32). */
   weightsDtype?: "f32" | "bf16";
 }
@@ -93,8 +121,8 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
       loraDropoutWidth = mods.reduce((w, m) => w + m.shape[1], 0) / Math.max(1, c.numLayers);
   }
   const trainable = trainableParams * F32 * (input.finetuning === "full" ? 3 : 4);
-  const ckpt = input.gradientCheckpointing ?? false;
-  const activationBytes = (on: boolean) =>
+  const ckpt = checkpointedLayerCount(c, input.gradientCheckpointing);
+  const activationBytes = (on: number) =>
     N *
     activationFloatsPerToken(c, input.lora?.r ?? 0, loraProjections, {
       gradientCheckpointing: on,
@@ -115,12 +143,63 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
     activations,
     lossChunk,
     total: weights + trainable + activations + lossChunk,
-    gradientCheckpointing: ckpt,
-    checkpointedActivations: activationBytes(true),
+    gradientCheckpointing: ckpt > 0,
+    checkpointedLayers: ckpt,
+    checkpointedActivations: activationBytes(c.numLayers),
   };
 }
 
-const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
+/**
+ * The fewest checkpointed layers whose estimated peak (estimateTrainingMemory's total) fits in `budgetBytes`
+ * (0 when the plain layout fits), or null when even checkpointing every layer does not. input's own
+ * gradientCheckpointing is ignored.
+ */
+export function checkpointLayersToFit(input: MemoryInput, budgetBytes: number): number | null {
+  // The total only falls as k grows (k = 1 equals k = 0, so it is never the answer): the first fit is the fewest.
+  for (let k = 0; k <= input.config.numLayers; k++) {
+    if (estimateTrainingMemory({ ...input, gradientCheckpointing: k }).total <= budgetBytes) return k;
+  }
+  return null;
+}
+
+/** What training.gradient_checkpointing: "auto" chose, and a line for the run log saying why. */
+export interface CheckpointChoice {
+  layers: number;
+  reason: string;
+}
+
+/**
+ * training.gradient_checkpointing: "auto": the fewest checkpointed layers whose estimated peak fits in
+ * `available.bytes` less a `margin` (the estimate is rough, and the allocator and framework want headroom);
+ * every layer when even that does not fit (the memory check then says what else to change).
+ */
+export function autoCheckpointing(
+  input: MemoryInput,
+  available: { bytes: number; where: string },
+  margin = 0.1,
+): CheckpointChoice {
+  const budget = available.bytes * (1 - margin);
+  const L = input.config.numLayers;
+  const k = checkpointLayersToFit(input, budget);
+  const peak = (layers: number) =>
+    mb(estimateTrainingMemory({ ...input, gradientCheckpointing: layers }).total);
+  const room = `${Math.round((1 - margin) * 100)}% of ${mb(available.bytes)} ${available.where}`;
+  if (k === null) {
+    return {
+      layers: L,
+      reason: `auto: even with every layer checkpointed the estimated peak ${peak(L)} exceeds ${room}`,
+    };
+  }
+  if (k === 0) {
+    return { layers: 0, reason: `auto: the estimated peak without it, ${peak(0)}, fits in ${room}` };
+  }
+  return {
+    layers: k,
+    reason:
+      `auto: the fewest whose estimated peak, ${peak(k)} (${peak(0)} without, ${peak(L)} with all ${L}), ` +
+      `fits in ${room}; ${k - 1} recomputed in backward`,
+  };
+}
 
 /** Throws a TuneforgeError with the numbers and what to change when the estimate exceeds available memory. */
 export function checkTrainingMemory(
@@ -137,10 +216,11 @@ export function checkTrainingMemory(
     {
       key: "training.per_device_train_batch_size",
       hint:
-        (estimate.gradientCheckpointing
+        (estimate.activations <= estimate.checkpointedActivations
           ? ""
           : `set training.gradient_checkpointing: true (activations ${mb(estimate.activations)} -> ` +
-            `${mb(estimate.checkpointedActivations)}, for about one more forward pass of compute), `) +
+            `${mb(estimate.checkpointedActivations)}, for about one more forward pass of compute) or "auto" ` +
+            `(only as many layers as the memory needs), `) +
         "lower training.per_device_train_batch_size (raise gradient_accumulation_steps to keep the effective " +
         "batch), shorten training.max_seq_length, use LoRA instead of full fine-tuning, or a smaller model",
     },

@@ -3,7 +3,7 @@
 // Trainer does), AdamW with the configured schedule and clipping, validation (loss, and optionally a task metric
 // on generated answers) with early stopping on either, a wall-clock limit, atomic checkpoints that resume
 // bit-exactly, and writes the adapter (or model), metrics.jsonl and run.json.
-import { availableParallelism } from "node:os";
+import { availableParallelism, freemem } from "node:os";
 import { basename, join, resolve } from "node:path";
 import type { TuneforgeConfig } from "../config/schema.js";
 import { TuneforgeError } from "../errors.js";
@@ -28,7 +28,12 @@ import {
   type TrainerState,
 } from "./checkpoint.js";
 import { checkPrepared, preparedDomains, readPreparedRows, type TrainRow } from "./data.js";
-import { checkTrainingMemory, estimateTrainingMemory } from "./memory.js";
+import {
+  autoCheckpointing,
+  checkTrainingMemory,
+  estimateTrainingMemory,
+  type MemoryInput,
+} from "./memory.js";
 import { finiteOrNull, MetricsLog, METRICS_FILE, type LogEntry } from "./metrics.js";
 import { learningRateAt, warmupStepsFor, type Schedule } from "./schedule.js";
 import { createTaskEvaluator } from "./taskEval.js";
@@ -212,6 +217,41 @@ function gpuMemory(model: EngineModel): { total: number; free: number } | undefi
   return { total: info.totalBytes, free: info.freeBytes + model.memory().inUse };
 }
 
+/**
+ * The memory a run may fill, for training.gradient_checkpointing: "auto": the GPU's free memory (cudaInfo) or the
+ * free RAM, plus what the model already holds there (the estimate counts the weights and adapters too).
+ */
+function trainingMemoryBudget(model: EngineModel): { bytes: number; where: string } {
+  const held = model.memory().inUse;
+  if (model.device === "cuda") return { bytes: cudaInfo().freeBytes + held, where: "free on the GPU" };
+  return { bytes: freemem() + held, where: "of free RAM" };
+}
+
+/**
+ * Applies training.gradient_checkpointing to the model ("auto": the fewest layers that fit, see
+ * autoCheckpointing) and returns the run-log line saying what was chosen and why.
+ */
+function setUpCheckpointing(
+  model: EngineModel,
+  setting: TuneforgeConfig["training"]["gradient_checkpointing"],
+  memory: MemoryInput,
+): string {
+  const L = model.config.numLayers;
+  let why: string;
+  if (setting === "auto") {
+    const choice = autoCheckpointing(memory, trainingMemoryBudget(model));
+    model.setGradientCheckpointing(choice.layers);
+    why = choice.reason;
+  } else {
+    model.setGradientCheckpointing(setting);
+    why = `training.gradient_checkpointing: ${String(setting)}`;
+  }
+  const k = model.checkpointedLayers;
+  return k === 0
+    ? `gradient checkpointing: off (${why})`
+    : `gradient checkpointing: ${k} of ${L} layers (${why})`;
+}
+
 const tick = () => new Promise<void>((r) => setImmediate(r));
 
 /** Trains one domain's adapter (or full model) into `outputDir`. */
@@ -240,7 +280,8 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const model = EngineModel.load(o.modelDir, {
     threads,
     device,
-    gradientCheckpointing: t.gradient_checkpointing,
+    // "auto" is decided once the batch shapes are known (runTraining).
+    gradientCheckpointing: t.gradient_checkpointing === "auto" ? false : t.gradient_checkpointing,
     weights: precision.weights,
   });
   o.onInfo?.(`device: ${describeDevice(device)}`);
@@ -294,15 +335,19 @@ async function runTraining(
       },
     );
   }
+  const memory: MemoryInput = {
+    config: mc,
+    tokensPerMicroBatch: bs * longest,
+    finetuning: lora ? "lora" : "full",
+    lora: lora ?? undefined,
+    weightsDtype: model.weights,
+  };
+  if (t.gradient_checkpointing !== false) {
+    const line = setUpCheckpointing(model, t.gradient_checkpointing, memory); // applied with or without a log
+    o.onInfo?.(line);
+  }
   checkTrainingMemory(
-    estimateTrainingMemory({
-      config: mc,
-      tokensPerMicroBatch: bs * longest,
-      finetuning: lora ? "lora" : "full",
-      lora: lora ?? undefined,
-      gradientCheckpointing: t.gradient_checkpointing,
-      weightsDtype: model.weights,
-    }),
+    estimateTrainingMemory({ ...memory, gradientCheckpointing: model.checkpointedLayers }),
     gpuMemory(model),
   );
 

@@ -127,3 +127,20 @@ test("a commander command accepts override flags next to its own options", async
   assert.equal(configPath, "x.yaml");
   assert.deepEqual(seen?.values, { lora: { r: 16 }, training: { seed: 3 }, data: { packing: true } });
 });
+
+test("keys that take true/false among other values: bare flag, --no- form, and their other values", () => {
+  const training = (args: string[]) => parseOverrides(args).values.training;
+  assert.deepEqual(training(["--bf16"]), { bf16: true });
+  assert.deepEqual(training(["--no-bf16"]), { bf16: false });
+  assert.deepEqual(training(["--bf16", "auto"]), { bf16: "auto" });
+  assert.deepEqual(training(["--bf16=false", "--lora-r", "8"]), { bf16: false });
+  assert.deepEqual(training(["--gradient-checkpointing", "--lora-r", "8"]), { gradient_checkpointing: true });
+  assert.deepEqual(training(["--no-gradient-checkpointing"]), { gradient_checkpointing: false });
+  assert.deepEqual(training(["--gradient-checkpointing", "auto"]), { gradient_checkpointing: "auto" });
+  // A number is a layer count, "1" included (one layer), not a boolean word.
+  assert.deepEqual(training(["--gradient-checkpointing", "1"]), { gradient_checkpointing: 1 });
+  assert.deepEqual(training(["--gradient-checkpointing=9"]), { gradient_checkpointing: 9 });
+  // Boolean-only keys keep reading "1" as true.
+  assert.deepEqual(parseOverrides(["--packing", "1"]).values, { data: { packing: true } });
+  assert.match(overrideErrors(["--no-bf16=yes"]).message, /takes no value/);
+});

@@ -19,6 +19,7 @@ import { printParityReport, runParity } from "../helpers/parity.js";
 import { maxAbsDiff, relErr } from "../engine/fixture.js";
 import { checkBf16Fixture, cosine } from "../engine/bf16-checks.js";
 import { writeRandomModel } from "../engine/random-model.js";
+import { parseModelConfig } from "../../src/model/config.js";
 
 const info = cudaInfo();
 const noGpu = info.available ? false : `no CUDA device for the engine: ${info.reason}`;
@@ -112,6 +113,15 @@ function packedBatch(): Batch {
   return { rows: 2, inputIds: ids, attentionMask: mask, labels, segmentIds: seg };
 }
 
+/** Max |a - b| over the logits of real tokens (padding's logits are whatever each backend leaves there). */
+function realTokenLogitsDiff(a: Float32Array, b: Float32Array, mask: Int32Array): number {
+  let err = 0;
+  for (let i = 0; i < mask.length; i++)
+    if (mask[i])
+      err = Math.max(err, maxAbsDiff(a.subarray(i * V, (i + 1) * V), b.subarray(i * V, (i + 1) * V)));
+  return err;
+}
+
 function assertClose(name: string, err: number, tol: number) {
   assert.ok(err <= tol, `${name}: ${err} > ${tol} (${DEVICE} vs cpu)`);
 }
@@ -136,11 +146,7 @@ test(`${DEVICE} agrees with cpu: LoRA with dropout on packed rows, AdamW, genera
 
     const lc = cpu.forward(batch);
     const ld = dev.forward(batch);
-    let le = 0;
-    for (let i = 0; i < mask.length; i++)
-      if (mask[i])
-        le = Math.max(le, maxAbsDiff(ld.subarray(i * V, (i + 1) * V), lc.subarray(i * V, (i + 1) * V)));
-    assertClose("logits", le, 1e-4);
+    assertClose("logits", realTokenLogitsDiff(ld, lc, mask), 1e-4);
     assert.ok(maxAbsDiff(lc, new Float32Array(lc.length)) > 0.1, "logits are not trivially zero");
 
     const ec = cpu.evalLoss(batch);
@@ -253,3 +259,42 @@ test(`${DEVICE} agrees with cpu in bf16 mode: LoRA with dropout on packed rows, 
     dev.dispose();
   }
 });
+
+// ---- out of device memory ----
+
+test(
+  "running out of GPU memory is reported with the numbers and what to change, and frees what it took",
+  {
+    skip: noGpu,
+  },
+  () => {
+    const before = cudaInfo();
+    // Llama-style layers of 2 x (4 H^2 + 3 H F) bf16 bytes (~103 MB at H 2048, F 5632): a quarter more than the device.
+    const H = 2048,
+      F = 5632;
+    const layers = Math.ceil((1.25 * before.totalBytes) / (2 * (4 * H * H + 3 * H * F)));
+    const huge = parseModelConfig({
+      model_type: "llama",
+      vocab_size: 1000,
+      hidden_size: H,
+      intermediate_size: F,
+      num_hidden_layers: layers,
+      num_attention_heads: 16,
+      num_key_value_heads: 16,
+      rms_norm_eps: 1e-5,
+      tie_word_embeddings: false,
+    });
+    assert.throws(
+      () => EngineModel.random(huge, { device: "cuda", weights: "bf16" }),
+      /out of GPU memory: needed [\d.]+ GiB more, the engine holds [\d.]+ GiB in tensors .* the device has [\d.]+ GiB free of [\d.]+ GiB\. Lower the micro-batch size/,
+    );
+    // The half-built model's tensors went back to the pool, and the device still works.
+    assert.equal(cudaInfo().inUseBytes, before.inUseBytes);
+    const [cpu, gpu] = loadPair(DIR, false);
+    const batch = packedBatch();
+    const err = realTokenLogitsDiff(gpu.forward(batch), cpu.forward(batch), batch.attentionMask!);
+    assertClose("logits after an out-of-memory error", err, 1e-4);
+    cpu.dispose();
+    gpu.dispose();
+  },
+);

@@ -1,0 +1,198 @@
+// CPU emulation of the part of the CUDA runtime native/cuda uses (see ../README.md): device memory is host
+// memory, streams and events are synchronous, and a kernel launch runs every block in turn with one fiber per
+// thread, switching at barriers and warp shuffles. It checks the kernels' logic, indexing and synchronisation
+// without a GPU; it says nothing about their speed.
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+// ---- qualifiers: device code is plain C++ here ----
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+// Blocks run one at a time, so a function-local static is exactly one block's shared memory. Dynamic shared
+// memory (`extern __shared__ T x[];`) is rewritten by translate.mjs into a pointer to the launch's buffer.
+#define __shared__ static
+
+struct dim3 {
+  unsigned x, y, z;
+  constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+struct uint3 {
+  unsigned x, y, z;
+};
+// Set by the scheduler before it resumes a thread's fiber; launches run one at a time.
+extern uint3 threadIdx, blockIdx;
+extern dim3 blockDim, gridDim;
+constexpr int warpSize = 32;
+
+// ---- runtime types ----
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400,
+  cudaErrorLaunchFailure = 719,
+};
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4
+};
+enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+struct CUstream_st;
+struct CUevent_st;
+typedef CUstream_st* cudaStream_t;
+typedef CUevent_st* cudaEvent_t;
+
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  size_t sharedMemPerBlock;
+  size_t sharedMemPerBlockOptin;
+  int maxThreadsPerBlock;
+  int multiProcessorCount;
+  int major, minor;
+  int warpSize;
+  int memoryBusWidth;
+  int clockRate;
+  int memoryClockRate;
+};
+
+const char* cudaGetErrorName(cudaError_t e);
+const char* cudaGetErrorString(cudaError_t e);
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+cudaError_t cudaGetDeviceCount(int* count);
+cudaError_t cudaGetDevice(int* dev);
+cudaError_t cudaSetDevice(int dev);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int dev);
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int dev);
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value);
+template <class T>
+cudaError_t cudaFuncSetAttribute(T* func, cudaFuncAttribute attr, int value) {
+  return cudaFuncSetAttribute(reinterpret_cast<const void*>(func), attr, value);
+}
+cudaError_t cudaMalloc(void** p, size_t bytes);
+template <class T>
+cudaError_t cudaMalloc(T** p, size_t bytes) {
+  return cudaMalloc(reinterpret_cast<void**>(p), bytes);
+}
+cudaError_t cudaFree(void* p);
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s = 0);
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind kind, cudaStream_t s = 0);
+cudaError_t cudaMemset(void* p, int value, size_t bytes);
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s = 0);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaEventCreate(cudaEvent_t* e);
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = 0);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop);
+
+// ---- device intrinsics ----
+inline float __uint_as_float(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint32_t __float_as_uint(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float __fmul_rn(float a, float b) { return a * b; }  // a product never contracted into an FMA
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline float __expf(float x) { return std::exp(x); }
+
+void __syncthreads();
+
+// CUDA's integer and float min/max overloads of device code.
+#define TF_EMU_MINMAX(T)                           \
+  inline T min(T a, T b) { return b < a ? b : a; } \
+  inline T max(T a, T b) { return a < b ? b : a; }
+TF_EMU_MINMAX(int)
+TF_EMU_MINMAX(unsigned)
+TF_EMU_MINMAX(long)
+TF_EMU_MINMAX(unsigned long)
+TF_EMU_MINMAX(long long)
+TF_EMU_MINMAX(unsigned long long)
+#undef TF_EMU_MINMAX
+inline float min(float a, float b) { return std::fmin(a, b); }
+inline float max(float a, float b) { return std::fmax(a, b); }
+inline double min(double a, double b) { return std::fmin(a, b); }
+inline double max(double a, double b) { return std::fmax(a, b); }
+
+namespace emu {
+
+// A warp shuffle exchanges 8-byte slots between the 32 fibers of a warp (two warp barriers).
+uint64_t shfl_xor(unsigned mask, uint64_t bits, int lane_mask, int width);
+
+struct LaunchConfig {
+  dim3 grid;
+  dim3 block;
+  size_t shared_bytes = 0;
+  cudaStream_t stream = nullptr;
+};
+
+// Runs body(ctx) once per thread of every block (the kernel with its parameters already converted).
+void run_grid(const LaunchConfig& cfg, const void* kernel, const char* name, void (*body)(void*), void* ctx);
+// The launch's dynamic shared memory (for `extern __shared__`).
+void* dynamic_shared();
+
+template <class... P>
+struct Launcher {
+  LaunchConfig cfg;
+  void (*kernel)(P...);
+  const char* name;
+  template <class... A>
+  void operator()(A&&... args) const {
+    // Kernel parameters are copies converted to the declared types, made once per launch as on a GPU.
+    using Params = std::tuple<std::decay_t<P>...>;
+    struct Ctx {
+      void (*kernel)(P...);
+      Params params;
+    } ctx{kernel, Params(std::forward<A>(args)...)};
+    run_grid(cfg, reinterpret_cast<const void*>(kernel), name,
+             [](void* c) {
+               auto* x = static_cast<Ctx*>(c);
+               std::apply(x->kernel, x->params);
+             },
+             &ctx);
+  }
+};
+
+// translate.mjs turns `k<<<g, b, s, st>>>(args)` into `::emu::launch({g, b, s, st}, k, "k")(args)`.
+template <class... P>
+Launcher<P...> launch(LaunchConfig cfg, void (*kernel)(P...), const char* name) {
+  return {cfg, kernel, name};
+}
+
+}  // namespace emu
+
+template <class T>
+T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = warpSize) {
+  static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle of an 8-byte value at most");
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof v);
+  bits = emu::shfl_xor(mask, bits, lane_mask, width);
+  T r;
+  std::memcpy(&r, &bits, sizeof r);
+  return r;
+}

@@ -1,0 +1,450 @@
+// The emulated CUDA runtime (include/cuda_runtime.h): memory, copies, events, device queries, and the kernel
+// scheduler. Each launch runs its blocks one after another (TUNEFORGE_CUDA_EMU_ORDER=reverse runs blocks and the
+// threads of a block in reverse order, which exposes code that reads what another thread or block writes without a
+// barrier between them). Inside a block every thread is a fiber run until it reaches __syncthreads() or
+// a warp shuffle; a barrier opens when every live thread of its block (or all 32 lanes of its warp) waits there.
+// Threads that wait at different barriers forever are reported as a deadlock naming the kernel.
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "cuda_runtime.h"
+
+// Plain globals, not thread_local (which costs a call per access in a shared library): launches are serialised.
+uint3 threadIdx, blockIdx;
+dim3 blockDim, gridDim;
+
+namespace {
+
+// ---- errors: sticky like the runtime's last error, cleared by cudaGetLastError ----
+thread_local cudaError_t last_error = cudaSuccess;
+cudaError_t fail(cudaError_t e) {
+  last_error = e;
+  return e;
+}
+
+[[noreturn]] void die(const std::string& msg) {
+  // A kernel cannot throw through the fiber switch; the emulator stops the process with the reason instead.
+  std::fprintf(stderr, "CUDA emulator: %s\n", msg.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+// ---- memory: plain host allocations, filled with 0xff bytes (NaN floats) as fresh device memory is garbage ----
+constexpr size_t kTotalBytes = size_t(80) << 30;  // what cudaMemGetInfo reports as the device's size
+std::mutex mem_mu;
+std::unordered_map<void*, size_t> allocations;
+size_t allocated = 0;
+
+bool reverse_order() {
+  static const bool r = [] {
+    const char* v = std::getenv("TUNEFORGE_CUDA_EMU_ORDER");
+    return v && std::string(v) == "reverse";
+  }();
+  return r;
+}
+
+// ---- fibers ----
+// On x86-64 a fiber switch is a few instructions (the callee-saved registers and the stack pointer; the FP
+// control words are left alone: nothing here changes them, and saving them cost more than all the rest);
+// swapcontext would also make a signal-mask system call per switch, and a launch switches once or more per
+// thread. Elsewhere ucontext does the same job.
+#if defined(__x86_64__)
+extern "C" void tf_emu_switch(void** save_sp, void* new_sp);
+asm(R"(
+.text
+.globl tf_emu_switch
+.type tf_emu_switch,@function
+tf_emu_switch:
+  pushq %rbp
+  pushq %rbx
+  pushq %r12
+  pushq %r13
+  pushq %r14
+  pushq %r15
+  movq %rsp, (%rdi)
+  movq %rsi, %rsp
+  popq %r15
+  popq %r14
+  popq %r13
+  popq %r12
+  popq %rbx
+  popq %rbp
+  ret
+.size tf_emu_switch,.-tf_emu_switch
+.section .note.GNU-stack,"",@progbits
+.text
+)");
+
+struct Context {
+  void* sp = nullptr;
+};
+// A fresh fiber: a frame tf_emu_switch can "return" into entry() from, with the callee-saved registers zero.
+void make_context(Context& c, char* stack, size_t bytes, void (*entry)()) {
+  auto top = reinterpret_cast<uintptr_t>(stack + bytes) & ~uintptr_t(15);
+  auto* sp = reinterpret_cast<uint64_t*>(top);
+  *--sp = 0;                                    // entry's caller slot (keeps entry's frame 16-byte aligned)
+  *--sp = reinterpret_cast<uint64_t>(entry);   // popped by ret
+  for (int i = 0; i < 6; i++) *--sp = 0;       // rbp rbx r12 r13 r14 r15
+  c.sp = sp;
+}
+void switch_context(Context& from, Context& to) { tf_emu_switch(&from.sp, to.sp); }
+#else
+struct Context {
+  ucontext_t uc;
+};
+void make_context(Context& c, char* stack, size_t bytes, void (*entry)()) {
+  getcontext(&c.uc);
+  c.uc.uc_stack.ss_sp = stack;
+  c.uc.uc_stack.ss_size = bytes;
+  c.uc.uc_link = nullptr;  // entry() never returns: it switches back to the scheduler
+  makecontext(&c.uc, entry, 0);
+}
+void switch_context(Context& from, Context& to) { swapcontext(&from.uc, &to.uc); }
+#endif
+
+// ---- the scheduler ----
+enum class Wait { None, Block, Warp, Done };
+
+struct FiberState {
+  Context ctx;
+  Wait wait = Wait::None;
+};
+
+constexpr int kMaxThreads = 1024;
+constexpr size_t kStackBytes = 256 * 1024;
+constexpr size_t kMaxStaticShared = 48 * 1024, kMaxOptinShared = 227 * 1024;
+
+struct BlockRun {
+  const char* kernel = nullptr;
+  void (*body)(void*) = nullptr;
+  void* ctx = nullptr;
+  int threads = 0;
+  int current = -1;
+  Context scheduler;
+  std::vector<FiberState> fibers = std::vector<FiberState>(kMaxThreads);
+  // Who waits where, kept as the fibers move, so opening a barrier costs no scan of the block.
+  std::vector<int> ready, next_ready;
+  int at_block = 0, done = 0;
+  int warp_waiting[kMaxThreads / 32], warp_done[kMaxThreads / 32];
+  uint64_t shfl_slots[kMaxThreads];
+  std::vector<char> shared;  // dynamic shared memory of the launch
+};
+
+BlockRun* run = nullptr;  // the launch in progress (launches are serialised by launch_mu)
+std::mutex launch_mu;
+std::unordered_map<const void*, int> shared_optin;  // kernel -> bytes allowed by cudaFuncSetAttribute
+
+// Stacks for kMaxThreads fibers, reserved once; a guard page below each turns an overflow into a fault.
+char* fiber_stack(int i) {
+  static const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  static char* base = [] {
+    const size_t span = kStackBytes + page;
+    void* p = mmap(nullptr, span * kMaxThreads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED) die("cannot reserve fiber stacks");
+    for (int t = 0; t < kMaxThreads; t++) mprotect(static_cast<char*>(p) + t * span, page, PROT_NONE);
+    return static_cast<char*>(p);
+  }();
+  return base + i * (kStackBytes + page) + page;
+}
+
+void set_thread_index(int t) {
+  threadIdx.x = t % blockDim.x;
+  threadIdx.y = (t / blockDim.x) % blockDim.y;
+  threadIdx.z = t / (blockDim.x * blockDim.y);
+}
+
+[[noreturn]] void fiber_main() {
+  run->body(run->ctx);
+  const int t = run->current;
+  run->fibers[t].wait = Wait::Done;
+  run->done++;
+  run->warp_done[t / 32]++;
+  switch_context(run->fibers[t].ctx, run->scheduler);
+  die("a finished fiber was resumed");
+}
+
+// Suspends the calling thread until its barrier opens.
+void wait_at(Wait w) {
+  if (!run || run->current < 0) die("__syncthreads or a shuffle outside a kernel");
+  const int t = run->current;
+  run->fibers[t].wait = w;
+  if (w == Wait::Block) run->at_block++;
+  else run->warp_waiting[t / 32]++;
+  switch_context(run->fibers[t].ctx, run->scheduler);
+}
+
+std::string block_name() {
+  return std::string(run->kernel) + " block (" + std::to_string(blockIdx.x) + "," + std::to_string(blockIdx.y) +
+         "," + std::to_string(blockIdx.z) + ")";
+}
+
+void run_block() {
+  const int n = run->threads, warps = (n + 31) / 32;
+  run->ready.clear();
+  for (int t = 0; t < n; t++) {
+    make_context(run->fibers[t].ctx, fiber_stack(t), kStackBytes, fiber_main);
+    run->fibers[t].wait = Wait::None;
+    run->ready.push_back(t);
+  }
+  run->at_block = run->done = 0;
+  for (int w = 0; w < warps; w++) run->warp_waiting[w] = run->warp_done[w] = 0;
+  const bool rev = reverse_order();
+  for (;;) {
+    const std::vector<int>& order = run->ready;
+    for (size_t i = 0; i < order.size(); i++) {
+      const int t = rev ? order[order.size() - 1 - i] : order[i];
+      run->current = t;
+      set_thread_index(t);
+      switch_context(run->scheduler, run->fibers[t].ctx);
+    }
+    run->current = -1;
+    if (run->done == n) return;
+    // Every thread now waits or has finished: open the barriers whose threads are all there.
+    run->next_ready.clear();
+    for (int w = 0; w < warps; w++) {
+      const int lanes = std::min(32, n - w * 32), waiting = run->warp_waiting[w];
+      if (waiting == 0 || waiting + run->warp_done[w] < lanes) continue;
+      if (waiting < 32)
+        die(block_name() + ": a full-warp shuffle in a warp with " +
+            (lanes < 32 ? "only " + std::to_string(lanes) + " threads" : std::to_string(run->warp_done[w]) +
+                                                                              " exited lanes"));
+      for (int t = w * 32; t < w * 32 + 32; t++) {
+        run->fibers[t].wait = Wait::None;
+        run->next_ready.push_back(t);
+      }
+      run->warp_waiting[w] = 0;
+    }
+    if (run->next_ready.empty() && run->at_block > 0 && run->at_block + run->done == n) {
+      for (int t = 0; t < n; t++)
+        if (run->fibers[t].wait == Wait::Block) {
+          run->fibers[t].wait = Wait::None;
+          run->next_ready.push_back(t);
+        }
+      run->at_block = 0;
+    }
+    if (run->next_ready.empty()) {
+      int at_warp = 0;
+      for (int w = 0; w < warps; w++) at_warp += run->warp_waiting[w];
+      die(block_name() + ": deadlock, " + std::to_string(run->at_block) + " threads at __syncthreads, " +
+          std::to_string(at_warp) + " at a warp shuffle, " + std::to_string(run->done) + " finished");
+    }
+    std::swap(run->ready, run->next_ready);
+  }
+}
+
+}  // namespace
+
+void __syncthreads() { wait_at(Wait::Block); }
+
+namespace emu {
+
+uint64_t shfl_xor(unsigned mask, uint64_t bits, int lane_mask, int width) {
+  if (mask != 0xffffffffu) die(std::string(run ? run->kernel : "?") + ": only full-warp shuffles are emulated");
+  if (width != 32) die("shuffle widths other than 32 are not emulated");
+  const int t = run->current, lane = t % 32, base = t - lane;
+  run->shfl_slots[t] = bits;
+  wait_at(Wait::Warp);
+  const uint64_t got = run->shfl_slots[base + ((lane ^ lane_mask) & 31)];
+  wait_at(Wait::Warp);  // every lane has read before any slot is reused
+  return got;
+}
+
+void* dynamic_shared() { return run->shared.data(); }
+
+void run_grid(const LaunchConfig& cfg, const void* kernel, const char* name, void (*body)(void*), void* ctx) {
+  const uint64_t threads = (uint64_t)cfg.block.x * cfg.block.y * cfg.block.z;
+  const uint64_t blocks = (uint64_t)cfg.grid.x * cfg.grid.y * cfg.grid.z;
+  if (threads == 0 || threads > kMaxThreads || cfg.block.z > 64 || blocks == 0 || cfg.grid.y > 65535 ||
+      cfg.grid.z > 65535) {
+    fail(cudaErrorInvalidConfiguration);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(launch_mu);
+  size_t allowed = kMaxStaticShared;
+  if (auto it = shared_optin.find(kernel); it != shared_optin.end()) allowed = std::max(allowed, (size_t)it->second);
+  if (cfg.shared_bytes > allowed) {
+    std::fprintf(stderr, "CUDA emulator: %s asks for %zu bytes of dynamic shared memory, %zu allowed\n", name,
+                 cfg.shared_bytes, allowed);
+    fail(cudaErrorInvalidValue);
+    return;
+  }
+  static BlockRun* state = new BlockRun();
+  run = state;
+  run->kernel = name;
+  run->body = body;
+  run->ctx = ctx;
+  run->threads = (int)threads;
+  gridDim = cfg.grid;
+  blockDim = cfg.block;
+  const bool rev = reverse_order();
+  for (uint64_t i = 0; i < blocks; i++) {
+    const uint64_t b = rev ? blocks - 1 - i : i;
+    blockIdx.x = (unsigned)(b % cfg.grid.x);
+    blockIdx.y = (unsigned)((b / cfg.grid.x) % cfg.grid.y);
+    blockIdx.z = (unsigned)(b / ((uint64_t)cfg.grid.x * cfg.grid.y));
+    // Shared memory starts as garbage (NaN floats) in every block, as on a GPU.
+    run->shared.assign(cfg.shared_bytes + 16, (char)0xff);
+    run_block();
+  }
+  run = nullptr;
+}
+
+}  // namespace emu
+
+// ---- the runtime API ----
+const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+  }
+  return "cudaErrorUnknown";
+}
+const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorLaunchFailure: return "unspecified launch failure";
+  }
+  return "unknown error";
+}
+cudaError_t cudaGetLastError() {
+  const cudaError_t e = last_error;
+  last_error = cudaSuccess;
+  return e;
+}
+cudaError_t cudaPeekAtLastError() { return last_error; }
+
+cudaError_t cudaGetDeviceCount(int* count) {
+  *count = 1;
+  return cudaSuccess;
+}
+cudaError_t cudaGetDevice(int* dev) {
+  *dev = 0;
+  return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int dev) { return dev == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice); }
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int dev) {
+  if (dev != 0) return fail(cudaErrorInvalidDevice);
+  std::memset(p, 0, sizeof *p);
+  std::snprintf(p->name, sizeof p->name, "CUDA emulator (CPU)");
+  p->totalGlobalMem = kTotalBytes;
+  p->sharedMemPerBlock = kMaxStaticShared;
+  p->sharedMemPerBlockOptin = kMaxOptinShared;
+  p->maxThreadsPerBlock = kMaxThreads;
+  p->multiProcessorCount = 1;
+  p->major = 9;  // reports sm_90, so bf16 paths are taken as on an H100
+  p->minor = 0;
+  p->warpSize = 32;
+  return cudaSuccess;
+}
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int dev) {
+  if (dev != 0) return fail(cudaErrorInvalidDevice);
+  if (attr != cudaDevAttrMaxSharedMemoryPerBlockOptin) return fail(cudaErrorInvalidValue);
+  *value = (int)kMaxOptinShared;
+  return cudaSuccess;
+}
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || (size_t)value > kMaxOptinShared)
+    return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(launch_mu);
+  shared_optin[func] = value;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mem_mu);
+  const char* limit = std::getenv("TUNEFORGE_CUDA_EMU_MEMORY");  // bytes: test out-of-memory handling
+  const size_t total = limit ? std::strtoull(limit, nullptr, 10) : kTotalBytes;
+  if (allocated + bytes > total) return fail(cudaErrorMemoryAllocation);
+  void* q = std::aligned_alloc(256, ((bytes ? bytes : 1) + 255) / 256 * 256);
+  if (!q) return fail(cudaErrorMemoryAllocation);
+  std::memset(q, 0xff, bytes);
+  allocations[q] = bytes;
+  allocated += bytes;
+  *p = q;
+  return cudaSuccess;
+}
+cudaError_t cudaFree(void* p) {
+  if (!p) return cudaSuccess;
+  std::lock_guard<std::mutex> lock(mem_mu);
+  auto it = allocations.find(p);
+  if (it == allocations.end()) return fail(cudaErrorInvalidValue);
+  allocated -= it->second;
+  allocations.erase(it);
+  std::free(p);
+  return cudaSuccess;
+}
+cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
+  std::lock_guard<std::mutex> lock(mem_mu);
+  const char* limit = std::getenv("TUNEFORGE_CUDA_EMU_MEMORY");
+  *total_bytes = limit ? std::strtoull(limit, nullptr, 10) : kTotalBytes;
+  *free_bytes = *total_bytes - allocated;
+  return cudaSuccess;
+}
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
+  if (bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
+  return cudaMemcpy(dst, src, bytes, kind);
+}
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind, cudaStream_t) {
+  if (width > dpitch || width > spitch) return fail(cudaErrorInvalidValue);
+  for (size_t r = 0; r < height; r++)
+    std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
+  return cudaSuccess;
+}
+cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+  if (bytes) std::memset(p, value, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
+cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+
+// Events are host timestamps: work is synchronous, so the time between two records is the work between them.
+struct CUevent_st {
+  std::chrono::steady_clock::time_point t;
+};
+cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = new CUevent_st();
+  return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  e->t = std::chrono::steady_clock::now();
+  return cudaSuccess;
+}
+cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
+  *ms = std::chrono::duration<float, std::milli>(stop->t - start->t).count();
+  return cudaSuccess;
+}

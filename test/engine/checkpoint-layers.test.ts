@@ -1,0 +1,212 @@
+// Selective activation checkpointing (issue 4's memory goals): only the bottom k layers are checkpointed. Gradients,
+// losses and dropout counters bitwise those of the plain backward for every k; the engine's peak memory falls by
+// exactly one layer's activation set per layer recomputed, as the training memory estimate says.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { EngineModel, type Batch } from "../../src/engine/index.js";
+import { resetMemoryPeak } from "../../src/engine/bench-support.js";
+import { ALL_PROJECTIONS } from "../../src/model/layout.js";
+import { parseModelConfig } from "../../src/model/config.js";
+import { createRng } from "../../src/data/random.js";
+import { estimateTrainingMemory } from "../../src/train/memory.js";
+import { TuneforgeError } from "../../src/errors.js";
+import { writeRandomModel } from "./random-model.js";
+import { makeBatch } from "./checkpointing-shared.js";
+
+const THREADS = 2;
+const LAYERS = 4;
+
+function assertBitwiseEqual(a: Map<string, Float32Array>, b: Map<string, Float32Array>, what: string) {
+  assert.deepEqual([...a.keys()], [...b.keys()]);
+  for (const [name, x] of a) {
+    const y = b.get(name)!;
+    const xb = new Uint32Array(x.buffer, x.byteOffset, x.length);
+    const yb = new Uint32Array(y.buffer, y.byteOffset, y.length);
+    const i = xb.findIndex((v, k) => v !== yb[k]);
+    assert.equal(i, -1, `${what}: ${name}[${i}] = ${x[i]} vs ${y[i]}`);
+  }
+}
+
+// Odd shapes (MQA, head_dim 10, every bias, qk-norm, tied head), 4 layers: k = 2 and 3 are strictly partial.
+const LORA_DIR = writeRandomModel(21, { num_hidden_layers: LAYERS });
+
+function loraModel(k: boolean | number): EngineModel {
+  const m = EngineModel.load(LORA_DIR, { threads: THREADS, gradientCheckpointing: k });
+  m.setLora({ r: 3, alpha: 6, targets: [...ALL_PROJECTIONS], dropout: 0.3, seed: 4 });
+  // B = 0 (PEFT's init) would make every LoRA A gradient zero: give B values so A's gradients test the masks.
+  const rng = createRng(8);
+  const w = m.loraWeights();
+  for (const p of w.values()) for (let i = 0; i < p.B.length; i++) p.B[i] = rng.next() - 0.5;
+  m.setLoraWeights(w);
+  return m;
+}
+
+test("LoRA with dropout: gradients, losses and dropout counters are bitwise the same for every k", () => {
+  const ks = [0, 1, 2, 3, LAYERS];
+  const models = ks.map((k) => loraModel(k));
+  assert.deepEqual(
+    models.map((m) => m.checkpointedLayers),
+    ks,
+  );
+  assert.deepEqual(
+    models.map((m) => m.gradientCheckpointing),
+    [false, true, true, true, true],
+  );
+  const batches: Batch[] = [
+    makeBatch(1, 3, 13, 53, true, [0, 4, 9]), // packed and padded
+    makeBatch(2, 2, 17, 53, false, [3, 0]), // padded only, another length (activations reallocated)
+  ];
+  for (let step = 0; step < 2; step++) {
+    for (const m of models) m.zeroGrads();
+    for (const b of batches) {
+      const outs = models.map((m) => m.forwardBackward(b, { gradScale: 1 / 64 }));
+      for (let i = 1; i < ks.length; i++) {
+        assert.equal(outs[i].lossSum, outs[0].lossSum, `k = ${ks[i]} loss`);
+        assert.equal(models[i].dropoutCounter, models[0].dropoutCounter, `k = ${ks[i]} dropout counter`);
+      }
+    }
+    const plain = models[0].trainable("grads");
+    assert.ok([...plain.values()].some((x) => x.some((v) => v !== 0)));
+    for (let i = 1; i < ks.length; i++) {
+      assertBitwiseEqual(models[i].trainable("grads"), plain, `step ${step}, k = ${ks[i]}`);
+    }
+    for (const m of models) m.adamwStep({ lr: 1e-2, weightDecay: 0.1, maxGradNorm: 1 });
+  }
+  // Evaluation after partially checkpointed training reuses its buffers and agrees with the plain model.
+  const b = batches[0];
+  assert.equal(models[2].evalLoss(b).lossSum, models[0].evalLoss(b).lossSum);
+  assert.deepEqual(models[2].forward(b), models[0].forward(b));
+  for (const m of models) m.dispose();
+});
+
+test("the recomputation of a partial checkpoint needs the same dropout masks (guards the test above)", () => {
+  const b = makeBatch(5, 2, 11, 53, false, [0, 2]);
+  const run = (counter: number) => {
+    const m = loraModel(3);
+    m.dropoutCounter = counter;
+    m.forwardBackward(b);
+    const g = m.trainable("grads");
+    m.dispose();
+    return g;
+  };
+  const g0 = run(0);
+  assertBitwiseEqual(run(0), g0, "same counter");
+  assert.throws(() => assertBitwiseEqual(run(1), g0, "shifted counter"), assert.AssertionError);
+});
+
+test("full fine-tuning: changing k on one model keeps the gradients bitwise the plain ones", () => {
+  const dir = writeRandomModel(22, { num_hidden_layers: 3, tie_word_embeddings: false, hidden_size: 20 });
+  const load = () => {
+    const m = EngineModel.load(dir, { threads: THREADS });
+    m.setFullFinetune(true);
+    return m;
+  };
+  const plain = load();
+  const moving = load();
+  const b = makeBatch(6, 2, 15, 53, true, [0, 6]);
+  plain.forwardBackward(b);
+  const g = plain.trainable("grads");
+  assert.ok(g.has("lm_head.weight") && g.has("model.layers.0.self_attn.q_norm.weight"));
+  for (const k of [2, true, 1, 0, 3, false, 2] as const) {
+    moving.setGradientCheckpointing(k);
+    moving.zeroGrads();
+    assert.equal(moving.forwardBackward(b).lossSum, plain.forwardBackward(b).lossSum);
+    plain.zeroGrads();
+    plain.forwardBackward(b);
+    assertBitwiseEqual(moving.trainable("grads"), plain.trainable("grads"), `k = ${String(k)}`);
+  }
+  plain.dispose();
+  moving.dispose();
+});
+
+test("setGradientCheckpointing takes true, false or a layer count; more than the layers means all", () => {
+  const m = EngineModel.load(LORA_DIR, { threads: 1 });
+  assert.equal(m.checkpointedLayers, 0);
+  m.setGradientCheckpointing(true);
+  assert.equal(m.checkpointedLayers, LAYERS);
+  m.setGradientCheckpointing(2);
+  assert.equal(m.checkpointedLayers, 2);
+  m.setGradientCheckpointing(99);
+  assert.equal(m.checkpointedLayers, LAYERS);
+  m.setGradientCheckpointing(false);
+  assert.equal(m.checkpointedLayers, 0);
+  for (const bad of [-1, 1.5, Number.NaN]) {
+    assert.throws(
+      () => m.setGradientCheckpointing(bad),
+      (e: unknown) =>
+        e instanceof TuneforgeError &&
+        e.location.key === "training.gradient_checkpointing" &&
+        e.message.includes(String(bad)),
+    );
+  }
+  assert.equal(m.checkpointedLayers, 0, "a rejected value changes nothing");
+  m.dispose();
+});
+
+test("each recomputed layer lowers the engine's peak by exactly one layer's activation set", () => {
+  // Bigger than the model above, so a set is far more than any rounding; 5 layers for 4 partial steps.
+  const raw = {
+    vocab_size: 61,
+    hidden_size: 48,
+    intermediate_size: 96,
+    num_hidden_layers: 5,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 12,
+  };
+  const lora = { r: 4, alpha: 8, dropout: 0.1, seed: 5 };
+  const dir = writeRandomModel(23, raw);
+  const m = EngineModel.load(dir, { threads: 1 });
+  m.setLora({ ...lora, targets: [...ALL_PROJECTIONS] });
+  const batch = makeBatch(9, 3, 40, raw.vocab_size, true, [0, 5, 11]);
+  const L = raw.num_hidden_layers;
+  // The grow-only backward scratch buffers now exist, the same for every k; every k below is a change, which frees
+  // the previous layout's activations at once.
+  m.setGradientCheckpointing(L);
+  m.forwardBackward(batch);
+  const step: number[] = [];
+  let lossSum: number | undefined;
+  for (let k = 0; k <= L; k++) {
+    m.setGradientCheckpointing(k);
+    const before = resetMemoryPeak("cpu").inUse;
+    const out = m.forwardBackward(batch);
+    if (lossSum === undefined) lossSum = out.lossSum;
+    assert.equal(out.lossSum, lossSum);
+    step.push(m.memory().peak - before);
+  }
+  // One layer's activation set (native/engine/model.h LayerActs) in floats per token: h1, rstd1, q, k, v, q_pre,
+  // k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u, act, and per LoRA module x A^T plus the dropout input
+  // and mask (the inputs of q/k/v/gate/up are hidden wide, o's q wide, down's intermediate wide).
+  const D = raw.hidden_size;
+  const F = raw.intermediate_size;
+  const H = raw.num_attention_heads;
+  const KV = raw.num_key_value_heads;
+  const q = H * raw.head_dim;
+  const kv = KV * raw.head_dim;
+  const setFloats =
+    D + 1 + q + 2 * kv + (q + kv + H + KV) + q + H + 2 * D + 1 + 3 * F + 7 * lora.r + 2 * (5 * D + q + F);
+  const N = batch.inputIds.length;
+  const setBytes = N * setFloats * 4;
+  // k = 1: its one checkpointed layer is never recomputed, so the layout is the plain one.
+  assert.equal(step[1], step[0], "k = 1 holds as much as k = 0");
+  for (let k = 1; k < L; k++) {
+    assert.equal(step[k] - step[k + 1], setBytes, `k = ${k} -> ${k + 1}: one set less`);
+  }
+
+  // The estimate falls by a constant step per recomputed layer too, and promises no more than the engine saves.
+  const config = parseModelConfig({ model_type: "qwen3", ...raw, rms_norm_eps: 1e-5 });
+  const est = (k: number) =>
+    estimateTrainingMemory({
+      config,
+      tokensPerMicroBatch: N,
+      finetuning: "lora",
+      lora: { r: lora.r, targets: ALL_PROJECTIONS, dropout: lora.dropout },
+      gradientCheckpointing: k,
+    });
+  assert.equal(est(1).total, est(0).total);
+  const perLayer = est(1).activations - est(2).activations;
+  for (let k = 1; k < L; k++) assert.equal(est(k).activations - est(k + 1).activations, perLayer);
+  assert.ok(perLayer > 0.9 * setBytes && perLayer <= setBytes, `estimate ${perLayer}, engine ${setBytes}`);
+  assert.equal(est(L).activations, est(L).checkpointedActivations);
+  m.dispose();
+});

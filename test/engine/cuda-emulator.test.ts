@@ -1,0 +1,92 @@
+// The CUDA backend's code on the CPU emulator (native/cuda/emu): the addon is built with every .cu file against
+// the emulated runtime and cuBLAS, then the GPU test files run on it as they would on a GPU: the kernel check
+// (every op against the CPU backend, both attention paths, bf16) and the model tests (HF/PEFT fixture parity in
+// fp32, the bf16 bounds, CUDA against the CPU on a random model). This runs the CUDA code's logic in every CI
+// run; speed, and the 200-step training test (minutes on the emulator), stay with the GPU machine.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+const addon = join(root, "build/emu/tuneforge_native.node");
+
+/** The Node-API headers build-standalone.sh needs: beside this node, in node-gyp's cache, or the system's. */
+function napiInclude(): string | undefined {
+  const candidates = [
+    process.env.NAPI_INCLUDE,
+    join(dirname(process.execPath), "../include/node"),
+    join(homedir(), ".cache/node-gyp", process.versions.node, "include/node"),
+    "/usr/include/node",
+  ];
+  return candidates.find((d) => d && existsSync(join(d, "node_api.h")));
+}
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    const st = statSync(path);
+    newest = Math.max(newest, st.isDirectory() ? newestSource(path) : st.mtimeMs);
+  }
+  return newest;
+}
+
+/** This process's environment without the test runner's marker (a child `node --test` would skip its files). */
+function childEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NODE_TEST_CONTEXT;
+  return env;
+}
+
+const include = napiInclude();
+const gxx = spawnSync("g++", ["--version"]).status === 0;
+const skip = !gxx
+  ? "no g++ to build the emulated CUDA backend"
+  : !include
+    ? "no Node-API headers (node_api.h) found: set NAPI_INCLUDE"
+    : false;
+
+test("the CUDA backend passes the GPU tests on the CPU emulator", { skip, timeout: 20 * 60_000 }, () => {
+  if (!existsSync(addon) || statSync(addon).mtimeMs < newestSource(join(root, "native"))) {
+    const build = spawnSync("bash", ["native/build-standalone.sh"], {
+      cwd: root,
+      env: { ...process.env, TUNEFORGE_CUDA: "emu", NAPI_INCLUDE: include, JOBS: "2" },
+      encoding: "utf8",
+    });
+    assert.equal(build.status, 0, `the emulator build failed:\n${build.stdout}\n${build.stderr}`);
+  }
+  const run = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "--test",
+      "--test-reporter=tap",
+      "test/gpu/kernels.test.ts",
+      "test/gpu/model.test.ts",
+    ],
+    {
+      cwd: root,
+      // A 1 GiB device, so the out-of-memory test allocates (host memory here) no more than that.
+      env: { ...childEnv(), TUNEFORGE_NATIVE: addon, TUNEFORGE_CUDA_EMU_MEMORY: String(2 ** 30) },
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    },
+  );
+  const out = `${run.stdout}\n${run.stderr}`;
+  assert.equal(run.status, 0, `the GPU tests failed on the emulator:\n${out.slice(-8000)}`);
+  // They ran on the emulated device rather than skipping for want of one.
+  assert.match(out, /CUDA emulator \(CPU\)/);
+  assert.match(out, /^ok \d+ - every CUDA kernel matches the CPU backend$/m);
+  for (const fixture of ["base/qwen2", "odd/llama"]) {
+    assert.match(out, new RegExp(`^ok \\d+ - cuda parity ${fixture}$`, "m"));
+    assert.match(out, new RegExp(`^ok \\d+ - cuda bf16 faithful to fp32 on ${fixture}$`, "m"));
+  }
+  assert.match(out, /^ok \d+ - cuda agrees with cpu: full fine-tuning of an untied model$/m);
+  assert.match(out, /^ok \d+ - running out of GPU memory is reported with the numbers/m);
+  const skipped = out.match(/^# skipped (\d+)$/m);
+  assert.equal(skipped?.[1], "1", "only the no-CUDA-build check may skip"); // it needs an addon without CUDA
+});
