@@ -19,6 +19,7 @@ import {
 import { cudaInfo } from "../src/engine/native.js";
 import type { ModelConfig } from "../src/model/config.js";
 import { ALL_PROJECTIONS, expectedTensors, projectionShape } from "../src/model/layout.js";
+import { checkpointLayersToFit } from "../src/train/memory.js";
 import {
   fullGenerateCase,
   fullTrainCases,
@@ -54,8 +55,12 @@ export interface GpuBenchOptions {
   loraDropout?: number;
   /** Base weights' dtype (default: "auto" resolved for the device: bf16 on a bf16 GPU, f32 on the CPU). */
   weights?: WeightsDtype;
-  /** Our activation checkpointing: off, on, or both one after the other (default both). */
-  ckpt?: "off" | "on" | "both";
+  /**
+   * Our activation checkpointing, one variant after the other: off, on (every layer), fit (the fewest layers whose
+   * estimated peak fits the case's memory goal: selective recomputation), both (off, on) or all (off, fit, on;
+   * the default).
+   */
+  ckpt?: CkptOption;
   /** Bytes copied per bandwidth measurement (default 1 GiB on CUDA, 64 MiB on the CPU). */
   bandwidthBytes?: number;
   /** Per-kernel profile of one step of the first training case (default on). */
@@ -70,6 +75,17 @@ export interface GpuBenchOptions {
 }
 
 type Status = "ok" | "oom" | "error" | "skipped";
+export type CkptOption = "off" | "on" | "fit" | "both" | "all";
+type CkptMode = "off" | "on" | "fit";
+const CKPT_MODES: Record<CkptOption, CkptMode[]> = {
+  off: ["off"],
+  on: ["on"],
+  fit: ["fit"],
+  both: ["off", "on"],
+  all: ["off", "fit", "on"],
+};
+/** The estimate misses the cuBLAS and attention workspaces and the pool's slack: fit under 90% of the goal. */
+const FIT_MARGIN = 0.9;
 
 export interface GoalResult {
   what: string;
@@ -97,9 +113,11 @@ export interface OursTraining {
   setupS: number;
 }
 
-/** Our run of a case in one mode (activation checkpointing off or on), with the goals judged on it. */
+/** Our run of a case in one mode of activation checkpointing, with the goals judged on it. */
 export interface TrainVariant {
-  gradientCheckpointing: boolean;
+  /** off: false; on: true (every layer); fit: the number of checkpointed layers chosen. */
+  gradientCheckpointing: boolean | number;
+  checkpointing: CkptMode;
   status: Status;
   note?: string;
   ours?: Partial<OursTraining>;
@@ -150,7 +168,12 @@ export interface GpuBenchResult {
   bandwidth: { gbPerS: number; bytes: number; iters: number } | { error: string };
   training: TrainResult[];
   generation: GenerateResult | null;
-  profile: { shape: string; gradientCheckpointing?: boolean; note?: string; reports: ProfileReport[] } | null;
+  profile: {
+    shape: string;
+    gradientCheckpointing?: boolean | number;
+    note?: string;
+    reports: ProfileReport[];
+  } | null;
   /** Every goal with its ratio, one line each. */
   summary: string[];
   notes: string[];
@@ -220,6 +243,50 @@ function isOom(e: unknown): boolean {
 
 const firstLine = (e: unknown) => String((e as Error)?.message ?? e).split("\n")[0]!;
 
+/** The peak memory a case's goals allow: an absolute limit, or HF's with checkpointing (its anchor number). */
+export function memoryGoalGiB(c: TrainCase): number | null {
+  const limits: number[] = [];
+  for (const g of c.goals) {
+    if (g.metric !== "peakGiB") continue;
+    if ("limitGiB" in g.against) limits.push(g.against.limitGiB * g.target);
+    else {
+      const ck = (g.against as { peerCkpt: boolean }).peerCkpt;
+      const anchor = c.anchors?.find((a) => a.ckpt === ck);
+      if (anchor) limits.push(anchor.peakGiB * g.target);
+    }
+  }
+  return limits.length > 0 ? Math.min(...limits) : null;
+}
+
+/**
+ * The fewest checkpointed layers whose estimated peak (src/train/memory.ts) fits under FIT_MARGIN of the case's
+ * memory goal, or why there is no such variant.
+ */
+export function fitCheckpointing(c: TrainCase, weights: WeightsDtype, dropout: number): number | string {
+  const goal = memoryGoalGiB(c);
+  if (goal === null) return "no memory goal with a known number to fit";
+  const budget = goal * FIT_MARGIN * GIB;
+  const input = {
+    config: c.config,
+    tokensPerMicroBatch: c.microBatch * c.seq,
+    finetuning: "lora" as const,
+    lora: { r: LORA.r, targets: LORA.targets, dropout },
+    weightsDtype: weights,
+  };
+  const k = checkpointLayersToFit(input, budget);
+  if (k === null) return `even every layer checkpointed is estimated above ${gib(budget)} GiB`;
+  if (k === 0) return `fits in ${gib(budget)} GiB without checkpointing (the off variant)`;
+  if (k === c.config.numLayers)
+    return `needs every layer checkpointed to fit ${gib(budget)} GiB (the on variant)`;
+  return k;
+}
+
+function describeCkpt(v: TrainVariant, c: TrainCase): string {
+  if (typeof v.gradientCheckpointing === "number")
+    return `fit: ${v.gradientCheckpointing} of ${c.config.numLayers} layers`;
+  return v.gradientCheckpointing ? "on" : "off";
+}
+
 export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
   const t0 = performance.now();
   const smoke = o.smoke ?? false;
@@ -237,7 +304,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
   const dropout = o.loraDropout ?? 0.05;
   const dev = o.device;
   const weights = o.weights ?? resolveWeightsDtype("auto", dev).weights;
-  const ckptModes = { off: [false], on: [true], both: [false, true] }[o.ckpt ?? "both"];
+  const ckptModes = CKPT_MODES[o.ckpt ?? "all"];
   const cases = o.cases ?? (smoke ? smokeTrainCases() : fullTrainCases());
   const gen = o.generate === undefined ? (smoke ? smokeGenerateCase() : fullGenerateCase()) : o.generate;
   const notes: string[] = [];
@@ -297,21 +364,37 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
     training.push(res);
     // The 7B case's memory goal needs checkpointing: run that mode first there, while the budget lasts.
     const modes = c.ckptFirst ? [...ckptModes].reverse() : ckptModes;
-    modes.forEach((ckpt, i) => {
-      const v: TrainVariant = { gradientCheckpointing: ckpt, status: "ok", goals: [] };
+    modes.forEach((mode, i) => {
+      const v: TrainVariant = {
+        gradientCheckpointing: mode === "on",
+        checkpointing: mode,
+        status: "ok",
+        goals: [],
+      };
       res.variants.push(v);
+      if (mode === "fit") {
+        const fit = fitCheckpointing(c, weights, dropout);
+        if (typeof fit === "string") {
+          v.status = "skipped";
+          v.note = fit;
+          log(`${c.shape} checkpointing fit: skipped (${fit})`);
+          return;
+        }
+        v.gradientCheckpointing = fit;
+      }
       const needS = i === 0 ? c.estimateS : c.estimateS / 2;
       if (left() < needS) {
         v.status = "skipped";
         v.note = `budget: ${Math.round(left())} s left, needs ~${Math.round(needS)} s`;
-        log(`${c.shape} checkpointing ${ckpt ? "on" : "off"}: skipped (${v.note})`);
+        log(`${c.shape} checkpointing ${mode}: skipped (${v.note})`);
         return;
       }
       log(
-        `${c.shape}: mb ${c.microBatch} seq ${c.seq}, ${weights} weights, checkpointing ${ckpt ? "on" : "off"}`,
+        `${c.shape}: mb ${c.microBatch} seq ${c.seq}, ${weights} weights, checkpointing ${describeCkpt(v, c)}`,
       );
       trainOurs(c, v);
-      if (first && i === 0 && (o.profile ?? true) && v.status === "ok") profile = profileStep(c, ckpt);
+      if (first && i === 0 && (o.profile ?? true) && v.status === "ok")
+        profile = profileStep(c, v.gradientCheckpointing);
     });
     for (const ckpt of c.peerCkpts) {
       res.peers.push(
@@ -337,7 +420,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
     }
   };
 
-  const newModel = (cfg: ModelConfig, ckpt: boolean) => {
+  const newModel = (cfg: ModelConfig, ckpt: boolean | number) => {
     const m = EngineModel.random(cfg, {
       device: dev,
       seed: 0,
@@ -410,7 +493,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
   };
 
   // One step of a model built with profiling on (its kernels are timed one by one): kept out of the timed runs.
-  const profileStep = (c: TrainCase, ckpt: boolean): GpuBenchResult["profile"] => {
+  const profileStep = (c: TrainCase, ckpt: boolean | number): GpuBenchResult["profile"] => {
     if (left() < c.estimateS / 2) return { shape: c.shape, note: "skipped: budget", reports: [] };
     let model: EngineModel | null = null;
     setProfiling(true);
@@ -559,7 +642,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       `${g.met === null ? "" : g.met ? " MET" : " not met"}`;
     for (const t of training) {
       for (const v of t.variants) {
-        const label = `${t.shape} ${weights}${v.gradientCheckpointing ? " ckpt" : ""}`;
+        const label = `${t.shape} ${weights}${v.checkpointing === "off" ? "" : ` ckpt ${v.checkpointing}`}`;
         if (v.status !== "ok") summary.push(`${label}: ${v.status}${v.note ? ` (${v.note})` : ""}`);
         for (const g of v.goals) summary.push(line(label, g));
       }
@@ -584,7 +667,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
         peers: peersOn ? peerOpts : false,
         weights,
         kvCache: "fp32",
-        gradientCheckpointing: o.ckpt ?? "both",
+        gradientCheckpointing: o.ckpt ?? "all",
       },
       bandwidth,
       training,

@@ -4,7 +4,7 @@
 // killed from outside still leaves what it measured. The GPU machine runs a bundle of this file (scripts/device).
 // Usage: tsx bench/gpu.ts [--device cuda|cpu] [--smoke] [--budget-s 900] [--no-peers] [--python python3]
 //          [--peer-dir .devkit/reference] [--steps 5] [--warmup 2] [--lora-dropout 0.05] [--no-profile]
-//          [--weights bf16|f32] [--ckpt off|on|both]
+//          [--weights bf16|f32] [--ckpt off|on|fit|both|all]
 //          [--only qwen3-0.6b,qwen2-1.5b,qwen2.5-7b,generate] [--out bench-gpu.json]
 //   --smoke: tiny shapes, no peers, seconds (what the CPU test runs); the full shapes need --device cuda.
 import { pathToFileURL } from "node:url";
@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { resolveDevice } from "../src/engine/index.js";
 import { TuneforgeError } from "../src/errors.js";
 import { writeJsonAtomic } from "../src/store/atomic.js";
-import { runGpuBench } from "./gpu-bench.js";
+import { runGpuBench, type CkptOption } from "./gpu-bench.js";
 import { fullGenerateCase, fullTrainCases } from "./gpu-cases.js";
 
 function positive(name: string, v: string | undefined, fallback: number | undefined): number | undefined {
@@ -39,7 +39,7 @@ export function main(argv: string[]): void {
       "lora-dropout": { type: "string" },
       "no-profile": { type: "boolean", default: false },
       weights: { type: "string" },
-      ckpt: { type: "string", default: "both" },
+      ckpt: { type: "string", default: "all" },
       only: { type: "string" },
       out: { type: "string" },
     },
@@ -55,9 +55,9 @@ export function main(argv: string[]): void {
   if (weights !== undefined && weights !== "bf16" && weights !== "f32") {
     throw new TuneforgeError(`--weights ${weights} is not bf16 or f32`, { key: "--weights" });
   }
-  const ckpt = values.ckpt;
-  if (ckpt !== "off" && ckpt !== "on" && ckpt !== "both") {
-    throw new TuneforgeError(`--ckpt ${ckpt} is not off, on or both`, { key: "--ckpt" });
+  const ckpt = values.ckpt as CkptOption;
+  if (!["off", "on", "fit", "both", "all"].includes(ckpt)) {
+    throw new TuneforgeError(`--ckpt ${ckpt} is not off, on, fit, both or all`, { key: "--ckpt" });
   }
   let only: Set<string> | null = null;
   if (values.only) {

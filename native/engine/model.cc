@@ -300,18 +300,18 @@ void Model::linears_fwd(Layer& L, LayerActs& a, const float* x, std::initializer
     if (!lin.lora) continue;
     // Allocations happen here, on this thread, before the pieces run.
     ensure(s.xa, {N, r}, dev_);
-    uint64_t seed = 0;
+    float *mask = nullptr, *xd = nullptr;
     if (drop) {
-      ensure(s.mask, {N, lin.in}, dev_);
-      ensure(s.xd, {N, lin.in}, dev_);
-      seed = lora_cfg_.seed * 0x100000001b3ULL + dropout_calls_++;
+      s.drop_seed = lora_cfg_.seed * 0x100000001b3ULL + dropout_calls_++;
+      mask = scratch(sc_.drop_mask[o.proj], (int64_t)N * lin.in, dev_);
+      xd = scratch(sc_.drop_x[o.proj], (int64_t)N * lin.in, dev_);
     }
-    pieces.push_back({(double)N * r * lin.in, [this, &lin, &s, x, N, r, drop, seed] {
+    pieces.push_back({(double)N * r * lin.in, [this, &lin, &s, x, N, r, mask, xd] {
                         ProfileRegion region("lora.fwd");
                         const float* xin = x;
-                        if (drop) {
-                          be_->dropout(x, s.mask.f32(), s.xd.f32(), (int64_t)N * lin.in, lora_cfg_.dropout, seed);
-                          xin = s.xd.f32();
+                        if (xd) {
+                          be_->dropout(x, mask, xd, (int64_t)N * lin.in, lora_cfg_.dropout, s.drop_seed);
+                          xin = xd;
                         }
                         be_->matmul(false, true, N, r, lin.in, 1.0f, xin, lin.in, lin.lora->A.f32(), lin.in, 0.0f,
                                     s.xa.f32(), r);
@@ -360,10 +360,14 @@ void Model::linears_bwd(Layer& L, LayerActs& a, const float* x, std::initializer
     }
     if (!lin.lora) continue;
     float* dxa = scratch(sc_.dxa[g.proj], (int64_t)N * r, dev_);
-    const float* xin = drop ? s.xd.f32() : x;
-    pieces.push_back({(double)N * r * std::max(lin.in, lin.out), [this, &lin, &s, xin, dy, dxa, N, r] {
+    float* mask = drop ? scratch(sc_.drop_mask[g.proj], (int64_t)N * lin.in, dev_) : nullptr;
+    float* xd = drop ? scratch(sc_.drop_x[g.proj], (int64_t)N * lin.in, dev_) : nullptr;
+    pieces.push_back({(double)N * r * std::max(lin.in, lin.out), [this, &lin, &s, x, mask, xd, dy, dxa, N, r] {
                         ProfileRegion region("lora.bwd");
                         Lora& lo = *lin.lora;
+                        // The forward's mask and dropped input, drawn again from their seed.
+                        if (xd) be_->dropout(x, mask, xd, (int64_t)N * lin.in, lora_cfg_.dropout, s.drop_seed);
+                        const float* xin = xd ? xd : x;
                         const float sc = lora_cfg_.scale;
                         be_->matmul(true, false, lin.out, r, N, sc, dy, lin.out, s.xa.f32(), r, 1.0f, lo.gB.f32(), r);
                         be_->matmul(false, false, N, r, lin.out, sc, dy, lin.out, lo.B.f32(), r, 0.0f, dxa, r);
@@ -380,7 +384,7 @@ void Model::linears_bwd(Layer& L, LayerActs& a, const float* x, std::initializer
       const int64_t n = (int64_t)N * lin.in;
       float* t = scratch(sc_.drop, n, dev_);
       be_->matmul(false, false, N, lin.in, r, 1.0f, dxa, r, lin.lora->A.f32(), lin.in, 0.0f, t, lin.in);
-      be_->mul(t, a.lin[g.proj].mask.f32(), n);
+      be_->mul(t, sc_.drop_mask[g.proj].f32(), n);
       be_->add(dx, t, n);
     } else {
       be_->matmul(false, false, N, lin.in, r, 1.0f, dxa, r, lin.lora->A.f32(), lin.in, 1.0f, dx, lin.in);
@@ -440,7 +444,7 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   be_->rmsnorm_fwd(a.res2.f32(), L.ln2.f32(), N, D, c.eps, a.h2.f32(), a.rstd2.f32());
   linears_fwd(L, a, a.h2.f32(), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
   be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * c.inter, a.act.f32());
-  // down_proj still runs in a recomputation: its LoRA x A^T and dropout mask are what backward reads.
+  // down_proj still runs in a recomputation: its LoRA x A^T and dropout seed are what backward reads.
   linears_fwd(L, a, a.act.f32(), {{DOWN_PROJ, tmp}}, N, train);
   if (!xout) return;
   be_->copy(xout, a.res2.f32(), (int64_t)N * D);  // xin may alias xout (inference): read before write

@@ -156,8 +156,12 @@ class Model {
   void randomize(uint64_t seed, float std);
 
  private:
+  // What a LoRA projection keeps for backward: x A^T, and with dropout only the seed of its mask. The mask and
+  // the dropped input ([N, in] each, as much as all the layer's other activations together) are drawn again in
+  // backward from that seed (counter-based RNG: bitwise the same) instead of being kept for every layer.
   struct LinSave {
-    Tensor xa, xd, mask;  // LoRA: x A^T [N, r]; dropout input and mask [N, in]
+    Tensor xa;               // x A^T [N, r]
+    uint64_t drop_seed = 0;  // the dropout mask's seed (dropout on)
   };
   struct LayerActs {
     Tensor h1, rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u, act;
@@ -185,6 +189,8 @@ class Model {
   struct Scratch {
     Tensor hc, dhc, logits, dhF, dres, dh, dact, dg, du, datt, dq, dk, dv, dq_pre, dk_pre, attn, drop;
     std::array<Tensor, NPROJ> dxa;  // LoRA dy B per projection: the projections of a group run side by side
+    // LoRA dropout's mask and dropped input per projection ([N, in]), drawn in forward and again in backward.
+    std::array<Tensor, NPROJ> drop_mask, drop_x;
   };
 
   Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }

@@ -28,15 +28,14 @@ export function activationFloatsPerToken(
   more: {
     /** true: every layer checkpointed; a number: the bottom k layers (see checkpointedLayerCount). */
     gradientCheckpointing?: boolean | number;
-    /** LoRA dropout on: the summed input widths of one layer's adapted projections. */
-    loraDropoutWidth?: number;
   } = {},
 ): number {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
   const perLayer = 4 * c.hiddenSize + 2 * q + 2 * kv + 3 * c.intermediateSize + (c.qkNorm ? q + kv : 0);
-  // LoRA keeps x A^T ([tokens, r]) per adapted projection, and with dropout its dropped input and mask.
-  const layerSet = perLayer + loraRank * loraProjections + 2 * (more.loraDropoutWidth ?? 0);
+  // LoRA keeps x A^T ([tokens, r]) per adapted projection; with dropout only the mask's seed (the mask and the
+  // dropped input are drawn again in backward, in buffers counted once: see dropoutBuffers).
+  const layerSet = perLayer + loraRank * loraProjections;
   return (
     c.numLayers * c.hiddenSize + activationSets(c, more.gradientCheckpointing) * (layerSet - c.hiddenSize)
   );
@@ -63,7 +62,7 @@ export interface MemoryEstimate {
   /** Trainable parameters x 4 (weights, grads, AdamW m and v) beyond the frozen weights. */
   trainable: number;
   activations: number;
-  /** Logits of one loss chunk, plus its gradient. */
+  /** Work buffers: the logits of one loss chunk and their gradient, backward's gradients, LoRA dropout's masks. */
   lossChunk: number;
   total: number;
   /** Any layer checkpointed. */
@@ -126,7 +125,6 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
     N *
     activationFloatsPerToken(c, input.lora?.r ?? 0, loraProjections, {
       gradientCheckpointing: on,
-      loraDropoutWidth,
     }) *
     F32;
   const activations = activationBytes(ckpt);
@@ -135,8 +133,10 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
     N,
     input.lossChunkTokens ?? Math.max(256, Math.floor((1 << 24) / c.vocabSize)),
   );
-  // the chunk's logits and gradient in place, plus the backward's [N, hidden] gradients (a few live at once)
-  const lossChunk = chunkTokens * c.vocabSize * F32 + 4 * N * c.hiddenSize * F32;
+  // the chunk's logits and gradient in place, plus the backward's [N, hidden] gradients (a few live at once), plus
+  // LoRA dropout's mask and dropped input for each adapted projection of a layer, shared by all layers
+  const dropoutBuffers = 2 * N * loraDropoutWidth * F32;
+  const lossChunk = chunkTokens * c.vocabSize * F32 + 4 * N * c.hiddenSize * F32 + dropoutBuffers;
   return {
     weights,
     trainable,

@@ -5,8 +5,15 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { decodeBytes, runGpuBench, type GpuBenchResult } from "../../bench/gpu-bench.js";
-import { smokeGenerateCase, smokeTrainCases } from "../../bench/gpu-cases.js";
+import {
+  decodeBytes,
+  fitCheckpointing,
+  memoryGoalGiB,
+  runGpuBench,
+  type GpuBenchResult,
+} from "../../bench/gpu-bench.js";
+import { fullTrainCases, smokeGenerateCase, smokeTrainCases } from "../../bench/gpu-cases.js";
+import { estimateTrainingMemory } from "../../src/train/memory.js";
 import { lastJsonLine, runPeer } from "../../bench/gpu-peers.js";
 import { parseModelConfig } from "../../src/model/config.js";
 
@@ -26,13 +33,14 @@ describe("bench:gpu --smoke on the CPU", () => {
     assert.equal(smoke.mode, "smoke");
     const [t] = smoke.training;
     assert.deepEqual(
-      t!.variants.map((v) => [v.gradientCheckpointing, v.status, v.note]),
+      t!.variants.map((v) => [v.checkpointing, v.gradientCheckpointing, v.status, v.note]),
       [
-        [false, "ok", undefined],
-        [true, "ok", undefined],
+        ["off", false, "ok", undefined],
+        ["fit", false, "skipped", "no memory goal with a known number to fit"], // the smoke case has no anchors
+        ["on", true, "ok", undefined],
       ],
     );
-    const [plain, ckpt] = t!.variants;
+    const [plain, , ckpt] = t!.variants;
     const ours = plain!.ours!;
     assert.equal(ours.timedSteps, 2);
     assert.ok(ours.tokensPerS! > 0 && ours.stepMs! > 0);
@@ -109,7 +117,7 @@ describe("bench:gpu --smoke on the CPU", () => {
     const r = runGpuBench({ device: "cpu", smoke: true, budgetS: 0, log: quiet });
     assert.deepEqual(
       r.training[0]!.variants.map((v) => v.status),
-      ["skipped", "skipped"],
+      ["skipped", "skipped", "skipped"],
     );
     assert.match(r.training[0]!.variants[0]!.note!, /budget/);
     assert.equal(r.training[0]!.variants[0]!.ours, undefined);
@@ -189,5 +197,53 @@ describe("bench:gpu --smoke on the CPU", () => {
     assert.equal(runPeer(o, "slow.py", [], 1).status, "timeout");
     assert.equal(runPeer(o, "missing.py", [], 1).status, "unavailable");
     assert.deepEqual(lastJsonLine('noise\n{"a": 1}\n{broken\n'), { a: 1 });
+  });
+
+  it("fits the checkpointed layers to each case's memory goal (selective recomputation)", () => {
+    const [q06, q15, q7] = fullTrainCases();
+    assert.deepEqual(
+      [q06, q15, q7].map((c) => memoryGoalGiB(c!)),
+      [15.7, 17.81, 24],
+    );
+    // Between none and every layer: the goals need some recomputation, not all of it.
+    for (const c of [q06!, q15!]) {
+      const k = fitCheckpointing(c, "bf16", 0.05);
+      assert.ok(typeof k === "number" && k > 1 && k < c.config.numLayers, `${c.shape}: ${k}`);
+    }
+    // A smoke case whose goal sits halfway between its no-checkpointing and all-layers estimates runs with k.
+    const [smokeCase] = smokeTrainCases();
+    const tiny = { ...smokeCase!, config: { ...smokeCase!.config, numLayers: 4 } }; // k = 1 saves nothing: 4 layers
+    const estimate = (k: number) =>
+      estimateTrainingMemory({
+        config: tiny!.config,
+        tokensPerMicroBatch: tiny!.microBatch * tiny!.seq,
+        finetuning: "lora",
+        lora: {
+          r: 16,
+          targets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+          dropout: 0.05,
+        },
+        gradientCheckpointing: k,
+        weightsDtype: "f32",
+      }).total;
+    const layers = tiny!.config.numLayers;
+    const halfway = (estimate(0) + estimate(layers)) / 2 / 0.9 / 2 ** 30;
+    const c = { ...tiny!, anchors: [{ ckpt: true, tokensPerS: 1, peakGiB: halfway }] };
+    const k = fitCheckpointing(c, "f32", 0.05);
+    assert.ok(typeof k === "number" && k > 1 && k < layers, `k ${k} of ${layers}`);
+    const r = runGpuBench({
+      device: "cpu",
+      smoke: true,
+      cases: [c],
+      generate: null,
+      profile: false,
+      ckpt: "fit",
+      log: quiet,
+    });
+    const [v] = r.training[0]!.variants;
+    assert.equal(v!.checkpointing, "fit");
+    assert.equal(v!.gradientCheckpointing, k);
+    assert.equal(v!.status, "ok");
+    assert.ok(r.summary.some((l) => l.startsWith("smoke-tiny f32 ckpt fit")));
   });
 });

@@ -7,11 +7,16 @@ import { EngineModel, type Batch } from "../../src/engine/index.js";
 import { resetMemoryPeak } from "../../src/engine/bench-support.js";
 import { ALL_PROJECTIONS } from "../../src/model/layout.js";
 import { parseModelConfig } from "../../src/model/config.js";
-import { createRng } from "../../src/data/random.js";
 import { estimateTrainingMemory } from "../../src/train/memory.js";
 import { TuneforgeError } from "../../src/errors.js";
 import { writeRandomModel } from "./random-model.js";
-import { makeBatch } from "./checkpointing-shared.js";
+import {
+  PEAK_LORA,
+  PEAK_MODEL,
+  layerSetFloats,
+  loraModelWithRandomB,
+  makeBatch,
+} from "./checkpointing-shared.js";
 
 const THREADS = 2;
 const LAYERS = 4;
@@ -31,14 +36,7 @@ function assertBitwiseEqual(a: Map<string, Float32Array>, b: Map<string, Float32
 const LORA_DIR = writeRandomModel(21, { num_hidden_layers: LAYERS });
 
 function loraModel(k: boolean | number): EngineModel {
-  const m = EngineModel.load(LORA_DIR, { threads: THREADS, gradientCheckpointing: k });
-  m.setLora({ r: 3, alpha: 6, targets: [...ALL_PROJECTIONS], dropout: 0.3, seed: 4 });
-  // B = 0 (PEFT's init) would make every LoRA A gradient zero: give B values so A's gradients test the masks.
-  const rng = createRng(8);
-  const w = m.loraWeights();
-  for (const p of w.values()) for (let i = 0; i < p.B.length; i++) p.B[i] = rng.next() - 0.5;
-  m.setLoraWeights(w);
-  return m;
+  return loraModelWithRandomB(LORA_DIR, THREADS, k);
 }
 
 test("LoRA with dropout: gradients, losses and dropout counters are bitwise the same for every k", () => {
@@ -143,18 +141,32 @@ test("setGradientCheckpointing takes true, false or a layer count; more than the
   m.dispose();
 });
 
+test("LoRA dropout keeps no mask per layer: its buffers are the same for any number of layers", () => {
+  const raw = PEAK_MODEL;
+  const dir = writeRandomModel(23, raw);
+  const batch = makeBatch(9, 3, 40, raw.vocab_size, true, [0, 5, 11]);
+  const firstStep = (dropout: number) => {
+    const m = EngineModel.load(dir, { threads: 1 });
+    m.setLora({ ...PEAK_LORA, dropout, targets: [...ALL_PROJECTIONS] });
+    const before = resetMemoryPeak("cpu").inUse;
+    m.forwardBackward(batch);
+    const step = m.memory().peak - before;
+    m.dispose();
+    return step;
+  };
+  firstStep(0.1); // buffers the process keeps across models (CPU attention's per-thread ones) now exist
+  // The mask and dropped input of each of the 7 projections (inputs: 5 hidden wide, o's q wide, down's F wide),
+  // and one [N, widest input] for the dropout term of the input gradient.
+  const q = raw.num_attention_heads * raw.head_dim;
+  const widths = 5 * raw.hidden_size + q + raw.intermediate_size;
+  const N = batch.inputIds.length;
+  assert.equal(firstStep(0.1) - firstStep(0), (2 * N * widths + N * raw.intermediate_size) * 4);
+});
+
 test("each recomputed layer lowers the engine's peak by exactly one layer's activation set", () => {
   // Bigger than the model above, so a set is far more than any rounding; 5 layers for 4 partial steps.
-  const raw = {
-    vocab_size: 61,
-    hidden_size: 48,
-    intermediate_size: 96,
-    num_hidden_layers: 5,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    head_dim: 12,
-  };
-  const lora = { r: 4, alpha: 8, dropout: 0.1, seed: 5 };
+  const raw = PEAK_MODEL;
+  const lora = PEAK_LORA;
   const dir = writeRandomModel(23, raw);
   const m = EngineModel.load(dir, { threads: 1 });
   m.setLora({ ...lora, targets: [...ALL_PROJECTIONS] });
@@ -174,17 +186,7 @@ test("each recomputed layer lowers the engine's peak by exactly one layer's acti
     assert.equal(out.lossSum, lossSum);
     step.push(m.memory().peak - before);
   }
-  // One layer's activation set (native/engine/model.h LayerActs) in floats per token: h1, rstd1, q, k, v, q_pre,
-  // k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u, act, and per LoRA module x A^T plus the dropout input
-  // and mask (the inputs of q/k/v/gate/up are hidden wide, o's q wide, down's intermediate wide).
-  const D = raw.hidden_size;
-  const F = raw.intermediate_size;
-  const H = raw.num_attention_heads;
-  const KV = raw.num_key_value_heads;
-  const q = H * raw.head_dim;
-  const kv = KV * raw.head_dim;
-  const setFloats =
-    D + 1 + q + 2 * kv + (q + kv + H + KV) + q + H + 2 * D + 1 + 3 * F + 7 * lora.r + 2 * (5 * D + q + F);
+  const setFloats = layerSetFloats(raw, lora.r);
   const N = batch.inputIds.length;
   const setBytes = N * setFloats * 4;
   // k = 1: its one checkpointed layer is never recomputed, so the layout is the plain one.

@@ -1,6 +1,7 @@
 // Shapes and inputs shared by checkpointing.test.ts and its peak-memory child process.
-import type { Batch } from "../../src/engine/index.js";
+import { EngineModel, type Batch } from "../../src/engine/index.js";
 import { createRng } from "../../src/data/random.js";
+import { ALL_PROJECTIONS } from "../../src/model/layout.js";
 
 /** Several layers, so (layers - 1) layers' activations are a clear margin over everything else. */
 export const PEAK_MODEL = {
@@ -41,3 +42,32 @@ export function makeBatch(
 }
 
 export const PEAK_BATCH = makeBatch(9, 3, 40, PEAK_MODEL.vocab_size, true, [0, 5, 11]);
+
+/**
+ * A LoRA model (r 3, dropout 0.3 on all 7 projections) with random B: B = 0 (PEFT's init) would make every LoRA A
+ * gradient zero, so A's gradients would not test the dropout masks.
+ */
+export function loraModelWithRandomB(dir: string, threads: number, gradientCheckpointing: boolean | number) {
+  const m = EngineModel.load(dir, { threads, gradientCheckpointing });
+  m.setLora({ r: 3, alpha: 6, targets: [...ALL_PROJECTIONS], dropout: 0.3, seed: 4 });
+  const rng = createRng(8);
+  const w = m.loraWeights();
+  for (const p of w.values()) for (let i = 0; i < p.B.length; i++) p.B[i] = rng.next() - 0.5;
+  m.setLoraWeights(w);
+  return m;
+}
+
+/**
+ * One layer's saved activations (native/engine/model.h LayerActs) in floats per token, for a qk-norm model with
+ * LoRA on all 7 projections: h1, rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u,
+ * act, and per LoRA module x A^T. LoRA dropout adds nothing per layer: only the mask's seed is kept.
+ */
+export function layerSetFloats(c: typeof PEAK_MODEL, loraRank: number): number {
+  const D = c.hidden_size;
+  const F = c.intermediate_size;
+  const H = c.num_attention_heads;
+  const KV = c.num_key_value_heads;
+  const q = H * c.head_dim;
+  const kv = KV * c.head_dim;
+  return D + 1 + q + 2 * kv + (q + kv + H + KV) + q + H + 2 * D + 1 + 3 * F + 7 * loraRank;
+}

@@ -8,11 +8,17 @@ import { resolve } from "node:path";
 import { EngineModel, type Batch } from "../../src/engine/index.js";
 import { ALL_PROJECTIONS } from "../../src/model/layout.js";
 import { parseModelConfig } from "../../src/model/config.js";
-import { createRng } from "../../src/data/random.js";
 import { checkTrainingMemory, estimateTrainingMemory } from "../../src/train/memory.js";
 import { TuneforgeError } from "../../src/errors.js";
 import { writeRandomModel } from "./random-model.js";
-import { PEAK_BATCH, PEAK_LORA, PEAK_MODEL, makeBatch } from "./checkpointing-shared.js";
+import {
+  PEAK_BATCH,
+  PEAK_LORA,
+  PEAK_MODEL,
+  layerSetFloats,
+  loraModelWithRandomB,
+  makeBatch,
+} from "./checkpointing-shared.js";
 
 const THREADS = 2;
 
@@ -40,14 +46,7 @@ function anyNonZero(g: Map<string, Float32Array>): boolean {
 const LORA_DIR = writeRandomModel(11, { num_hidden_layers: 3 });
 
 function loraModel(checkpointing: boolean): EngineModel {
-  const m = EngineModel.load(LORA_DIR, { threads: THREADS, gradientCheckpointing: checkpointing });
-  m.setLora({ r: 3, alpha: 6, targets: [...ALL_PROJECTIONS], dropout: 0.3, seed: 4 });
-  // B = 0 (PEFT's init) would make every LoRA A gradient zero: give B values so A's gradients test the masks.
-  const rng = createRng(8);
-  const w = m.loraWeights();
-  for (const p of w.values()) for (let i = 0; i < p.B.length; i++) p.B[i] = rng.next() - 0.5;
-  m.setLoraWeights(w);
-  return m;
+  return loraModelWithRandomB(LORA_DIR, THREADS, checkpointing);
 }
 
 test("LoRA with dropout: checkpointed gradients, losses and updates are bitwise the plain ones", () => {
@@ -157,29 +156,8 @@ test("checkpointing cuts the engine's peak memory by about (layers - 1) layers' 
   assert.equal(on.lossSum, off.lossSum);
   assert.equal(on.baseInUse, off.baseInUse);
 
-  // One layer's saved activations (native/engine/model.h LayerActs), in floats per token: h1, rstd1, q, k, v,
-  // q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u, act, and per LoRA module x A^T plus the
-  // dropout input and mask (the inputs of q/k/v/gate/up are hidden wide, o's q wide, down's intermediate wide).
   const c = PEAK_MODEL;
-  const D = c.hidden_size;
-  const F = c.intermediate_size;
-  const q = c.num_attention_heads * c.head_dim;
-  const kv = c.num_key_value_heads * c.head_dim;
-  const H = c.num_attention_heads;
-  const layerFloats =
-    D +
-    1 +
-    q +
-    2 * kv +
-    (q + kv + H + c.num_key_value_heads) +
-    q +
-    H +
-    D +
-    D +
-    1 +
-    3 * F +
-    7 * PEAK_LORA.r +
-    2 * (5 * D + q + F);
+  const layerFloats = layerSetFloats(c, PEAK_LORA.r);
   const N = PEAK_BATCH.inputIds.length;
   const layerBytes = N * layerFloats * 4;
   const saved = off.step - on.step;
