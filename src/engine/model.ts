@@ -8,7 +8,7 @@ import { checkLoraPair, fromPairs, loraModules, toPairs } from "./lora.js";
 import { initLoraWeights, loraScale } from "../model/peft.js";
 import { loadNative } from "./native.js";
 import { resolveDevice, type DeviceChoice, type EngineDevice } from "./device.js";
-import type { WeightsDtype } from "./precision.js";
+import { weightBytes, type WeightsDtype } from "./precision.js";
 import type {
   AdamWSettings,
   Batch,
@@ -137,27 +137,32 @@ export class EngineModel {
     weights: WeightsDtype,
   ): EngineModel {
     const native = loadNative();
-    const handle = new native.NativeModel(
-      {
-        vocab: config.vocabSize,
-        hidden: config.hiddenSize,
-        intermediate: config.intermediateSize,
-        layers: config.numLayers,
-        heads: config.numHeads,
-        kvHeads: config.numKvHeads,
-        headDim: config.headDim,
-        eps: config.rmsNormEps,
-        tied: config.tieWordEmbeddings,
-        qkvBias: config.qkvBias,
-        oBias: config.oBias,
-        mlpBias: config.mlpBias,
-        qkNorm: config.qkNorm,
-        invFreq: ropeInvFreq(config),
-      },
-      init,
-      options.threads ?? 0,
-      device,
+    const handle = newNativeModel(
+      config,
       weights,
+      () =>
+        new native.NativeModel(
+          {
+            vocab: config.vocabSize,
+            hidden: config.hiddenSize,
+            intermediate: config.intermediateSize,
+            layers: config.numLayers,
+            heads: config.numHeads,
+            kvHeads: config.numKvHeads,
+            headDim: config.headDim,
+            eps: config.rmsNormEps,
+            tied: config.tieWordEmbeddings,
+            qkvBias: config.qkvBias,
+            oBias: config.oBias,
+            mlpBias: config.mlpBias,
+            qkNorm: config.qkNorm,
+            invFreq: ropeInvFreq(config),
+          },
+          init,
+          options.threads ?? 0,
+          device,
+          weights,
+        ),
     );
     if (options.lossChunkTokens) handle.setLossChunk(options.lossChunkTokens);
     const model = new EngineModel(config, handle, device, weights);
@@ -438,4 +443,34 @@ function checkWeightsDtype(weights: WeightsDtype | undefined): WeightsDtype {
     throw new TuneforgeError(`unknown weights dtype "${String(w)}"`, { hint: 'use "f32" or "bf16"' });
   }
   return w;
+}
+
+/**
+ * Builds the native model; running out of GPU memory there means the weights themselves do not fit, so the
+ * allocator's generic advice (micro-batch, checkpointing) is replaced by what helps at load time.
+ */
+function newNativeModel(
+  config: ModelConfig,
+  weights: WeightsDtype,
+  build: () => NativeModelHandle,
+): NativeModelHandle {
+  try {
+    return build();
+  } catch (e) {
+    const message = (e as Error)?.message ?? String(e);
+    if (!message.startsWith("out of GPU memory")) throw e;
+    const gib = (weightBytes(config, weights) / 2 ** 30).toFixed(2);
+    const numbers = message.split(". Lower")[0];
+    throw new TuneforgeError(
+      `the model's weights (${gib} GiB in ${weights}) do not fit on the GPU: ${numbers}`,
+      {
+        hint:
+          weights === "f32"
+            ? 'hold the frozen base in bf16 (training.bf16: true, or { weights: "bf16" }): half the bytes; ' +
+              "or use a smaller model or a GPU with more memory"
+            : "use a smaller base model or a GPU with more memory (device: cpu trains from RAM, slowly)",
+        cause: e,
+      },
+    );
+  }
 }

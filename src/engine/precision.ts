@@ -2,10 +2,20 @@
 // device and the kind of fine-tuning. bf16 halves the base weights' memory; LoRA weights, gradients and AdamW
 // state stay fp32 either way.
 import { TuneforgeError } from "../errors.js";
+import type { ModelConfig } from "../model/config.js";
+import { expectedTensors } from "../model/layout.js";
 import { cudaInfo, type CudaInfo } from "./native.js";
 import type { EngineDevice } from "./device.js";
 
 export type WeightsDtype = "f32" | "bf16";
+
+/** Bytes of the model's weights as the engine holds them: matrices in `dtype`, norms and biases in f32. */
+export function weightBytes(config: ModelConfig, dtype: WeightsDtype): number {
+  return expectedTensors(config).reduce((n, t) => {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    return n + count * (dtype === "bf16" && t.shape.length === 2 ? 2 : 4);
+  }, 0);
+}
 export type Bf16Choice = "auto" | boolean;
 
 export interface WeightsChoice {

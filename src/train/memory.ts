@@ -5,6 +5,7 @@ import { TuneforgeError } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
 import { expectedTensors } from "../model/layout.js";
 import { loraModules } from "../engine/lora.js";
+import { weightBytes } from "../engine/precision.js";
 import type { Projection } from "../model/layout.js";
 
 const F32 = 4;
@@ -92,14 +93,6 @@ export interface MemoryInput {
 
 export function parameterCount(config: ModelConfig): number {
   return expectedTensors(config).reduce((n, t) => n + t.shape.reduce((a, b) => a * b, 1), 0);
-}
-
-/** Bytes of the model's weights as the engine holds them (bf16 for matrices in bf16 mode). */
-function weightBytes(config: ModelConfig, dtype: "f32" | "bf16"): number {
-  return expectedTensors(config).reduce((n, t) => {
-    const count = t.shape.reduce((a, b) => a * b, 1);
-    return n + count * (dtype === "bf16" && t.shape.length === 2 ? 2 : F32);
-  }, 0);
 }
 
 export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {

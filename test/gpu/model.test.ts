@@ -20,6 +20,7 @@ import { maxAbsDiff, relErr } from "../engine/fixture.js";
 import { checkBf16Fixture, cosine } from "../engine/bf16-checks.js";
 import { writeRandomModel } from "../engine/random-model.js";
 import { parseModelConfig } from "../../src/model/config.js";
+import { TuneforgeError } from "../../src/errors.js";
 
 const info = cudaInfo();
 const noGpu = info.available ? false : `no CUDA device for the engine: ${info.reason}`;
@@ -269,31 +270,53 @@ test(
   },
   () => {
     const before = cudaInfo();
-    // Llama-style layers of 2 x (4 H^2 + 3 H F) bf16 bytes (~103 MB at H 2048, F 5632): a quarter more than the device.
+    // Llama-style layers of 2 x (4 H^2 + 3 H F) bf16 bytes (~103 MB at H 2048, F 5632).
     const H = 2048,
       F = 5632;
-    const layers = Math.ceil((1.25 * before.totalBytes) / (2 * (4 * H * H + 3 * H * F)));
-    const huge = parseModelConfig({
-      model_type: "llama",
-      vocab_size: 1000,
-      hidden_size: H,
-      intermediate_size: F,
-      num_hidden_layers: layers,
-      num_attention_heads: 16,
-      num_key_value_heads: 16,
-      rms_norm_eps: 1e-5,
-      tie_word_embeddings: false,
-    });
+    const layersFor = (share: number) =>
+      Math.ceil((share * before.totalBytes) / (2 * (4 * H * H + 3 * H * F)));
+    const llama = (layers: number) =>
+      parseModelConfig({
+        model_type: "llama",
+        vocab_size: 1000,
+        hidden_size: H,
+        intermediate_size: F,
+        num_hidden_layers: layers,
+        num_attention_heads: 16,
+        num_key_value_heads: 16,
+        rms_norm_eps: 1e-5,
+        tie_word_embeddings: false,
+      });
+    // Weights a quarter larger than the device: the load says so, with the numbers and load-time advice.
     assert.throws(
-      () => EngineModel.random(huge, { device: "cuda", weights: "bf16" }),
-      /out of GPU memory: needed [\d.]+ GiB more, the engine holds [\d.]+ GiB in tensors .* the device has [\d.]+ GiB free of [\d.]+ GiB\. Lower the micro-batch size/,
+      () => EngineModel.random(llama(layersFor(1.25)), { device: "cuda", weights: "bf16" }),
+      (e: Error) => {
+        assert.ok(e instanceof TuneforgeError, String(e));
+        assert.match(
+          e.message,
+          /the model's weights \([\d.]+ GiB in bf16\) do not fit on the GPU: out of GPU memory: needed [\d.]+ GiB more, the engine holds [\d.]+ GiB in tensors .* the device has [\d.]+ GiB free of [\d.]+ GiB\n {2}fix: use a smaller base model/,
+        );
+        return true;
+      },
     );
-    // The half-built model's tensors went back to the pool, and the device still works.
+    assert.equal(cudaInfo().inUseBytes, before.inUseBytes, "the half-built model's tensors went back");
+    // Weights that fit (40%) and a batch whose activations do not: the training-time advice.
+    const m = EngineModel.random(llama(layersFor(0.4)), { device: "cuda", weights: "bf16" });
+    m.setLora({ r: 4, alpha: 8, dropout: 0, seed: 1, targets: [...ALL_PROJECTIONS] });
+    const T = 2000;
+    const ids = Int32Array.from({ length: T }, (_, i) => (i * 7) % 1000);
+    assert.throws(
+      () =>
+        m.forwardBackward({ rows: 1, inputIds: ids, attentionMask: new Int32Array(T).fill(1), labels: ids }),
+      /out of GPU memory: needed [\d.]+ GiB more.*\. Lower the micro-batch size or the sequence length, or enable activation checkpointing/,
+    );
+    m.dispose();
     assert.equal(cudaInfo().inUseBytes, before.inUseBytes);
+    // The device still computes correctly.
     const [cpu, gpu] = loadPair(DIR, false);
     const batch = packedBatch();
     const err = realTokenLogitsDiff(gpu.forward(batch), cpu.forward(batch), batch.attentionMask!);
-    assertClose("logits after an out-of-memory error", err, 1e-4);
+    assertClose("logits after out-of-memory errors", err, 1e-4);
     cpu.dispose();
     gpu.dispose();
   },
