@@ -1,6 +1,7 @@
 // Device memory: the caching allocator, host<->device copies and the device description for the run log.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -27,6 +28,17 @@ std::string gib(size_t bytes) {
 // The first `bytes` of a fresh or reused block are zeroed, as the CPU allocator does: the engine relies on new
 // gradients, AdamW moments and KV caches starting at 0 (the slack past the request is never read). All work runs
 // on the legacy default stream, so reusing a block freed by the host is ordered after its last kernel.
+// TUNEFORGE_CUDA_CACHE=0 turns the caching off: every tensor is its own cudaMalloc of exactly its bytes and is
+// cudaFree'd when released (slow), so a checker (compute-sanitizer, or the CUDA emulator's guard pages) sees an
+// access past a tensor's end instead of it landing in a larger cached block.
+bool caching_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("TUNEFORGE_CUDA_CACHE");
+    return !(v && std::string(v) == "0");
+  }();
+  return on;
+}
+
 class CudaAllocator final : public Allocator {
  public:
   size_t cached() {
@@ -49,9 +61,9 @@ class CudaAllocator final : public Allocator {
 
  protected:
   void* raw_alloc(size_t bytes) override {
-    const size_t size = BlockCache::round(bytes);
+    const size_t size = caching_enabled() ? BlockCache::round(bytes) : bytes;
     BlockCache::Block b;
-    {
+    if (caching_enabled()) {
       std::lock_guard<std::mutex> lock(mu_);
       b = cache_.take(size);
     }
@@ -68,7 +80,8 @@ class CudaAllocator final : public Allocator {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = live_.find(p);
     if (it == live_.end()) return;  // not ours: never happens through Tensor
-    cache_.put({p, it->second});
+    if (caching_enabled()) cache_.put({p, it->second});
+    else cudaFree(p);
     held_ -= it->second;
     live_.erase(it);
   }

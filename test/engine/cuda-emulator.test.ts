@@ -1,8 +1,9 @@
 // The CUDA backend's code on the CPU emulator (native/cuda/emu): the addon is built with every .cu file against
 // the emulated runtime and cuBLAS, then the GPU test files run on it as they would on a GPU: the kernel check
 // (every op against the CPU backend, both attention paths, bf16) and the model tests (HF/PEFT fixture parity in
-// fp32, the bf16 bounds, CUDA against the CPU on a random model). This runs the CUDA code's logic in every CI
-// run; speed, and the 200-step training test (minutes on the emulator), stay with the GPU machine.
+// fp32, the bf16 bounds, CUDA against the CPU on a random model, out-of-memory handling); then the kernel check
+// again with guard pages after every allocation and threads in reverse order. This runs the CUDA code's logic in
+// every CI run; speed, and the 200-step training test (minutes on the emulator), stay with the GPU machine.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -49,38 +50,39 @@ const skip = !gxx
     ? "no Node-API headers (node_api.h) found: set NAPI_INCLUDE"
     : false;
 
-test("the CUDA backend passes the GPU tests on the CPU emulator", { skip, timeout: 20 * 60_000 }, () => {
-  if (!existsSync(addon) || statSync(addon).mtimeMs < newestSource(join(root, "native"))) {
-    const build = spawnSync("bash", ["native/build-standalone.sh"], {
-      cwd: root,
-      env: { ...process.env, TUNEFORGE_CUDA: "emu", NAPI_INCLUDE: include, JOBS: "2" },
-      encoding: "utf8",
-    });
-    assert.equal(build.status, 0, `the emulator build failed:\n${build.stdout}\n${build.stderr}`);
-  }
-  const run = spawnSync(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "--test",
-      "--test-reporter=tap",
-      "test/gpu/kernels.test.ts",
-      "test/gpu/model.test.ts",
-    ],
-    {
-      cwd: root,
-      // A 1 GiB device, so the out-of-memory test allocates (host memory here) no more than that.
-      env: { ...childEnv(), TUNEFORGE_NATIVE: addon, TUNEFORGE_CUDA_EMU_MEMORY: String(2 ** 30) },
-      encoding: "utf8",
-      maxBuffer: 64 << 20,
-    },
-  );
+/** Builds build/emu/tuneforge_native.node when it is missing or older than native/ (once per run). */
+function ensureEmulatorBuild(): void {
+  if (existsSync(addon) && statSync(addon).mtimeMs >= newestSource(join(root, "native"))) return;
+  const build = spawnSync("bash", ["native/build-standalone.sh"], {
+    cwd: root,
+    env: { ...process.env, TUNEFORGE_CUDA: "emu", NAPI_INCLUDE: include, JOBS: "2" },
+    encoding: "utf8",
+  });
+  assert.equal(build.status, 0, `the emulator build failed:\n${build.stdout}\n${build.stderr}`);
+}
+
+/** Runs GPU test files on the emulated device; returns their TAP output after checking they passed. */
+function runOnEmulator(files: string[], env: Record<string, string>): string {
+  ensureEmulatorBuild();
+  const run = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=tap", ...files], {
+    cwd: root,
+    env: { ...childEnv(), TUNEFORGE_NATIVE: addon, ...env },
+    encoding: "utf8",
+    maxBuffer: 64 << 20,
+  });
   const out = `${run.stdout}\n${run.stderr}`;
   assert.equal(run.status, 0, `the GPU tests failed on the emulator:\n${out.slice(-8000)}`);
   // They ran on the emulated device rather than skipping for want of one.
   assert.match(out, /CUDA emulator \(CPU\)/);
   assert.match(out, /^ok \d+ - every CUDA kernel matches the CPU backend$/m);
+  return out;
+}
+
+test("the CUDA backend passes the GPU tests on the CPU emulator", { skip, timeout: 20 * 60_000 }, () => {
+  // A 1 GiB device, so the out-of-memory test allocates (host memory here) no more than that.
+  const out = runOnEmulator(["test/gpu/kernels.test.ts", "test/gpu/model.test.ts"], {
+    TUNEFORGE_CUDA_EMU_MEMORY: String(2 ** 30),
+  });
   for (const fixture of ["base/qwen2", "odd/llama"]) {
     assert.match(out, new RegExp(`^ok \\d+ - cuda parity ${fixture}$`, "m"));
     assert.match(out, new RegExp(`^ok \\d+ - cuda bf16 faithful to fp32 on ${fixture}$`, "m"));
@@ -90,3 +92,17 @@ test("the CUDA backend passes the GPU tests on the CPU emulator", { skip, timeou
   const skipped = out.match(/^# skipped (\d+)$/m);
   assert.equal(skipped?.[1], "1", "only the no-CUDA-build check may skip"); // it needs an addon without CUDA
 });
+
+test(
+  "every kernel stays inside its allocations and needs no luck in thread order (guard pages, reverse order)",
+  { skip, timeout: 10 * 60_000 },
+  () => {
+    // Each tensor its own allocation ending at an inaccessible page: one element past the end faults, and the
+    // emulator names the kernel. Threads and blocks in reverse order: a missing barrier changes the answers.
+    runOnEmulator(["test/gpu/kernels.test.ts"], {
+      TUNEFORGE_CUDA_EMU_GUARD: "1",
+      TUNEFORGE_CUDA_CACHE: "0",
+      TUNEFORGE_CUDA_EMU_ORDER: "reverse",
+    });
+  },
+);

@@ -4,6 +4,7 @@
 // barrier between them). Inside a block every thread is a fiber run until it reaches __syncthreads() or
 // a warp shuffle; a barrier opens when every live thread of its block (or all 32 lanes of its warp) waits there.
 // Threads that wait at different barriers forever are reported as a deadlock naming the kernel.
+#include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -45,7 +46,6 @@ cudaError_t fail(cudaError_t e) {
 // ---- memory: plain host allocations, filled with 0xff bytes (NaN floats) as fresh device memory is garbage ----
 constexpr size_t kTotalBytes = size_t(80) << 30;  // what cudaMemGetInfo reports as the device's size
 std::mutex mem_mu;
-std::unordered_map<void*, size_t> allocations;
 size_t allocated = 0;
 
 bool reverse_order() {
@@ -374,15 +374,70 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int v
   return cudaSuccess;
 }
 
+// TUNEFORGE_CUDA_EMU_GUARD=1: every allocation ends exactly against an inaccessible page (so it is aligned only
+// to its element size: no kernel here loads vectors wider than one element) and starts a page after another, so
+// a kernel reading or writing one element past the end faults at once. Run with TUNEFORGE_CUDA_CACHE=0, so each
+// tensor is its own allocation.
+bool guard_pages() {
+  static const bool on = [] {
+    const char* v = std::getenv("TUNEFORGE_CUDA_EMU_GUARD");
+    return v && std::string(v) == "1";
+  }();
+  return on;
+}
+
+struct Allocation {
+  size_t bytes;
+  void* base;  // the mapping (guard pages) or nullptr (aligned_alloc)
+  size_t mapped;
+};
+std::unordered_map<void*, Allocation> allocations;
+
+// A fault in guard mode is almost always a kernel past an allocation's end: name the kernel, block and thread.
+void report_fault(int sig) {
+  char msg[512];
+  int n;
+  if (run && run->current >= 0)
+    n = std::snprintf(msg, sizeof msg,
+                      "CUDA emulator: memory fault in kernel %s, block (%u,%u,%u), thread (%u,%u,%u): an access "
+                      "outside its allocation\n",
+                      run->kernel, blockIdx.x, blockIdx.y, blockIdx.z, threadIdx.x, threadIdx.y, threadIdx.z);
+  else
+    n = std::snprintf(msg, sizeof msg, "CUDA emulator: memory fault outside any kernel (a host copy or cuBLAS)\n");
+  if (n > 0) (void)!write(2, msg, (size_t)std::min(n, (int)sizeof msg - 1));
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void* guarded_alloc(size_t bytes, Allocation& a) {
+  static const bool handler = [] {
+    signal(SIGSEGV, report_fault);
+    signal(SIGBUS, report_fault);
+    return true;
+  }();
+  (void)handler;
+  const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  const size_t body = (bytes + page - 1) / page * page;
+  a.mapped = body + 2 * page;
+  void* m = mmap(nullptr, a.mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m == MAP_FAILED) return nullptr;
+  a.base = m;
+  char* c = static_cast<char*>(m);
+  mprotect(c, page, PROT_NONE);
+  mprotect(c + page + body, page, PROT_NONE);
+  return c + page + body - bytes;
+}
+
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   std::lock_guard<std::mutex> lock(mem_mu);
   const char* limit = std::getenv("TUNEFORGE_CUDA_EMU_MEMORY");  // bytes: test out-of-memory handling
   const size_t total = limit ? std::strtoull(limit, nullptr, 10) : kTotalBytes;
   if (allocated + bytes > total) return fail(cudaErrorMemoryAllocation);
-  void* q = std::aligned_alloc(256, ((bytes ? bytes : 1) + 255) / 256 * 256);
+  Allocation a{bytes, nullptr, 0};
+  void* q = guard_pages() ? guarded_alloc(bytes, a) : std::aligned_alloc(256, ((bytes ? bytes : 1) + 255) / 256 * 256);
   if (!q) return fail(cudaErrorMemoryAllocation);
   std::memset(q, 0xff, bytes);
-  allocations[q] = bytes;
+  allocations[q] = a;
   allocated += bytes;
   *p = q;
   return cudaSuccess;
@@ -392,9 +447,10 @@ cudaError_t cudaFree(void* p) {
   std::lock_guard<std::mutex> lock(mem_mu);
   auto it = allocations.find(p);
   if (it == allocations.end()) return fail(cudaErrorInvalidValue);
-  allocated -= it->second;
+  allocated -= it->second.bytes;
+  if (it->second.base) munmap(it->second.base, it->second.mapped);
+  else std::free(p);
   allocations.erase(it);
-  std::free(p);
   return cudaSuccess;
 }
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
