@@ -156,6 +156,8 @@ export interface GenerateResult {
   peer?: PeerRun;
   goals: GoalResult[];
   anchorTokensPerS?: number;
+  /** Per-kernel profile of one decoding step (batch x 1 token after the prompt), and of the prompt's prefill. */
+  profile?: { note?: string; prefill?: ProfileReport; step?: ProfileReport };
 }
 
 export interface GpuBenchResult {
@@ -233,6 +235,15 @@ function goalResult(goal: Goal, ours: number | null, reference: number | null): 
   const ratio = ours !== null && reference !== null && reference > 0 ? r2(ours / reference) : null;
   const met = ratio === null ? null : goal.metric === "peakGiB" ? ratio <= goal.target : ratio >= goal.target;
   return { what: goal.what, ours, reference, ratio, target: goal.target, stretch: goal.stretch, met };
+}
+
+/** A profile report with its times rounded for the JSON (ms to 3 decimals per kernel). */
+function roundReport(r: ProfileReport): ProfileReport {
+  return {
+    ...r,
+    ms: r2(r.ms),
+    rows: r.rows.map((row) => ({ ...row, ms: Number(row.ms.toFixed(3)), gflop: r2(row.gflop) })),
+  };
 }
 
 function isOom(e: unknown): boolean {
@@ -508,11 +519,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       step(); // warm-up: first allocations
       takeProfile();
       step();
-      const reports = takeProfile().map((r) => ({
-        ...r,
-        ms: r2(r.ms),
-        rows: r.rows.map((row) => ({ ...row, ms: Number(row.ms.toFixed(3)), gflop: r2(row.gflop) })),
-      }));
+      const reports = takeProfile().map(roundReport);
       log(`${c.shape}: profiled one step (${reports.map((r) => `${r.call} ${r.ms} ms`).join(", ")})`);
       return {
         shape: c.shape,
@@ -525,6 +532,32 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       };
     } catch (e) {
       return { shape: c.shape, note: `failed: ${firstLine(e)}`, reports: [] };
+    } finally {
+      setProfiling(false);
+      model?.dispose();
+      resetMemoryPeak(dev, { releaseCached: true });
+    }
+  };
+
+  // One generation of 2 new tokens with profiling on: the prompt's prefill, then one decoding step, each kernel
+  // timed on its own (so the profile shows the launches per step and where a step's time goes).
+  const profileDecode = (g: GenerateCase, prompts: number[][]): GenerateResult["profile"] => {
+    if (left() < g.estimateS / 2) return { note: "skipped: budget" };
+    let model: EngineModel | null = null;
+    setProfiling(true);
+    try {
+      model = newModel(g.config, false);
+      model.generate(prompts, { maxNewTokens: 2, eosTokenIds: [] }); // warm-up: first allocations
+      takeProfile();
+      model.generate(prompts, { maxNewTokens: 2, eosTokenIds: [] });
+      const decodes = takeProfile()
+        .filter((r) => r.call === "decode")
+        .map(roundReport);
+      const [prefill, step] = decodes;
+      if (step) log(`generate ${g.shape}: profiled one decoding step (${step.ms} ms)`);
+      return { prefill, step };
+    } catch (e) {
+      return { note: `failed: ${firstLine(e)}` };
     } finally {
       setProfiling(false);
       model?.dispose();
@@ -550,12 +583,12 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
     log(`generate ${g.shape}: batch ${g.batch}, ${g.promptLen} + ${g.newTokens} tokens, adapter unmerged`);
     resetMemoryPeak(dev, { releaseCached: true });
     let model: EngineModel | null = null;
+    const ids = randomIds(g.batch * g.promptLen, g.config.vocabSize, 99);
+    const prompts = Array.from({ length: g.batch }, (_, b) =>
+      Array.from(ids.subarray(b * g.promptLen, (b + 1) * g.promptLen)),
+    );
     try {
       model = newModel(g.config, false);
-      const ids = randomIds(g.batch * g.promptLen, g.config.vocabSize, 99);
-      const prompts = Array.from({ length: g.batch }, (_, b) =>
-        Array.from(ids.subarray(b * g.promptLen, (b + 1) * g.promptLen)),
-      );
       model.generate(prompts, { maxNewTokens: 4, eosTokenIds: [] }); // warm-up, as the peer does
       deviceSynchronize(dev);
       const ts = performance.now();
@@ -616,6 +649,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       model?.dispose();
       resetMemoryPeak(dev, { releaseCached: true });
     }
+    if (res.status === "ok" && (o.profile ?? true)) res.profile = profileDecode(g, prompts);
     const args = [g.shape, String(g.batch), String(g.promptLen), String(g.newTokens), "1"];
     res.peer = peer("bench_generate.py", args, g.peerEstimateS);
     const theirs = peerNumber(res.peer, "gen_tokens_per_s");

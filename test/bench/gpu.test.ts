@@ -84,6 +84,16 @@ describe("bench:gpu --smoke on the CPU", () => {
     assert.ok(roof.asStored.fraction > 0 && roof.bf16.fraction > 0);
     assert.ok(roof.bf16.tokensPerS > roof.asStored.tokensPerS, "bf16 reads fewer bytes");
     assert.equal(g.goals[0]!.ratio, Number((g.ours!.tokensPerS / roof.asStored.tokensPerS).toFixed(2)));
+    // One decoding step profiled: each layer's attention once, the 7 projections' base products (and the LoRA
+    // pair of each: the adapter is unmerged), after a prefill of the whole prompt.
+    const { prefill, step } = g.profile!;
+    assert.equal(step!.call, "decode");
+    assert.equal(prefill!.call, "decode");
+    const layers = smokeTrainCases()[0]!.config.numLayers;
+    const callsOf = (kernel: string) =>
+      step!.rows.filter((r) => r.kernel === kernel).reduce((a, r) => a + r.calls, 0);
+    assert.equal(callsOf("attention_fwd"), layers);
+    assert.equal(callsOf("matmul") + callsOf("matmul_bf16w"), layers * 7 * 3 + 1); // + the LM head
     assert.ok(smoke.summary.length >= 3);
   });
 
