@@ -13,6 +13,7 @@ import { writeRandomModel } from "./random-model.js";
 import {
   PEAK_LORA,
   PEAK_MODEL,
+  assertBitwiseEqual,
   layerSetFloats,
   loraModelWithRandomB,
   makeBatch,
@@ -20,17 +21,6 @@ import {
 
 const THREADS = 2;
 const LAYERS = 4;
-
-function assertBitwiseEqual(a: Map<string, Float32Array>, b: Map<string, Float32Array>, what: string) {
-  assert.deepEqual([...a.keys()], [...b.keys()]);
-  for (const [name, x] of a) {
-    const y = b.get(name)!;
-    const xb = new Uint32Array(x.buffer, x.byteOffset, x.length);
-    const yb = new Uint32Array(y.buffer, y.byteOffset, y.length);
-    const i = xb.findIndex((v, k) => v !== yb[k]);
-    assert.equal(i, -1, `${what}: ${name}[${i}] = ${x[i]} vs ${y[i]}`);
-  }
-}
 
 // Odd shapes (MQA, head_dim 10, every bias, qk-norm, tied head), 4 layers: k = 2 and 3 are strictly partial.
 const LORA_DIR = writeRandomModel(21, { num_hidden_layers: LAYERS });

@@ -1,4 +1,6 @@
-// Shapes and inputs shared by checkpointing.test.ts and its peak-memory child process.
+// Shapes, inputs and checks shared by the checkpointing tests (checkpointing, checkpoint-layers) and the
+// peak-memory child process.
+import assert from "node:assert/strict";
 import { EngineModel, type Batch } from "../../src/engine/index.js";
 import { createRng } from "../../src/data/random.js";
 import { ALL_PROJECTIONS } from "../../src/model/layout.js";
@@ -70,4 +72,16 @@ export function layerSetFloats(c: typeof PEAK_MODEL, loraRank: number): number {
   const q = H * c.head_dim;
   const kv = KV * c.head_dim;
   return D + 1 + q + 2 * kv + (q + kv + H + KV) + q + H + 2 * D + 1 + 3 * F + 7 * loraRank;
+}
+
+/** Same tensor names, and every value bit for bit (the first difference is named). */
+export function assertBitwiseEqual(a: Map<string, Float32Array>, b: Map<string, Float32Array>, what: string) {
+  assert.deepEqual([...a.keys()], [...b.keys()]);
+  for (const [name, x] of a) {
+    const y = b.get(name)!;
+    const xb = new Uint32Array(x.buffer, x.byteOffset, x.length);
+    const yb = new Uint32Array(y.buffer, y.byteOffset, y.length);
+    const i = xb.findIndex((v, k) => v !== yb[k]);
+    assert.equal(i, -1, `${what}: ${name}[${i}] = ${x[i]} vs ${y[i]}`);
+  }
 }

@@ -15,6 +15,7 @@ import {
   PEAK_BATCH,
   PEAK_LORA,
   PEAK_MODEL,
+  assertBitwiseEqual,
   layerSetFloats,
   loraModelWithRandomB,
   makeBatch,
@@ -25,17 +26,6 @@ const THREADS = 2;
 /** Every trainable gradient, by name, as plain arrays (deepEqual on them is a bitwise comparison, -0 aside). */
 function grads(m: EngineModel): Map<string, Float32Array> {
   return m.trainable("grads");
-}
-
-function assertBitwiseEqual(a: Map<string, Float32Array>, b: Map<string, Float32Array>, what: string) {
-  assert.deepEqual([...a.keys()], [...b.keys()]);
-  for (const [name, x] of a) {
-    const y = b.get(name)!;
-    const xb = new Uint32Array(x.buffer, x.byteOffset, x.length);
-    const yb = new Uint32Array(y.buffer, y.byteOffset, y.length);
-    const i = xb.findIndex((v, k) => v !== yb[k]);
-    assert.equal(i, -1, `${what}: ${name}[${i}] = ${x[i]} vs ${y[i]}`);
-  }
 }
 
 function anyNonZero(g: Map<string, Float32Array>): boolean {
