@@ -15,10 +15,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <stdexcept>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "cuda_runtime.h"
@@ -43,18 +41,11 @@ cudaError_t fail(cudaError_t e) {
   std::abort();
 }
 
-// ---- memory: plain host allocations, filled with 0xff bytes (NaN floats) as fresh device memory is garbage ----
+// ---- memory (cudaMalloc below): host allocations filled with 0xff bytes (NaN floats), as fresh device memory is
+// garbage ----
 constexpr size_t kTotalBytes = size_t(80) << 30;  // what cudaMemGetInfo reports as the device's size
 std::mutex mem_mu;
 size_t allocated = 0;
-
-bool reverse_order() {
-  static const bool r = [] {
-    const char* v = std::getenv("TUNEFORGE_CUDA_EMU_ORDER");
-    return v && std::string(v) == "reverse";
-  }();
-  return r;
-}
 
 // ---- fibers ----
 // On x86-64 a fiber switch is a few instructions (the callee-saved registers and the stack pointer; the FP
@@ -190,6 +181,14 @@ void wait_at(Wait w) {
 std::string block_name() {
   return std::string(run->kernel) + " block (" + std::to_string(blockIdx.x) + "," + std::to_string(blockIdx.y) +
          "," + std::to_string(blockIdx.z) + ")";
+}
+
+bool reverse_order() {
+  static const bool r = [] {
+    const char* v = std::getenv("TUNEFORGE_CUDA_EMU_ORDER");
+    return v && std::string(v) == "reverse";
+  }();
+  return r;
 }
 
 void run_block() {
