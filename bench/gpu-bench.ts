@@ -261,8 +261,8 @@ export function memoryGoalGiB(c: TrainCase): number | null {
     if (g.metric !== "peakGiB") continue;
     if ("limitGiB" in g.against) limits.push(g.against.limitGiB * g.target);
     else {
-      const ck = (g.against as { peerCkpt: boolean }).peerCkpt;
-      const anchor = c.anchors?.find((a) => a.ckpt === ck);
+      const { peerCkpt } = g.against;
+      const anchor = c.anchors?.find((a) => a.ckpt === peerCkpt);
       if (anchor) limits.push(anchor.peakGiB * g.target);
     }
   }

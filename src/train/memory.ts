@@ -64,7 +64,7 @@ export interface MemoryEstimate {
   trainable: number;
   activations: number;
   /** Work buffers: the logits of one loss chunk and their gradient, backward's gradients, LoRA dropout's masks. */
-  lossChunk: number;
+  workBuffers: number;
   total: number;
   /** Any layer checkpointed. */
   gradientCheckpointing: boolean;
@@ -129,13 +129,13 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
   // the chunk's logits and gradient in place, plus the backward's [N, hidden] gradients (a few live at once), plus
   // LoRA dropout's mask and dropped input for each adapted projection of a layer, shared by all layers
   const dropoutBuffers = 2 * N * loraDropoutWidth * F32;
-  const lossChunk = chunkTokens * c.vocabSize * F32 + 4 * N * c.hiddenSize * F32 + dropoutBuffers;
+  const workBuffers = chunkTokens * c.vocabSize * F32 + 4 * N * c.hiddenSize * F32 + dropoutBuffers;
   return {
     weights,
     trainable,
     activations,
-    lossChunk,
-    total: weights + trainable + activations + lossChunk,
+    workBuffers,
+    total: weights + trainable + activations + workBuffers,
     gradientCheckpointing: ckpt > 0,
     checkpointedLayers: ckpt,
     checkpointedActivations: activationBytes(c.numLayers),
@@ -204,7 +204,7 @@ export function checkTrainingMemory(
   if (estimate.total <= limit) return;
   throw new TuneforgeError(
     `training would need about ${mb(estimate.total)} (weights ${mb(estimate.weights)}, trainable state ` +
-      `${mb(estimate.trainable)}, activations ${mb(estimate.activations)}, loss ${mb(estimate.lossChunk)}) ` +
+      `${mb(estimate.trainable)}, activations ${mb(estimate.activations)}, work buffers ${mb(estimate.workBuffers)}) ` +
       `but this machine has ${mb(available.total)} (${mb(available.free)} free)`,
     {
       key: "training.per_device_train_batch_size",

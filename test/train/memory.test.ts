@@ -46,8 +46,8 @@ test("LoRA and full fine-tuning estimates add weights, trainable state, activati
   // q: 8 x (64 + 64), v: 8 x (32 + 64), per layer; x4 copies (w, g, m, v) x 4 bytes
   assert.equal(lora.trainable, 2 * (8 * 128 + 8 * 96) * 4 * 4);
   assert.equal(lora.activations, 400 * 2 * (832 + 16) * 4);
-  assert.equal(lora.lossChunk, 50 * 1000 * 4 + 4 * 400 * 64 * 4);
-  assert.equal(lora.total, lora.weights + lora.trainable + lora.activations + lora.lossChunk);
+  assert.equal(lora.workBuffers, 50 * 1000 * 4 + 4 * 400 * 64 * 4);
+  assert.equal(lora.total, lora.weights + lora.trainable + lora.activations + lora.workBuffers);
 
   const full = estimateTrainingMemory({
     config,

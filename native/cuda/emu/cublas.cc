@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "cublas_v2.h"
+#include "engine/bf16.h"
 
 struct cublasContext {
   cudaStream_t stream = nullptr;
@@ -16,17 +16,10 @@ struct cublasContext {
 
 namespace {
 
-float bf16_to_float(uint16_t h) {
-  const uint32_t u = (uint32_t)h << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 // Element (r, c) of a stored column-major matrix of type t.
 double load(const void* p, cudaDataType_t t, int64_t ld, int64_t r, int64_t c) {
   const int64_t i = r + c * ld;
-  return t == CUDA_R_16BF ? bf16_to_float(static_cast<const uint16_t*>(p)[i]) : static_cast<const float*>(p)[i];
+  return t == CUDA_R_16BF ? tf::bf16_to_f32(static_cast<const uint16_t*>(p)[i]) : static_cast<const float*>(p)[i];
 }
 
 cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,

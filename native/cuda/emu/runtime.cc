@@ -44,6 +44,20 @@ cudaError_t fail(cudaError_t e) {
 // ---- memory (cudaMalloc below): host allocations filled with 0xff bytes (NaN floats), as fresh device memory is
 // garbage ----
 constexpr size_t kTotalBytes = size_t(80) << 30;  // what cudaMemGetInfo reports as the device's size
+
+bool env_is(const char* name, const char* value) {
+  const char* v = std::getenv(name);
+  return v && std::string(v) == value;
+}
+
+// The device's size: 80 GiB, or TUNEFORGE_CUDA_EMU_MEMORY bytes (out-of-memory tests).
+size_t device_bytes() {
+  static const size_t bytes = [] {
+    const char* v = std::getenv("TUNEFORGE_CUDA_EMU_MEMORY");
+    return v ? (size_t)std::strtoull(v, nullptr, 10) : kTotalBytes;
+  }();
+  return bytes;
+}
 std::mutex mem_mu;
 size_t allocated = 0;
 
@@ -184,10 +198,7 @@ std::string block_name() {
 }
 
 bool reverse_order() {
-  static const bool r = [] {
-    const char* v = std::getenv("TUNEFORGE_CUDA_EMU_ORDER");
-    return v && std::string(v) == "reverse";
-  }();
+  static const bool r = env_is("TUNEFORGE_CUDA_EMU_ORDER", "reverse");
   return r;
 }
 
@@ -349,7 +360,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int dev) {
   if (dev != 0) return fail(cudaErrorInvalidDevice);
   std::memset(p, 0, sizeof *p);
   std::snprintf(p->name, sizeof p->name, "CUDA emulator (CPU)");
-  p->totalGlobalMem = kTotalBytes;
+  p->totalGlobalMem = device_bytes();
   p->sharedMemPerBlock = kMaxStaticShared;
   p->sharedMemPerBlockOptin = kMaxOptinShared;
   p->maxThreadsPerBlock = kMaxThreads;
@@ -378,10 +389,7 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int v
 // a kernel reading or writing one element past the end faults at once. Run with TUNEFORGE_CUDA_CACHE=0, so each
 // tensor is its own allocation.
 bool guard_pages() {
-  static const bool on = [] {
-    const char* v = std::getenv("TUNEFORGE_CUDA_EMU_GUARD");
-    return v && std::string(v) == "1";
-  }();
+  static const bool on = env_is("TUNEFORGE_CUDA_EMU_GUARD", "1");
   return on;
 }
 
@@ -429,9 +437,7 @@ void* guarded_alloc(size_t bytes, Allocation& a) {
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   std::lock_guard<std::mutex> lock(mem_mu);
-  const char* limit = std::getenv("TUNEFORGE_CUDA_EMU_MEMORY");  // bytes: test out-of-memory handling
-  const size_t total = limit ? std::strtoull(limit, nullptr, 10) : kTotalBytes;
-  if (allocated + bytes > total) return fail(cudaErrorMemoryAllocation);
+  if (allocated + bytes > device_bytes()) return fail(cudaErrorMemoryAllocation);
   Allocation a{bytes, nullptr, 0};
   void* q = guard_pages() ? guarded_alloc(bytes, a) : std::aligned_alloc(256, ((bytes ? bytes : 1) + 255) / 256 * 256);
   if (!q) return fail(cudaErrorMemoryAllocation);
@@ -454,8 +460,7 @@ cudaError_t cudaFree(void* p) {
 }
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   std::lock_guard<std::mutex> lock(mem_mu);
-  const char* limit = std::getenv("TUNEFORGE_CUDA_EMU_MEMORY");
-  *total_bytes = limit ? std::strtoull(limit, nullptr, 10) : kTotalBytes;
+  *total_bytes = device_bytes();
   *free_bytes = *total_bytes - allocated;
   return cudaSuccess;
 }
