@@ -385,7 +385,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return info.Env().Undefined();
   }
 
-  // generate(prompts: Int32Array flat, lengths: Int32Array, opts) -> {tokens, lengths, steps, stepLogits?}
+  // generate(prompts: Int32Array flat, lengths: Int32Array, opts) -> {tokens, lengths, steps, replayedSteps,
+  // stepLaunches, stepLogits?}
   Napi::Value Generate(const Napi::CallbackInfo& info) {
     return guarded(info, [&]() -> Napi::Value {
       Napi::Int32Array flat = info[0].As<Napi::Int32Array>();
@@ -424,6 +425,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       out.Set("tokens", toks);
       out.Set("lengths", out_lens);
       out.Set("steps", r.steps);
+      out.Set("replayedSteps", r.replayed_steps);
+      out.Set("stepLaunches", (double)r.step_launches);
       if (g.keep_logits) out.Set("stepLogits", to_js(info.Env(), r.step_logits.data(), r.step_logits.size()));
       return out;
     });

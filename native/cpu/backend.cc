@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "cpu/gemm.h"
 #include "cpu/kernels.h"
@@ -67,6 +68,7 @@ class CpuBackend final : public Backend {
   void zero(float* x, int64_t n) override { cpu::zero(x, n); }
   void copy(float* dst, const float* src, int64_t n) override { cpu::copy(dst, src, n); }
   void add(float* y, const float* x, int64_t n) override { cpu::add(y, x, n); }
+  void add_out(float* out, const float* a, const float* b, int64_t n) override { cpu::add_out(out, a, b, n); }
   void scale(float* x, float s, int64_t n) override { cpu::scale(x, s, n); }
   void mul(float* y, const float* x, int64_t n) override { cpu::mul(y, x, n); }
   void add_bias(float* y, const float* bias, int N, int C) override { cpu::add_bias(y, bias, N, C); }
@@ -107,7 +109,10 @@ class CpuBackend final : public Backend {
   }
   void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, float* out, float* lse) override {
-    cpu::attention_fwd(d, q, k, v, key_valid, seg, out, lse);
+    // Device memory is host memory here: a slot given as a device int is read now.
+    AttnDims dd = d;
+    if (d.q_off_dev) dd.q_off = *d.q_off_dev;
+    cpu::attention_fwd(dd, q, k, v, key_valid, seg, out, lse);
   }
   void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
@@ -131,8 +136,25 @@ class CpuBackend final : public Backend {
   void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) override {
     cpu::dropout(x, mask, x_out, n, p, seed);
   }
-  void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, int C) override {
-    cpu::cache_write(dst, src, B, Tq, Tk, off, C);
+  void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
+                   int C) override {
+    cpu::cache_write(dst, src, B, Tq, Tk, off_dev ? *off_dev : off, C);
+  }
+  // The CPU keeps its caches in fp32 (Model::make_cache); these two are the reference the GPU's are checked against.
+  void cache_write_bf16(uint16_t* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
+                        int C) override {
+    const int o = off_dev ? *off_dev : off;
+    for (int b = 0; b < B; b++)
+      for (int64_t i = 0; i < (int64_t)Tq * C; i++)
+        dst[((int64_t)b * Tk + o) * C + i] = f32_to_bf16(src[(int64_t)b * Tq * C + i]);
+  }
+  void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
+                          const int32_t* key_valid, const int32_t* seg, float* out, float* lse) override {
+    const int64_t n = (int64_t)d.B * d.Tk * d.KV * d.hd;
+    std::vector<float> kf(n), vf(n);
+    widen_bf16(k, kf.data(), n);
+    widen_bf16(v, vf.data(), n);
+    attention_fwd(d, q, kf.data(), vf.data(), key_valid, seg, out, lse);
   }
 };
 

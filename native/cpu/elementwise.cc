@@ -20,6 +20,13 @@ void add(float* y, const float* x, int64_t n) {
   });
 }
 
+void add_out(float* out, const float* a, const float* b, int64_t n) {
+  parallel_for(n, n, [&](int64_t i0, int64_t i1) {
+#pragma omp simd
+    for (int64_t i = i0; i < i1; i++) out[i] = a[i] + b[i];
+  });
+}
+
 void scale(float* x, float s, int64_t n) {
   parallel_for(n, n, [&](int64_t i0, int64_t i1) {
 #pragma omp simd
@@ -78,8 +85,9 @@ void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint
   const uint64_t base = splitmix64(seed);
   parallel_for(n, n, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
-      mask[i] = dropout_mask(base, i, p, keep);
-      x_out[i] = x[i] * mask[i];
+      const float m = dropout_mask(base, i, p, keep);
+      if (mask) mask[i] = m;
+      x_out[i] = x[i] * m;
     }
   });
 }

@@ -14,6 +14,7 @@ constexpr int64_t kParallelMin = 1 << 15;
 void zero(float* x, int64_t n);
 void copy(float* dst, const float* src, int64_t n);
 void add(float* y, const float* x, int64_t n);
+void add_out(float* out, const float* a, const float* b, int64_t n);
 void scale(float* x, float s, int64_t n);
 void mul(float* y, const float* x, int64_t n);
 void add_bias(float* y, const float* bias, int N, int C);

@@ -36,12 +36,16 @@ __device__ inline float dot_row(const float* a, const float* b, int hd) {
   return s;
 }
 
-// Copies rows [r0, r0 + n) of a strided [*, stride] matrix (columns col0..col0+hd) into shared [rows, ld];
+__device__ inline float widen(float x) { return x; }
+__device__ inline float widen(uint16_t x) { return bf16_bits_to_f32(x); }  // a bf16 KV cache
+
+// Copies rows [r0, r0 + n) of a strided [*, stride] matrix (columns col0..col0+hd) into shared [rows, ld] as fp32;
 // rows past n are zero-filled so stale values never enter a product.
-__device__ inline void load_rows(float* dst, int ld, int rows, const float* src, int64_t row_stride, int n, int hd) {
+template <typename T>
+__device__ inline void load_rows(float* dst, int ld, int rows, const T* src, int64_t row_stride, int n, int hd) {
   for (int idx = threadIdx.x; idx < rows * hd; idx += blockDim.x) {
     const int r = idx / hd, c = idx % hd;
-    dst[r * ld + c] = r < n ? src[(int64_t)r * row_stride + c] : 0.0f;
+    dst[r * ld + c] = r < n ? widen(src[(int64_t)r * row_stride + c]) : 0.0f;
   }
 }
 
@@ -54,8 +58,10 @@ struct FwdSmem {
   }
 };
 
+// KV: float, or uint16_t for a bf16 KV cache (widened as the tiles are loaded).
+template <typename KV>
 __global__ void __launch_bounds__(kAttnThreads)
-    attention_fwd_kernel(AttnDims d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+    attention_fwd_kernel(AttnDims d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
                          const int32_t* seg, float* out, float* lse, float scale) {
   extern __shared__ double smem[];
   const int hd = d.hd;
@@ -80,10 +86,11 @@ __global__ void __launch_bounds__(kAttnThreads)
     m_s[threadIdx.x] = -INFINITY;
     l_s[threadIdx.x] = 0.0;
   }
-  // Keys past the last query's position are invisible to the whole tile.
-  const int kend = min(d.q_off + t0 + nq, d.Tk);
-  const float* kb = k + kvrow * kstride + (int64_t)g * hd;
-  const float* vb = v + kvrow * kstride + (int64_t)g * hd;
+  // Keys past the last query's position are invisible to the whole tile. A decoding step reads its slot here.
+  const int q_off = d.q_off_dev ? *d.q_off_dev : d.q_off;
+  const int kend = min(q_off + t0 + nq, d.Tk);
+  const KV* kb = k + kvrow * kstride + (int64_t)g * hd;
+  const KV* vb = v + kvrow * kstride + (int64_t)g * hd;
 
   for (int k0 = 0; k0 < kend; k0 += BK) {
     const int nk = min(BK, kend - k0);
@@ -91,7 +98,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     load_rows(KVs, hd + 1, BK, kb + (int64_t)k0 * kstride, kstride, nk, hd);
     __syncthreads();
     for (int r = warp; r < BQ; r += kWarps) {
-      const int s = k0 + lane, tq = d.q_off + t0 + r;
+      const int s = k0 + lane, tq = q_off + t0 + r;
       float sc = -INFINITY;
       if (r < nq && lane < nk && s <= tq && visible(key_valid, seg, kvrow, s, tq))
         sc = dot_row(Qs + r * hd, KVs + lane * (hd + 1), hd) * scale;
@@ -318,17 +325,22 @@ void attention_rowdot(const float* out, const float* dout, int64_t rows, int hd,
   CUDA_LAUNCH_CHECK("attention_bwd_D_kernel");
 }
 
-void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+template <typename KV>
+void attention_fwd(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
                    const int32_t* seg, float* out, float* lse, cudaStream_t s) {
   check_attention_dims(d, false);
   if (d.B == 0 || d.Tq == 0) return;
   const size_t smem = FwdSmem::bytes(d.hd);
-  allow_shared_memory((const void*)attention_fwd_kernel, smem, "attention_fwd_kernel");
+  allow_shared_memory((const void*)attention_fwd_kernel<KV>, smem, "attention_fwd_kernel");
   const dim3 grid((d.Tq + BQ - 1) / BQ, d.H, d.B);
-  attention_fwd_kernel<<<grid, kAttnThreads, smem, s>>>(d, q, k, v, key_valid, seg, out, lse,
-                                                        1.0f / std::sqrt((float)d.hd));
+  attention_fwd_kernel<KV><<<grid, kAttnThreads, smem, s>>>(d, q, k, v, key_valid, seg, out, lse,
+                                                            1.0f / std::sqrt((float)d.hd));
   CUDA_LAUNCH_CHECK("attention_fwd_kernel");
 }
+template void attention_fwd<float>(const AttnDims&, const float*, const float*, const float*, const int32_t*,
+                                   const int32_t*, float*, float*, cudaStream_t);
+template void attention_fwd<uint16_t>(const AttnDims&, const float*, const uint16_t*, const uint16_t*,
+                                      const int32_t*, const int32_t*, float*, float*, cudaStream_t);
 
 void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                    const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,

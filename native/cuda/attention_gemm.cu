@@ -82,6 +82,8 @@ T* at(void* base, size_t off) {
 
 __device__ inline float to_elem(float x, float*) { return x; }
 __device__ inline uint16_t to_elem(float x, uint16_t*) { return f32_to_bf16_bits(x); }
+__device__ inline float to_f32(float x) { return x; }
+__device__ inline float to_f32(uint16_t x) { return bf16_bits_to_f32(x); }  // K, V from a bf16 KV cache
 
 // Index of element (i = b*KV + g, row r = j*n + tt, column c) of a packed [B*KV, G*n, hd] operand in the
 // engine's row-major [B, T, KV*G*hd] layout, whose rows t0 .. t0+n-1 it holds.
@@ -100,11 +102,11 @@ struct HeadMap {
 };
 
 // Gathers heads into the packed operand (rounding to bf16 in bf16 mode): consecutive threads read consecutive c.
-template <typename E>
-__global__ void pack_kernel(const float* src, HeadMap m, int64_t total, E* dst) {
+template <typename S, typename E>
+__global__ void pack_kernel(const S* src, HeadMap m, int64_t total, E* dst) {
   const int64_t step = (int64_t)gridDim.x * blockDim.x;
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += step)
-    dst[idx] = to_elem(src[m.src(idx)], dst);
+    dst[idx] = to_elem(to_f32(src[m.src(idx)]), dst);
 }
 
 // The inverse (fp32): a packed result (O, dQ, dK, dV) back into the engine's layout. Each element one writer.
@@ -114,10 +116,10 @@ __global__ void unpack_kernel(const float* src, HeadMap m, int64_t total, float*
     dst[m.src(idx)] = src[idx];
 }
 
-template <typename E>
-void pack(const float* src, HeadMap m, int B, E* dst, cudaStream_t s) {
+template <typename S, typename E>
+void pack(const S* src, HeadMap m, int B, E* dst, cudaStream_t s) {
   const int64_t total = (int64_t)B * m.KV * m.G * m.n * m.hd;
-  pack_kernel<E><<<grid_for(total), kThreads, 0, s>>>(src, m, total, dst);
+  pack_kernel<S, E><<<grid_for(total), kThreads, 0, s>>>(src, m, total, dst);
   CUDA_LAUNCH_CHECK("attention_gemm pack_kernel");
 }
 
@@ -227,8 +229,9 @@ __global__ void __launch_bounds__(kRowWarps * 32)
 
 unsigned row_blocks(int64_t rows) { return (unsigned)((rows + kRowWarps - 1) / kRowWarps); }
 
-// The packed K and V of keys [0, Tkv) (fp32 or bf16 per the plan).
-void pack_kv(const AttnDims& d, const Plan& p, const float* k, const float* v, void* work, cudaStream_t s) {
+// The packed K and V of keys [0, Tkv) (fp32 or bf16 per the plan), from fp32 activations or a bf16 KV cache.
+template <typename KV>
+void pack_kv(const AttnDims& d, const Plan& p, const KV* k, const KV* v, void* work, cudaStream_t s) {
   const HeadMap m{d.Tk, 0, p.Tkv, d.KV, 1, d.hd};
   if (p.esz == 2) {
     pack(k, m, d.B, at<uint16_t>(work, p.kp), s);
@@ -252,7 +255,8 @@ size_t attention_gemm_bytes(const AttnDims& d, bool bf16, bool backward) {
   return Plan(d, bf16, backward).total;
 }
 
-void attention_gemm_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+template <typename KV>
+void attention_gemm_fwd(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
                         const int32_t* seg, float* out, float* lse, cublasHandle_t blas, bool bf16, void* work,
                         cudaStream_t s) {
   check_attention_dims(d, false);
@@ -282,6 +286,12 @@ void attention_gemm_fwd(const AttnDims& d, const float* q, const float* k, const
     unpack(O, qm, d.B, out, s);
   }
 }
+
+template void attention_gemm_fwd<float>(const AttnDims&, const float*, const float*, const float*, const int32_t*,
+                                        const int32_t*, float*, float*, cublasHandle_t, bool, void*, cudaStream_t);
+template void attention_gemm_fwd<uint16_t>(const AttnDims&, const float*, const uint16_t*, const uint16_t*,
+                                           const int32_t*, const int32_t*, float*, float*, cublasHandle_t, bool, void*,
+                                           cudaStream_t);
 
 void attention_gemm_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                         const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,

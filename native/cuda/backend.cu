@@ -3,7 +3,9 @@
 // (bf16 mode) round the activation to bf16 and run on tensor cores with fp32 accumulation and output
 // (cublasGemmEx); everything else is our kernels (kernels.cuh). All work is queued on one stream (the legacy default stream for now, so plain cudaMemcpy and
 // the allocator's reuse are ordered with it); only sum_squares(_many) and cross_entropy wait, for their results.
+#include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -40,6 +42,10 @@ static bool attention_gemm_default() {
 
 void allow_shared_memory(const void* kernel, size_t bytes, const char* name) {
   if (bytes <= 48 * 1024) return;
+  // Raised only when a call needs more than the kernel's limit so far: the launches of a decoding step are recorded
+  // (CudaBackend::record), and the attribute call is not stream work a recording could hold.
+  static std::map<const void*, size_t> allowed;
+  if (allowed[kernel] >= bytes) return;
   int dev = 0, optin = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
   CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
@@ -48,11 +54,22 @@ void allow_shared_memory(const void* kernel, size_t bytes, const char* name) {
                              " bytes of shared memory per block, the device allows " + std::to_string(optin) +
                              " (head_dim too large for this kernel's tile sizes)");
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+  allowed[kernel] = bytes;
+}
+
+// TUNEFORGE_CUDA_GRAPHS=0 turns recording off (every decoding step launches its kernels one by one). Read at each
+// recording (once per generation), so a process can compare the two ways.
+static bool graphs_enabled() {
+  const char* v = std::getenv("TUNEFORGE_CUDA_GRAPHS");
+  return !(v && std::string(v) == "0");
 }
 
 }  // namespace cuda
 
 namespace {
+
+// Bumped whenever a DeviceScratch moves: a recording holds the addresses of the buffers it was recorded with.
+uint64_t g_scratch_moves = 0;
 
 // A device buffer the backend keeps between calls (reduction partials, per-row losses); it grows on demand
 // and is allocated through the engine allocator, so it counts towards peak memory.
@@ -61,6 +78,7 @@ class DeviceScratch {
   ~DeviceScratch() { cuda::allocator().release(ptr_, bytes_); }
   void* get(size_t bytes) {
     if (bytes > bytes_) {
+      g_scratch_moves++;
       cuda::allocator().release(ptr_, bytes_);
       ptr_ = nullptr;
       bytes_ = 0;
@@ -75,6 +93,25 @@ class DeviceScratch {
   size_t bytes_ = 0;
 };
 
+// A CUDA graph of recorded work, launched on the legacy stream (ordered with everything else the engine queues).
+class CudaRecording final : public Recording {
+ public:
+  CudaRecording(cudaGraphExec_t exec, size_t launches) : exec_(exec), launches_(launches), moves_(g_scratch_moves) {}
+  ~CudaRecording() override { cudaGraphExecDestroy(exec_); }
+  bool replay() override {
+    if (moves_ != g_scratch_moves) return false;
+    CUDA_CHECK(cudaGraphLaunch(exec_, 0));
+    if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(0));
+    return true;
+  }
+  size_t launches() const override { return launches_; }
+
+ private:
+  cudaGraphExec_t exec_;
+  size_t launches_;
+  uint64_t moves_;
+};
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend() : attn_gemm_(cuda::attention_gemm_default()) {
@@ -83,15 +120,23 @@ class CudaBackend final : public Backend {
     CUDA_CHECK(cudaFree(nullptr));
     CUBLAS_CHECK(cublasCreate(&blas_));
     try {
-      CUBLAS_CHECK(cublasSetStream(blas_, stream_));
       // fp32 mode: no TF32 tensor-core rounding (cuBLAS only uses it when asked; say so explicitly).
       CUBLAS_CHECK(cublasSetMathMode(blas_, CUBLAS_DEFAULT_MATH));
+      // A workspace of ours from the start: cuBLAS would otherwise allocate one per captured graph (record()), and
+      // every product, recorded or not, runs with the same workspace (the same algorithms).
+      blas_workspace_ = cuda::allocator().allocate(kBlasWorkspace);
+      use_stream(stream_);
     } catch (...) {
+      cuda::allocator().release(blas_workspace_, kBlasWorkspace);
       cublasDestroy(blas_);  // the destructor does not run for a constructor that throws
       throw;
     }
   }
-  ~CudaBackend() override { cublasDestroy(blas_); }
+  ~CudaBackend() override {
+    cublasDestroy(blas_);
+    if (capture_) cudaStreamDestroy(capture_);
+    cuda::allocator().release(blas_workspace_, kBlasWorkspace);
+  }
 
   Device device() const override { return Device::CUDA; }
   void set_threads(int) override {}  // host threads play no part
@@ -101,6 +146,49 @@ class CudaBackend final : public Backend {
     if (path != "gemm" && path != "flash")
       throw std::invalid_argument("CUDA attention path must be \"gemm\" or \"flash\", got \"" + path + "\"");
     attn_gemm_ = path == "gemm";
+  }
+
+  // Stream capture on a private stream (the legacy stream cannot be captured) in global mode, so anything a graph
+  // cannot hold (an allocation, a synchronising copy, work on another stream) fails the capture instead of being
+  // silently left out; the pool refuses to allocate meanwhile (cuda/memory.h).
+  std::unique_ptr<Recording> record(const std::function<void()>& body) override {
+    // TUNEFORGE_CUDA_SYNC=1 wants each launch on its own (its synchronisations could not be recorded anyway)
+    if (!cuda::graphs_enabled() || cuda::sync_after_launch()) return nullptr;
+    if (!capture_) CUDA_CHECK(cudaStreamCreateWithFlags(&capture_, cudaStreamNonBlocking));
+    use_stream(capture_);
+    if (cudaStreamBeginCapture(capture_, cudaStreamCaptureModeGlobal) != cudaSuccess) {
+      cudaGetLastError();
+      use_stream(0);
+      return nullptr;
+    }
+    cuda::set_recording(true);
+    std::string why;  // why the step cannot be recorded (empty: it can)
+    try {
+      body();
+    } catch (const std::exception& e) {
+      why = e.what();  // the caller runs body itself, where a real error shows up again
+    }
+    cuda::set_recording(false);
+    if (why.empty() && cuda::releases_while_recording() > 0) why = "device memory was freed while recording";
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(capture_, &graph);
+    if (why.empty() && (ended != cudaSuccess || !graph)) why = std::string("capture: ") + cudaGetErrorString(ended);
+    use_stream(0);
+    size_t nodes = 0;
+    cudaGraphExec_t exec = nullptr;
+    if (why.empty()) {
+      cudaError_t e = cudaGraphGetNodes(graph, nullptr, &nodes);
+      if (e == cudaSuccess) e = cudaGraphInstantiate(&exec, graph, 0);
+      if (e != cudaSuccess) why = std::string("instantiate: ") + cudaGetErrorString(e);
+    }
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();  // a failed capture leaves its error behind
+    if (why.empty()) return std::make_unique<CudaRecording>(exec, nodes);
+    // Said once: every step then launches its kernels one by one (right, only slower), and this says why.
+    static bool told = false;
+    if (!told) std::fprintf(stderr, "tuneforge: decoding steps run without a CUDA graph (%s)\n", why.c_str());
+    told = true;
+    return nullptr;
   }
 
   // Row-major C = A B is column-major C^T = B^T A^T: swap the operands (and M with N), keep the flags.
@@ -136,6 +224,9 @@ class CudaBackend final : public Backend {
     if (n > 0) CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(float) * n, cudaMemcpyDeviceToDevice, stream_));
   }
   void add(float* y, const float* x, int64_t n) override { cuda::add(y, x, n, stream_); }
+  void add_out(float* out, const float* a, const float* b, int64_t n) override {
+    cuda::add_out(out, a, b, n, stream_);
+  }
   void scale(float* x, float s, int64_t n) override { cuda::scale(x, s, n, stream_); }
   void mul(float* y, const float* x, int64_t n) override { cuda::mul(y, x, n, stream_); }
   void add_bias(float* y, const float* bias, int N, int C) override { cuda::add_bias(y, bias, N, C, stream_); }
@@ -179,10 +270,20 @@ class CudaBackend final : public Backend {
   // per KV head: the products would be too thin for the tensor cores and the flash kernel reads the cache once).
   bool use_gemm(const AttnDims& d) const {
     constexpr int64_t kGemmMinRows = 16;
-    return attn_gemm_ && d.KV > 0 && d.H % d.KV == 0 && (int64_t)d.Tq * (d.H / d.KV) >= kGemmMinRows;
+    // A slot read on the device (a decoding step) takes the flash kernel: the GEMM path sizes its work on the host.
+    return attn_gemm_ && !d.q_off_dev && d.KV > 0 && d.H % d.KV == 0 && (int64_t)d.Tq * (d.H / d.KV) >= kGemmMinRows;
   }
   void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, float* out, float* lse) override {
+    if (use_gemm(d)) {
+      void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, false));
+      cuda::attention_gemm_fwd(d, q, k, v, key_valid, seg, out, lse, blas_, attn_bf16_, work, stream_);
+    } else {
+      cuda::attention_fwd(d, q, k, v, key_valid, seg, out, lse, stream_);
+    }
+  }
+  void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
+                          const int32_t* key_valid, const int32_t* seg, float* out, float* lse) override {
     if (use_gemm(d)) {
       void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, false));
       cuda::attention_gemm_fwd(d, q, k, v, key_valid, seg, out, lse, blas_, attn_bf16_, work, stream_);
@@ -227,19 +328,40 @@ class CudaBackend final : public Backend {
     cuda::dropout(x, mask, x_out, n, p, seed, stream_);
   }
 
-  // B rows of Tq*C contiguous floats into rows of Tk*C, starting at slot `off`: one strided 2-D copy.
-  void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, int C) override {
+  // B rows of Tq*C contiguous floats into rows of Tk*C, starting at slot `off`: one strided 2-D copy, or a kernel
+  // reading the slot on the device.
+  void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
+                   int C) override {
     if (B <= 0 || Tq <= 0 || C <= 0) return;
-    if (off < 0 || off + Tq > Tk)
-      throw std::invalid_argument("CUDA cache_write: slots " + std::to_string(off) + ".." + std::to_string(off + Tq) +
-                                  " do not fit a cache of " + std::to_string(Tk));
+    check_slots("cache_write", off, Tq, Tk);
+    if (off_dev) return cuda::cache_write(dst, src, B, Tq, Tk, off, off_dev, C, stream_);
     const size_t width = sizeof(float) * (size_t)Tq * C;
     CUDA_CHECK(cudaMemcpy2DAsync(dst + (int64_t)off * C, sizeof(float) * (size_t)Tk * C, src, width, width, B,
                                  cudaMemcpyDeviceToDevice, stream_));
   }
+  void cache_write_bf16(uint16_t* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
+                        int C) override {
+    check_slots("cache_write_bf16", off, Tq, Tk);
+    cuda::cache_write(dst, src, B, Tq, Tk, off, off_dev, C, stream_);
+  }
 
  private:
-  cudaStream_t stream_ = 0;
+  // cublasSetStream also puts cuBLAS back on its own workspace pool, so ours is set again with every stream.
+  void use_stream(cudaStream_t s) {
+    stream_ = s;
+    CUBLAS_CHECK(cublasSetStream(blas_, s));
+    CUBLAS_CHECK(cublasSetWorkspace(blas_, blas_workspace_, kBlasWorkspace));
+  }
+  static void check_slots(const char* op, int off, int Tq, int Tk) {
+    if (off < 0 || off + Tq > Tk)
+      throw std::invalid_argument(std::string("CUDA ") + op + ": slots " + std::to_string(off) + ".." +
+                                  std::to_string(off + Tq) + " do not fit a cache of " + std::to_string(Tk));
+  }
+
+  cudaStream_t stream_ = 0;   // the legacy stream, or capture_ while recording
+  cudaStream_t capture_ = 0;  // created at the first recording
+  static constexpr size_t kBlasWorkspace = size_t{32} << 20;  // cuBLAS's own default on Hopper
+  void* blas_workspace_ = nullptr;
   cublasHandle_t blas_ = nullptr;
   DeviceScratch partial_, row_loss_, act_bf16_, many_items_, many_partial_, many_sums_;
   DeviceScratch attn_work_;  // the GEMM attention's packed operands and one chunk of scores

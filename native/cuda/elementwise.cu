@@ -12,6 +12,11 @@ __global__ void add_kernel(float* y, const float* x, int64_t n) {
     y[i] += x[i];
 }
 
+__global__ void add_out_kernel(float* out, const float* a, const float* b, int64_t n) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    out[i] = a[i] + b[i];
+}
+
 __global__ void scale_kernel(float* x, float a, int64_t n) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
     x[i] *= a;
@@ -31,7 +36,7 @@ __global__ void dropout_kernel(const float* x, float* mask, float* x_out, int64_
                                uint64_t base) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const float m = dropout_mask(base, i, p, keep);  // the CPU backend's generator (engine/dropout_rng.h)
-    mask[i] = m;
+    if (mask) mask[i] = m;
     x_out[i] = x[i] * m;
   }
 }
@@ -46,7 +51,33 @@ __global__ void narrow_bf16_kernel(const float* x, int cols, int ld, int64_t n, 
     out[i] = f32_to_bf16_bits(x[(i / cols) * ld + i % cols]);
 }
 
+__device__ inline float cache_elem(float x, float*) { return x; }
+__device__ inline uint16_t cache_elem(float x, uint16_t*) { return f32_to_bf16_bits(x); }
+
+// dst[b, o + t, :] = src[b*Tq + t, :] (rounded to bf16 for a bf16 cache), where the slot o is `off`, or read on the
+// device from off_dev (a recorded decoding step replays at the next slot). A slot outside the cache writes nothing
+// (the host checked its own copy).
+template <typename T>
+__global__ void cache_write_kernel(T* dst, const float* src, int64_t n, int64_t row, int Tq, int Tk, int C, int off,
+                                   const int32_t* off_dev) {
+  const int o = off_dev ? *off_dev : off;
+  if (o < 0 || o + Tq > Tk) return;
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+    dst[((i / row) * Tk + o) * (int64_t)C + i % row] = cache_elem(src[i], dst);
+}
+
 }  // namespace
+
+template <typename T>
+void cache_write(T* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev, int C,
+                 cudaStream_t s) {
+  const int64_t row = (int64_t)Tq * C, n = B * row;
+  if (n <= 0) return;
+  cache_write_kernel<T><<<grid_for(n), kThreads, 0, s>>>(dst, src, n, row, Tq, Tk, C, off, off_dev);
+  CUDA_LAUNCH_CHECK("cache_write_kernel");
+}
+template void cache_write<float>(float*, const float*, int, int, int, int, const int32_t*, int, cudaStream_t);
+template void cache_write<uint16_t>(uint16_t*, const float*, int, int, int, int, const int32_t*, int, cudaStream_t);
 
 void widen_bf16(const uint16_t* x, float* y, int64_t n, cudaStream_t s) {
   if (n <= 0) return;
@@ -65,6 +96,12 @@ void add(float* y, const float* x, int64_t n, cudaStream_t s) {
   if (n <= 0) return;
   add_kernel<<<grid_for(n), kThreads, 0, s>>>(y, x, n);
   CUDA_LAUNCH_CHECK("add_kernel");
+}
+
+void add_out(float* out, const float* a, const float* b, int64_t n, cudaStream_t s) {
+  if (n <= 0) return;
+  add_out_kernel<<<grid_for(n), kThreads, 0, s>>>(out, a, b, n);
+  CUDA_LAUNCH_CHECK("add_out_kernel");
 }
 
 void scale(float* x, float a, int64_t n, cudaStream_t s) {

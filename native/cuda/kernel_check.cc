@@ -62,8 +62,19 @@ class Harness {
   }
   F down(const Tensor& t) {
     F h(t.numel());
+    if (t.dtype() == DType::BF16) {  // widened (exactly) for the comparison
+      std::vector<uint16_t> b(t.numel());
+      copy_to_host(b.data(), t, t.bytes());
+      for (size_t i = 0; i < b.size(); i++) h[i] = bf16_to_f32(b[i]);
+      return h;
+    }
     copy_to_host(h.data(), t, t.bytes());
     return h;
+  }
+  static std::vector<uint16_t> narrow(const F& x) {
+    std::vector<uint16_t> b(x.size());
+    for (size_t i = 0; i < x.size(); i++) b[i] = f32_to_bf16(x[i]);
+    return b;
   }
   static const int32_t* ip(const Tensor& t) { return t.empty() ? nullptr : t.i32(); }
   static const int32_t* ip(const I& v) { return v.empty() ? nullptr : v.data(); }
@@ -195,6 +206,7 @@ class Harness {
       check("zero", "x", [&](Backend& b, float* y, const float*) { b.zero(y, n); });
       check("copy", "dst", [&](Backend& b, float* y, const float* src) { b.copy(y, src, n); });
       check("add", "y", [&](Backend& b, float* y, const float* src) { b.add(y, src, n); });
+      check("add_out", "out", [&](Backend& b, float* y, const float* src) { b.add_out(y, src, y, n); });
       check("scale", "x", [&](Backend& b, float* y, const float*) { b.scale(y, -1.37f, n); });
       check("mul", "y", [&](Backend& b, float* y, const float* src) { b.mul(y, src, n); });
     }
@@ -374,7 +386,8 @@ class Harness {
 
   // The shape, then the tested backend's attention path (CUDA: gemm or flash) and " bf16" for bf16 mode, whose
   // tolerance is looser (test/gpu/kernels.test.ts).
-  std::string describe(const AttnCase& c, const std::string& path, bool bf16) {
+  // `tags` name a variant of the call (a bf16 KV cache, the slot read on the device).
+  std::string describe(const AttnCase& c, const std::string& path, bool bf16, const std::string& tags = "") {
     const AttnDims& d = c.d;
     std::string s = "B" + std::to_string(d.B) + " Tq" + std::to_string(d.Tq) + " Tk" + std::to_string(d.Tk) +
                     " qoff" + std::to_string(d.q_off) + " H" + std::to_string(d.H) + " KV" + std::to_string(d.KV) +
@@ -382,6 +395,7 @@ class Harness {
     if (c.left_pad) s += " leftpad";
     if (c.tail_pad) s += " tailpad";
     if (c.segments) s += " segments";
+    s += tags;
     if (!path.empty()) s += " " + path;
     if (bf16) s += " bf16";
     return s;
@@ -413,7 +427,7 @@ class Harness {
       test_.set_attention_path(path);
       for (const AttnCase& c : cases) attention_case(c, path, false);
       test_.set_weights_dtype(DType::BF16);
-      for (int i : {0, 3, 5, 7, 8}) attention_case(cases[i], path, true);
+      for (int i : {0, 3, 5, 6, 7, 8, 9}) attention_case(cases[i], path, true);
       test_.set_weights_dtype(DType::F32);
     }
   }
@@ -445,6 +459,38 @@ class Harness {
     test_.attention_fwd(d, dq_.f32(), dk_.f32(), dv_.f32(), ip(dvalid), ip(dseg), gout.f32(), glse.f32());
     compare_dev("attention_fwd", "out", shape, out, gout);
     compare_dev("attention_fwd", "lse", shape, lse, glse);
+    // K and V from a bf16 KV cache (what bf16 mode on a GPU keeps): against the fp32 reference on the same
+    // bf16-exact keys and values.
+    const std::vector<uint16_t> k16 = narrow(k), v16 = narrow(v);
+    const Tensor dk16 = up(k16), dv16 = up(v16);
+    F out16(nq), lse16(rows);
+    ref_.attention_fwd_kv16(d, q.data(), k16.data(), v16.data(), ip(key_valid), ip(seg), out16.data(), lse16.data());
+    {
+      Tensor gout16(std::vector<int64_t>{nq}, DType::F32, dev_), glse16(std::vector<int64_t>{rows}, DType::F32, dev_);
+      test_.attention_fwd_kv16(d, dq_.f32(), dk16.bf16(), dv16.bf16(), ip(dvalid), ip(dseg), gout16.f32(),
+                               glse16.f32());
+      const std::string kv16_shape = describe(c, path, bf16, " kv16");
+      compare_dev("attention_fwd_kv16", "out", kv16_shape, out16, gout16);
+      compare_dev("attention_fwd_kv16", "lse", kv16_shape, lse16, glse16);
+    }
+    if (d.Tq == 1) {
+      // A decoding step as recorded ones run: the slot read from device memory, the host's q_off a stale 0; with
+      // both cache types.
+      AttnDims dd = d;
+      dd.q_off = 0;
+      const Tensor slot = up(I{d.q_off});
+      dd.q_off_dev = slot.i32();
+      Tensor sout(std::vector<int64_t>{nq}, DType::F32, dev_), slse(std::vector<int64_t>{rows}, DType::F32, dev_);
+      test_.attention_fwd(dd, dq_.f32(), dk_.f32(), dv_.f32(), ip(dvalid), ip(dseg), sout.f32(), slse.f32());
+      const std::string slot_shape = describe(c, path, bf16, " slot-on-device");
+      compare_dev("attention_fwd", "out", slot_shape, out, sout);
+      compare_dev("attention_fwd", "lse", slot_shape, lse, slse);
+      test_.attention_fwd_kv16(dd, dq_.f32(), dk16.bf16(), dv16.bf16(), ip(dvalid), ip(dseg), sout.f32(),
+                               slse.f32());
+      const std::string slot16_shape = describe(c, path, bf16, " kv16 slot-on-device");
+      compare_dev("attention_fwd_kv16", "out", slot16_shape, out16, sout);
+      compare_dev("attention_fwd_kv16", "lse", slot16_shape, lse16, slse);
+    }
     if (d.Tq != d.Tk || d.q_off != 0) return;  // the backward is for training only
 
     // Both backwards get the reference out and lse, so the comparison is of the backward alone.
@@ -553,6 +599,10 @@ class Harness {
     test_.dropout(dx.f32(), gmask.f32(), gxo.f32(), n, 0.1f, seed);
     compare_dev("dropout", "mask", "n10007 p0.1", mask, gmask);
     compare_dev("dropout", "x_out", "n10007 p0.1", xo, gxo);
+    // Without a mask (the forward's call): the same dropped input.
+    Tensor gxo2(std::vector<int64_t>{n}, DType::F32, dev_);
+    test_.dropout(dx.f32(), nullptr, gxo2.f32(), n, 0.1f, seed);
+    compare_dev("dropout", "x_out", "n10007 p0.1 no mask", xo, gxo2);
   }
 
   void cache_write() {
@@ -560,9 +610,26 @@ class Harness {
     F dst = rand((int64_t)B * Tk * C);
     const F src = rand((int64_t)B * Tq * C);
     Tensor ddst = up(dst), dsrc = up(src);
-    ref_.cache_write(dst.data(), src.data(), B, Tq, Tk, off, C);
-    test_.cache_write(ddst.f32(), dsrc.f32(), B, Tq, Tk, off, C);
+    ref_.cache_write(dst.data(), src.data(), B, Tq, Tk, off, nullptr, C);
+    test_.cache_write(ddst.f32(), dsrc.f32(), B, Tq, Tk, off, nullptr, C);
     compare_dev("cache_write", "dst", "B3 Tq5 Tk17 off9 C67", dst, ddst);
+    // A decoding step's write with its slot in device memory (the host's value a stale 2), into the same cache.
+    const F one = rand((int64_t)B * C);
+    const Tensor done = up(one), slot = up(I{off + Tq});
+    ref_.cache_write(dst.data(), one.data(), B, 1, Tk, off + Tq, nullptr, C);
+    test_.cache_write(ddst.f32(), done.f32(), B, 1, Tk, 2, slot.i32(), C);
+    compare_dev("cache_write", "dst", "B3 Tq1 Tk17 slot-on-device14 C67", dst, ddst);
+
+    // The same two writes into a bf16 cache (rounded to nearest even on both sides: exact).
+    std::vector<uint16_t> dst16 = narrow(rand((int64_t)B * Tk * C));
+    Tensor ddst16 = up(dst16);
+    ref_.cache_write_bf16(dst16.data(), src.data(), B, Tq, Tk, off, nullptr, C);
+    test_.cache_write_bf16(ddst16.bf16(), dsrc.f32(), B, Tq, Tk, off, nullptr, C);
+    ref_.cache_write_bf16(dst16.data(), one.data(), B, 1, Tk, off + Tq, nullptr, C);
+    test_.cache_write_bf16(ddst16.bf16(), done.f32(), B, 1, Tk, 2, slot.i32(), C);
+    F wide(dst16.size());
+    for (size_t i = 0; i < wide.size(); i++) wide[i] = bf16_to_f32(dst16[i]);
+    compare_dev("cache_write_bf16", "dst", "B3 Tq5 then Tq1 slot-on-device14 Tk17 C67", wide, ddst16);
   }
 
   Backend& ref_;

@@ -12,10 +12,16 @@ namespace tf::cuda {
 
 // elementwise.cu
 void add(float* y, const float* x, int64_t n, cudaStream_t s);
+void add_out(float* out, const float* a, const float* b, int64_t n, cudaStream_t s);
 void scale(float* x, float a, int64_t n, cudaStream_t s);
 void mul(float* y, const float* x, int64_t n, cudaStream_t s);
 void add_bias(float* y, const float* bias, int N, int C, cudaStream_t s);
 void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed, cudaStream_t s);
+// dst[b, o + t, :] = src[b*Tq + t, :] into a KV cache of Tk slots per row (float, or bf16 bits rounded to nearest
+// even), at slot o = off, or read on the device from off_dev when given. Instantiated for float and uint16_t.
+template <typename T>
+void cache_write(T* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev, int C,
+                 cudaStream_t s);
 // bf16 as raw bits (engine/bf16.h): y = float(x); out [rows, cols] (packed) = x [rows, cols] (row stride ld)
 // rounded to nearest even, the activation operand of the bf16 tensor-core products.
 void widen_bf16(const uint16_t* x, float* y, int64_t n, cudaStream_t s);
@@ -50,8 +56,9 @@ void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float*
 void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs, cudaStream_t s);
 void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse, cudaStream_t s);
 
-// attention.cu
-void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+// attention.cu (the forward also reads K and V from a bf16 KV cache: KV = uint16_t)
+template <typename KV>
+void attention_fwd(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
                    const int32_t* seg, float* out, float* lse, cudaStream_t s);
 void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                    const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
@@ -64,7 +71,8 @@ void attention_rowdot(const float* out, const float* dout, int64_t rows, int hd,
 // attention_gemm.cu: the same contract on cuBLAS batched GEMMs over chunks of query rows (tensor cores in bf16
 // mode: bf16 operands, fp32 accumulation). `work` is device memory of attention_gemm_bytes(d, bf16, backward).
 size_t attention_gemm_bytes(const AttnDims& d, bool bf16, bool backward);
-void attention_gemm_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+template <typename KV>
+void attention_gemm_fwd(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
                         const int32_t* seg, float* out, float* lse, cublasHandle_t blas, bool bf16, void* work,
                         cudaStream_t s);
 void attention_gemm_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,

@@ -39,6 +39,9 @@ bool caching_enabled() {
   return on;
 }
 
+bool g_recording = false;
+size_t g_recording_releases = 0;
+
 class CudaAllocator final : public Allocator {
  public:
   size_t cached() {
@@ -61,6 +64,8 @@ class CudaAllocator final : public Allocator {
 
  protected:
   void* raw_alloc(size_t bytes) override {
+    if (g_recording)
+      throw std::runtime_error("device memory allocated while a step is being recorded (the recording is dropped)");
     const size_t size = caching_enabled() ? BlockCache::round(bytes) : bytes;
     BlockCache::Block b;
     if (caching_enabled()) {
@@ -77,6 +82,7 @@ class CudaAllocator final : public Allocator {
   }
 
   void raw_free(void* p) override {
+    if (g_recording) g_recording_releases++;
     std::lock_guard<std::mutex> lock(mu_);
     auto it = live_.find(p);
     if (it == live_.end()) return;  // not ours: never happens through Tensor
@@ -129,6 +135,11 @@ size_t cached_bytes() { return pool().cached(); }
 size_t held_bytes() { return pool().held(); }
 size_t held_peak_bytes() { return pool().held_peak(); }
 void release_cached() { pool().release_cached(); }
+void set_recording(bool on) {
+  g_recording = on;
+  if (on) g_recording_releases = 0;
+}
+size_t releases_while_recording() { return g_recording_releases; }
 
 void memcpy_h2d(void* dst, const void* src, size_t bytes) {
   if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));

@@ -19,6 +19,12 @@ size_t held_bytes();       // real block bytes serving live tensors
 size_t held_peak_bytes();  // high-water mark of held_bytes() (never reset)
 void release_cached();     // returns cached blocks to the driver
 
+// While a step is being recorded (CudaBackend::record) the pool must neither hand out nor take back memory: a
+// recorded kernel keeps the addresses it was given, so a block freed during recording and reused later would be
+// written by every replay. allocate() then throws; a release is counted, and the recording is thrown away.
+void set_recording(bool on);
+size_t releases_while_recording();  // since the last set_recording(true)
+
 // Synchronous copies between host memory and device memory.
 void memcpy_h2d(void* dst, const void* src, size_t bytes);
 void memcpy_d2h(void* dst, const void* src, size_t bytes);

@@ -20,6 +20,9 @@ namespace tf {
 struct AttnDims {
   int B, Tq, Tk, q_off;
   int H, KV, hd;
+  // A decoding step's slot as one int in device memory, read by the kernel when it runs (a recorded step replays
+  // at the next slot with the same arguments). When set, it is the query offset and q_off only sizes the checks.
+  const int32_t* q_off_dev = nullptr;
 };
 
 struct AdamWHyper {
@@ -31,6 +34,17 @@ struct AdamWHyper {
 struct Piece {
   double macs;  // multiply-adds of its largest product
   std::function<void()> run;
+};
+
+// Device work recorded once and run again as a whole (a CUDA graph): one launch instead of one per kernel.
+class Recording {
+ public:
+  virtual ~Recording() = default;
+  // Runs the recorded work again: the same kernels with the same arguments (pointers included) on the current
+  // contents of memory. False, running nothing, when the backend's own work buffers have moved since recording
+  // (record again).
+  virtual bool replay() = 0;
+  virtual size_t launches() const = 0;  // kernels and copies recorded
 };
 
 class Backend {
@@ -56,6 +70,11 @@ class Backend {
     for (const Piece& p : pieces) p.run();
   }
 
+  // Records the device work `body` issues without running it. nullptr where the backend cannot record (the CPU,
+  // the profiler, TUNEFORGE_CUDA_GRAPHS=0) or where body did something a recording cannot hold (allocated or freed
+  // memory, waited for the device): nothing of body's work has then run, and the caller runs body itself.
+  virtual std::unique_ptr<Recording> record(const std::function<void()>& body) { return nullptr; }
+
   // C[M,N] = alpha * op(A) op(B) + beta * C (row-major, lda/ldb/ldc are row strides).
   virtual void matmul(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda,
                       const float* B, int ldb, float beta, float* C, int ldc) = 0;
@@ -74,6 +93,7 @@ class Backend {
   virtual void zero(float* x, int64_t n) = 0;
   virtual void copy(float* dst, const float* src, int64_t n) = 0;
   virtual void add(float* y, const float* x, int64_t n) = 0;            // y += x
+  virtual void add_out(float* out, const float* a, const float* b, int64_t n) = 0;  // out = a + b (may alias)
   virtual void scale(float* x, float s, int64_t n) = 0;                 // x *= s
   virtual void mul(float* y, const float* x, int64_t n) = 0;            // y *= x
   virtual void add_bias(float* y, const float* bias, int N, int C) = 0;  // y[n,:] += bias
@@ -128,11 +148,21 @@ class Backend {
   virtual void adamw_many(float* const* ps, const float* const* gs, float* const* ms, float* const* vs,
                           const int64_t* ns, int count, const AdamWHyper& h) = 0;
 
-  // LoRA dropout: mask[i] = 0 or 1/(1-p) from a counter-based RNG (seed, offset), x_out = x * mask.
+  // LoRA dropout: mask[i] = 0 or 1/(1-p) from a counter-based RNG (seed, offset), x_out = x * mask. mask may be
+  // null (the forward: backward draws the same mask again from the seed when it needs it).
   virtual void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) = 0;
 
-  // dst[b, off + t, :] = src[b*Tq + t, :] for a KV cache of Tk slots per row.
-  virtual void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, int C) = 0;
+  // dst[b, off + t, :] = src[b*Tq + t, :] for a KV cache of Tk slots per row. With off_dev (one int in device
+  // memory, see AttnDims::q_off_dev) the slot is read from it when the call runs; off then only sizes the checks.
+  virtual void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
+                           int C) = 0;
+
+  // A KV cache held in bf16 (bf16 mode on a GPU, whose attention products take K and V in bf16 anyway): the write
+  // rounds to nearest even, attention widens K and V exactly as it reads them (same contracts as the fp32 forms).
+  virtual void cache_write_bf16(uint16_t* dst, const float* src, int B, int Tq, int Tk, int off,
+                                const int32_t* off_dev, int C) = 0;
+  virtual void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
+                                  const int32_t* key_valid, const int32_t* seg, float* out, float* lse) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

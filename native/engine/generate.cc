@@ -121,6 +121,8 @@ GenerateResult generate(Model& model, const std::vector<std::vector<int32_t>>& p
     model.decode(cache, tok.data(), next_pos.data(), 1, P + step, logits_out, greedy_out);
     for (int& p : next_pos) p++;
   }
+  res.replayed_steps = (int)cache.replayed_steps();
+  res.step_launches = cache.step_launches();
   if (o.keep_logits) {  // reorder [steps, B, V] -> [B, steps, V]
     std::vector<float> t(res.step_logits.size());
     for (int s = 0; s < res.steps; s++)

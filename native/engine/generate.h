@@ -27,6 +27,9 @@ struct GenerateResult {
   std::vector<std::vector<int32_t>> tokens;
   int steps = 0;
   std::vector<float> step_logits;  // [B, steps, vocab] when keep_logits
+  // Decoding steps replayed from a recording (a CUDA graph) and the launches it holds: 0 where nothing is recorded.
+  int replayed_steps = 0;
+  size_t step_launches = 0;
 };
 
 GenerateResult generate(Model& model, const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& o);

@@ -138,6 +138,7 @@ void Model::set_lora(const LoraConfig& c, const std::array<bool, NPROJ>& targets
       lin.lora = std::move(lora);
     }
   acts_ = Acts();  // saved LoRA activations change shape
+  layout_++;
 }
 
 std::map<std::string, Linear*> Model::lora_modules() {
@@ -232,6 +233,7 @@ void Model::ensure_acts(int N, Keep keep) {
   // N is set last: an allocation that throws (out of GPU memory) must not leave a half-built set that the next
   // call of the same size would take for complete and run on null pointers.
   acts_ = Acts();
+  layout_++;
   const int64_t D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim, F = c.inter;
   acts_.res.resize(keep == Keep::kInfer ? 1 : c.layers + 1);
   for (Tensor& r : acts_.res) r = make({N, D});
@@ -257,8 +259,8 @@ void Model::ensure_acts(int N, Keep keep) {
     a.rstd2 = make({N});
     a.g = make({N, F});
     a.u = make({N, F});
-    a.act = make({N, F});
   }
+  acts_.act = make({N, F});
   acts_.hF = make({N, D});
   acts_.rstdF = make({N});
   acts_.tmp = make({N, D});
@@ -300,17 +302,17 @@ void Model::linears_fwd(Layer& L, LayerActs& a, const float* x, std::initializer
     if (!lin.lora) continue;
     // Allocations happen here, on this thread, before the pieces run.
     ensure(s.xa, {N, r}, dev_);
-    float *mask = nullptr, *xd = nullptr;
+    float* xd = nullptr;
     if (drop) {
       s.drop_seed = lora_cfg_.seed * 0x100000001b3ULL + dropout_calls_++;
-      mask = scratch(sc_.drop_mask[o.proj], (int64_t)N * lin.in, dev_);
       xd = scratch(sc_.drop_x[o.proj], (int64_t)N * lin.in, dev_);
     }
-    pieces.push_back({(double)N * r * lin.in, [this, &lin, &s, x, N, r, mask, xd] {
+    pieces.push_back({(double)N * r * lin.in, [this, &lin, &s, x, N, r, xd] {
                         ProfileRegion region("lora.fwd");
                         const float* xin = x;
                         if (xd) {
-                          be_->dropout(x, mask, xd, (int64_t)N * lin.in, lora_cfg_.dropout, s.drop_seed);
+                          // No mask: only backward uses it, and draws it again from the seed.
+                          be_->dropout(x, nullptr, xd, (int64_t)N * lin.in, lora_cfg_.dropout, s.drop_seed);
                           xin = xd;
                         }
                         be_->matmul(false, true, N, r, lin.in, 1.0f, xin, lin.in, lin.lora->A.f32(), lin.in, 0.0f,
@@ -393,7 +395,7 @@ void Model::linears_bwd(Layer& L, LayerActs& a, const float* x, std::initializer
 }
 
 void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, const int32_t* key_valid,
-                         const int32_t* seg, KVCache* cache, int off, bool train) {
+                         const int32_t* seg, const CacheAt& at, bool train) {
   const ModelConfig& c = cfg_;
   const int N = B * Tq, D = c.hidden, hd = c.head_dim;
   ensure_acts(N, train ? Keep::kTrain : Keep::kInfer);
@@ -405,14 +407,14 @@ void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, 
     LayerActs& a = acts_.layer[train ? acts_.set_of(l) : 0];
     float* xin = acts_.res[train ? l : 0].f32();
     float* xout = acts_.res[train ? l + 1 : 0].f32();
-    layer_forward(l, a, xin, xout, B, Tq, key_valid, seg, cache, off, train);
+    layer_forward(l, a, xin, xout, B, Tq, key_valid, seg, at, train);
   }
   be_->rmsnorm_fwd(acts_.res[train ? c.layers : 0].f32(), norm_.f32(), N, D, c.eps, acts_.hF.f32(),
                    acts_.rstdF.f32());
 }
 
 void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq,
-                          const int32_t* key_valid, const int32_t* seg, KVCache* cache, int off, bool train) {
+                          const int32_t* key_valid, const int32_t* seg, const CacheAt& at, bool train) {
   const ModelConfig& c = cfg_;
   const int N = B * Tq, D = c.hidden, hd = c.head_dim;
   const int kd = c.kv_heads * hd;
@@ -428,27 +430,32 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   }
   be_->rope(a.q.f32(), acts_.rope.f32(), N, c.heads, hd, false);
   be_->rope(a.k.f32(), acts_.rope.f32(), N, c.kv_heads, hd, false);
-  if (cache) {
-    be_->cache_write(cache->k[l].f32(), a.k.f32(), B, Tq, cache->S, off, kd);
-    be_->cache_write(cache->v[l].f32(), a.v.f32(), B, Tq, cache->S, off, kd);
-    AttnDims d{B, Tq, cache->S, off, c.heads, c.kv_heads, hd};
-    be_->attention_fwd(d, a.q.f32(), cache->k[l].f32(), cache->v[l].f32(), cache->valid.i32(), nullptr,
-                       a.att.f32(), a.lse.f32());
+  if (KVCache* cache = at.cache) {
+    Tensor &ck = cache->k[l], &cv = cache->v[l];
+    const AttnDims d{B, Tq, cache->S, at.off, c.heads, c.kv_heads, hd, at.off_dev};
+    if (ck.dtype() == DType::BF16) {
+      be_->cache_write_bf16(ck.bf16(), a.k.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
+      be_->cache_write_bf16(cv.bf16(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
+      be_->attention_fwd_kv16(d, a.q.f32(), ck.bf16(), cv.bf16(), cache->valid.i32(), nullptr, a.att.f32(),
+                              a.lse.f32());
+    } else {
+      be_->cache_write(ck.f32(), a.k.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
+      be_->cache_write(cv.f32(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
+      be_->attention_fwd(d, a.q.f32(), ck.f32(), cv.f32(), cache->valid.i32(), nullptr, a.att.f32(), a.lse.f32());
+    }
   } else {
     AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
     be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32());
   }
   linears_fwd(L, a, a.att.f32(), {{O_PROJ, tmp}}, N, train);
-  be_->copy(a.res2.f32(), xin, (int64_t)N * D);
-  be_->add(a.res2.f32(), tmp, (int64_t)N * D);
+  be_->add_out(a.res2.f32(), xin, tmp, (int64_t)N * D);
   be_->rmsnorm_fwd(a.res2.f32(), L.ln2.f32(), N, D, c.eps, a.h2.f32(), a.rstd2.f32());
   linears_fwd(L, a, a.h2.f32(), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
-  be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * c.inter, a.act.f32());
+  be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * c.inter, acts_.act.f32());
   // down_proj still runs in a recomputation: its LoRA x A^T and dropout seed are what backward reads.
-  linears_fwd(L, a, a.act.f32(), {{DOWN_PROJ, tmp}}, N, train);
+  linears_fwd(L, a, acts_.act.f32(), {{DOWN_PROJ, tmp}}, N, train);
   if (!xout) return;
-  be_->copy(xout, a.res2.f32(), (int64_t)N * D);  // xin may alias xout (inference): read before write
-  be_->add(xout, tmp, (int64_t)N * D);
+  be_->add_out(xout, a.res2.f32(), tmp, (int64_t)N * D);  // xout may alias xin (inference): xin was read above
 }
 
 namespace {
@@ -495,7 +502,7 @@ void Model::forward_logits(const Batch& b, float* logits) {
   const int N = b.rows * b.T;
   check_ids(b.ids, N);
   BatchInputs in(dev_, b);
-  forward_core(in.ids.get(), in.pos.get(), b.rows, b.T, in.mask.get(), in.seg.get(), nullptr, 0, false);
+  forward_core(in.ids.get(), in.pos.get(), b.rows, b.T, in.mask.get(), in.seg.get(), {}, false);
   ProfileRegion region("head");
   HostFloats out(dev_, logits, (int64_t)N * cfg_.vocab);
   matmul_w(true, N, cfg_.vocab, cfg_.hidden, 1.0f, acts_.hF.f32(), cfg_.hidden, head(), 0.0f, out.get(), cfg_.vocab);
@@ -536,7 +543,7 @@ LossResult Model::eval_loss(const Batch& b) {
   if (rows.empty()) return res;
   check_ids(b.ids, (int64_t)b.rows * b.T);
   BatchInputs in(dev_, b);
-  forward_core(in.ids.get(), in.pos.get(), b.rows, b.T, in.mask.get(), in.seg.get(), nullptr, 0, false);
+  forward_core(in.ids.get(), in.pos.get(), b.rows, b.T, in.mask.get(), in.seg.get(), {}, false);
   ProfileRegion region("head");
   const int n_rows = (int)rows.size();
   const DeviceInts rows_d(dev_, rows.data(), rows.size()), targets_d(dev_, targets.data(), targets.size());
@@ -567,7 +574,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   check_ids(b.ids, N);
   BatchInputs in(dev_, b);
   const DeviceInts rows_d(dev_, rows.data(), rows.size()), targets_d(dev_, targets.data(), targets.size());
-  forward_core(in.ids.get(), in.pos.get(), b.rows, b.T, in.mask.get(), in.seg.get(), nullptr, 0, true);
+  forward_core(in.ids.get(), in.pos.get(), b.rows, b.T, in.mask.get(), in.seg.get(), {}, true);
 
   // Loss head in chunks of rows so [tokens, vocab] logits never exist at once.
   float* dres = scratch(sc_.dres, (int64_t)N * D, dev_);
@@ -618,13 +625,15 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       ProfileRegion recompute("layers.recompute");
       const uint64_t after = dropout_calls_;
       dropout_calls_ = acts_.dropout_at[l];
-      layer_forward(l, acts_.layer[0], acts_.res[l].f32(), nullptr, b.rows, b.T, in.mask.get(), in.seg.get(), nullptr,
-                    0, true);
+      layer_forward(l, acts_.layer[0], acts_.res[l].f32(), nullptr, b.rows, b.T, in.mask.get(), in.seg.get(), {},
+                    true);
       dropout_calls_ = after;
     }
     LayerActs& a = acts_.layer[acts_.set_of(l)];
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
-    linears_bwd(L, a, a.act.f32(), {{DOWN_PROJ, dres}}, N, dact, false);
+    // down_proj's input, made again from the saved gate and up (bitwise what the forward made)
+    be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * F, acts_.act.f32());
+    linears_bwd(L, a, acts_.act.f32(), {{DOWN_PROJ, dres}}, N, dact, false);
     be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, dg, du);
     linears_bwd(L, a, a.h2.f32(), {{GATE_PROJ, dg}, {UP_PROJ, du}}, N, dh, false);
     be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh, N, D, dres, true, gptr(L.g_ln2));
@@ -654,14 +663,37 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   return res;
 }
 
+// The fixed buffers of single-token steps and their recording: the inputs [ids (B), positions (B), slot], the
+// last logits [B, vocab] and greedy tokens [B], where the recorded kernels read and write them.
+struct DecodeStep {
+  Tensor in, logits, tokens;
+  std::unique_ptr<Recording> recording;
+  bool argmax = false;      // the recording also picks the greedy tokens
+  bool ran = false;         // a step ran directly under `layout`: its buffers are allocated, recording may start
+  bool refused = false;     // the backend records nothing (the CPU, the profiler): every step runs directly
+  uint64_t layout = 0;      // Model::layout_ when the step last ran directly or was recorded
+  int64_t replayed = 0;
+};
+
+KVCache::KVCache() = default;
+KVCache::~KVCache() = default;
+KVCache::KVCache(KVCache&&) noexcept = default;
+KVCache& KVCache::operator=(KVCache&&) noexcept = default;
+int64_t KVCache::replayed_steps() const { return step ? step->replayed : 0; }
+size_t KVCache::step_launches() const { return step && step->recording ? step->recording->launches() : 0; }
+
+// bf16 mode on a GPU keeps keys and values in bf16: half the memory, and half the bytes each decoding step reads
+// (at batch 32 the cache can outweigh the weights). Its attention products take K and V in bf16 in that mode anyway;
+// the CPU computes attention in fp32 and keeps an fp32 cache.
 KVCache Model::make_cache(int B, int S) {
   KVCache c;
   c.B = B;
   c.S = S;
   const int64_t kd = (int64_t)cfg_.kv_heads * cfg_.head_dim;
+  const DType kv = wdt_ == DType::BF16 && dev_ != Device::CPU ? DType::BF16 : DType::F32;
   for (int l = 0; l < cfg_.layers; l++) {
-    c.k.push_back(make({B, S, kd}));
-    c.v.push_back(make({B, S, kd}));
+    c.k.push_back(make({B, S, kd}, kv));
+    c.v.push_back(make({B, S, kd}, kv));
   }
   c.valid = make({B, S}, DType::I32);
   c.valid_host.assign((size_t)B * S, 0);
@@ -671,12 +703,15 @@ KVCache Model::make_cache(int B, int S) {
 void Model::decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int Tq, int off, float* logits,
                    int32_t* argmax) {
   if (!logits && !argmax) throw std::invalid_argument("decode: nothing to return (no logits and no argmax)");
-  if (off + Tq > cache.S) throw std::runtime_error("KV cache is full");
+  if (off < 0 || off + Tq > cache.S) throw std::runtime_error("KV cache is full");
   ProfileCall call("decode");
   const size_t n = (size_t)cache.B * Tq;
   check_ids(ids, (int64_t)n);
+  // On a GPU single-token steps go through fixed buffers and a recording; the CPU has nothing to record, and its
+  // kernels write the host's logits directly.
+  if (Tq == 1 && dev_ != Device::CPU) return decode_step(cache, ids, pos, off, logits, argmax);
   const DeviceInts ids_d(dev_, ids, n), pos_d(dev_, pos, n);
-  forward_core(ids_d.get(), pos_d.get(), cache.B, Tq, nullptr, nullptr, &cache, off, false);
+  forward_core(ids_d.get(), pos_d.get(), cache.B, Tq, nullptr, nullptr, {&cache, off, nullptr}, false);
   std::vector<int32_t> last(cache.B);
   for (int b = 0; b < cache.B; b++) last[b] = b * Tq + Tq - 1;
   const DeviceInts last_d(dev_, last.data(), last.size());
@@ -693,6 +728,50 @@ void Model::decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int T
   Tensor z = make({cache.B, cfg_.vocab});  // the logits stay on the device
   matmul_w(true, cache.B, cfg_.vocab, cfg_.hidden, 1.0f, h.f32(), cfg_.hidden, head(), 0.0f, z.f32(), cfg_.vocab);
   greedy_tokens(z.f32(), cache.B, argmax);
+}
+
+// A step first runs directly (sizing the activations and the backend's work buffers for B rows), the next one is
+// recorded, and the others replay the recording; whatever moved the tensors it holds (layout_, or the backend's
+// buffers: replay() says no) sends it back to a direct run. Recorded or not, the same kernels run on the same
+// buffers, the slot included (read on the device), so the outputs do not depend on which way a step ran.
+void Model::decode_step(KVCache& cache, const int32_t* ids, const int32_t* pos, int off, float* logits,
+                        int32_t* argmax) {
+  const int B = cache.B, D = cfg_.hidden, V = cfg_.vocab;
+  if (!cache.step) {
+    auto st = std::make_unique<DecodeStep>();
+    st->in = make({2 * B + 1}, DType::I32);
+    st->logits = make({B, V});
+    st->tokens = make({B}, DType::I32);
+    cache.step = std::move(st);
+  }
+  DecodeStep& st = *cache.step;
+  std::vector<int32_t> in(ids, ids + B);
+  in.insert(in.end(), pos, pos + B);
+  in.push_back(off);
+  copy_from_host(st.in, in.data());
+  const bool pick = argmax != nullptr;
+  auto body = [this, &cache, &st, B, D, V, off, pick] {
+    const int32_t* in = st.in.i32();
+    forward_core(in, in + B, B, 1, nullptr, nullptr, {&cache, off, in + 2 * B}, false);
+    matmul_w(true, B, V, D, 1.0f, acts_.hF.f32(), D, head(), 0.0f, st.logits.f32(), V);
+    if (pick) be_->argmax_rows(st.logits.f32(), B, V, st.tokens.i32());
+  };
+  if (st.recording && (st.layout != layout_ || st.argmax != pick)) st.recording.reset();
+  if (!st.recording && st.ran && st.layout == layout_ && !st.refused) {
+    st.recording = be_->record(body);
+    st.refused = !st.recording;
+    st.argmax = pick;
+  }
+  if (st.recording && st.recording->replay()) {
+    st.replayed++;
+  } else {
+    st.recording.reset();
+    body();
+    st.ran = true;
+    st.layout = layout_;
+  }
+  if (logits) copy_to_host(logits, st.logits, sizeof(float) * (size_t)B * V);
+  if (argmax) copy_to_host(argmax, st.tokens, sizeof(int32_t) * (size_t)B);
 }
 
 void Model::greedy_tokens(const float* logits, int B, int32_t* out_host) {

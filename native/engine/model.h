@@ -66,13 +66,26 @@ struct LossResult {
   int64_t tokens = 0;
 };
 
-// Keys and values of every layer for generation: [B, S, KV*hd] each, plus which slots are real.
+struct DecodeStep;  // model.cc: the fixed buffers and the recording of single-token decoding steps
+
+// Keys and values of every layer for generation: [B, S, KV*hd] each (F32, or BF16 in bf16 mode on a GPU), plus
+// which slots are real.
 struct KVCache {
   int B = 0, S = 0;
   std::vector<Tensor> k, v;
   Tensor valid;                     // I32 [B, S] on the model's device, what attention reads
   std::vector<int32_t> valid_host;  // the host's copy: generation edits this, then sync_valid()
   void sync_valid() { copy_from_host(valid, valid_host.data()); }
+  // Single-token steps run from fixed buffers so that one recorded step (Backend::record: a CUDA graph) replays
+  // them all. Made at the first such step.
+  std::unique_ptr<DecodeStep> step;
+  int64_t replayed_steps() const;  // steps run by replaying the recording
+  size_t step_launches() const;    // kernels and copies the recording holds (0: none)
+
+  KVCache();
+  ~KVCache();
+  KVCache(KVCache&&) noexcept;
+  KVCache& operator=(KVCache&&) noexcept;
 };
 
 // A trainable tensor and its gradient. p/g point into the model's device memory (device pointers on CUDA):
@@ -143,6 +156,8 @@ class Model {
   // `argmax` is given, each row's greedy token (first maximum of those logits, computed on the device, so only
   // B ints come back; logits may then be null). The cache's valid flags must be current on the device
   // (KVCache::sync_valid) before the call.
+  // Single-token steps (Tq == 1) are recorded once and replayed where the backend can record (CUDA graphs: one
+  // launch per step instead of ~40 per layer); the recording runs the same kernels, so results are the same.
   KVCache make_cache(int B, int S);
   void decode(KVCache& cache, const int32_t* ids, const int32_t* pos, int Tq, int off, float* logits,
               int32_t* argmax = nullptr);
@@ -164,7 +179,7 @@ class Model {
     uint64_t drop_seed = 0;  // the dropout mask's seed (dropout on)
   };
   struct LayerActs {
-    Tensor h1, rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u, act;
+    Tensor h1, rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u;
     std::array<LinSave, NPROJ> lin;
   };
   // What the activations hold. kInfer: one layer's set and one residual, reused in place. kTrain: every layer's
@@ -182,6 +197,9 @@ class Model {
     // The activation set layer l writes (kTrain): the shared set 0 for a checkpointed layer, else its own.
     int set_of(int l) const { return l < ckpt ? 0 : l - ckpt + (ckpt > 0 ? 1 : 0); }
     Tensor hF, rstdF, tmp, rope;  // rope: cos/sin table [N, head_dim] of this batch's positions
+    // swiglu(g, u), down_proj's input [N, inter]: one buffer for all layers, made again from g and u in backward
+    // (an elementwise pass instead of keeping [N, inter] per layer: a quarter of a Qwen2 layer's activations).
+    Tensor act;
   };
 
   // Backward and loss-head work buffers, kept across steps so a steady-state step does not allocate: fresh
@@ -189,7 +207,7 @@ class Model {
   struct Scratch {
     Tensor hc, dhc, logits, dhF, dres, dh, dact, dg, du, datt, dq, dk, dv, dq_pre, dk_pre, attn, drop;
     std::array<Tensor, NPROJ> dxa;  // LoRA dy B per projection: the projections of a group run side by side
-    // LoRA dropout's mask and dropped input per projection ([N, in]), drawn in forward and again in backward.
+    // LoRA dropout's dropped input per projection ([N, in]), drawn in forward, and again with its mask in backward.
     std::array<Tensor, NPROJ> drop_mask, drop_x;
   };
 
@@ -203,12 +221,21 @@ class Model {
   int loss_chunk_rows(int n_rows) const;
   // Rows (flat positions) whose next label is a target, and those targets (shifted causal-LM labels).
   void collect_targets(const Batch& b, std::vector<int32_t>& rows, std::vector<int32_t>& targets) const;
+  // Where a forward writes its keys and values (generation): the cache and the slot of its first token; off_dev,
+  // when given, holds that slot in device memory for the kernels to read (a recorded step replays at the next slot).
+  struct CacheAt {
+    KVCache* cache = nullptr;
+    int off = 0;
+    const int32_t* off_dev = nullptr;
+  };
   // Integer arguments are device pointers (DeviceInts), checked on the host beforehand.
   void forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, const int32_t* key_valid,
-                    const int32_t* seg, KVCache* cache, int off, bool train);
+                    const int32_t* seg, const CacheAt& at, bool train);
   // Decoder layer l from xin into xout (xout may alias xin; nullptr: only refill `a`, as a recomputation does).
   void layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq, const int32_t* key_valid,
-                     const int32_t* seg, KVCache* cache, int off, bool train);
+                     const int32_t* seg, const CacheAt& at, bool train);
+  // decode() for one token per row: from the cache's fixed step buffers, replaying its recording when it has one.
+  void decode_step(KVCache& cache, const int32_t* ids, const int32_t* pos, int off, float* logits, int32_t* argmax);
   // A projection of the layer and its output (forward) or output gradient (backward).
   struct ProjIO {
     Proj proj;
@@ -241,6 +268,9 @@ class Model {
   bool trainable_stale_ = true;
   Acts acts_;
   Scratch sc_;
+  // Bumped whenever tensors a forward uses may have moved (activations reallocated, LoRA replaced): a recorded
+  // decoding step holds their addresses and is only replayed under the layout it was recorded with.
+  uint64_t layout_ = 0;
 };
 
 }  // namespace tf

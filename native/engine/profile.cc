@@ -118,6 +118,10 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "add");
     in_->add(y, x, n);
   }
+  void add_out(float* out, const float* a, const float* b, int64_t n) override {
+    Timed t(dev_, "add_out");
+    in_->add_out(out, a, b, n);
+  }
   void scale(float* x, float s, int64_t n) override {
     Timed t(dev_, "scale");
     in_->scale(x, s, n);
@@ -207,9 +211,20 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "dropout");
     in_->dropout(x, mask, x_out, n, p, seed);
   }
-  void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, int C) override {
+  void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
+                   int C) override {
     Timed t(dev_, "cache_write");
-    in_->cache_write(dst, src, B, Tq, Tk, off, C);
+    in_->cache_write(dst, src, B, Tq, Tk, off, off_dev, C);
+  }
+  void cache_write_bf16(uint16_t* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
+                        int C) override {
+    Timed t(dev_, "cache_write_bf16");
+    in_->cache_write_bf16(dst, src, B, Tq, Tk, off, off_dev, C);
+  }
+  void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
+                          const int32_t* key_valid, const int32_t* seg, float* out, float* lse) override {
+    Timed t(dev_, "attention_fwd_kv16");
+    in_->attention_fwd_kv16(d, q, k, v, key_valid, seg, out, lse);
   }
 
  private:

@@ -11,7 +11,13 @@ export function runGenerate(
   withLogits: boolean,
 ): GenerateOutput {
   if (prompts.length === 0)
-    return { tokens: [], steps: 0, stepLogits: withLogits ? new Float32Array(0) : undefined };
+    return {
+      tokens: [],
+      steps: 0,
+      replayedSteps: 0,
+      stepLaunches: 0,
+      stepLogits: withLogits ? new Float32Array(0) : undefined,
+    };
   prompts.forEach((p, i) => {
     if (p.length === 0)
       throw new TuneforgeError(`prompt ${i} is empty`, { hint: "give every prompt at least one token" });
@@ -53,5 +59,6 @@ export function runGenerate(
     tokens.push(Array.from(r.tokens.subarray(at, at + len)));
     at += len;
   }
-  return { tokens, steps: r.steps, stepLogits: r.stepLogits };
+  const { steps, replayedSteps, stepLaunches, stepLogits } = r;
+  return { tokens, steps, replayedSteps, stepLaunches, stepLogits };
 }

@@ -70,6 +70,12 @@ export interface GenerateOutput {
   /** [prompts, steps, vocab] raw logits that chose each token (only with `withLogits`). */
   stepLogits?: Float32Array;
   steps: number;
+  /**
+   * Decoding steps replayed from a recorded step (a CUDA graph: one launch for the whole step) and the kernels and
+   * copies that recording holds. 0 and 0 on the CPU, where nothing is recorded.
+   */
+  replayedSteps: number;
+  stepLaunches: number;
 }
 
 /** AdamW's state: steps taken and the moments of each trainable tensor (empty maps before the first step). */
@@ -173,7 +179,14 @@ export interface NativeModelHandle {
       keepLogits: boolean;
       eos: Int32Array;
     },
-  ): { tokens: Int32Array; lengths: Int32Array; steps: number; stepLogits?: Float32Array };
+  ): {
+    tokens: Int32Array;
+    lengths: Int32Array;
+    steps: number;
+    replayedSteps: number;
+    stepLaunches: number;
+    stepLogits?: Float32Array;
+  };
   mergedWeight(module: string): Float32Array;
   memory(): MemoryStats;
   dispose(): void;

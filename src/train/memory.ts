@@ -14,9 +14,10 @@ const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
 
 /**
  * Saved activations per token per layer, in units of `hidden`: the engine keeps (see native/engine/model.h
- * LayerActs) the residual, h1, res2, h2 (4 x hidden), q/att (2 x q width), k/v (2 x kv width) and g/u/act
- * (3 x intermediate). For the common shapes (q width = hidden, intermediate ~ 3-5 x hidden) that is about
- * 4 + 2 + 1 + 3 x 4 = 19; we use the exact sum when the config is known (activationFloatsPerToken).
+ * LayerActs) the residual, h1, res2, h2 (4 x hidden), q/att (2 x q width), k/v (2 x kv width) and g/u
+ * (2 x intermediate); swiglu(g, u) is one buffer for all layers, made again in backward. For the common shapes
+ * (q width = hidden, intermediate ~ 3-5 x hidden) that is about 4 + 2 + 1 + 2 x 4 = 15; we use the exact sum when
+ * the config is known (activationFloatsPerToken).
  * With gradient checkpointing of the bottom k layers the engine keeps every layer's input (the residual), ONE
  * set shared by the k checkpointed layers (backward refills it by recomputing them) and a set of its own for each
  * layer above: layers x hidden + (layers - k + 1) x one layer's rest (k = layers: today's full checkpointing;
@@ -33,12 +34,14 @@ export function activationFloatsPerToken(
 ): number {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
-  const perLayer = 4 * c.hiddenSize + 2 * q + 2 * kv + 3 * c.intermediateSize + (c.qkNorm ? q + kv : 0);
+  const perLayer = 4 * c.hiddenSize + 2 * q + 2 * kv + 2 * c.intermediateSize + (c.qkNorm ? q + kv : 0);
   // LoRA keeps x A^T ([tokens, r]) per adapted projection; with dropout only the mask's seed (the mask and the
   // dropped input are drawn again in backward, in buffers counted once: see dropoutBuffers).
   const layerSet = perLayer + loraRank * loraProjections;
   return (
-    c.numLayers * c.hiddenSize + activationSets(c, more.gradientCheckpointing) * (layerSet - c.hiddenSize)
+    c.numLayers * c.hiddenSize +
+    activationSets(c, more.gradientCheckpointing) * (layerSet - c.hiddenSize) +
+    c.intermediateSize // the shared swiglu(g, u)
   );
 }
 

@@ -62,7 +62,8 @@ export function loraModelWithRandomB(dir: string, threads: number, gradientCheck
 /**
  * One layer's saved activations (native/engine/model.h LayerActs) in floats per token, for a qk-norm model with
  * LoRA on all 7 projections: h1, rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u,
- * act, and per LoRA module x A^T. LoRA dropout adds nothing per layer: only the mask's seed is kept.
+ * and per LoRA module x A^T (swiglu(g, u) is one buffer for all layers). LoRA dropout adds nothing per layer: only
+ * the mask's seed is kept.
  */
 export function layerSetFloats(c: typeof PEAK_MODEL, loraRank: number): number {
   const D = c.hidden_size;
@@ -71,7 +72,7 @@ export function layerSetFloats(c: typeof PEAK_MODEL, loraRank: number): number {
   const KV = c.num_key_value_heads;
   const q = H * c.head_dim;
   const kv = KV * c.head_dim;
-  return D + 1 + q + 2 * kv + (q + kv + H + KV) + q + H + 2 * D + 1 + 3 * F + 7 * loraRank;
+  return D + 1 + q + 2 * kv + (q + kv + H + KV) + q + H + 2 * D + 1 + 2 * F + 7 * loraRank;
 }
 
 /** Same tensor names, and every value bit for bit (the first difference is named). */

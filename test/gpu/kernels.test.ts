@@ -28,6 +28,7 @@ const TOLERANCE: Record<string, number> = {
   zero: 0,
   copy: 0,
   add: 0,
+  add_out: 0,
   scale: 0,
   mul: 0,
   add_bias: 0,
@@ -35,6 +36,7 @@ const TOLERANCE: Record<string, number> = {
   embedding_bwd: 0,
   dropout: 0,
   cache_write: 0,
+  cache_write_bf16: 0,
   sum_squares: 1e-10,
   sum_squares_many: 1e-10,
   argmax_rows: 0,
@@ -53,6 +55,8 @@ const TOLERANCE: Record<string, number> = {
   rmsnorm_fwd: 1e-5,
   rmsnorm_bwd: 1e-5,
   attention_fwd: 1e-5,
+  // fp32 mode on K and V read from a bf16 cache, against the fp32 reference on the same bf16-exact values
+  attention_fwd_kv16: 1e-5,
   attention_bwd: 1e-5,
 };
 
@@ -82,6 +86,13 @@ function assertReport(entries: KernelCheckEntry[]): void {
     entries.some((e) => e.op === "attention_fwd" && /qoff[1-9]/.test(e.shape)),
     "attention forward checked with a KV-cache offset",
   );
+  // decoding steps as a recorded step runs them: the slot read on the device, on an fp32 and a bf16 cache
+  for (const op of ["attention_fwd", "attention_fwd_kv16"])
+    assert.ok(
+      entries.some((e) => e.op === op && e.shape.includes(" slot-on-device")),
+      `${op} checked with the slot in device memory`,
+    );
+  assert.ok(entries.some((e) => e.op === "cache_write" && e.shape.includes("slot-on-device")));
   const failures: string[] = [];
   for (const e of entries) {
     assert.ok(e.count > 0, `${e.op}.${e.output} [${e.shape}] compared nothing`);

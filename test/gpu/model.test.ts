@@ -220,6 +220,46 @@ test(`${DEVICE} agrees with cpu: LoRA with dropout on packed rows, AdamW, genera
   }
 });
 
+test(`${DEVICE}: decoding steps replay one recorded step (a CUDA graph) and give what launching each kernel gives`, () => {
+  const [cpu, dev] = loadPair(DIR, true);
+  const prompts = [[3, 9, 27, 4, 50], [8, 1, 30], [7]];
+  const settings = { maxNewTokens: 7, eosTokenIds: [] };
+  try {
+    const recorded = dev.generateWithLogits(prompts, settings); // logits back to the host (sampling's path)
+    const recordedGreedy = dev.generateWithLogits(prompts, settings, false); // greedy tokens picked on the device
+    process.env.TUNEFORGE_CUDA_GRAPHS = "0";
+    let direct, directGreedy;
+    try {
+      direct = dev.generateWithLogits(prompts, settings);
+      directGreedy = dev.generateWithLogits(prompts, settings, false);
+    } finally {
+      delete process.env.TUNEFORGE_CUDA_GRAPHS;
+    }
+    const ref = cpu.generateWithLogits(prompts, settings);
+    if (DEVICE === "cuda") {
+      // 7 steps: the prefill, then 6 single-token steps; the first runs directly, the second is recorded, and the
+      // recording runs it and the 4 after it
+      for (const r of [recorded, recordedGreedy]) {
+        assert.equal(r.replayedSteps, 5);
+        assert.ok(r.stepLaunches > 20 * 2, `the recording holds ${r.stepLaunches} launches for 2 layers`);
+      }
+      for (const r of [direct, directGreedy]) assert.deepEqual([r.replayedSteps, r.stepLaunches], [0, 0]);
+    } else {
+      assert.deepEqual([recorded.replayedSteps, recorded.stepLaunches], [0, 0], "the CPU records nothing");
+    }
+    assert.deepEqual(recorded.tokens, direct.tokens);
+    assert.deepEqual(recordedGreedy.tokens, recorded.tokens);
+    assert.deepEqual(directGreedy.tokens, recorded.tokens);
+    assert.deepEqual(recorded.tokens, ref.tokens);
+    // The same kernels on the same buffers: equal up to what a GPU library may vary between launches
+    assertClose("recorded vs direct step logits", maxAbsDiff(recorded.stepLogits!, direct.stepLogits!), 1e-6);
+    assertClose("recorded step logits", maxAbsDiff(recorded.stepLogits!, ref.stepLogits!), 1e-4);
+  } finally {
+    cpu.dispose();
+    dev.dispose();
+  }
+});
+
 test(`${DEVICE} agrees with cpu: full fine-tuning of an untied model`, () => {
   const [cpu, dev] = loadPair(UNTIED, false);
   try {

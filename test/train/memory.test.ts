@@ -28,9 +28,10 @@ test("parameter count and activations per token follow the layer shapes", () => 
   // gate/up 128x64 each, down 64x128, two norms 2x64.
   const perLayer = 4096 + 64 + 2048 + 32 + 2048 + 32 + 4096 + 3 * 8192 + 128;
   assert.equal(parameterCount(config), 64000 + 64 + 2 * perLayer);
-  // 4 x 64 + 2 x 64 + 2 x 32 + 3 x 128 = 832 per layer, plus r x 7 for the LoRA x A^T of 7 projections.
-  assert.equal(activationFloatsPerToken(config), 2 * 832);
-  assert.equal(activationFloatsPerToken(config, 8, 7), 2 * (832 + 56));
+  // 4 x 64 + 2 x 64 + 2 x 32 + 2 x 128 = 704 per layer, plus r x 7 for the LoRA x A^T of 7 projections, plus one
+  // swiglu(g, u) of 128 for all layers.
+  assert.equal(activationFloatsPerToken(config), 2 * 704 + 128);
+  assert.equal(activationFloatsPerToken(config, 8, 7), 2 * (704 + 56) + 128);
 });
 
 test("LoRA and full fine-tuning estimates add weights, trainable state, activations and the loss chunk", () => {
@@ -45,7 +46,7 @@ test("LoRA and full fine-tuning estimates add weights, trainable state, activati
   assert.equal(lora.weights, params * 4);
   // q: 8 x (64 + 64), v: 8 x (32 + 64), per layer; x4 copies (w, g, m, v) x 4 bytes
   assert.equal(lora.trainable, 2 * (8 * 128 + 8 * 96) * 4 * 4);
-  assert.equal(lora.activations, 400 * 2 * (832 + 16) * 4);
+  assert.equal(lora.activations, 400 * (2 * (704 + 16) + 128) * 4);
   assert.equal(lora.workBuffers, 50 * 1000 * 4 + 4 * 400 * 64 * 4);
   assert.equal(lora.total, lora.weights + lora.trainable + lora.activations + lora.workBuffers);
 
@@ -56,7 +57,7 @@ test("LoRA and full fine-tuning estimates add weights, trainable state, activati
     lossChunkTokens: 50,
   });
   assert.equal(full.trainable, params * 3 * 4); // grads, m, v on top of the weights
-  assert.equal(full.activations, 400 * 2 * 832 * 4);
+  assert.equal(full.activations, 400 * (2 * 704 + 128) * 4);
 });
 
 test("an estimate over the machine's memory is an error with the numbers and what to change", () => {

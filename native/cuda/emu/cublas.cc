@@ -1,17 +1,26 @@
 // The emulated cuBLAS (include/cublas_v2.h): column-major C = alpha op(A) op(B) + beta C, summed in double.
 // Arguments are checked as cuBLAS checks them (CUBLAS_STATUS_INVALID_VALUE for a negative size or a leading
 // dimension smaller than the stored rows), and with beta = 0 C is written without being read, so NaN garbage in
-// an output buffer does not leak into the result (a kernel that relied on it would fail here).
+// an output buffer does not leak into the result (a kernel that relied on it would fail here). On a capturing
+// stream a product is recorded as one graph node holding its arguments (alpha and beta read at the call, as
+// cuBLAS's host pointer mode does) and computed when the graph runs.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
+#include "capture.h"
 #include "cublas_v2.h"
 #include "engine/bf16.h"
 
 struct cublasContext {
   cudaStream_t stream = nullptr;
+  // The user's workspace (cublasSetWorkspace) or nullptr for cuBLAS's own pool. The products here need none; it is
+  // kept so the handle's state follows cuBLAS's rules (cublasSetStream drops it).
+  void* workspace = nullptr;
+  size_t workspace_bytes = 0;
 };
 
 namespace {
@@ -22,16 +31,10 @@ double load(const void* p, cudaDataType_t t, int64_t ld, int64_t r, int64_t c) {
   return t == CUDA_R_16BF ? tf::bf16_to_f32(static_cast<const uint16_t*>(p)[i]) : static_cast<const float*>(p)[i];
 }
 
-cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
-                    const void* A, cudaDataType_t at, int lda, long long sa, const void* B, cudaDataType_t bt,
-                    int ldb, long long sb, float beta, float* C, int ldc, long long sc, int batch) {
-  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
-  if ((ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) || (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T) || m < 0 || n < 0 ||
-      k < 0 || batch < 0)
-    return CUBLAS_STATUS_INVALID_VALUE;
-  const int a_rows = ta == CUBLAS_OP_N ? m : k, b_rows = tb == CUBLAS_OP_N ? k : n;
-  if (lda < std::max(1, a_rows) || ldb < std::max(1, b_rows) || ldc < std::max(1, m))
-    return CUBLAS_STATUS_INVALID_VALUE;
+// The product itself, on arguments already checked.
+void compute(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const void* A,
+             cudaDataType_t at, int lda, long long sa, const void* B, cudaDataType_t bt, int ldb, long long sb,
+             float beta, float* C, int ldc, long long sc, int batch) {
   std::vector<double> opa((size_t)m * k), bcol(k);  // op(A) row-major, then one column of op(B) at a time
   const size_t ea = at == CUDA_R_16BF ? 2 : 4, eb = bt == CUDA_R_16BF ? 2 : 4;
   for (int b = 0; b < batch; b++) {
@@ -51,6 +54,31 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
         c = beta == 0.0f ? (float)(alpha * s) : (float)(alpha * s + (double)beta * c);
       }
     }
+  }
+}
+
+// Checks the arguments as cuBLAS does (before any work is queued), then runs the product on the handle's stream:
+// now, or as a node of that stream's capture. Refused stream work (the legacy stream during a capture) is an
+// execution failure, its CUDA error left as the last error.
+cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
+                    const void* A, cudaDataType_t at, int lda, long long sa, const void* B, cudaDataType_t bt,
+                    int ldb, long long sb, float beta, float* C, int ldc, long long sc, int batch) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  if ((ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) || (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T) || m < 0 || n < 0 ||
+      k < 0 || batch < 0)
+    return CUBLAS_STATUS_INVALID_VALUE;
+  const int a_rows = ta == CUBLAS_OP_N ? m : k, b_rows = tb == CUBLAS_OP_N ? k : n;
+  if (lda < std::max(1, a_rows) || ldb < std::max(1, b_rows) || ldc < std::max(1, m))
+    return CUBLAS_STATUS_INVALID_VALUE;
+  bool record = false;
+  if (emu::issue(h->stream, "a cuBLAS product", record) != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
+  if (record) {
+    emu::record(h->stream, cudaGraphNodeTypeKernel, "a cuBLAS product", [=] {
+      compute(ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C, ldc, sc, batch);
+      return cudaSuccess;
+    });
+  } else {
+    compute(ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C, ldc, sc, batch);
   }
   return CUBLAS_STATUS_SUCCESS;
 }
@@ -82,9 +110,26 @@ cublasStatus_t cublasDestroy(cublasHandle_t h) {
   delete h;
   return CUBLAS_STATUS_SUCCESS;
 }
+// As cuBLAS documents, setting the stream also resets the workspace to cuBLAS's own pool: a user workspace must
+// be set again after every cublasSetStream.
 cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
   if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
   h->stream = s;
+  h->workspace = nullptr;
+  h->workspace_bytes = 0;
+  return CUBLAS_STATUS_SUCCESS;
+}
+// cuBLAS wants the workspace aligned to 256 bytes (cudaMalloc's alignment). Guard-page allocations
+// (TUNEFORGE_CUDA_EMU_GUARD=1) end against a page and are only element-aligned, so the check is off there.
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void* workspace, size_t bytes) {
+  if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
+  static const bool guard = [] {
+    const char* v = std::getenv("TUNEFORGE_CUDA_EMU_GUARD");
+    return v && std::string(v) == "1";
+  }();
+  if (!guard && reinterpret_cast<uintptr_t>(workspace) % 256 != 0) return CUBLAS_STATUS_INVALID_VALUE;
+  h->workspace = workspace;
+  h->workspace_bytes = bytes;
   return CUBLAS_STATUS_SUCCESS;
 }
 cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t) {

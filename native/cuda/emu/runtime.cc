@@ -1,9 +1,11 @@
-// The emulated CUDA runtime (include/cuda_runtime.h): memory, copies, events, device queries, and the kernel
-// scheduler. Each launch runs its blocks one after another (TUNEFORGE_CUDA_EMU_ORDER=reverse runs blocks and the
-// threads of a block in reverse order, which exposes code that reads what another thread or block writes without a
-// barrier between them). Inside a block every thread is a fiber run until it reaches __syncthreads() or
-// a warp shuffle; a barrier opens when every live thread of its block (or all 32 lanes of its warp) waits there.
-// Threads that wait at different barriers forever are reported as a deadlock naming the kernel.
+// The emulated CUDA runtime (include/cuda_runtime.h): memory, copies, events, device queries, streams, stream
+// capture and graphs, and the kernel scheduler. Each launch runs its blocks one after another
+// (TUNEFORGE_CUDA_EMU_ORDER=reverse runs blocks and the threads of a block in reverse order, which exposes code
+// that reads what another thread or block writes without a barrier between them). Inside a block every thread is
+// a fiber run until it reaches __syncthreads() or a warp shuffle; a barrier opens when every live thread of its
+// block (or all 32 lanes of its warp) waits there. Threads that wait at different barriers forever are reported
+// as a deadlock naming the kernel. Stream work runs at once, except on a capturing stream, where it becomes a
+// graph node that cudaGraphLaunch runs later.
 #include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -14,11 +16,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "capture.h"
 #include "cuda_runtime.h"
 
 // Plain globals, not thread_local (which costs a call per access in a shared library): launches are serialised.
@@ -258,6 +264,83 @@ void run_block() {
 
 }  // namespace
 
+// ---- streams, events, graphs and the capture ----
+// Streams are handles only: their work runs when issued, in issue order, which is one order a GPU may pick.
+struct CUstream_st {
+  unsigned flags;
+};
+// Events are host timestamps: work is synchronous, so the time between two records is the work between them.
+struct CUevent_st {
+  std::chrono::steady_clock::time_point t;
+  uint64_t captured_by = 0;  // the capture that recorded this event last (0: a real record)
+};
+using GraphOp = std::function<cudaError_t()>;
+struct CUgraphNode_st {
+  cudaGraphNodeType type;
+  std::string what;
+  GraphOp op;
+};
+struct CUgraph_st {
+  std::vector<std::unique_ptr<CUgraphNode_st>> nodes;
+};
+// An instantiated graph copies the nodes' operations, so it outlives cudaGraphDestroy as on a GPU.
+struct CUgraphExec_st {
+  std::vector<GraphOp> ops;
+};
+
+namespace {
+
+std::mutex streams_mu;
+std::unordered_set<cudaStream_t> streams;  // the live streams cudaStreamCreate made
+
+bool is_legacy(cudaStream_t s) { return s == nullptr || s == cudaStreamLegacy; }
+
+// A stream handle the runtime knows: the legacy stream or a live stream (a destroyed one is reported, where a GPU
+// would do something undefined).
+bool known_stream(cudaStream_t s) {
+  if (is_legacy(s)) return true;
+  std::lock_guard<std::mutex> lock(streams_mu);
+  return streams.count(s) > 0;
+}
+
+// The capture in progress: one at a time (the backend never needs two). A graph collects its nodes until
+// cudaStreamEndCapture; after an error it is invalidated, and EndCapture returns no graph.
+struct Capture {
+  cudaStream_t stream = nullptr;  // nullptr: no capture
+  cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
+  std::thread::id thread;  // the thread that began it (thread-local mode, and EndCapture's thread check)
+  uint64_t id = 0;
+  bool invalidated = false;
+  std::string reason;  // what invalidated it
+  std::unique_ptr<CUgraph_st> graph;
+};
+std::mutex capture_mu;
+Capture cap;
+uint64_t captures_begun = 0;
+
+// With capture_mu held. Keeps the first reason: later errors are usually its consequences.
+void invalidate(const std::string& why) {
+  if (!cap.stream || cap.invalidated) return;
+  cap.invalidated = true;
+  cap.reason = why;
+}
+
+// Calls a global-mode capture forbids anywhere (thread-local mode: in the capturing thread), because they
+// allocate or wait for the device, which a graph cannot hold. `always`: a call no mode allows (waiting for the
+// capturing stream itself, or the whole device). They fail with cudaErrorStreamCaptureUnsupported and
+// invalidate the capture.
+cudaError_t unsafe_call(const char* what, bool always) {
+  std::lock_guard<std::mutex> lock(capture_mu);
+  if (!cap.stream) return cudaSuccess;
+  const bool refused = always || cap.mode == cudaStreamCaptureModeGlobal ||
+                       (cap.mode == cudaStreamCaptureModeThreadLocal && std::this_thread::get_id() == cap.thread);
+  if (!refused) return cudaSuccess;
+  invalidate(std::string(what) + " during a stream capture");
+  return fail(cudaErrorStreamCaptureUnsupported);
+}
+
+}  // namespace
+
 void __syncthreads() { wait_at(Wait::Block); }
 
 namespace emu {
@@ -275,23 +358,31 @@ uint64_t shfl_xor(unsigned mask, uint64_t bits, int lane_mask, int width) {
 
 void* dynamic_shared() { return run->shared.data(); }
 
-void run_grid(const LaunchConfig& cfg, const void* kernel, const char* name, void (*body)(void*), void* ctx) {
+// What a GPU would reject about a launch's configuration (checked when it is issued, captured or not).
+cudaError_t launch_error(const LaunchConfig& cfg, const void* kernel, const char* name) {
   const uint64_t threads = (uint64_t)cfg.block.x * cfg.block.y * cfg.block.z;
   const uint64_t blocks = (uint64_t)cfg.grid.x * cfg.grid.y * cfg.grid.z;
   if (threads == 0 || threads > kMaxThreads || cfg.block.z > 64 || blocks == 0 || cfg.grid.y > 65535 ||
-      cfg.grid.z > 65535) {
-    fail(cudaErrorInvalidConfiguration);
-    return;
-  }
+      cfg.grid.z > 65535)
+    return cudaErrorInvalidConfiguration;
   std::lock_guard<std::mutex> lock(launch_mu);
   size_t allowed = kMaxStaticShared;
   if (auto it = shared_optin.find(kernel); it != shared_optin.end()) allowed = std::max(allowed, (size_t)it->second);
   if (cfg.shared_bytes > allowed) {
     std::fprintf(stderr, "CUDA emulator: %s asks for %zu bytes of dynamic shared memory, %zu allowed\n", name,
                  cfg.shared_bytes, allowed);
-    fail(cudaErrorInvalidValue);
-    return;
+    return cudaErrorInvalidValue;
   }
+  return cudaSuccess;
+}
+
+// Checks and runs one launch (issued now, or a graph's kernel node replayed).
+cudaError_t run_launch(const LaunchConfig& cfg, const void* kernel, const char* name, void (*body)(void*),
+                       void* ctx) {
+  if (const cudaError_t e = launch_error(cfg, kernel, name)) return fail(e);
+  const uint64_t threads = (uint64_t)cfg.block.x * cfg.block.y * cfg.block.z;
+  const uint64_t blocks = (uint64_t)cfg.grid.x * cfg.grid.y * cfg.grid.z;
+  std::lock_guard<std::mutex> lock(launch_mu);
   static BlockRun* state = new BlockRun();
   run = state;
   run->kernel = name;
@@ -311,6 +402,60 @@ void run_grid(const LaunchConfig& cfg, const void* kernel, const char* name, voi
     run_block();
   }
   run = nullptr;
+  return cudaSuccess;
+}
+
+void run_grid(const LaunchConfig& cfg, const void* kernel, const char* name, void (*body)(void*), void* ctx) {
+  run_launch(cfg, kernel, name, body, ctx);
+}
+
+void record_launch(const LaunchConfig& cfg, const void* kernel, const char* name, void (*body)(void*),
+                   std::shared_ptr<void> ctx) {
+  if (const cudaError_t e = launch_error(cfg, kernel, name)) {
+    fail_in_capture(cfg.stream, e, name);
+    return;
+  }
+  record(cfg.stream, cudaGraphNodeTypeKernel, name,
+         [cfg, kernel, name, body, ctx] { return run_launch(cfg, kernel, name, body, ctx.get()); });
+}
+
+cudaError_t issue(cudaStream_t s, const char* what, bool& record) {
+  record = false;
+  if (!known_stream(s)) return fail(cudaErrorInvalidResourceHandle);
+  std::lock_guard<std::mutex> lock(capture_mu);
+  if (!cap.stream) return cudaSuccess;
+  if (s == cap.stream) {
+    // Work after the capture broke is refused too: the graph could not hold what it depends on.
+    if (cap.invalidated) return fail(cudaErrorStreamCaptureInvalidated);
+    record = true;
+    return cudaSuccess;
+  }
+  if (is_legacy(s)) {
+    // The legacy stream waits for every blocking stream, so its work would depend on the capture; on a GPU work
+    // beside a non-blocking capturing stream runs at once instead, left out of the graph, which is always a
+    // mistake in code that captures its work: refused either way.
+    invalidate(std::string(what) + " on the legacy stream during a stream capture");
+    return fail(cudaErrorStreamCaptureImplicit);
+  }
+  return cudaSuccess;
+}
+
+void record(cudaStream_t s, cudaGraphNodeType type, const char* what, std::function<cudaError_t()> op) {
+  {
+    std::lock_guard<std::mutex> lock(capture_mu);
+    if (cap.stream == s) {
+      if (!cap.invalidated)
+        cap.graph->nodes.push_back(std::make_unique<CUgraphNode_st>(CUgraphNode_st{type, what, std::move(op)}));
+      return;
+    }
+  }
+  op();  // the capture ended on another thread since issue(): the work is the stream's again
+}
+
+cudaError_t fail_in_capture(cudaStream_t s, cudaError_t e, const char* what) {
+  std::lock_guard<std::mutex> lock(capture_mu);
+  if (s == cap.stream) invalidate(std::string(what) + " failed (" + cudaGetErrorName(e) + ") during a stream capture");
+  return fail(e);
 }
 
 }  // namespace emu
@@ -324,7 +469,13 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorIllegalState: return "cudaErrorIllegalState";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
+    case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
+    case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
   }
   return "cudaErrorUnknown";
 }
@@ -336,7 +487,15 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorIllegalState: return "the operation cannot be performed in the present state";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureUnmatched: return "capture was not initiated in this stream";
+    case cudaErrorStreamCaptureImplicit:
+      return "operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorStreamCaptureWrongThread:
+      return "attempt to terminate a thread-local capture sequence from another thread";
   }
   return "unknown error";
 }
@@ -436,6 +595,7 @@ void* guarded_alloc(size_t bytes, Allocation& a) {
 }
 
 cudaError_t cudaMalloc(void** p, size_t bytes) {
+  if (const cudaError_t e = unsafe_call("cudaMalloc", false)) return e;
   std::lock_guard<std::mutex> lock(mem_mu);
   if (allocated + bytes > device_bytes()) return fail(cudaErrorMemoryAllocation);
   Allocation a{bytes, nullptr, 0};
@@ -448,6 +608,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
   return cudaSuccess;
 }
 cudaError_t cudaFree(void* p) {
+  if (const cudaError_t e = unsafe_call("cudaFree", false)) return e;
   if (!p) return cudaSuccess;
   std::lock_guard<std::mutex> lock(mem_mu);
   auto it = allocations.find(p);
@@ -465,32 +626,217 @@ cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   return cudaSuccess;
 }
 
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
-  if (bytes) std::memmove(dst, src, bytes);
-  return cudaSuccess;
-}
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t) {
-  return cudaMemcpy(dst, src, bytes, kind);
-}
-cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
-                              cudaMemcpyKind, cudaStream_t) {
-  if (width > dpitch || width > spitch) return fail(cudaErrorInvalidValue);
+// The copies and fills themselves, shared by the calls that run them now and the graph nodes that run them later.
+namespace {
+cudaError_t copy_2d(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height) {
   for (size_t r = 0; r < height; r++)
     std::memmove(static_cast<char*>(dst) + r * dpitch, static_cast<const char*>(src) + r * spitch, width);
   return cudaSuccess;
 }
+}  // namespace
+
+// The synchronous copy and fill wait for the device (the legacy stream): no global-mode capture allows them.
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
+  if (const cudaError_t e = unsafe_call("cudaMemcpy", false)) return e;
+  if (bytes) std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
 cudaError_t cudaMemset(void* p, int value, size_t bytes) {
+  if (const cudaError_t e = unsafe_call("cudaMemset", false)) return e;
   if (bytes) std::memset(p, value, bytes);
   return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t) { return cudaMemset(p, value, bytes); }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+// The asynchronous ones run now, or become a node of their stream's capture holding the addresses they were given.
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t s) {
+  bool record = false;
+  if (const cudaError_t e = emu::issue(s, "cudaMemcpyAsync", record)) return e;
+  if (!bytes) return cudaSuccess;
+  if (record)
+    emu::record(s, cudaGraphNodeTypeMemcpy, "cudaMemcpyAsync", [=] {
+      std::memmove(dst, src, bytes);
+      return cudaSuccess;
+    });
+  else
+    std::memmove(dst, src, bytes);
+  return cudaSuccess;
+}
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind, cudaStream_t s) {
+  bool record = false;
+  if (const cudaError_t e = emu::issue(s, "cudaMemcpy2DAsync", record)) return e;
+  if (width > dpitch || width > spitch) return emu::fail_in_capture(s, cudaErrorInvalidValue, "cudaMemcpy2DAsync");
+  if (record)
+    emu::record(s, cudaGraphNodeTypeMemcpy, "cudaMemcpy2DAsync",
+                [=] { return copy_2d(dst, dpitch, src, spitch, width, height); });
+  else
+    copy_2d(dst, dpitch, src, spitch, width, height);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s) {
+  bool record = false;
+  if (const cudaError_t e = emu::issue(s, "cudaMemsetAsync", record)) return e;
+  if (!bytes) return cudaSuccess;
+  if (record)
+    emu::record(s, cudaGraphNodeTypeMemset, "cudaMemsetAsync", [=] {
+      std::memset(p, value, bytes);
+      return cudaSuccess;
+    });
+  else
+    std::memset(p, value, bytes);
+  return cudaSuccess;
+}
 
-// Events are host timestamps: work is synchronous, so the time between two records is the work between them.
-struct CUevent_st {
-  std::chrono::steady_clock::time_point t;
-};
+// Waiting for the whole device includes the capturing stream: refused in every capture mode.
+cudaError_t cudaDeviceSynchronize() { return unsafe_call("cudaDeviceSynchronize", true); }
+
+cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int flags) {
+  if (!s || (flags & ~cudaStreamNonBlocking)) return fail(cudaErrorInvalidValue);
+  *s = new CUstream_st{flags};
+  std::lock_guard<std::mutex> lock(streams_mu);
+  streams.insert(*s);
+  return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+  if (is_legacy(s) || !known_stream(s)) return fail(cudaErrorInvalidResourceHandle);
+  {
+    // The emulator's choice: a capture is ended with cudaStreamEndCapture, not by destroying its stream.
+    std::lock_guard<std::mutex> lock(capture_mu);
+    if (cap.stream == s) return fail(cudaErrorIllegalState);
+  }
+  std::lock_guard<std::mutex> lock(streams_mu);
+  streams.erase(s);
+  delete s;
+  return cudaSuccess;
+}
+// Waiting for the capturing stream is refused in every mode; for another stream, in a global-mode capture.
+cudaError_t cudaStreamSynchronize(cudaStream_t s) {
+  if (!known_stream(s)) return fail(cudaErrorInvalidResourceHandle);
+  bool capturing;
+  {
+    std::lock_guard<std::mutex> lock(capture_mu);
+    capturing = cap.stream && cap.stream == s;
+  }
+  return unsafe_call("cudaStreamSynchronize", capturing);
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
+  if (is_legacy(s)) return fail(cudaErrorStreamCaptureUnsupported);  // the legacy stream cannot be captured
+  if (!known_stream(s)) return fail(cudaErrorInvalidResourceHandle);
+  if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
+      mode != cudaStreamCaptureModeRelaxed)
+    return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(capture_mu);
+  if (cap.stream == s) return fail(cudaErrorIllegalState);
+  if (cap.stream) {
+    std::fprintf(stderr, "CUDA emulator: a second stream capture while one is in progress (one at a time here)\n");
+    return fail(cudaErrorIllegalState);
+  }
+  cap.stream = s;
+  cap.mode = mode;
+  cap.thread = std::this_thread::get_id();
+  cap.id = ++captures_begun;
+  cap.invalidated = false;
+  cap.reason.clear();
+  cap.graph = std::make_unique<CUgraph_st>();
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
+  if (!graph) return fail(cudaErrorInvalidValue);
+  if (!known_stream(s)) return fail(cudaErrorInvalidResourceHandle);
+  std::lock_guard<std::mutex> lock(capture_mu);
+  if (!cap.stream || cap.stream != s) {
+    *graph = nullptr;
+    return fail(cudaErrorIllegalState);  // s is not capturing
+  }
+  if (cap.mode != cudaStreamCaptureModeRelaxed && std::this_thread::get_id() != cap.thread)
+    return fail(cudaErrorStreamCaptureWrongThread);  // the capture goes on
+  const bool invalidated = cap.invalidated;
+  if (invalidated) {
+    // Said once per process: the first reason a capture broke is what one needs to fix it.
+    static bool told = false;
+    if (!told)
+      std::fprintf(stderr, "CUDA emulator: stream capture invalidated by %s (said once)\n", cap.reason.c_str());
+    told = true;
+    *graph = nullptr;
+  } else {
+    *graph = cap.graph.release();
+  }
+  cap = Capture();
+  return invalidated ? fail(cudaErrorStreamCaptureInvalidated) : cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
+  if (!status) return fail(cudaErrorInvalidValue);
+  if (!known_stream(s)) return fail(cudaErrorInvalidResourceHandle);
+  std::lock_guard<std::mutex> lock(capture_mu);
+  *status = cudaStreamCaptureStatusNone;
+  if (!cap.stream) return cudaSuccess;
+  if (s == cap.stream) {
+    *status = cap.invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
+    return cudaSuccess;
+  }
+  // Asking about the legacy stream asks about every blocking stream, a capturing one included.
+  if (is_legacy(s) && !(cap.stream->flags & cudaStreamNonBlocking)) return fail(cudaErrorStreamCaptureImplicit);
+  return cudaSuccess;
+}
+
+// ---- graphs ----
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags) {
+  if (!exec || !graph || (flags & ~0xfull)) return fail(cudaErrorInvalidValue);  // CUDA 12's flags: bits 0-3
+  auto* x = new CUgraphExec_st();
+  for (const auto& node : graph->nodes) x->ops.push_back(node->op);
+  *exec = x;
+  return cudaSuccess;
+}
+namespace {
+// A graph's nodes in capture order, stopping at the first error.
+cudaError_t run_ops(const std::vector<GraphOp>& ops) {
+  for (const GraphOp& op : ops)
+    if (const cudaError_t e = op()) return fail(e);
+  return cudaSuccess;
+}
+}  // namespace
+// Runs the graph now (or records it as one node of a capture): its kernels with the arguments captured, reading
+// device memory as it is now.
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
+  if (!exec) return fail(cudaErrorInvalidValue);
+  bool record = false;
+  if (const cudaError_t e = emu::issue(s, "cudaGraphLaunch", record)) return e;
+  if (record) {
+    emu::record(s, cudaGraphNodeTypeGraph, "cudaGraphLaunch", [ops = exec->ops] { return run_ops(ops); });
+    return cudaSuccess;
+  }
+  return run_ops(exec->ops);
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  if (!exec) return fail(cudaErrorInvalidValue);
+  delete exec;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  if (!graph) return fail(cudaErrorInvalidValue);
+  delete graph;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* count) {
+  if (!graph || !count) return fail(cudaErrorInvalidValue);
+  const size_t n = graph->nodes.size();
+  if (!nodes) {
+    *count = n;
+    return cudaSuccess;
+  }
+  // As CUDA: up to *count nodes, the slots past the last node set to null, *count = the nodes written.
+  for (size_t i = 0; i < *count; i++) nodes[i] = i < n ? graph->nodes[i].get() : nullptr;
+  *count = std::min(*count, n);
+  return cudaSuccess;
+}
+cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType* type) {
+  if (!node || !type) return fail(cudaErrorInvalidValue);
+  *type = node->type;
+  return cudaSuccess;
+}
+
+// ---- events ----
 cudaError_t cudaEventCreate(cudaEvent_t* e) {
   *e = new CUevent_st();
   return cudaSuccess;
@@ -499,11 +845,36 @@ cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
-cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+// On a capturing stream the record is a node: the event takes its time when a replay reaches it.
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
+  if (!e) return fail(cudaErrorInvalidResourceHandle);
+  bool record = false;
+  if (const cudaError_t err = emu::issue(s, "cudaEventRecord", record)) return err;
+  if (record) {
+    {
+      std::lock_guard<std::mutex> lock(capture_mu);
+      e->captured_by = cap.id;
+    }
+    emu::record(s, cudaGraphNodeTypeEventRecord, "cudaEventRecord", [e] {
+      e->t = std::chrono::steady_clock::now();
+      return cudaSuccess;
+    });
+    return cudaSuccess;
+  }
   e->t = std::chrono::steady_clock::now();
+  e->captured_by = 0;
   return cudaSuccess;
 }
-cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+// Waiting for an event the capture recorded would wait for the capture: refused in every mode.
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+  if (!e) return fail(cudaErrorInvalidResourceHandle);
+  bool captured;
+  {
+    std::lock_guard<std::mutex> lock(capture_mu);
+    captured = cap.stream && e->captured_by == cap.id;
+  }
+  return unsafe_call("cudaEventSynchronize", captured);
+}
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
   *ms = std::chrono::duration<float, std::milli>(stop->t - start->t).count();
   return cudaSuccess;

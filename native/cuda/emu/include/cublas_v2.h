@@ -1,5 +1,6 @@
 // CPU emulation of the cuBLAS calls native/cuda makes (see ../README.md): column-major reference products with
-// double accumulation, cuBLAS's argument checks (leading dimensions, sizes), and beta = 0 never reading C.
+// double accumulation, cuBLAS's argument checks (leading dimensions, sizes), beta = 0 never reading C, and
+// products on a capturing stream recorded into its graph.
 #pragma once
 #include <cstdint>
 
@@ -32,6 +33,7 @@ const char* cublasGetStatusString(cublasStatus_t s);
 cublasStatus_t cublasCreate(cublasHandle_t* h);
 cublasStatus_t cublasDestroy(cublasHandle_t h);
 cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s);
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void* workspace, size_t bytes);
 cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t mode);
 cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                            const float* alpha, const float* A, int lda, const float* B, int ldb, const float* beta,

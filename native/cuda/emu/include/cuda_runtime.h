@@ -1,12 +1,14 @@
 // CPU emulation of the part of the CUDA runtime native/cuda uses (see ../README.md): device memory is host
 // memory, streams and events are synchronous, and a kernel launch runs every block in turn with one fiber per
-// thread, switching at barriers and warp shuffles. It checks the kernels' logic, indexing and synchronisation
-// without a GPU; it says nothing about their speed.
+// thread, switching at barriers and warp shuffles. Stream capture records work into a graph instead of running
+// it, and refuses what a GPU refuses during a capture. It checks the kernels' logic, indexing and
+// synchronisation without a GPU; it says nothing about their speed.
 #pragma once
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -41,7 +43,13 @@ enum cudaError_t {
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
   cudaErrorLaunchFailure = 719,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureUnmatched = 903,
+  cudaErrorStreamCaptureImplicit = 906,
+  cudaErrorStreamCaptureWrongThread = 908,
 };
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
@@ -54,8 +62,37 @@ enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 struct CUstream_st;
 struct CUevent_st;
+struct CUgraph_st;
+struct CUgraphExec_st;
+struct CUgraphNode_st;
 typedef CUstream_st* cudaStream_t;
 typedef CUevent_st* cudaEvent_t;
+typedef CUgraph_st* cudaGraph_t;
+typedef CUgraphExec_st* cudaGraphExec_t;
+typedef CUgraphNode_st* cudaGraphNode_t;
+#define cudaStreamLegacy ((cudaStream_t)0x1)  // the legacy default stream, as the null stream
+constexpr unsigned int cudaStreamDefault = 0x0;      // a blocking stream: ordered with the legacy stream
+constexpr unsigned int cudaStreamNonBlocking = 0x1;  // not ordered with the legacy stream
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2
+};
+enum cudaGraphNodeType {
+  cudaGraphNodeTypeKernel = 0x00,
+  cudaGraphNodeTypeMemcpy = 0x01,
+  cudaGraphNodeTypeMemset = 0x02,
+  cudaGraphNodeTypeHost = 0x03,
+  cudaGraphNodeTypeGraph = 0x04,
+  cudaGraphNodeTypeEmpty = 0x05,
+  cudaGraphNodeTypeWaitEvent = 0x06,
+  cudaGraphNodeTypeEventRecord = 0x07
+};
 
 struct cudaDeviceProp {
   char name[256];
@@ -99,7 +136,19 @@ cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t 
 cudaError_t cudaMemset(void* p, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s = 0);
 cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaStreamCreate(cudaStream_t* s);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int flags);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* count);
+cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType* type);
 cudaError_t cudaEventCreate(cudaEvent_t* e);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = 0);
@@ -153,6 +202,14 @@ struct LaunchConfig {
 
 // Runs body(ctx) once per thread of every block (the kernel with its parameters already converted).
 void run_grid(const LaunchConfig& cfg, const void* kernel, const char* name, void (*body)(void*), void* ctx);
+// Where work (`what`) issued to stream s goes: cudaSuccess with record = false runs it now, with record = true
+// it belongs to the stream's capture; an error refuses it (already the last error; a capture it broke, such as
+// a capture elsewhere when s is the legacy stream, is invalidated).
+cudaError_t issue(cudaStream_t s, const char* what, bool& record);
+// Records a launch into s's capture after the checks a launch makes (a failed check invalidates the capture).
+// ctx holds the converted parameters, so every replay runs the kernel with the arguments the capture saw.
+void record_launch(const LaunchConfig& cfg, const void* kernel, const char* name, void (*body)(void*),
+                   std::shared_ptr<void> ctx);
 // The launch's dynamic shared memory (for `extern __shared__`).
 void* dynamic_shared();
 
@@ -168,13 +225,20 @@ struct Launcher {
     struct Ctx {
       void (*kernel)(P...);
       Params params;
-    } ctx{kernel, Params(std::forward<A>(args)...)};
-    run_grid(cfg, reinterpret_cast<const void*>(kernel), name,
-             [](void* c) {
-               auto* x = static_cast<Ctx*>(c);
-               std::apply(x->kernel, x->params);
-             },
-             &ctx);
+    };
+    void (*body)(void*) = [](void* c) {
+      auto* x = static_cast<Ctx*>(c);
+      std::apply(x->kernel, x->params);  // by value: a kernel cannot change a recorded launch's arguments
+    };
+    const void* k = reinterpret_cast<const void*>(kernel);
+    bool record = false;
+    if (issue(cfg.stream, name, record) != cudaSuccess) return;  // refused: the launch error is the last error
+    if (record) {
+      record_launch(cfg, k, name, body, std::make_shared<Ctx>(Ctx{kernel, Params(std::forward<A>(args)...)}));
+      return;
+    }
+    Ctx ctx{kernel, Params(std::forward<A>(args)...)};
+    run_grid(cfg, k, name, body, &ctx);
   }
 };
 
