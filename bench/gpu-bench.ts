@@ -8,6 +8,7 @@ import {
   EngineModel,
   copyBandwidth,
   deviceSynchronize,
+  keepsBf16Activations,
   resetMemoryPeak,
   resolveWeightsDtype,
   setProfiling,
@@ -31,9 +32,9 @@ import {
 } from "./gpu-cases.js";
 import { peerNumber, runPeer, type PeerOptions, type PeerRun } from "./gpu-peers.js";
 
-/** Bytes per KV-cache value as the engine stores it on a GPU: bf16 in bf16 mode, else fp32 (Model::make_cache). */
-export function engineKvBytes(weights: "f32" | "bf16"): number {
-  return weights === "bf16" ? 2 : 4;
+/** Bytes per KV-cache value as the engine stores it: bf16 in bf16 mode on a GPU, else fp32 (Model::make_cache). */
+export function engineKvBytes(device: EngineDevice, weights: WeightsDtype): number {
+  return keepsBf16Activations(device, weights) ? 2 : 4;
 }
 
 const LORA = { r: 16, alpha: 32, targets: ALL_PROJECTIONS, seed: 0 } as const;
@@ -281,7 +282,12 @@ export function memoryGoalGiB(c: TrainCase): number | null {
  * The fewest checkpointed layers whose estimated peak (src/train/memory.ts) fits under FIT_MARGIN of the case's
  * memory goal, or why there is no such variant.
  */
-export function fitCheckpointing(c: TrainCase, weights: WeightsDtype, dropout: number): number | string {
+export function fitCheckpointing(
+  c: TrainCase,
+  device: EngineDevice,
+  weights: WeightsDtype,
+  dropout: number,
+): number | string {
   const goal = memoryGoalGiB(c);
   if (goal === null) return "no memory goal with a known number to fit";
   const budget = goal * FIT_MARGIN * GIB;
@@ -291,6 +297,7 @@ export function fitCheckpointing(c: TrainCase, weights: WeightsDtype, dropout: n
     finetuning: "lora" as const,
     lora: { r: LORA.r, targets: LORA.targets, dropout },
     weightsDtype: weights,
+    bf16Activations: keepsBf16Activations(device, weights),
   };
   const k = checkpointLayersToFit(input, budget);
   if (k === null) return `even every layer checkpointed is estimated above ${gib(budget)} GiB`;
@@ -392,7 +399,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       };
       res.variants.push(v);
       if (mode === "fit") {
-        const fit = fitCheckpointing(c, weights, dropout);
+        const fit = fitCheckpointing(c, dev, weights, dropout);
         if (typeof fit === "string") {
           v.status = "skipped";
           v.note = fit;
@@ -638,7 +645,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       }
       if ("gbPerS" in bandwidth) {
         const bw = bandwidth.gbPerS * 1e9;
-        const stored = decodeBytes(g.config, g, weights === "bf16" ? 2 : 4, engineKvBytes(weights));
+        const stored = decodeBytes(g.config, g, weights === "bf16" ? 2 : 4, engineKvBytes(dev, weights));
         const bf16 = decodeBytes(g.config, g, 2, 2);
         const roof = (bytes: number) => (g.batch * bw) / bytes;
         res.roofline = {

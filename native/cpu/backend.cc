@@ -65,6 +65,11 @@ class CpuBackend final : public Backend {
       for (int64_t i = i0; i < i1; i++) y[i] = bf16_to_f32(x[i]);
     });
   }
+  void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
+    cpu::parallel_for(n, n, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; i++) y[i] = f32_to_bf16(x[i]);
+    });
+  }
   void zero(float* x, int64_t n) override { cpu::zero(x, n); }
   void copy(float* dst, const float* src, int64_t n) override { cpu::copy(dst, src, n); }
   void add(float* y, const float* x, int64_t n) override { cpu::add(y, x, n); }

@@ -92,6 +92,12 @@ void narrow_bf16(const float* x, int rows, int cols, int ld, uint16_t* out, cuda
   CUDA_LAUNCH_CHECK("narrow_bf16_kernel");
 }
 
+void narrow_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t s) {
+  if (n <= 0) return;
+  narrow_bf16_kernel<<<grid_for(n), kThreads, 0, s>>>(x, 1, 1, n, out);  // rows of 1: x[i] itself
+  CUDA_LAUNCH_CHECK("narrow_bf16_kernel");
+}
+
 void add(float* y, const float* x, int64_t n, cudaStream_t s) {
   if (n <= 0) return;
   add_kernel<<<grid_for(n), kThreads, 0, s>>>(y, x, n);

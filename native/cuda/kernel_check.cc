@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -188,6 +189,19 @@ class Harness {
     ref_.widen_bf16(table.data(), wide.data(), (int64_t)V * C);
     test_.widen_bf16(dtable.bf16(), dwide.f32(), (int64_t)V * C);
     compare_dev("widen_bf16", "y", "n6767", wide, dwide);
+    // Rounding to nearest even, ties included: values halfway between two bf16 numbers, and ordinary ones.
+    F x = rand(100003, -40.0f, 40.0f);
+    for (size_t i = 0; i < x.size(); i += 3) {  // exactly halfway: a bf16 number's bits, then half its last bit
+      const uint32_t bits = (uint32_t)f32_to_bf16(x[i]) << 16 | 0x8000u;
+      std::memcpy(&x[i], &bits, sizeof bits);
+    }
+    std::vector<uint16_t> y(x.size());
+    Tensor dx = up(x), dy(std::vector<int64_t>{(int64_t)x.size()}, DType::BF16, dev_);
+    ref_.narrow_bf16(x.data(), y.data(), (int64_t)x.size());
+    test_.narrow_bf16(dx.f32(), dy.bf16(), (int64_t)x.size());
+    F ynarrow(y.size());
+    for (size_t i = 0; i < y.size(); i++) ynarrow[i] = bf16_to_f32(y[i]);
+    compare_dev("narrow_bf16", "y", "n100003", ynarrow, dy);
   }
 
   void elementwise() {

@@ -26,6 +26,7 @@ void cache_write(T* dst, const float* src, int B, int Tq, int Tk, int off, const
 // rounded to nearest even, the activation operand of the bf16 tensor-core products.
 void widen_bf16(const uint16_t* x, float* y, int64_t n, cudaStream_t s);
 void narrow_bf16(const float* x, int rows, int cols, int ld, uint16_t* out, cudaStream_t s);
+void narrow_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t s);  // a contiguous x of n values
 
 // reduce.cu. sum_squares needs a device scratch of kSumSquaresBlocks doubles.
 constexpr int kSumSquaresBlocks = 256;

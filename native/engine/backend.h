@@ -86,8 +86,10 @@ class Backend {
                             int ldw, float beta, float* C, int ldc) = 0;
   // out[i,:] = float(table[ids[i],:]) for a bf16 table (the embedding in bf16 mode).
   virtual void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) = 0;
-  // y[i] = float(x[i]) (merging an adapter into a bf16 weight).
+  // y[i] = float(x[i]) (merging an adapter into a bf16 weight; activations kept in bf16, back in backward).
   virtual void widen_bf16(const uint16_t* x, float* y, int64_t n) = 0;
+  // y[i] = bf16(x[i]), rounded to nearest even (activations kept in bf16 for backward in bf16 mode on a GPU).
+  virtual void narrow_bf16(const float* x, uint16_t* y, int64_t n) = 0;
 
   // Elementwise helpers.
   virtual void zero(float* x, int64_t n) = 0;
@@ -132,6 +134,7 @@ class Backend {
                              const float* lse, const float* dout, float* dq, float* dk, float* dv,
                              float* scratch) = 0;
 
+  // Elementwise: an output may be one of the inputs (each element is read before it is written).
   virtual void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) = 0;
   virtual void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg,
                           float* du) = 0;

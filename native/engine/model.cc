@@ -46,6 +46,7 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
     throw std::runtime_error("inconsistent model config (heads, kv_heads, head_dim or rope table)");
   if (wdt_ != DType::F32 && wdt_ != DType::BF16) throw std::runtime_error("base weights must be F32 or BF16");
   be_->set_weights_dtype(wdt_);  // a GPU runs attention's products in bf16 in bf16 mode
+  bf16_acts_ = wdt_ == DType::BF16 && dev_ != Device::CPU;
   const int D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim;
   embed_ = make({c.vocab, D}, wdt_);
   norm_ = make({D});
@@ -240,26 +241,31 @@ void Model::ensure_acts(int N, Keep keep) {
   acts_.ckpt = ckpt;
   acts_.layer.resize(keep == Keep::kInfer ? 1 : acts_.set_of(c.layers - 1) + 1);
   if (ckpt > 0) acts_.dropout_at.assign(c.layers, 0);
-  for (LayerActs& a : acts_.layer) {
-    a.h1 = make({N, D});
+  // `big`: the dtype of the set's large tensors (the projections' inputs and outputs, attention's q, k, v, output).
+  auto make_set = [&](LayerActs& a, DType big) {
+    a.h1 = make({N, D}, big);
     a.rstd1 = make({N});
-    a.q = make({N, qd});
-    a.k = make({N, kd});
-    a.v = make({N, kd});
+    a.q = make({N, qd}, big);
+    a.k = make({N, kd}, big);
+    a.v = make({N, kd}, big);
     if (c.qk_norm) {
-      a.q_pre = make({N, qd});
-      a.k_pre = make({N, kd});
+      a.q_pre = make({N, qd}, big);
+      a.k_pre = make({N, kd}, big);
       a.rstd_q = make({N, c.heads});
       a.rstd_k = make({N, c.kv_heads});
     }
-    a.att = make({N, qd});
+    a.att = make({N, qd}, big);
     a.lse = make({N, c.heads});
     a.res2 = make({N, D});
-    a.h2 = make({N, D});
+    a.h2 = make({N, D}, big);
     a.rstd2 = make({N});
-    a.g = make({N, F});
-    a.u = make({N, F});
-  }
+    a.g = make({N, F}, big);
+    a.u = make({N, F}, big);
+  };
+  // Training in bf16 on a GPU: the saved sets keep their large tensors in bf16, and layers run in one fp32 set.
+  const bool kept_bf16 = bf16_acts_ && keep == Keep::kTrain;
+  for (LayerActs& a : acts_.layer) make_set(a, kept_bf16 ? DType::BF16 : DType::F32);
+  if (kept_bf16) make_set(acts_.work, DType::F32);
   acts_.act = make({N, F});
   acts_.hF = make({N, D});
   acts_.rstdF = make({N});
@@ -267,6 +273,43 @@ void Model::ensure_acts(int N, Keep keep) {
   acts_.rope = make({N, c.head_dim});
   acts_.N = N;
   acts_.keep = keep;
+}
+
+Model::LayerActs& Model::run_set(int set) { return acts_.work.h1.empty() ? acts_.layer[set] : acts_.work; }
+
+void Model::keep_set(int l) {
+  if (!acts_.work.h1.empty()) transfer(acts_.work, acts_.layer[acts_.set_of(l)]);
+}
+
+Model::LayerActs& Model::backward_set(int l) {
+  LayerActs& saved = acts_.layer[acts_.set_of(l)];
+  if (acts_.work.h1.empty()) return saved;
+  transfer(saved, acts_.work);
+  return acts_.work;
+}
+
+// Every tensor of a set, each to its counterpart: rounded to bf16 into a bf16 one, widened out of one, copied
+// between fp32 ones; LoRA's saved x A^T and dropout seeds as they are.
+void Model::transfer(const LayerActs& from, LayerActs& to) {
+  static constexpr Tensor LayerActs::*kTensors[] = {
+      &LayerActs::h1,  &LayerActs::rstd1, &LayerActs::q,    &LayerActs::k,     &LayerActs::v,    &LayerActs::q_pre,
+      &LayerActs::k_pre, &LayerActs::rstd_q, &LayerActs::rstd_k, &LayerActs::att, &LayerActs::lse, &LayerActs::res2,
+      &LayerActs::h2,  &LayerActs::rstd2, &LayerActs::g,    &LayerActs::u};
+  for (Tensor LayerActs::*f : kTensors) {
+    const Tensor& src = from.*f;
+    Tensor& dst = to.*f;
+    if (src.empty()) continue;
+    if (src.dtype() == dst.dtype()) be_->copy(dst.f32(), src.f32(), src.numel());
+    else if (dst.dtype() == DType::BF16) be_->narrow_bf16(src.f32(), dst.bf16(), src.numel());
+    else be_->widen_bf16(src.bf16(), dst.f32(), src.numel());
+  }
+  for (int p = 0; p < NPROJ; p++) {
+    const LinSave& s = from.lin[p];
+    if (s.xa.empty()) continue;
+    ensure(to.lin[p].xa, s.xa.shape(), dev_);
+    be_->copy(to.lin[p].xa.f32(), s.xa.f32(), s.xa.numel());
+    to.lin[p].drop_seed = s.drop_seed;
+  }
 }
 
 void Model::matmul_w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const Tensor& W,
@@ -404,10 +447,10 @@ void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, 
   be_->rope_table(pos, inv_freq_.f32(), N, hd, acts_.rope.f32());
   for (int l = 0; l < c.layers; l++) {
     if (train && l < acts_.ckpt) acts_.dropout_at[l] = dropout_calls_;
-    LayerActs& a = acts_.layer[train ? acts_.set_of(l) : 0];
     float* xin = acts_.res[train ? l : 0].f32();
     float* xout = acts_.res[train ? l + 1 : 0].f32();
-    layer_forward(l, a, xin, xout, B, Tq, key_valid, seg, at, train);
+    layer_forward(l, run_set(train ? acts_.set_of(l) : 0), xin, xout, B, Tq, key_valid, seg, at, train);
+    if (train) keep_set(l);
   }
   be_->rmsnorm_fwd(acts_.res[train ? c.layers : 0].f32(), norm_.f32(), N, D, c.eps, acts_.hF.f32(),
                    acts_.rstdF.f32());
@@ -625,11 +668,11 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       ProfileRegion recompute("layers.recompute");
       const uint64_t after = dropout_calls_;
       dropout_calls_ = acts_.dropout_at[l];
-      layer_forward(l, acts_.layer[0], acts_.res[l].f32(), nullptr, b.rows, b.T, in.mask.get(), in.seg.get(), {},
-                    true);
+      layer_forward(l, run_set(0), acts_.res[l].f32(), nullptr, b.rows, b.T, in.mask.get(), in.seg.get(), {}, true);
+      keep_set(l);  // kept as any layer is (rounded, with bf16 sets): the gradients do not depend on the layout
       dropout_calls_ = after;
     }
-    LayerActs& a = acts_.layer[acts_.set_of(l)];
+    LayerActs& a = backward_set(l);
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
     // down_proj's input, made again from the saved gate and up (bitwise what the forward made)
     be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * F, acts_.act.f32());

@@ -200,6 +200,9 @@ class Model {
     // swiglu(g, u), down_proj's input [N, inter]: one buffer for all layers, made again from g and u in backward
     // (an elementwise pass instead of keeping [N, inter] per layer: a quarter of a Qwen2 layer's activations).
     Tensor act;
+    // Training with bf16 activations: the fp32 set every layer runs in (forward, recomputation and backward); the
+    // saved sets hold its large tensors rounded to bf16. Empty otherwise (layers run in their own sets).
+    LayerActs work;
   };
 
   // Backward and loss-head work buffers, kept across steps so a steady-state step does not allocate: fresh
@@ -217,6 +220,13 @@ class Model {
   void greedy_tokens(const float* logits, int B, int32_t* out_host);
   // Activations for N tokens in the layout of `keep` (and, training, of ckpt_layers_).
   void ensure_acts(int N, Keep keep);
+  // The set a layer writing activation set `set` runs in: acts_.work when saved sets are bf16, else that set.
+  LayerActs& run_set(int set);
+  // After training layer l ran: its activations into its saved set (rounded, with bf16 sets).
+  void keep_set(int l);
+  // Before layer l's backward: its saved activations, widened into acts_.work with bf16 sets.
+  LayerActs& backward_set(int l);
+  void transfer(const LayerActs& from, LayerActs& to);
   // Rows of logits per loss-head chunk for n_rows target rows (evened out, at most loss_chunk_ if set).
   int loss_chunk_rows(int n_rows) const;
   // Rows (flat positions) whose next label is a target, and those targets (shifted causal-LM labels).
@@ -256,6 +266,11 @@ class Model {
   std::unique_ptr<Backend> be_;
   Device dev_;
   DType wdt_ = DType::F32;
+  // bf16 mode on a GPU saves the activations backward reads in bf16, as autocast keeps a bf16 linear's input and
+  // output (the projections' inputs and outputs, q, k, v and attention's output: all but the residual after
+  // attention and the small per-row statistics); each layer still runs in fp32. The CPU keeps fp32 (its bf16 mode is
+  // the fp32 engine on rounded weights).
+  bool bf16_acts_ = false;
   Tensor embed_, norm_, lm_head_, inv_freq_;
   Tensor g_embed_, g_norm_, g_lm_head_;
   std::vector<Layer> layers_;

@@ -106,6 +106,10 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "widen_bf16");
     in_->widen_bf16(x, y, n);
   }
+  void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
+    Timed t(dev_, "narrow_bf16");
+    in_->narrow_bf16(x, y, n);
+  }
   void zero(float* x, int64_t n) override {
     Timed t(dev_, "zero");
     in_->zero(x, n);

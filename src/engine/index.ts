@@ -20,7 +20,13 @@ export type {
   MemoryStats,
   OptimizerState,
 } from "./types.js";
-export { resolveWeightsDtype, type WeightsDtype, type Bf16Choice, type WeightsChoice } from "./precision.js";
+export {
+  keepsBf16Activations,
+  resolveWeightsDtype,
+  type WeightsDtype,
+  type Bf16Choice,
+  type WeightsChoice,
+} from "./precision.js";
 export { type RandomModelOptions } from "./model.js";
 export {
   setProfiling,

@@ -16,6 +16,15 @@ export function weightBytes(config: ModelConfig, dtype: WeightsDtype): number {
     return n + count * (dtype === "bf16" && t.shape.length === 2 ? 2 : 4);
   }, 0);
 }
+
+/**
+ * Whether the engine keeps activations for backward (gate and up) and the KV cache in bf16: bf16 mode on a GPU, as
+ * autocast does (native/engine/model.cc). The CPU keeps them in fp32 in every mode.
+ */
+export function keepsBf16Activations(device: EngineDevice, weights: WeightsDtype): boolean {
+  return device === "cuda" && weights === "bf16";
+}
+
 export type Bf16Choice = "auto" | boolean;
 
 export interface WeightsChoice {

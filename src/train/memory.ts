@@ -13,11 +13,12 @@ const F32 = 4;
 const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
 
 /**
- * Saved activations per token per layer, in units of `hidden`: the engine keeps (see native/engine/model.h
- * LayerActs) the residual, h1, res2, h2 (4 x hidden), q/att (2 x q width), k/v (2 x kv width) and g/u
- * (2 x intermediate); swiglu(g, u) is one buffer for all layers, made again in backward. For the common shapes
- * (q width = hidden, intermediate ~ 3-5 x hidden) that is about 4 + 2 + 1 + 2 x 4 = 15; we use the exact sum when
- * the config is known (activationFloatsPerToken).
+ * Saved activations per token, in floats' worth of bytes. Per layer the engine keeps (native/engine/model.h
+ * LayerActs) its input (the residual), the "large" tensors h1, h2 (2 x hidden), q, att (2 x q width), k, v (2 x kv
+ * width), g, u (2 x intermediate) and with qk-norm q and k before it, plus res2 (hidden) and LoRA's x A^T (r per
+ * adapted projection). bf16 mode on a GPU saves the large tensors in bf16 (half) and runs every layer in one fp32
+ * set. swiglu(g, u) is one buffer for all layers, made again in backward. For the common shapes (q width = hidden,
+ * intermediate ~ 3-5 x hidden) that is about 1 + 2 + 2 + 1 + 2 x 4 + 1 = 15 x hidden per layer in fp32.
  * With gradient checkpointing of the bottom k layers the engine keeps every layer's input (the residual), ONE
  * set shared by the k checkpointed layers (backward refills it by recomputing them) and a set of its own for each
  * layer above: layers x hidden + (layers - k + 1) x one layer's rest (k = layers: today's full checkpointing;
@@ -30,19 +31,19 @@ export function activationFloatsPerToken(
   more: {
     /** true: every layer checkpointed; a number: the bottom k layers (see checkpointedLayerCount). */
     gradientCheckpointing?: boolean | number;
+    /** The large tensors saved in bf16 (keepsBf16Activations). */
+    bf16Activations?: boolean;
   } = {},
 ): number {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
-  const perLayer = 4 * c.hiddenSize + 2 * q + 2 * kv + 2 * c.intermediateSize + (c.qkNorm ? q + kv : 0);
-  // LoRA keeps x A^T ([tokens, r]) per adapted projection; with dropout only the mask's seed (the mask and the
-  // dropped input are drawn again in backward, in buffers counted once: see dropoutBuffers).
-  const layerSet = perLayer + loraRank * loraProjections;
-  return (
-    c.numLayers * c.hiddenSize +
-    activationSets(c, more.gradientCheckpointing) * (layerSet - c.hiddenSize) +
-    c.intermediateSize // the shared swiglu(g, u)
-  );
+  const large = 2 * c.hiddenSize + 2 * q + 2 * kv + 2 * c.intermediateSize + (c.qkNorm ? q + kv : 0);
+  // res2 and x A^T stay fp32; with dropout LoRA keeps only the mask's seed (the mask and the dropped input are drawn
+  // again in backward, in buffers counted once: see dropoutBuffers).
+  const fp32Rest = c.hiddenSize + loraRank * loraProjections;
+  const saved = (more.bf16Activations ? large / 2 : large) + fp32Rest;
+  const shared = c.intermediateSize + (more.bf16Activations ? large + fp32Rest : 0); // swiglu(g, u); the fp32 set
+  return c.numLayers * c.hiddenSize + activationSets(c, more.gradientCheckpointing) * saved + shared;
 }
 
 /**
@@ -92,6 +93,8 @@ export interface MemoryInput {
   gradientCheckpointing?: boolean | number;
   /** How the engine holds the frozen weights: bf16 keeps every matrix in 2 bytes (norms and biases stay f32). */
   weightsDtype?: "f32" | "bf16";
+  /** The engine keeps gate and up in bf16 (keepsBf16Activations: bf16 mode on a GPU). */
+  bf16Activations?: boolean;
 }
 
 export function parameterCount(config: ModelConfig): number {
@@ -121,6 +124,7 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
     N *
     activationFloatsPerToken(c, input.lora?.r ?? 0, loraProjections, {
       gradientCheckpointing: on,
+      bf16Activations: input.bf16Activations,
     }) *
     F32;
   const activations = activationBytes(ckpt);

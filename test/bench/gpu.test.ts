@@ -215,11 +215,16 @@ describe("bench:gpu --smoke on the CPU", () => {
       [q06, q15, q7].map((c) => memoryGoalGiB(c!)),
       [15.7, 17.81, 24],
     );
-    // Between none and every layer: the goals need some recomputation, not all of it.
+    // With fp32 activations the goals need some recomputation, not all of it. A GPU in bf16 mode saves the large
+    // activations in bf16: Qwen3-0.6B then fits without any, Qwen2-1.5B with fewer layers.
     for (const c of [q06!, q15!]) {
-      const k = fitCheckpointing(c, "bf16", 0.05);
+      const k = fitCheckpointing(c, "cpu", "bf16", 0.05);
       assert.ok(typeof k === "number" && k > 1 && k < c.config.numLayers, `${c.shape}: ${k}`);
     }
+    assert.match(String(fitCheckpointing(q06!, "cuda", "bf16", 0.05)), /without checkpointing/);
+    const k15 = fitCheckpointing(q15!, "cuda", "bf16", 0.05);
+    const k15fp32 = fitCheckpointing(q15!, "cpu", "bf16", 0.05) as number;
+    assert.ok(typeof k15 === "number" && k15 > 1 && k15 < k15fp32, `qwen2-1.5b: ${k15} vs ${k15fp32}`);
     // A smoke case whose goal sits halfway between its no-checkpointing and all-layers estimates runs with k.
     const [smokeCase] = smokeTrainCases();
     const tiny = { ...smokeCase!, config: { ...smokeCase!.config, numLayers: 4 } }; // k = 1 saves nothing: 4 layers
@@ -239,7 +244,7 @@ describe("bench:gpu --smoke on the CPU", () => {
     const layers = tiny!.config.numLayers;
     const halfway = (estimate(0) + estimate(layers)) / 2 / 0.9 / 2 ** 30;
     const c = { ...tiny!, anchors: [{ ckpt: true, tokensPerS: 1, peakGiB: halfway }] };
-    const k = fitCheckpointing(c, "f32", 0.05);
+    const k = fitCheckpointing(c, "cpu", "f32", 0.05);
     assert.ok(typeof k === "number" && k > 1 && k < layers, `k ${k} of ${layers}`);
     const r = runGpuBench({
       device: "cpu",

@@ -52,6 +52,7 @@ const TOLERANCE: Record<string, number> = {
   matmul_bf16w: 1e-2,
   embedding_fwd_bf16: 0,
   widen_bf16: 0,
+  narrow_bf16: 0,
   rmsnorm_fwd: 1e-5,
   rmsnorm_bwd: 1e-5,
   attention_fwd: 1e-5,

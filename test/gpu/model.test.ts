@@ -21,6 +21,9 @@ import { checkBf16Fixture, cosine } from "../engine/bf16-checks.js";
 import { writeRandomModel } from "../engine/random-model.js";
 import { parseModelConfig } from "../../src/model/config.js";
 import { TuneforgeError } from "../../src/errors.js";
+import { keepsBf16Activations, resetMemoryPeak } from "../../src/engine/index.js";
+import { estimateTrainingMemory } from "../../src/train/memory.js";
+import { PEAK_BATCH, PEAK_LORA, PEAK_MODEL, layerSetFloats } from "../engine/checkpointing-shared.js";
 
 const info = cudaInfo();
 const noGpu = info.available ? false : `no CUDA device for the engine: ${info.reason}`;
@@ -298,6 +301,52 @@ test(`${DEVICE} agrees with cpu in bf16 mode: LoRA with dropout on packed rows, 
   } finally {
     cpu.dispose();
     dev.dispose();
+  }
+});
+
+test(`${DEVICE} bf16 mode: each recomputed layer saves one activation set, its large tensors in bf16 on a GPU`, () => {
+  // The CPU keeps every activation in fp32; a GPU in bf16 mode saves the large ones in bf16.
+  const raw = PEAK_MODEL;
+  const m = EngineModel.load(writeRandomModel(23, raw), { device: DEVICE, weights: "bf16" });
+  try {
+    m.setLora({ ...PEAK_LORA, targets: [...ALL_PROJECTIONS] });
+    const L = raw.num_hidden_layers;
+    m.setGradientCheckpointing(L);
+    m.forwardBackward(PEAK_BATCH); // the grow-only work buffers exist from here on
+    const step: number[] = [];
+    for (const k of [1, 2, 3]) {
+      m.setGradientCheckpointing(k);
+      const before = resetMemoryPeak(DEVICE).inUse;
+      m.forwardBackward(PEAK_BATCH);
+      step.push(m.memory().peak - before);
+    }
+    const N = PEAK_BATCH.inputIds.length;
+    const F = raw.intermediate_size;
+    const bf16 = keepsBf16Activations(DEVICE, "bf16");
+    assert.equal(bf16, DEVICE === "cuda");
+    // The large tensors: h1, h2, q, att, k, v, g, u and q, k before the qk-norm.
+    const q = raw.num_attention_heads * raw.head_dim;
+    const kv = raw.num_key_value_heads * raw.head_dim;
+    const large = 2 * raw.hidden_size + 3 * q + 3 * kv + 2 * F;
+    const setBytes = N * (layerSetFloats(raw, PEAK_LORA.r) - large) * 4 + N * large * (bf16 ? 2 : 4);
+    assert.equal(step[0]! - step[1]!, setBytes, "k 1 -> 2");
+    assert.equal(step[1]! - step[2]!, setBytes, "k 2 -> 3");
+    // The estimate's step per layer follows (within the rounding of its per-token floats).
+    const config = parseModelConfig({ model_type: "qwen3", ...raw, rms_norm_eps: 1e-5 });
+    const est = (k: number) =>
+      estimateTrainingMemory({
+        config,
+        tokensPerMicroBatch: N,
+        finetuning: "lora",
+        lora: { r: PEAK_LORA.r, targets: ALL_PROJECTIONS, dropout: PEAK_LORA.dropout },
+        gradientCheckpointing: k,
+        weightsDtype: "bf16",
+        bf16Activations: bf16,
+      }).activations;
+    const perLayer = est(2) - est(3);
+    assert.ok(perLayer > 0.9 * setBytes && perLayer <= setBytes, `estimate ${perLayer}, engine ${setBytes}`);
+  } finally {
+    m.dispose();
   }
 });
 

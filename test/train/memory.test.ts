@@ -32,6 +32,12 @@ test("parameter count and activations per token follow the layer shapes", () => 
   // swiglu(g, u) of 128 for all layers.
   assert.equal(activationFloatsPerToken(config), 2 * 704 + 128);
   assert.equal(activationFloatsPerToken(config, 8, 7), 2 * (704 + 56) + 128);
+  // bf16 mode on a GPU: the large tensors (576 of a set's 640) in bf16, plus one fp32 set (640) the layers run in;
+  // only worth it with more layers than this model's 2.
+  assert.equal(
+    activationFloatsPerToken(config, 0, 0, { bf16Activations: true }),
+    2 * (64 + 288 + 64) + 128 + 640,
+  );
 });
 
 test("LoRA and full fine-tuning estimates add weights, trainable state, activations and the loss chunk", () => {
