@@ -8,7 +8,9 @@
 //   node native/find-cuda.mjs report    -> everything, as JSON
 // It never fails: any problem means "build the CPU backend only", so `npm install` works without CUDA.
 // Environment: TUNEFORGE_CUDA=0 turns CUDA off; CUDA_HOME / CUDA_PATH name the toolkit; CUDA_CUBLAS_INCLUDE
-// and CUDA_CUBLAS_LIB name cuBLAS directories outside it; TUNEFORGE_CUDA_ARCH="80 90" picks the SM targets.
+// and CUDA_CUBLAS_LIB name cuBLAS directories outside it; TUNEFORGE_CUDA_ARCH="80 90" picks the SM targets (by
+// default 80 and 90, plus this machine's GPUs that those do not cover: see chooseArchs).
+import { execFileSync } from "node:child_process";
 import { accessSync, constants, existsSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 
@@ -36,6 +38,45 @@ function findNvcc() {
     if (dir && executable(nvcc)) return { home: dirname(dir), nvcc };
   }
   return null;
+}
+
+/** Lines a command prints, or [] when it is missing or fails (nothing here may stop `npm install`). */
+function outputLines(cmd, args) {
+  try {
+    const out = execFileSync(cmd, args, {
+      encoding: "utf8",
+      timeout: 10_000,
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    return out
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The SM targets: TUNEFORGE_CUDA_ARCH when set; else 80 and 90 (A100, H100; sm_80 code also runs on 8.6 and 8.9
+ * cards) plus each GPU of this machine those do not cover, such as a T4 (7.5) or a Blackwell card (10.0, 12.0),
+ * when this nvcc can build for it. Without its own code a GPU could only JIT the newest target's PTX, and only if it
+ * is newer than that target: a T4 would have no kernel at all. `gpuCaps`: compute capabilities ("7.5");
+ * `nvccArchs`: what nvcc --list-gpu-arch offers ("75"), empty when unknown (then nothing is added).
+ */
+export function chooseArchs(envValue, gpuCaps, nvccArchs) {
+  const valid = (a) => /^\d+a?$/.test(a);
+  if (envValue) return envValue.split(/[\s,;]+/).filter(valid);
+  const archs = ["80", "90"];
+  for (const cap of gpuCaps) {
+    const m = /^(\d+)\.(\d+)$/.exec(cap);
+    if (!m) continue;
+    const [major, minor] = [Number(m[1]), Number(m[2])];
+    const covered = archs.some((a) => Math.floor(Number(a) / 10) === major && Number(a) % 10 <= minor);
+    const code = `${major}${minor}`;
+    if (!covered && nvccArchs.includes(code)) archs.push(code);
+  }
+  return [...new Set(archs)].sort((a, b) => Number(a) - Number(b));
 }
 
 const firstDirWith = (dirs, files) => dirs.find((d) => files.every((f) => existsSync(join(d, f)))) ?? null;
@@ -69,7 +110,15 @@ export function findCuda() {
   ].filter(Boolean);
   if (missing.length > 0)
     return { enabled: false, reason: `nvcc at ${nvcc} but no ${missing.join(", ")}`, nvcc };
-  const archs = (env.TUNEFORGE_CUDA_ARCH ?? "80 90").split(/[\s,;]+/).filter((a) => /^\d+a?$/.test(a));
+  const archs = chooseArchs(
+    env.TUNEFORGE_CUDA_ARCH,
+    env.TUNEFORGE_CUDA_ARCH
+      ? []
+      : outputLines("nvidia-smi", ["--query-gpu=compute_cap", "--format=csv,noheader"]),
+    env.TUNEFORGE_CUDA_ARCH
+      ? []
+      : outputLines(nvcc, ["--list-gpu-arch"]).map((l) => l.replace(/^compute_/, "")),
+  );
   const newest = archs[archs.length - 1] ?? "90";
   const gencode = [
     ...archs.map((a) => `-gencode=arch=compute_${a},code=sm_${a}`),
