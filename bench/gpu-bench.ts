@@ -9,6 +9,7 @@ import {
   copyBandwidth,
   deviceSynchronize,
   keepsBf16Activations,
+  kvCacheBytes,
   resetMemoryPeak,
   resolveWeightsDtype,
   setProfiling,
@@ -32,10 +33,6 @@ import {
 } from "./gpu-cases.js";
 import { peerNumber, runPeer, type PeerOptions, type PeerRun } from "./gpu-peers.js";
 
-/** Bytes per KV-cache value as the engine stores it: bf16 in bf16 mode on a GPU, else fp32 (Model::make_cache). */
-export function engineKvBytes(device: EngineDevice, weights: WeightsDtype): number {
-  return keepsBf16Activations(device, weights) ? 2 : 4;
-}
 
 const LORA = { r: 16, alpha: 32, targets: ALL_PROJECTIONS, seed: 0 } as const;
 /** bench_peft.py's optimizer: torch AdamW (weight decay 0.01 by default), lr 2e-4, no clipping. */
@@ -645,7 +642,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       }
       if ("gbPerS" in bandwidth) {
         const bw = bandwidth.gbPerS * 1e9;
-        const stored = decodeBytes(g.config, g, weights === "bf16" ? 2 : 4, engineKvBytes(dev, weights));
+        const stored = decodeBytes(g.config, g, weights === "bf16" ? 2 : 4, kvCacheBytes(dev, weights));
         const bf16 = decodeBytes(g.config, g, 2, 2);
         const roof = (bytes: number) => (g.batch * bw) / bytes;
         res.roofline = {

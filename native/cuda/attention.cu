@@ -97,10 +97,11 @@ __global__ void __launch_bounds__(kAttnThreads)
     __syncthreads();  // the previous tile is done with KVs and Ps
     load_rows(KVs, hd + 1, BK, kb + (int64_t)k0 * kstride, kstride, nk, hd);
     __syncthreads();
-    for (int r = warp; r < BQ; r += kWarps) {
+    // Only the tile's nq real rows (a decoding step has 1 of 16): the bound is the same for a whole warp.
+    for (int r = warp; r < nq; r += kWarps) {
       const int s = k0 + lane, tq = q_off + t0 + r;
       float sc = -INFINITY;
-      if (r < nq && lane < nk && s <= tq && visible(key_valid, seg, kvrow, s, tq))
+      if (lane < nk && s <= tq && visible(key_valid, seg, kvrow, s, tq))
         sc = dot_row(Qs + r * hd, KVs + lane * (hd + 1), hd) * scale;
       const float m_old = m_s[r];
       const float m_new = fmaxf(m_old, warp_max(sc));
@@ -118,7 +119,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     __syncthreads();  // Ps and alpha_s are complete; the key tile is no longer needed
     load_rows(KVs, hd + 1, BK, vb + (int64_t)k0 * kstride, kstride, nk, hd);
     __syncthreads();
-    for (int idx = threadIdx.x; idx < BQ * hd; idx += blockDim.x) {
+    for (int idx = threadIdx.x; idx < nq * hd; idx += blockDim.x) {
       const int r = idx / hd, c = idx % hd;
       double a = acc[idx] * alpha_s[r];
       for (int j = 0; j < nk; j++) a += (double)Ps[r * BK + j] * KVs[j * (hd + 1) + c];

@@ -1,7 +1,9 @@
 #include "engine/model.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
+#include <string>
 
 #include "engine/bf16.h"
 #include "engine/profile.h"
@@ -46,7 +48,9 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
     throw std::runtime_error("inconsistent model config (heads, kv_heads, head_dim or rope table)");
   if (wdt_ != DType::F32 && wdt_ != DType::BF16) throw std::runtime_error("base weights must be F32 or BF16");
   be_->set_weights_dtype(wdt_);  // a GPU runs attention's products in bf16 in bf16 mode
-  bf16_acts_ = wdt_ == DType::BF16 && dev_ != Device::CPU;
+  // TUNEFORGE_CUDA_BF16_ACTIVATIONS=0 keeps them fp32 (to weigh the rounding passes against the memory they save).
+  const char* acts = std::getenv("TUNEFORGE_CUDA_BF16_ACTIVATIONS");
+  bf16_acts_ = wdt_ == DType::BF16 && dev_ != Device::CPU && !(acts && std::string(acts) == "0");
   const int D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim;
   embed_ = make({c.vocab, D}, wdt_);
   norm_ = make({D});

@@ -22,6 +22,7 @@ export type {
 } from "./types.js";
 export {
   keepsBf16Activations,
+  kvCacheBytes,
   resolveWeightsDtype,
   type WeightsDtype,
   type Bf16Choice,

@@ -18,11 +18,17 @@ export function weightBytes(config: ModelConfig, dtype: WeightsDtype): number {
 }
 
 /**
- * Whether the engine keeps activations for backward (gate and up) and the KV cache in bf16: bf16 mode on a GPU, as
- * autocast does (native/engine/model.cc). The CPU keeps them in fp32 in every mode.
+ * Whether the engine saves the large activations for backward in bf16: bf16 mode on a GPU, as autocast does
+ * (native/engine/model.cc), unless TUNEFORGE_CUDA_BF16_ACTIVATIONS=0 (read by the engine too). The CPU keeps them in
+ * fp32 in every mode.
  */
 export function keepsBf16Activations(device: EngineDevice, weights: WeightsDtype): boolean {
-  return device === "cuda" && weights === "bf16";
+  return device === "cuda" && weights === "bf16" && process.env.TUNEFORGE_CUDA_BF16_ACTIVATIONS !== "0";
+}
+
+/** The KV cache's dtype on a device: bf16 in bf16 mode on a GPU (Model::make_cache), else fp32. */
+export function kvCacheBytes(device: EngineDevice, weights: WeightsDtype): number {
+  return device === "cuda" && weights === "bf16" ? 2 : 4;
 }
 
 export type Bf16Choice = "auto" | boolean;
