@@ -33,7 +33,6 @@ import {
 } from "./gpu-cases.js";
 import { peerNumber, runPeer, type PeerOptions, type PeerRun } from "./gpu-peers.js";
 
-
 const LORA = { r: 16, alpha: 32, targets: ALL_PROJECTIONS, seed: 0 } as const;
 /** bench_peft.py's optimizer: torch AdamW (weight decay 0.01 by default), lr 2e-4, no clipping. */
 const ADAMW = { lr: 2e-4, weightDecay: 0.01 };
