@@ -641,7 +641,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       }
       if ("gbPerS" in bandwidth) {
         const bw = bandwidth.gbPerS * 1e9;
-        const stored = decodeBytes(g.config, g, weights === "bf16" ? 2 : 4, kvCacheBytes(dev, weights));
+        const stored = decodeBytes(g.config, g, weights === "f32" ? 4 : 2, kvCacheBytes(dev, weights));
         const bf16 = decodeBytes(g.config, g, 2, 2);
         const roof = (bytes: number) => (g.batch * bw) / bytes;
         res.roofline = {

@@ -4,7 +4,7 @@
 // killed from outside still leaves what it measured. The GPU machine runs a bundle of this file (scripts/device).
 // Usage: tsx bench/gpu.ts [--device cuda|cpu] [--smoke] [--budget-s 900] [--no-peers] [--python python3]
 //          [--peer-dir .devkit/reference] [--steps 5] [--warmup 2] [--lora-dropout 0.05] [--no-profile]
-//          [--weights bf16|f32] [--ckpt off|on|fit|both|all]
+//          [--weights bf16|f16|f32] [--ckpt off|on|fit|both|all]
 //          [--only qwen3-0.6b,qwen2-1.5b,qwen2.5-7b,generate] [--out bench-gpu.json]
 //   --smoke: tiny shapes, no peers, seconds (what the CPU test runs); the full shapes need --device cuda.
 import { pathToFileURL } from "node:url";
@@ -52,8 +52,8 @@ export function main(argv: string[]): void {
     });
   }
   const weights = values.weights;
-  if (weights !== undefined && weights !== "bf16" && weights !== "f32") {
-    throw new TuneforgeError(`--weights ${weights} is not bf16 or f32`, { key: "--weights" });
+  if (weights !== undefined && weights !== "bf16" && weights !== "f16" && weights !== "f32") {
+    throw new TuneforgeError(`--weights ${weights} is not bf16, f16 or f32`, { key: "--weights" });
   }
   const ckpt = values.ckpt as CkptOption;
   if (!["off", "on", "fit", "both", "all"].includes(ckpt)) {

@@ -94,7 +94,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   // new NativeModel(config, tensors: {name, file, offset, dtype, shape}[] | {seed, std}, threads,
-  //                 device?: "cpu" | "cuda", weights?: "f32" | "bf16")
+  //                 device?: "cpu" | "cuda", weights?: "f32" | "bf16" | "f16")
   // With {seed, std} instead of a tensor list the weights are random, made on the device (Model::randomize).
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
     try {
@@ -121,10 +121,12 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       backend->set_threads(info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0);
       device_ = backend->device();
       const std::string weights = info[4].IsString() ? info[4].As<Napi::String>().Utf8Value() : "f32";
-      if (weights != "f32" && weights != "bf16")
-        throw std::runtime_error("unknown weights dtype \"" + weights + "\" (f32 or bf16)");
+      if (weights != "f32" && weights != "bf16" && weights != "f16")
+        throw std::runtime_error("unknown weights dtype \"" + weights + "\" (f32, bf16 or f16)");
       model_ = std::make_unique<Model>(std::move(cfg), std::move(backend),
-                                       weights == "bf16" ? tf::DType::BF16 : tf::DType::F32);
+                                       weights == "bf16"  ? tf::DType::BF16
+                                       : weights == "f16" ? tf::DType::F16
+                                                          : tf::DType::F32);
       if (!info[1].IsArray()) {
         Napi::Object r = info[1].As<Napi::Object>();
         model_->randomize((uint64_t)r.Get("seed").As<Napi::Number>().Int64Value(),
@@ -444,7 +446,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   // memory() -> {inUse, peak, device, weightBytes, weights}: the allocator of the device the model lives on (the
-  // GPU's for CUDA), and this model's base weights as stored (bytes, "f32" | "bf16").
+  // GPU's for CUDA), and this model's base weights as stored (bytes, "f32" | "bf16" | "f16").
   Napi::Value Memory(const Napi::CallbackInfo& info) {
     return guarded(info, [&]() -> Napi::Value {
       tf::Allocator& a = tf::allocator_for(device_);
@@ -453,7 +455,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       out.Set("peak", (double)a.peak());
       out.Set("device", device_ == tf::Device::CUDA ? "cuda" : "cpu");
       out.Set("weightBytes", (double)model().weight_bytes());
-      out.Set("weights", model().weights_dtype() == tf::DType::BF16 ? "bf16" : "f32");
+      const tf::DType wd = model().weights_dtype();
+      out.Set("weights", wd == tf::DType::BF16 ? "bf16" : wd == tf::DType::F16 ? "f16" : "f32");
       return out;
     });
   }

@@ -65,6 +65,23 @@ class CpuBackend final : public Backend {
       for (int64_t i = i0; i < i1; i++) y[i] = bf16_to_f32(x[i]);
     });
   }
+  // fp16 weights are a GPU mode (the Model refuses them on the CPU): these are the kernel check's reference, made
+  // plainly (the weight widened whole, then the fp32 product).
+  void matmul_f16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
+                   float beta, float* C, int ldc) override {
+    if (M == 0 || N == 0) return;
+    const int64_t rows = tw ? N : K;
+    std::vector<float> w((size_t)rows * ldw);
+    widen_f16(W, w.data(), (int64_t)w.size());
+    cpu::sgemm(false, tw, M, N, K, alpha, A, lda, w.data(), ldw, beta, C, ldc);
+  }
+  void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
+    for (int i = 0; i < N; i++)
+      for (int c = 0; c < C; c++) out[(int64_t)i * C + c] = f16_to_f32(table[(int64_t)ids[i] * C + c]);
+  }
+  void widen_f16(const uint16_t* x, float* y, int64_t n) override {
+    for (int64_t i = 0; i < n; i++) y[i] = f16_to_f32(x[i]);
+  }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
     cpu::parallel_for(n, n, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; i++) y[i] = f32_to_bf16(x[i]);

@@ -200,18 +200,20 @@ class CudaBackend final : public Backend {
     if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
-  // bf16 mode: A is rounded to bf16 into scratch (cuBLAS needs both inputs in one type), then a bf16 x bf16
-  // product with fp32 accumulation and an fp32 C on tensor cores. Same operand swap as matmul.
+  // bf16 / fp16 mode: A is rounded to the weight's type into scratch (cuBLAS needs both inputs in one type), then a
+  // half x half product with fp32 accumulation and an fp32 C on tensor cores. Same operand swap as matmul.
   void matmul_bf16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
                     float beta, float* C, int ldc) override {
-    if (M == 0 || N == 0) return;
-    auto* a16 = static_cast<uint16_t*>(act_bf16_.get(sizeof(uint16_t) * (size_t)M * (K > 0 ? K : 1)));
-    cuda::narrow_bf16(A, M, K, lda, a16, stream_);
-    CUBLAS_CHECK(cublasGemmEx(blas_, tw ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &alpha, W, CUDA_R_16BF,
-                              ldw, a16, CUDA_R_16BF, K > 0 ? K : 1, &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
-                              CUBLAS_GEMM_DEFAULT));
-    if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(stream_));
+    matmul_halfw(false, tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
   }
+  void matmul_f16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
+                   float beta, float* C, int ldc) override {
+    matmul_halfw(true, tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
+  }
+  void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
+    cuda::embedding_fwd_f16(table, ids, N, C, out, stream_);
+  }
+  void widen_f16(const uint16_t* x, float* y, int64_t n) override { cuda::widen_f16(x, y, n, stream_); }
   void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
     cuda::embedding_fwd_bf16(table, ids, N, C, out, stream_);
   }
@@ -347,6 +349,18 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  void matmul_halfw(bool f16, bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W,
+                    int ldw, float beta, float* C, int ldc) {
+    if (M == 0 || N == 0) return;
+    auto* a16 = static_cast<uint16_t*>(act16_.get(sizeof(uint16_t) * (size_t)M * (K > 0 ? K : 1)));
+    if (f16) cuda::narrow_f16(A, M, K, lda, a16, stream_);
+    else cuda::narrow_bf16(A, M, K, lda, a16, stream_);
+    const cudaDataType_t t = f16 ? CUDA_R_16F : CUDA_R_16BF;
+    CUBLAS_CHECK(cublasGemmEx(blas_, tw ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &alpha, W, t, ldw, a16, t,
+                              K > 0 ? K : 1, &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
   // cublasSetStream also puts cuBLAS back on its own workspace pool, so ours is set again with every stream.
   void use_stream(cudaStream_t s) {
     stream_ = s;
@@ -364,7 +378,7 @@ class CudaBackend final : public Backend {
   static constexpr size_t kBlasWorkspace = size_t{32} << 20;  // cuBLAS's own default on Hopper
   void* blas_workspace_ = nullptr;
   cublasHandle_t blas_ = nullptr;
-  DeviceScratch partial_, row_loss_, act_bf16_, many_items_, many_partial_, many_sums_;
+  DeviceScratch partial_, row_loss_, act16_, many_items_, many_partial_, many_sums_;
   DeviceScratch attn_work_;  // the GEMM attention's packed operands and one chunk of scores
   bool attn_gemm_;           // attention path: gemm (attention_gemm.cu) or flash (attention.cu)
   bool attn_bf16_ = false;   // bf16 base weights: attention's GEMMs in bf16 too

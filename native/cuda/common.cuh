@@ -50,6 +50,39 @@ __device__ inline uint16_t f32_to_bf16_bits(float f) {
   return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
+// IEEE half (fp16) as raw bits, exactly as the host's engine/bf16.h: exact widening (subnormals included), narrowing
+// to nearest even with overflow to inf.
+__device__ inline float f16_bits_to_f32(uint16_t h) {
+  const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  if (exp == 0) {
+    if (mant == 0) return __uint_as_float(sign);
+    exp = 127 - 15 + 1;  // subnormal: normalise
+    while (!(mant & 0x400)) {
+      mant <<= 1;
+      exp--;
+    }
+    return __uint_as_float(sign | (exp << 23) | ((mant & 0x3ff) << 13));
+  }
+  if (exp == 31) return __uint_as_float(sign | 0x7f800000u | (mant << 13));
+  return __uint_as_float(sign | ((exp - 15 + 127) << 23) | (mant << 13));
+}
+__device__ inline uint16_t f32_to_f16_bits(float f) {
+  const uint32_t u = __float_as_uint(f);
+  const uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
+  const uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return sign | 0x7e00;  // NaN
+  if (a >= 0x477ff000u) return sign | 0x7c00;  // past 65504 after rounding: inf
+  if (a < 0x38800000u) {                       // a subnormal half (or zero): units of 2^-24, nearest even
+    if (a < 0x33000000u) return sign;
+    const uint32_t e = a >> 23, m = (a & 0x7fffff) | 0x800000, shift = 126 - e;
+    const uint32_t q = m >> shift, rest = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+    return sign | (uint16_t)(q + (rest > half || (rest == half && (q & 1))));
+  }
+  const uint32_t r = a - 0x38000000u;
+  return sign | (uint16_t)((r + 0xfffu + ((r >> 13) & 1u)) >> 13);
+}
+
 // Blocks for a grid-stride loop over n items: enough to fill the GPU, capped so huge n loops instead.
 inline unsigned grid_for(int64_t n, int threads = kThreads) {
   const int64_t blocks = (n + threads - 1) / threads;

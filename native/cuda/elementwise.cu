@@ -41,14 +41,19 @@ __global__ void dropout_kernel(const float* x, float* mask, float* x_out, int64_
   }
 }
 
-__global__ void widen_bf16_kernel(const uint16_t* x, float* y, int64_t n) {
+// Half bits (bf16, or fp16 when F16) to and from fp32; the narrowing reads rows of `cols` values at stride ld.
+template <bool F16>
+__global__ void widen_half_kernel(const uint16_t* x, float* y, int64_t n) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    y[i] = bf16_bits_to_f32(x[i]);
+    y[i] = F16 ? f16_bits_to_f32(x[i]) : bf16_bits_to_f32(x[i]);
 }
 
-__global__ void narrow_bf16_kernel(const float* x, int cols, int ld, int64_t n, uint16_t* out) {
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    out[i] = f32_to_bf16_bits(x[(i / cols) * ld + i % cols]);
+template <bool F16>
+__global__ void narrow_half_kernel(const float* x, int cols, int ld, int64_t n, uint16_t* out) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const float v = x[(i / cols) * ld + i % cols];
+    out[i] = F16 ? f32_to_f16_bits(v) : f32_to_bf16_bits(v);
+  }
 }
 
 __device__ inline float cache_elem(float x, float*) { return x; }
@@ -79,23 +84,31 @@ void cache_write(T* dst, const float* src, int B, int Tq, int Tk, int off, const
 template void cache_write<float>(float*, const float*, int, int, int, int, const int32_t*, int, cudaStream_t);
 template void cache_write<uint16_t>(uint16_t*, const float*, int, int, int, int, const int32_t*, int, cudaStream_t);
 
-void widen_bf16(const uint16_t* x, float* y, int64_t n, cudaStream_t s) {
+template <bool F16>
+void widen_half(const uint16_t* x, float* y, int64_t n, cudaStream_t s) {
   if (n <= 0) return;
-  widen_bf16_kernel<<<grid_for(n), kThreads, 0, s>>>(x, y, n);
-  CUDA_LAUNCH_CHECK("widen_bf16_kernel");
+  widen_half_kernel<F16><<<grid_for(n), kThreads, 0, s>>>(x, y, n);
+  CUDA_LAUNCH_CHECK(F16 ? "widen_f16_kernel" : "widen_bf16_kernel");
 }
+
+template <bool F16>
+void narrow_half(const float* x, int cols, int ld, int64_t n, uint16_t* out, cudaStream_t s) {
+  if (n <= 0) return;
+  narrow_half_kernel<F16><<<grid_for(n), kThreads, 0, s>>>(x, cols, ld, n, out);
+  CUDA_LAUNCH_CHECK(F16 ? "narrow_f16_kernel" : "narrow_bf16_kernel");
+}
+
+void widen_bf16(const uint16_t* x, float* y, int64_t n, cudaStream_t s) { widen_half<false>(x, y, n, s); }
+void widen_f16(const uint16_t* x, float* y, int64_t n, cudaStream_t s) { widen_half<true>(x, y, n, s); }
 
 void narrow_bf16(const float* x, int rows, int cols, int ld, uint16_t* out, cudaStream_t s) {
-  const int64_t n = (int64_t)rows * cols;
-  if (n <= 0) return;
-  narrow_bf16_kernel<<<grid_for(n), kThreads, 0, s>>>(x, cols, ld, n, out);
-  CUDA_LAUNCH_CHECK("narrow_bf16_kernel");
+  narrow_half<false>(x, cols, ld, (int64_t)rows * cols, out, s);
 }
-
+void narrow_f16(const float* x, int rows, int cols, int ld, uint16_t* out, cudaStream_t s) {
+  narrow_half<true>(x, cols, ld, (int64_t)rows * cols, out, s);
+}
 void narrow_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t s) {
-  if (n <= 0) return;
-  narrow_bf16_kernel<<<grid_for(n), kThreads, 0, s>>>(x, 1, 1, n, out);  // rows of 1: x[i] itself
-  CUDA_LAUNCH_CHECK("narrow_bf16_kernel");
+  narrow_half<false>(x, 1, 1, n, out, s);  // rows of 1: x[i] itself
 }
 
 void add(float* y, const float* x, int64_t n, cudaStream_t s) {

@@ -9,5 +9,7 @@ namespace tf::cuda {
 void fill_normal(float* p, int64_t n, uint64_t key, float std);
 // The same values rounded to bf16 (nearest, ties to even: engine/bf16.h's f32_to_bf16), as raw bit patterns.
 void fill_normal_bf16(uint16_t* p, int64_t n, uint64_t key, float std);
+// ... and rounded to fp16 (fp16 mode).
+void fill_normal_f16(uint16_t* p, int64_t n, uint64_t key, float std);
 
 }  // namespace tf::cuda

@@ -27,7 +27,9 @@ class Harness {
 
   std::vector<KernelCheckResult> run() {
     matmuls();
-    bf16_weights();
+    half_weights(false);
+    half_weights(true);
+    bf16_narrowing();
     elementwise();
     reductions();
     embedding();
@@ -141,16 +143,18 @@ class Harness {
     }
   }
 
-  // bf16 frozen weights: the reference keeps the activation in fp32, a GPU rounds it to bf16 for the tensor
-  // cores, so matmul_bf16w has its own (bf16-sized) tolerance; the gather and widening are exact.
-  std::vector<uint16_t> rand_bf16(int64_t n) {
+  // Half (bf16, or fp16 in fp16 mode) frozen weights: the reference keeps the activation in fp32, a GPU rounds it
+  // to the weight's type for the tensor cores, so matmul_bf16w / matmul_f16w have their own tolerances; the gather
+  // and widening are exact.
+  std::vector<uint16_t> rand_half(int64_t n, bool f16) {
     const F f = rand(n);
     std::vector<uint16_t> h(n);
-    for (int64_t i = 0; i < n; i++) h[i] = f32_to_bf16(f[i]);
+    for (int64_t i = 0; i < n; i++) h[i] = f16 ? f32_to_f16(f[i]) : f32_to_bf16(f[i]);
     return h;
   }
 
-  void bf16_weights() {
+  void half_weights(bool f16) {
+    const std::string tag = f16 ? "f16" : "bf16";
     struct Case {
       bool tw;
       int M, N, K;
@@ -163,32 +167,47 @@ class Harness {
       const int wrows = c.tw ? c.N : c.K, wcols = c.tw ? c.K : c.N;
       const int lda = c.K + pad, ldw = wcols + pad, ldc = c.N + pad;
       const F A = rand((int64_t)c.M * lda);
-      const std::vector<uint16_t> W = rand_bf16((int64_t)wrows * ldw);
+      const std::vector<uint16_t> W = rand_half((int64_t)wrows * ldw, f16);
       F C = rand((int64_t)c.M * ldc);
       if (c.beta == 0.0f) C.assign(C.size(), std::numeric_limits<float>::quiet_NaN());
       Tensor dA = up(A), dW = up(W), dC = up(C);
-      ref_.matmul_bf16w(c.tw, c.M, c.N, c.K, 0.7f, A.data(), lda, W.data(), ldw, c.beta, C.data(), ldc);
-      test_.matmul_bf16w(c.tw, c.M, c.N, c.K, 0.7f, dA.f32(), lda, dW.bf16(), ldw, c.beta, dC.f32(), ldc);
-      compare_dev("matmul_bf16w", "C",
+      for (Backend* b : {&ref_, &test_}) {
+        const bool ref = b == &ref_;
+        const float* a = ref ? A.data() : dA.f32();
+        const uint16_t* w = ref ? W.data() : dW.half();
+        float* out = ref ? C.data() : dC.f32();
+        if (f16) b->matmul_f16w(c.tw, c.M, c.N, c.K, 0.7f, a, lda, w, ldw, c.beta, out, ldc);
+        else b->matmul_bf16w(c.tw, c.M, c.N, c.K, 0.7f, a, lda, w, ldw, c.beta, out, ldc);
+      }
+      compare_dev("matmul_" + tag + "w", "C",
                   "tw" + std::to_string(c.tw) + " M" + std::to_string(c.M) + " N" + std::to_string(c.N) + " K" +
                       std::to_string(c.K) + (c.beta == 0.0f ? " beta0" : ""),
                   C, dC);
     }
     const int V = 101, C = 67, N = 301;
-    const std::vector<uint16_t> table = rand_bf16((int64_t)V * C);
+    const std::vector<uint16_t> table = rand_half((int64_t)V * C, f16);
     I ids(N);
     for (int32_t& i : ids) i = randint(0, V - 1);
     Tensor dtable = up(table), dids = up(ids);
-    F out((int64_t)N * C);
+    F out((int64_t)N * C), wide((int64_t)V * C);
     Tensor dout(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_);
-    ref_.embedding_fwd_bf16(table.data(), ids.data(), N, C, out.data());
-    test_.embedding_fwd_bf16(dtable.bf16(), dids.i32(), N, C, dout.f32());
-    compare_dev("embedding_fwd_bf16", "out", "V101 C67 N301", out, dout);
-    F wide((int64_t)V * C);
     Tensor dwide(std::vector<int64_t>{(int64_t)V * C}, DType::F32, dev_);
-    ref_.widen_bf16(table.data(), wide.data(), (int64_t)V * C);
-    test_.widen_bf16(dtable.bf16(), dwide.f32(), (int64_t)V * C);
-    compare_dev("widen_bf16", "y", "n6767", wide, dwide);
+    if (f16) {
+      ref_.embedding_fwd_f16(table.data(), ids.data(), N, C, out.data());
+      test_.embedding_fwd_f16(dtable.half(), dids.i32(), N, C, dout.f32());
+      ref_.widen_f16(table.data(), wide.data(), (int64_t)V * C);
+      test_.widen_f16(dtable.half(), dwide.f32(), (int64_t)V * C);
+    } else {
+      ref_.embedding_fwd_bf16(table.data(), ids.data(), N, C, out.data());
+      test_.embedding_fwd_bf16(dtable.bf16(), dids.i32(), N, C, dout.f32());
+      ref_.widen_bf16(table.data(), wide.data(), (int64_t)V * C);
+      test_.widen_bf16(dtable.bf16(), dwide.f32(), (int64_t)V * C);
+    }
+    compare_dev("embedding_fwd_" + tag, "out", "V101 C67 N301", out, dout);
+    compare_dev("widen_" + tag, "y", "n6767", wide, dwide);
+  }
+
+  void bf16_narrowing() {
     // Rounding to nearest even, ties included: values halfway between two bf16 numbers, and ordinary ones.
     F x = rand(100003, -40.0f, 40.0f);
     for (size_t i = 0; i < x.size(); i += 3) {  // exactly halfway: a bf16 number's bits, then half its last bit

@@ -27,6 +27,9 @@ void cache_write(T* dst, const float* src, int B, int Tq, int Tk, int off, const
 void widen_bf16(const uint16_t* x, float* y, int64_t n, cudaStream_t s);
 void narrow_bf16(const float* x, int rows, int cols, int ld, uint16_t* out, cudaStream_t s);
 void narrow_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t s);  // a contiguous x of n values
+// fp16 (fp16 mode's weights and the activation operand of their products)
+void widen_f16(const uint16_t* x, float* y, int64_t n, cudaStream_t s);
+void narrow_f16(const float* x, int rows, int cols, int ld, uint16_t* out, cudaStream_t s);
 
 // reduce.cu. sum_squares needs a device scratch of kSumSquaresBlocks doubles.
 constexpr int kSumSquaresBlocks = 256;
@@ -46,6 +49,7 @@ void argmax_rows(const float* x, int N, int V, int32_t* out, cudaStream_t s);
 // embedding.cu (the bf16 form gathers from a table of raw bf16 bits and widens to fp32)
 void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s);
 void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s);
+void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s);
 void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d, cudaStream_t s);
 
 // rmsnorm.cu

@@ -53,7 +53,7 @@ class Backend {
   virtual Device device() const = 0;
   virtual void set_threads(int threads) = 0;
 
-  // The dtype of the model's frozen base weights (F32 or BF16), told by the Model. In bf16 mode a GPU may round
+  // The dtype of the model's frozen base weights (F32, BF16 or F16), told by the Model. In bf16 mode a GPU may round
   // attention's operands to bf16 for its tensor cores (fp32 accumulation); the CPU computes in fp32 either way.
   virtual void set_weights_dtype(DType) {}
   // Backends with more than one attention implementation name them here (CUDA: "gemm", "flash"; the default is
@@ -86,6 +86,12 @@ class Backend {
                             int ldw, float beta, float* C, int ldc) = 0;
   // out[i,:] = float(table[ids[i],:]) for a bf16 table (the embedding in bf16 mode).
   virtual void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) = 0;
+  // The same three for fp16 base weights (fp16 mode: GPUs without bf16, compute capability < 8.0). A GPU rounds the
+  // activation to fp16 for its tensor cores (values past 65504 become inf, as under fp16 autocast).
+  virtual void matmul_f16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W,
+                           int ldw, float beta, float* C, int ldc) = 0;
+  virtual void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) = 0;
+  virtual void widen_f16(const uint16_t* x, float* y, int64_t n) = 0;
   // y[i] = float(x[i]) (merging an adapter into a bf16 weight; activations kept in bf16, back in backward).
   virtual void widen_bf16(const uint16_t* x, float* y, int64_t n) = 0;
   // y[i] = bf16(x[i]), rounded to nearest even (activations kept in bf16 for backward in bf16 mode on a GPU).

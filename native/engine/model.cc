@@ -46,7 +46,10 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
   const ModelConfig& c = cfg_;
   if (c.heads % c.kv_heads != 0 || c.head_dim % 2 != 0 || (int)c.inv_freq.size() != c.head_dim / 2)
     throw std::runtime_error("inconsistent model config (heads, kv_heads, head_dim or rope table)");
-  if (wdt_ != DType::F32 && wdt_ != DType::BF16) throw std::runtime_error("base weights must be F32 or BF16");
+  if (wdt_ != DType::F32 && !is_half(wdt_)) throw std::runtime_error("base weights must be F32, BF16 or F16");
+  if (wdt_ == DType::F16 && dev_ == Device::CPU)
+    throw std::runtime_error("fp16 base weights are for GPUs without bf16 (compute capability below 8.0); on the "
+                             "CPU load them as f32 or bf16");
   be_->set_weights_dtype(wdt_);  // a GPU runs attention's products in bf16 in bf16 mode
   // TUNEFORGE_CUDA_BF16_ACTIVATIONS=0 keeps them fp32 (to weigh the rounding passes against the memory they save).
   const char* acts = std::getenv("TUNEFORGE_CUDA_BF16_ACTIVATIONS");
@@ -157,8 +160,9 @@ std::map<std::string, Linear*> Model::lora_modules() {
 void Model::set_full_finetune(bool on) {
   // bf16 weights cannot take fp32 updates in place (each step would round away most of the update).
   if (on && wdt_ != DType::F32)
-    throw std::runtime_error("full fine-tuning needs fp32 base weights, but this model holds them in bf16: "
-                             "load it with f32 weights (bf16 mode is for LoRA, whose weights stay fp32)");
+    throw std::runtime_error(std::string("full fine-tuning needs fp32 base weights, but this model holds them in ") +
+                             (wdt_ == DType::F16 ? "fp16" : "bf16") +
+                             ": load it with f32 weights (half weights are for LoRA, whose weights stay fp32)");
   full_ft_ = on;
   trainable_stale_ = true;
   auto grad_like = [&](Tensor& g, const Tensor& w) {
@@ -320,12 +324,14 @@ void Model::matmul_w(bool tw, int M, int N, int K, float alpha, const float* A, 
                      float beta, float* C, int ldc) {
   const int ldw = (int)W.dim(1);
   if (W.dtype() == DType::BF16) be_->matmul_bf16w(tw, M, N, K, alpha, A, lda, W.bf16(), ldw, beta, C, ldc);
+  else if (W.dtype() == DType::F16) be_->matmul_f16w(tw, M, N, K, alpha, A, lda, W.half(), ldw, beta, C, ldc);
   else be_->matmul(false, tw, M, N, K, alpha, A, lda, W.f32(), ldw, beta, C, ldc);
 }
 
 void Model::embed_rows(const Tensor& table, const int32_t* ids, int N, float* out) {
   const int C = (int)table.dim(1);
   if (table.dtype() == DType::BF16) be_->embedding_fwd_bf16(table.bf16(), ids, N, C, out);
+  else if (table.dtype() == DType::F16) be_->embedding_fwd_f16(table.half(), ids, N, C, out);
   else be_->embedding_fwd(table.f32(), ids, N, C, out);
 }
 
@@ -836,6 +842,7 @@ void Model::merged_weight(const std::string& module, float* out) {
   HostFloats merged(dev_, out, L.w.numel());
   // W in the base's dtype, widened to fp32 (exactly) before the fp32 update is added.
   if (L.w.dtype() == DType::BF16) be_->widen_bf16(L.w.bf16(), merged.get(), L.w.numel());
+  else if (L.w.dtype() == DType::F16) be_->widen_f16(L.w.half(), merged.get(), L.w.numel());
   else be_->copy(merged.get(), L.w.f32(), L.w.numel());
   be_->matmul(false, false, L.out, L.in, lora_cfg_.r, lora_cfg_.scale, L.lora->B.f32(), lora_cfg_.r,
               L.lora->A.f32(), L.in, 1.0f, merged.get(), L.in);
@@ -853,7 +860,7 @@ void Model::randomize(uint64_t seed, float std) {
       return name.size() >= k && name.compare(name.size() - k, k, suffix) == 0;
     };
     const bool bf16 = w.dtype() == DType::BF16;
-    if (!bf16 && w.dtype() != DType::F32) throw std::runtime_error("randomize: " + name + " is not a float tensor");
+    if (w.dtype() == DType::I32) throw std::runtime_error("randomize: " + name + " is not a float tensor");
     if (ends_with(".bias") || ends_with("norm.weight")) {
       // HF's init: biases 0, RMSNorm scales (input/post-attention/final/q/k norms) 1. Both are fp32 tensors.
       const std::vector<float> v((size_t)n, ends_with(".bias") ? 0.0f : 1.0f);
@@ -874,6 +881,7 @@ void Model::randomize(uint64_t seed, float std) {
     } else {
 #ifdef TUNEFORGE_CUDA
       if (bf16) cuda::fill_normal_bf16(w.bf16(), n, key, std);
+      else if (w.dtype() == DType::F16) cuda::fill_normal_f16(w.half(), n, key, std);
       else cuda::fill_normal(w.f32(), n, key, std);
 #else
       throw std::runtime_error("randomize: this build has no CUDA backend");

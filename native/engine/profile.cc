@@ -106,6 +106,19 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "widen_bf16");
     in_->widen_bf16(x, y, n);
   }
+  void matmul_f16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
+                   float beta, float* C, int ldc) override {
+    Timed t(dev_, "matmul_f16w", 2.0 * M * N * K);
+    in_->matmul_f16w(tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
+  }
+  void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
+    Timed t(dev_, "embedding_fwd_f16");
+    in_->embedding_fwd_f16(table, ids, N, C, out);
+  }
+  void widen_f16(const uint16_t* x, float* y, int64_t n) override {
+    Timed t(dev_, "widen_f16");
+    in_->widen_f16(x, y, n);
+  }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
     Timed t(dev_, "narrow_bf16");
     in_->narrow_bf16(x, y, n);

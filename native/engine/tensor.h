@@ -10,10 +10,12 @@ namespace tf {
 
 // CUDA tensors exist only in builds with the CUDA backend (TUNEFORGE_CUDA); elsewhere allocating one throws.
 enum class Device { CPU, CUDA };
-// BF16: frozen base weights in bf16 mode (raw uint16 bit patterns, see engine/bf16.h); everything else is F32.
-enum class DType { F32, I32, BF16 };
+// BF16 / F16: frozen base weights in bf16 or fp16 mode, and activations or a KV cache kept in bf16 (raw uint16 bit
+// patterns, see engine/bf16.h); everything else is F32 (or I32 indices).
+enum class DType { F32, I32, BF16, F16 };
 
-inline size_t dtype_size(DType t) { return t == DType::BF16 ? 2 : 4; }
+inline size_t dtype_size(DType t) { return t == DType::BF16 || t == DType::F16 ? 2 : 4; }
+inline bool is_half(DType t) { return t == DType::BF16 || t == DType::F16; }
 
 class Allocator {
  public:
@@ -55,6 +57,9 @@ class Tensor {
   const int32_t* i32() const { return static_cast<const int32_t*>(data_); }
   uint16_t* bf16() { return static_cast<uint16_t*>(data_); }
   const uint16_t* bf16() const { return static_cast<const uint16_t*>(data_); }
+  // The raw bits of a half tensor of either kind (BF16 or F16).
+  uint16_t* half() { return static_cast<uint16_t*>(data_); }
+  const uint16_t* half() const { return static_cast<const uint16_t*>(data_); }
 
   const std::vector<int64_t>& shape() const { return shape_; }
   int64_t dim(int i) const { return shape_[i]; }

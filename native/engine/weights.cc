@@ -14,29 +14,6 @@ namespace tf {
 
 namespace {
 
-float f16_to_f32(uint16_t h) {
-  const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, u;
-  if (exp == 0) {
-    if (mant == 0) u = sign;
-    else {  // subnormal: normalise
-      exp = 127 - 15 + 1;
-      while (!(mant & 0x400)) {
-        mant <<= 1;
-        exp--;
-      }
-      u = sign | (exp << 23) | ((mant & 0x3ff) << 13);
-    }
-  } else if (exp == 31) {
-    u = sign | 0x7f800000 | (mant << 13);
-  } else {
-    u = sign | ((exp - 15 + 127) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 void read_exact(int fd, char* buf, size_t n, uint64_t offset, const std::string& file) {
   size_t done = 0;
   while (done < n) {
@@ -49,9 +26,11 @@ void read_exact(int fd, char* buf, size_t n, uint64_t offset, const std::string&
 }  // namespace
 
 void load_tensor(Tensor& dst, const std::string& file, uint64_t offset, const std::string& dtype) {
-  if (dst.dtype() != DType::F32 && dst.dtype() != DType::BF16)
-    throw std::runtime_error(file + ": weights load into F32 or BF16 tensors only");
-  const bool to_bf16 = dst.dtype() == DType::BF16;
+  if (dst.dtype() != DType::F32 && !is_half(dst.dtype()))
+    throw std::runtime_error(file + ": weights load into F32, BF16 or F16 tensors only");
+  const DType to = dst.dtype();
+  // A value as the destination stores it: bf16 or fp16 bits (rounded to nearest even), or the float itself.
+  auto narrow = [to](float f) { return to == DType::BF16 ? f32_to_bf16(f) : f32_to_f16(f); };
   const int fd = open(file.c_str(), O_RDONLY);
   if (fd < 0) throw std::runtime_error(file + ": cannot open");
   const int64_t n = dst.numel();
@@ -60,10 +39,10 @@ void load_tensor(Tensor& dst, const std::string& file, uint64_t offset, const st
   std::vector<char> staging(direct ? 0 : dst.bytes());
   char* out = direct ? static_cast<char*>(static_cast<void*>(dst.f32())) : staging.data();
   float* out_f32 = reinterpret_cast<float*>(out);
-  uint16_t* out_bf16 = reinterpret_cast<uint16_t*>(out);
+  uint16_t* out_half = reinterpret_cast<uint16_t*>(out);
   try {
     if (dtype == "F32") {
-      if (!to_bf16) {
+      if (to == DType::F32) {
         read_exact(fd, out, (size_t)n * 4, offset, file);
       } else {
         // Rounded in slices, so a large tensor never needs a whole fp32 copy beside its bf16 one.
@@ -72,10 +51,10 @@ void load_tensor(Tensor& dst, const std::string& file, uint64_t offset, const st
         for (int64_t s = 0; s < n; s += kSlice) {
           const int64_t m = std::min(kSlice, n - s);
           read_exact(fd, reinterpret_cast<char*>(buf.data()), (size_t)m * 4, offset + (uint64_t)s * 4, file);
-          for (int64_t i = 0; i < m; i++) out_bf16[s + i] = f32_to_bf16(buf[i]);
+          for (int64_t i = 0; i < m; i++) out_half[s + i] = narrow(buf[i]);
         }
       }
-    } else if (dtype == "BF16" && to_bf16) {
+    } else if ((dtype == "BF16" && to == DType::BF16) || (dtype == "F16" && to == DType::F16)) {
       read_exact(fd, out, (size_t)n * 2, offset, file);  // already the stored format: no conversion
     } else if (dtype == "BF16" || dtype == "F16") {
       std::vector<uint16_t> raw((size_t)n);
@@ -83,8 +62,8 @@ void load_tensor(Tensor& dst, const std::string& file, uint64_t offset, const st
       const bool bf = dtype == "BF16";
       for (int64_t i = 0; i < n; i++) {
         const float f = bf ? bf16_to_f32(raw[i]) : f16_to_f32(raw[i]);
-        if (to_bf16) out_bf16[i] = f32_to_bf16(f);
-        else out_f32[i] = f;
+        if (to == DType::F32) out_f32[i] = f;
+        else out_half[i] = narrow(f);
       }
     } else {
       throw std::runtime_error(file + ": weights of dtype " + dtype + " are not supported (F32, F16, BF16)");

@@ -137,7 +137,7 @@ const trainingSchema = z.strictObject({
   gradient_accumulation_steps: positiveInt.default(4),
   max_seq_length: positiveInt.default(512),
   seed: z.number().int().default(42),
-  /** "auto": bfloat16 on a GPU that supports it, float32 on the CPU. */
+  /** "auto": bfloat16 base weights on a GPU that supports it (float16 on one without, e.g. a T4), float32 on the CPU. */
   bf16: z.union([z.literal("auto"), z.boolean()]).default("auto"),
   /** -1: run `num_train_epochs`; otherwise stop after this many optimizer steps. */
   max_steps: z.number().int().min(-1).default(-1),

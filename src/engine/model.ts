@@ -45,8 +45,8 @@ export interface LoadOptions {
   /**
    * The dtype the frozen base matrices (projections, embedding, LM head) are held in (default "f32"). "bf16"
    * rounds them to nearest-even bfloat16 (half the memory; products on tensor cores on the GPU, widened to fp32
-   * on the CPU); norms, biases, LoRA weights, gradients and optimizer state stay fp32. LoRA only: full
-   * fine-tuning needs "f32". See resolveWeightsDtype for `training.bf16`.
+   * on the CPU); "f16" to fp16, for GPUs without bf16 (a GPU only); norms, biases, LoRA weights, gradients and
+   * optimizer state stay fp32. LoRA only: full fine-tuning needs "f32". See resolveWeightsDtype for `training.bf16`.
    */
   weights?: WeightsDtype;
 }
@@ -74,7 +74,7 @@ export class EngineModel {
   /** Loads an HF model folder; the engine reads the weights from the safetensors files itself. */
   static load(dir: string, options: LoadOptions = {}): EngineModel {
     const device = resolveDevice(options.device ?? "cpu");
-    const weights = checkWeightsDtype(options.weights);
+    const weights = checkWeightsDtype(options.weights, device);
     const config = loadModelConfig(dir);
     const ck = Checkpoint.open(dir);
     let tensors: NativeTensorRef[];
@@ -126,7 +126,13 @@ export class EngineModel {
       });
     }
     const device = resolveDevice(options.device ?? "cpu");
-    return EngineModel.build(config, { seed, std }, options, device, checkWeightsDtype(options.weights));
+    return EngineModel.build(
+      config,
+      { seed, std },
+      options,
+      device,
+      checkWeightsDtype(options.weights, device),
+    );
   }
 
   private static build(
@@ -437,10 +443,15 @@ export class EngineModel {
   }
 }
 
-function checkWeightsDtype(weights: WeightsDtype | undefined): WeightsDtype {
+function checkWeightsDtype(weights: WeightsDtype | undefined, device: EngineDevice): WeightsDtype {
   const w = weights ?? "f32";
-  if (w !== "f32" && w !== "bf16") {
-    throw new TuneforgeError(`unknown weights dtype "${String(w)}"`, { hint: 'use "f32" or "bf16"' });
+  if (w !== "f32" && w !== "bf16" && w !== "f16") {
+    throw new TuneforgeError(`unknown weights dtype "${String(w)}"`, { hint: 'use "f32", "bf16" or "f16"' });
+  }
+  if (w === "f16" && device === "cpu") {
+    throw new TuneforgeError("fp16 base weights are for GPUs without bf16, not the CPU", {
+      hint: 'load the model with weights "bf16" (half the memory) or "f32" on the CPU',
+    });
   }
   return w;
 }

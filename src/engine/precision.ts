@@ -1,19 +1,20 @@
 // Which dtype the frozen base weights are held in: `training.bf16` (auto | true | false) resolved against the
-// device and the kind of fine-tuning. bf16 halves the base weights' memory; LoRA weights, gradients and AdamW
-// state stay fp32 either way.
+// device and the kind of fine-tuning. bf16 halves the base weights' memory (fp16 on GPUs without bf16); LoRA
+// weights, gradients and AdamW state stay fp32 either way.
 import { TuneforgeError } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
 import { expectedTensors } from "../model/layout.js";
 import { cudaInfo, type CudaInfo } from "./native.js";
 import type { EngineDevice } from "./device.js";
 
-export type WeightsDtype = "f32" | "bf16";
+/** f16: fp16 base weights, for GPUs without bf16 (compute capability below 8.0, such as Colab's T4). */
+export type WeightsDtype = "f32" | "bf16" | "f16";
 
 /** Bytes of the model's weights as the engine holds them: matrices in `dtype`, norms and biases in f32. */
 export function weightBytes(config: ModelConfig, dtype: WeightsDtype): number {
   return expectedTensors(config).reduce((n, t) => {
     const count = t.shape.reduce((a, b) => a * b, 1);
-    return n + count * (dtype === "bf16" && t.shape.length === 2 ? 2 : 4);
+    return n + count * (dtype !== "f32" && t.shape.length === 2 ? 2 : 4);
   }, 0);
 }
 
@@ -45,9 +46,10 @@ function gpuHasBf16(info: CudaInfo): boolean {
 }
 
 /**
- * "auto": bf16 on a GPU that supports it, f32 on the CPU (where bf16 saves memory but no time) and for full
- * fine-tuning (which updates the base weights in place, so they must be fp32). true: bf16, refused for full
- * fine-tuning and on GPUs without bf16. false: f32. `key` names the config key in errors.
+ * "auto": bf16 on a GPU that supports it, fp16 on one that does not (compute capability below 8.0: the same memory,
+ * tensor cores since Volta), f32 on the CPU (where bf16 saves memory but no time) and for full fine-tuning (which
+ * updates the base weights in place, so they must be fp32). true: bf16, refused for full fine-tuning and on GPUs
+ * without bf16. false: f32. `key` names the config key in errors.
  */
 export function resolveWeightsDtype(
   choice: Bf16Choice,
@@ -62,8 +64,8 @@ export function resolveWeightsDtype(
     if (options.fullFinetune) return { weights: "f32", reason: `${key} auto with full fine-tuning` };
     if (!gpuHasBf16(info!)) {
       return {
-        weights: "f32",
-        reason: `${key} auto, the GPU (compute ${info!.computeCapability}) has no bf16`,
+        weights: "f16",
+        reason: `${key} auto, the GPU (compute ${info!.computeCapability}) has no bf16: fp16 instead`,
       };
     }
     return { weights: "bf16", reason: `${key} auto on cuda (compute ${info!.computeCapability})` };
@@ -79,7 +81,9 @@ export function resolveWeightsDtype(
       `this GPU (${info.name}, compute ${info.computeCapability}) has no bf16 support`,
       {
         key,
-        hint: 'bf16 needs compute capability 8.0 or newer (A100, RTX 30xx, H100); set bf16 to false or "auto"',
+        hint:
+          'bf16 needs compute capability 8.0 or newer (A100, RTX 30xx, H100); "auto" holds the base in fp16 on ' +
+          "this GPU, false in f32",
       },
     );
   }

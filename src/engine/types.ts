@@ -99,7 +99,7 @@ export interface MemoryStats {
   /** Bytes this model's base weights take as stored (bf16 matrices: 2 per value; absent from older addons). */
   weightBytes?: number;
   /** The dtype of the frozen base matrices (projections, embedding, LM head); norms and biases stay f32. */
-  weights?: "f32" | "bf16";
+  weights?: "f32" | "bf16" | "f16";
 }
 
 export interface NativeModelConfig {
@@ -205,6 +205,6 @@ export interface NativeAddon {
     tensors: NativeTensorRef[] | NativeRandomInit,
     threads: number,
     device: "cpu" | "cuda",
-    weights: "f32" | "bf16",
+    weights: "f32" | "bf16" | "f16",
   ) => NativeModelHandle;
 }

@@ -5,7 +5,7 @@ import { TuneforgeError } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
 import { expectedTensors } from "../model/layout.js";
 import { loraModules } from "../engine/lora.js";
-import { weightBytes } from "../engine/precision.js";
+import { weightBytes, type WeightsDtype } from "../engine/precision.js";
 import type { Projection } from "../model/layout.js";
 
 const F32 = 4;
@@ -91,8 +91,8 @@ export interface MemoryInput {
    * rest. true = every layer, a number = the bottom k layers.
    */
   gradientCheckpointing?: boolean | number;
-  /** How the engine holds the frozen weights: bf16 keeps every matrix in 2 bytes (norms and biases stay f32). */
-  weightsDtype?: "f32" | "bf16";
+  /** How the engine holds the frozen weights: bf16 or f16 keeps every matrix in 2 bytes (norms, biases stay f32). */
+  weightsDtype?: WeightsDtype;
   /** The engine keeps gate and up in bf16 (keepsBf16Activations: bf16 mode on a GPU). */
   bf16Activations?: boolean;
 }

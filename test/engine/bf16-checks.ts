@@ -1,11 +1,12 @@
-// bf16 mode (frozen base matrices in bfloat16) against the fp32 HF/PEFT references of a parity fixture, with the
-// faithfulness bounds of issue 4: loss within 1% relative, every LoRA gradient with cosine >= 0.999, greedy
-// generation identical for the first 8 new tokens (single prompt and left-padded batch), the 10-step trajectory
-// within 2%, and the base weights in half the bytes. Shared by the CPU test (test/engine/bf16.test.ts) and the
-// CUDA one (test/gpu/model.test.ts).
+// bf16 mode (frozen base matrices in bfloat16; or fp16 mode, a GPU's without bf16) against the fp32 HF/PEFT
+// references of a parity fixture, with the faithfulness bounds of issue 4: loss within 1% relative, every LoRA
+// gradient with cosine >= 0.999, greedy generation identical for the first 8 new tokens (single prompt and
+// left-padded batch), the 10-step trajectory within 2%, and the base weights in half the bytes. Shared by the CPU
+// test (test/engine/bf16.test.ts) and the CUDA one (test/gpu/model.test.ts).
 import assert from "node:assert/strict";
 import { loadModelConfig } from "../../src/model/config.js";
 import { expectedTensors } from "../../src/model/layout.js";
+import type { WeightsDtype } from "../../src/engine/index.js";
 import { batchOf, openFixture, type Fixture } from "./fixture.js";
 
 export const BF16_LOSS_REL = 0.01;
@@ -27,12 +28,12 @@ export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Number.isNaN(c) ? -Infinity : c;
 }
 
-/** Bytes the checkpoint's weights take in an engine model: matrices 2 per value in bf16, norms/biases 4. */
-export function expectedWeightBytes(modelDir: string, weights: "f32" | "bf16"): number {
+/** Bytes the checkpoint's weights take in an engine model: matrices 2 per value in bf16 or f16, norms/biases 4. */
+export function expectedWeightBytes(modelDir: string, weights: WeightsDtype): number {
   let bytes = 0;
   for (const t of expectedTensors(loadModelConfig(modelDir))) {
     const n = t.shape.reduce((a, b) => a * b, 1);
-    bytes += n * (weights === "bf16" && t.shape.length === 2 ? 2 : 4);
+    bytes += n * (weights !== "f32" && t.shape.length === 2 ? 2 : 4);
   }
   return bytes;
 }
@@ -42,30 +43,34 @@ function adamw(fx: Fixture) {
   return { lr: a.lr, beta1: a.betas[0], beta2: a.betas[1], eps: a.eps, weightDecay: a.weight_decay };
 }
 
-/** Opens fixture `shape/arch` in bf16 mode on `device`, asserts the bounds and records the measured errors. */
+/**
+ * Opens fixture `shape/arch` in bf16 (or fp16) mode on `device`, asserts the bounds and records the measured
+ * errors.
+ */
 export function checkBf16Fixture(
   shape: string,
   arch: string,
   device: "cpu" | "cuda",
   report: Record<string, Record<string, number>>,
+  weights: "bf16" | "f16" = "bf16",
 ): void {
-  const fx = openFixture(shape, arch, device, "bf16");
+  const fx = openFixture(shape, arch, device, weights);
   const errs: Record<string, number> = {};
   report[`${shape}/${arch}`] = errs;
   try {
-    assert.equal(fx.model.weights, "bf16");
+    assert.equal(fx.model.weights, weights);
     const mem = fx.model.memory();
-    assert.equal(mem.weights, "bf16");
+    assert.equal(mem.weights, weights);
     const modelDir = `${fx.dir}/model`;
-    assert.equal(mem.weightBytes, expectedWeightBytes(modelDir, "bf16"));
+    assert.equal(mem.weightBytes, expectedWeightBytes(modelDir, weights));
     errs.weightBytesRatio = mem.weightBytes! / expectedWeightBytes(modelDir, "f32");
 
     const batch = batchOf(fx);
     const out = fx.model.forwardBackward(batch);
     errs.loss = Math.abs(out.loss - fx.meta.loss) / fx.meta.loss;
-    assert.ok(errs.loss <= BF16_LOSS_REL, `bf16 loss ${out.loss} vs fp32 ${fx.meta.loss}`);
+    assert.ok(errs.loss <= BF16_LOSS_REL, `${weights} loss ${out.loss} vs fp32 ${fx.meta.loss}`);
     // the rounding must show: a loss equal to the fp32 one would mean the weights were not rounded
-    assert.ok(errs.loss > 0, "bf16 loss is bitwise the fp32 one");
+    assert.ok(errs.loss > 0, `${weights} loss is bitwise the fp32 one`);
 
     let worst = 1;
     const grads = fx.model.loraGrads();

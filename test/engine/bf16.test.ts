@@ -255,7 +255,9 @@ test("training.bf16 maps to the weights dtype: auto is bf16 on a bf16 GPU only, 
   assert.equal(w("auto", "cpu"), "f32");
   assert.equal(w("auto", "cuda", { info: gpu("9.0") }), "bf16");
   assert.equal(w("auto", "cuda", { info: gpu("8.0") }), "bf16");
-  assert.equal(w("auto", "cuda", { info: gpu("7.5") }), "f32");
+  assert.equal(w("auto", "cuda", { info: gpu("7.5") }), "f16", "a T4: fp16, the same memory as bf16");
+  assert.match(resolveWeightsDtype("auto", "cuda", { info: gpu("7.5") }).reason, /no bf16: fp16 instead/);
+  assert.equal(w("auto", "cuda", { info: gpu("7.5"), fullFinetune: true }), "f32");
   assert.equal(w("auto", "cuda", { info: gpu("9.0"), fullFinetune: true }), "f32");
   assert.equal(w(false, "cuda", { info: gpu("9.0") }), "f32");
   assert.equal(w(true, "cpu"), "bf16");
@@ -268,6 +270,14 @@ test("training.bf16 maps to the weights dtype: auto is bf16 on a bf16 GPU only, 
     );
   refused(true, "cpu", { fullFinetune: true });
   refused(true, "cuda", { info: gpu("7.0") });
+});
+
+test("fp16 base weights are a GPU mode: the CPU refuses them, naming what to use instead", () => {
+  assert.throws(
+    () => EngineModel.load(writeRandomModel(5), { weights: "f16" }),
+    (e: unknown) =>
+      e instanceof TuneforgeError && /not the CPU/.test(e.message) && /"bf16"/.test(e.hint ?? ""),
+  );
 });
 
 const report: Record<string, Record<string, number>> = {};

@@ -56,6 +56,19 @@ for (const shape of SHAPE_SETS) {
 
 test("cuda bf16 summary", { skip: noGpu || !HAVE_FIXTURES }, () => printParityReport(bf16Report));
 
+// fp16 mode (GPUs without bf16, such as a T4): the same bounds, with the base and the products' activations in fp16.
+const f16Report: Record<string, Record<string, number>> = {};
+for (const shape of SHAPE_SETS) {
+  for (const arch of ARCHS) {
+    const skip = noGpu || (!HAVE_FIXTURES && `fixtures not found at ${FIXTURES} (set TUNEFORGE_FIXTURES)`);
+    test(`cuda fp16 faithful to fp32 on ${shape}/${arch}`, { skip }, () =>
+      checkBf16Fixture(shape, arch, "cuda", f16Report, "f16"),
+    );
+  }
+}
+
+test("cuda fp16 summary", { skip: noGpu || !HAVE_FIXTURES }, () => printParityReport(f16Report));
+
 // ---- CPU against the device on a random odd-shaped model ----
 
 const V = 53;

@@ -28,7 +28,9 @@ namespace {
 // Element (r, c) of a stored column-major matrix of type t.
 double load(const void* p, cudaDataType_t t, int64_t ld, int64_t r, int64_t c) {
   const int64_t i = r + c * ld;
-  return t == CUDA_R_16BF ? tf::bf16_to_f32(static_cast<const uint16_t*>(p)[i]) : static_cast<const float*>(p)[i];
+  if (t == CUDA_R_16BF) return tf::bf16_to_f32(static_cast<const uint16_t*>(p)[i]);
+  if (t == CUDA_R_16F) return tf::f16_to_f32(static_cast<const uint16_t*>(p)[i]);
+  return static_cast<const float*>(p)[i];
 }
 
 // The product itself, on arguments already checked.
@@ -36,7 +38,7 @@ void compute(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, fl
              cudaDataType_t at, int lda, long long sa, const void* B, cudaDataType_t bt, int ldb, long long sb,
              float beta, float* C, int ldc, long long sc, int batch) {
   std::vector<double> opa((size_t)m * k), bcol(k);  // op(A) row-major, then one column of op(B) at a time
-  const size_t ea = at == CUDA_R_16BF ? 2 : 4, eb = bt == CUDA_R_16BF ? 2 : 4;
+  const size_t ea = at == CUDA_R_32F ? 4 : 2, eb = bt == CUDA_R_32F ? 4 : 2;
   for (int b = 0; b < batch; b++) {
     const void* Ab = static_cast<const char*>(A) + (int64_t)b * sa * (int64_t)ea;
     const void* Bb = static_cast<const char*>(B) + (int64_t)b * sb * (int64_t)eb;
@@ -84,7 +86,7 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
 }
 
 bool supported(cudaDataType_t at, cudaDataType_t bt, cudaDataType_t ct, cublasComputeType_t compute) {
-  return at == bt && (at == CUDA_R_32F || at == CUDA_R_16BF) && ct == CUDA_R_32F &&
+  return at == bt && (at == CUDA_R_32F || at == CUDA_R_16BF || at == CUDA_R_16F) && ct == CUDA_R_32F &&
          (compute == CUBLAS_COMPUTE_32F || compute == CUBLAS_COMPUTE_32F_FAST_TF32);
 }
 
