@@ -684,7 +684,8 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     }
     LayerActs& a = backward_set(l);
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
-    // down_proj's input, made again from the saved gate and up (bitwise what the forward made)
+    // down_proj's input, made again from the saved gate and up (bitwise what the forward made; from their rounded
+    // copies with bf16 sets)
     be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * F, acts_.act.f32());
     linears_bwd(L, a, acts_.act.f32(), {{DOWN_PROJ, dres}}, N, dact, false);
     be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, dg, du);

@@ -6,8 +6,6 @@ import assert from "node:assert/strict";
 import { EngineModel, type Batch } from "../../src/engine/index.js";
 import { resetMemoryPeak } from "../../src/engine/bench-support.js";
 import { ALL_PROJECTIONS } from "../../src/model/layout.js";
-import { parseModelConfig } from "../../src/model/config.js";
-import { estimateTrainingMemory } from "../../src/train/memory.js";
 import { TuneforgeError } from "../../src/errors.js";
 import { writeRandomModel } from "./random-model.js";
 import {
@@ -17,6 +15,7 @@ import {
   layerSetFloats,
   loraModelWithRandomB,
   makeBatch,
+  peakModelEstimate,
 } from "./checkpointing-shared.js";
 
 const THREADS = 2;
@@ -171,15 +170,7 @@ test("each recomputed layer lowers the engine's peak by exactly one layer's acti
   }
 
   // The estimate falls by a constant step per recomputed layer too, and promises no more than the engine saves.
-  const config = parseModelConfig({ model_type: "qwen3", ...raw, rms_norm_eps: 1e-5 });
-  const est = (k: number) =>
-    estimateTrainingMemory({
-      config,
-      tokensPerMicroBatch: N,
-      finetuning: "lora",
-      lora: { r: lora.r, targets: ALL_PROJECTIONS, dropout: lora.dropout },
-      gradientCheckpointing: k,
-    });
+  const est = (k: number) => peakModelEstimate(N, k);
   assert.equal(est(1).total, est(0).total);
   const perLayer = est(1).activations - est(2).activations;
   for (let k = 1; k < L; k++) assert.equal(est(k).activations - est(k + 1).activations, perLayer);

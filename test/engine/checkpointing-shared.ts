@@ -4,6 +4,8 @@ import assert from "node:assert/strict";
 import { EngineModel, type Batch } from "../../src/engine/index.js";
 import { createRng } from "../../src/data/random.js";
 import { ALL_PROJECTIONS } from "../../src/model/layout.js";
+import { parseModelConfig } from "../../src/model/config.js";
+import { estimateTrainingMemory, type MemoryEstimate, type MemoryInput } from "../../src/train/memory.js";
 
 /** Several layers, so (layers - 1) layers' activations are a clear margin over everything else. */
 export const PEAK_MODEL = {
@@ -73,6 +75,18 @@ export function layerSetFloats(c: typeof PEAK_MODEL, loraRank: number): number {
   const q = H * c.head_dim;
   const kv = KV * c.head_dim;
   return D + 1 + q + 2 * kv + (q + kv + H + KV) + q + H + 2 * D + 1 + 2 * F + 7 * loraRank;
+}
+
+/** The training memory estimate for PEAK_MODEL with PEAK_LORA on all 7 projections, N tokens, k checkpointed layers. */
+export function peakModelEstimate(N: number, k: number, more: Partial<MemoryInput> = {}): MemoryEstimate {
+  return estimateTrainingMemory({
+    config: parseModelConfig({ model_type: "qwen3", ...PEAK_MODEL, rms_norm_eps: 1e-5 }),
+    tokensPerMicroBatch: N,
+    finetuning: "lora",
+    lora: { r: PEAK_LORA.r, targets: ALL_PROJECTIONS, dropout: PEAK_LORA.dropout },
+    gradientCheckpointing: k,
+    ...more,
+  });
 }
 
 /** Same tensor names, and every value bit for bit (the first difference is named). */

@@ -22,8 +22,13 @@ import { writeRandomModel } from "../engine/random-model.js";
 import { parseModelConfig } from "../../src/model/config.js";
 import { TuneforgeError } from "../../src/errors.js";
 import { keepsBf16Activations, resetMemoryPeak } from "../../src/engine/index.js";
-import { estimateTrainingMemory } from "../../src/train/memory.js";
-import { PEAK_BATCH, PEAK_LORA, PEAK_MODEL, layerSetFloats } from "../engine/checkpointing-shared.js";
+import {
+  PEAK_BATCH,
+  PEAK_LORA,
+  PEAK_MODEL,
+  layerSetFloats,
+  peakModelEstimate,
+} from "../engine/checkpointing-shared.js";
 
 const info = cudaInfo();
 const noGpu = info.available ? false : `no CUDA device for the engine: ${info.reason}`;
@@ -345,17 +350,8 @@ test(`${DEVICE} bf16 mode: each recomputed layer saves one activation set, its l
     assert.equal(step[0]! - step[1]!, setBytes, "k 1 -> 2");
     assert.equal(step[1]! - step[2]!, setBytes, "k 2 -> 3");
     // The estimate's step per layer follows (within the rounding of its per-token floats).
-    const config = parseModelConfig({ model_type: "qwen3", ...raw, rms_norm_eps: 1e-5 });
     const est = (k: number) =>
-      estimateTrainingMemory({
-        config,
-        tokensPerMicroBatch: N,
-        finetuning: "lora",
-        lora: { r: PEAK_LORA.r, targets: ALL_PROJECTIONS, dropout: PEAK_LORA.dropout },
-        gradientCheckpointing: k,
-        weightsDtype: "bf16",
-        bf16Activations: bf16,
-      }).activations;
+      peakModelEstimate(N, k, { weightsDtype: "bf16", bf16Activations: bf16 }).activations;
     const perLayer = est(2) - est(3);
     assert.ok(perLayer > 0.9 * setBytes && perLayer <= setBytes, `estimate ${perLayer}, engine ${setBytes}`);
   } finally {

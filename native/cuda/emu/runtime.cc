@@ -647,43 +647,38 @@ cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   return cudaSuccess;
 }
 // The asynchronous ones run now, or become a node of their stream's capture holding the addresses they were given.
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t s) {
+namespace {
+cudaError_t run_or_record(cudaStream_t s, cudaGraphNodeType type, const char* what,
+                          const std::function<cudaError_t()>& op) {
   bool record = false;
-  if (const cudaError_t e = emu::issue(s, "cudaMemcpyAsync", record)) return e;
-  if (!bytes) return cudaSuccess;
-  if (record)
-    emu::record(s, cudaGraphNodeTypeMemcpy, "cudaMemcpyAsync", [=] {
-      std::memmove(dst, src, bytes);
-      return cudaSuccess;
-    });
-  else
-    std::memmove(dst, src, bytes);
+  if (const cudaError_t e = emu::issue(s, what, record)) return e;
+  if (!record) return op();
+  emu::record(s, type, what, op);
   return cudaSuccess;
+}
+}  // namespace
+
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind, cudaStream_t s) {
+  return run_or_record(s, cudaGraphNodeTypeMemcpy, "cudaMemcpyAsync", [=] {
+    if (bytes) std::memmove(dst, src, bytes);
+    return cudaSuccess;
+  });
 }
 cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
                               cudaMemcpyKind, cudaStream_t s) {
-  bool record = false;
-  if (const cudaError_t e = emu::issue(s, "cudaMemcpy2DAsync", record)) return e;
-  if (width > dpitch || width > spitch) return emu::fail_in_capture(s, cudaErrorInvalidValue, "cudaMemcpy2DAsync");
-  if (record)
-    emu::record(s, cudaGraphNodeTypeMemcpy, "cudaMemcpy2DAsync",
-                [=] { return copy_2d(dst, dpitch, src, spitch, width, height); });
-  else
-    copy_2d(dst, dpitch, src, spitch, width, height);
-  return cudaSuccess;
+  if (width > dpitch || width > spitch) {
+    bool record = false;  // an invalid copy on a capturing stream breaks its capture
+    if (const cudaError_t e = emu::issue(s, "cudaMemcpy2DAsync", record)) return e;
+    return emu::fail_in_capture(s, cudaErrorInvalidValue, "cudaMemcpy2DAsync");
+  }
+  return run_or_record(s, cudaGraphNodeTypeMemcpy, "cudaMemcpy2DAsync",
+                       [=] { return copy_2d(dst, dpitch, src, spitch, width, height); });
 }
 cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s) {
-  bool record = false;
-  if (const cudaError_t e = emu::issue(s, "cudaMemsetAsync", record)) return e;
-  if (!bytes) return cudaSuccess;
-  if (record)
-    emu::record(s, cudaGraphNodeTypeMemset, "cudaMemsetAsync", [=] {
-      std::memset(p, value, bytes);
-      return cudaSuccess;
-    });
-  else
-    std::memset(p, value, bytes);
-  return cudaSuccess;
+  return run_or_record(s, cudaGraphNodeTypeMemset, "cudaMemsetAsync", [=] {
+    if (bytes) std::memset(p, value, bytes);
+    return cudaSuccess;
+  });
 }
 
 // Waiting for the whole device includes the capturing stream: refused in every capture mode.
