@@ -51,6 +51,15 @@ class CpuBackend final : public Backend {
     if (M == 0 || N == 0) return;
     cpu::gemm_bf16b(tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
   }
+  // The GPU's form (a bf16 activation); here the kernel check's reference: the activation widened, then gemm_bf16b.
+  void matmul_bf16a(bool tw, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* W, int ldw,
+                    float beta, float* C, int ldc) override {
+    if (M == 0 || N == 0) return;
+    std::vector<float> a((size_t)M * K);
+    for (int i = 0; i < M; i++)
+      for (int k = 0; k < K; k++) a[(size_t)i * K + k] = bf16_to_f32(A[(int64_t)i * lda + k]);
+    cpu::gemm_bf16b(tw, M, N, K, alpha, a.data(), K, W, ldw, beta, C, ldc);
+  }
   void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
     cpu::parallel_for(N, (int64_t)N * C, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; i++) {

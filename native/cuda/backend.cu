@@ -210,6 +210,11 @@ class CudaBackend final : public Backend {
                    float beta, float* C, int ldc) override {
     matmul_halfw(true, tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
   }
+  void matmul_bf16a(bool tw, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* W, int ldw,
+                    float beta, float* C, int ldc) override {
+    if (M == 0 || N == 0) return;
+    gemm_half(CUDA_R_16BF, tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
+  }
   void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
     cuda::embedding_fwd_f16(table, ids, N, C, out, stream_);
   }
@@ -355,9 +360,14 @@ class CudaBackend final : public Backend {
     auto* a16 = static_cast<uint16_t*>(act16_.get(sizeof(uint16_t) * (size_t)M * (K > 0 ? K : 1)));
     if (f16) cuda::narrow_f16(A, M, K, lda, a16, stream_);
     else cuda::narrow_bf16(A, M, K, lda, a16, stream_);
-    const cudaDataType_t t = f16 ? CUDA_R_16F : CUDA_R_16BF;
-    CUBLAS_CHECK(cublasGemmEx(blas_, tw ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &alpha, W, t, ldw, a16, t,
-                              K > 0 ? K : 1, &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    gemm_half(f16 ? CUDA_R_16F : CUDA_R_16BF, tw, M, N, K, alpha, a16, K > 0 ? K : 1, W, ldw, beta, C, ldc);
+  }
+  // C[M, N] = alpha A op(W) + beta C with A and W both half (type t), fp32 accumulation and C: the operand swap of
+  // matmul.
+  void gemm_half(cudaDataType_t t, bool tw, int M, int N, int K, float alpha, const uint16_t* A, int lda,
+                 const uint16_t* W, int ldw, float beta, float* C, int ldc) {
+    CUBLAS_CHECK(cublasGemmEx(blas_, tw ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &alpha, W, t, ldw, A, t, lda,
+                              &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 

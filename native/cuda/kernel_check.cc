@@ -179,10 +179,18 @@ class Harness {
         if (f16) b->matmul_f16w(c.tw, c.M, c.N, c.K, 0.7f, a, lda, w, ldw, c.beta, out, ldc);
         else b->matmul_bf16w(c.tw, c.M, c.N, c.K, 0.7f, a, lda, w, ldw, c.beta, out, ldc);
       }
-      compare_dev("matmul_" + tag + "w", "C",
-                  "tw" + std::to_string(c.tw) + " M" + std::to_string(c.M) + " N" + std::to_string(c.N) + " K" +
-                      std::to_string(c.K) + (c.beta == 0.0f ? " beta0" : ""),
-                  C, dC);
+      const std::string shape = "tw" + std::to_string(c.tw) + " M" + std::to_string(c.M) + " N" +
+                                std::to_string(c.N) + " K" + std::to_string(c.K) + (c.beta == 0.0f ? " beta0" : "");
+      compare_dev("matmul_" + tag + "w", "C", shape, C, dC);
+      if (f16) continue;
+      // The activation already in bf16: both sides multiply the same bf16 values (exact products, fp32 sums).
+      const std::vector<uint16_t> A16 = rand_half((int64_t)c.M * lda, false);
+      F C2 = rand((int64_t)c.M * ldc);
+      if (c.beta == 0.0f) C2.assign(C2.size(), std::numeric_limits<float>::quiet_NaN());
+      Tensor dA16 = up(A16), dC2 = up(C2);
+      ref_.matmul_bf16a(c.tw, c.M, c.N, c.K, 0.7f, A16.data(), lda, W.data(), ldw, c.beta, C2.data(), ldc);
+      test_.matmul_bf16a(c.tw, c.M, c.N, c.K, 0.7f, dA16.bf16(), lda, dW.bf16(), ldw, c.beta, dC2.f32(), ldc);
+      compare_dev("matmul_bf16a", "C", shape, C2, dC2);
     }
     const int V = 101, C = 67, N = 301;
     const std::vector<uint16_t> table = rand_half((int64_t)V * C, f16);

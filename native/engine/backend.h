@@ -84,6 +84,10 @@ class Backend {
   // and W otherwise (W stored [K, N]: the input gradient dy W).
   virtual void matmul_bf16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W,
                             int ldw, float beta, float* C, int ldc) = 0;
+  // The same product with the activation already in bf16 (A [M, K], row stride lda): bf16 mode on a GPU rounds the
+  // input of a layer's projections once for all of them. Equal to matmul_bf16w on the rounded activation.
+  virtual void matmul_bf16a(bool tw, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* W,
+                            int ldw, float beta, float* C, int ldc) = 0;
   // out[i,:] = float(table[ids[i],:]) for a bf16 table (the embedding in bf16 mode).
   virtual void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) = 0;
   // The same three for fp16 base weights (fp16 mode: GPUs without bf16, compute capability < 8.0). A GPU rounds the

@@ -30,14 +30,15 @@ void ensure(Tensor& t, std::vector<int64_t> shape, Device dev) {
   t = Tensor(std::move(shape), DType::F32, dev);
 }
 
-// A flat work buffer of at least n floats (contents unspecified), reallocated only to grow.
-float* scratch(Tensor& t, int64_t n, Device dev) {
-  if (t.numel() < n) {
+// A flat work buffer of at least n values (contents unspecified), reallocated only to grow.
+Tensor& grow(Tensor& t, int64_t n, DType dt, Device dev) {
+  if (t.numel() < n || t.dtype() != dt) {
     t.reset();  // release before allocating, so peak memory does not count both
-    t = Tensor({n}, DType::F32, dev);
+    t = Tensor({n}, dt, dev);
   }
-  return t.f32();
+  return t;
 }
+float* scratch(Tensor& t, int64_t n, Device dev) { return grow(t, n, DType::F32, dev).f32(); }
 
 }  // namespace
 
@@ -343,13 +344,25 @@ void Model::linears_fwd(Layer& L, LayerActs& a, const float* x, std::initializer
                         bool train) {
   const int r = lora_cfg_.r;
   const bool drop = train && lora_cfg_.dropout > 0;
+  // bf16 weights on a GPU: x is rounded to bf16 once for the group's products (matmul_bf16w would round it for each:
+  // the same values, one kernel and one pass over x instead of up to three). The CPU keeps x in fp32.
+  const Linear& first = L.proj[outs.begin()->proj];
+  const uint16_t* x16 = nullptr;
+  if (first.w.dtype() == DType::BF16 && dev_ != Device::CPU) {
+    uint16_t* buf = grow(sc_.x16, (int64_t)N * first.in, DType::BF16, dev_).bf16();
+    be_->narrow_bf16(x, buf, (int64_t)N * first.in);
+    x16 = buf;
+  }
   std::vector<Piece> pieces;
   for (const ProjIO& o : outs) {
     Linear& lin = L.proj[o.proj];
     LinSave& s = a.lin[o.proj];
     float* y = o.data;
-    pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, y, N] {
-                        matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
+    pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, N] {
+                        if (x16)
+                          be_->matmul_bf16a(true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in, 0.0f, y,
+                                            lin.out);
+                        else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
                         if (!lin.b.empty()) be_->add_bias(y, lin.b.f32(), N, lin.out);
                       }});
     if (!lin.lora) continue;

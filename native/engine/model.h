@@ -212,6 +212,7 @@ class Model {
     std::array<Tensor, NPROJ> dxa;  // LoRA dy B per projection: the projections of a group run side by side
     // LoRA dropout's dropped input per projection ([N, in]), drawn in forward, and again with its mask in backward.
     std::array<Tensor, NPROJ> drop_mask, drop_x;
+    Tensor x16;  // bf16 mode on a GPU: a projection group's input rounded once (linears_fwd)
   };
 
   Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }

@@ -106,6 +106,11 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "widen_bf16");
     in_->widen_bf16(x, y, n);
   }
+  void matmul_bf16a(bool tw, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* W, int ldw,
+                    float beta, float* C, int ldc) override {
+    Timed t(dev_, "matmul_bf16a", 2.0 * M * N * K);
+    in_->matmul_bf16a(tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
+  }
   void matmul_f16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
                    float beta, float* C, int ldc) override {
     Timed t(dev_, "matmul_f16w", 2.0 * M * N * K);
