@@ -7,16 +7,21 @@
 
 namespace tf {
 
-inline float bf16_to_f32(uint16_t h) {
-  const uint32_t u = (uint32_t)h << 16;
+inline float float_of_bits(uint32_t u) {
   float f;
   std::memcpy(&f, &u, 4);
   return f;
 }
-
-inline uint16_t f32_to_bf16(float f) {
+inline uint32_t bits_of_float(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
+  return u;
+}
+
+inline float bf16_to_f32(uint16_t h) { return float_of_bits((uint32_t)h << 16); }
+
+inline uint16_t f32_to_bf16(float f) {
+  const uint32_t u = bits_of_float(f);
   if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu)) return (uint16_t)((u >> 16) | 0x40);  // quiet NaN
   return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
@@ -40,14 +45,11 @@ inline float f16_to_f32(uint16_t h) {
   } else {
     u = sign | ((exp - 15 + 127) << 23) | (mant << 13);
   }
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
+  return float_of_bits(u);
 }
 
 inline uint16_t f32_to_f16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
+  const uint32_t u = bits_of_float(f);
   const uint16_t sign = (uint16_t)((u >> 16) & 0x8000);
   const uint32_t a = u & 0x7fffffffu;
   if (a > 0x7f800000u) return sign | 0x7e00;  // NaN (quiet)
