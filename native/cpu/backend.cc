@@ -14,6 +14,24 @@ namespace tf {
 
 namespace {
 
+// Rows of a half table (bf16 or fp16 bits, widened by `widen`), and a whole half buffer, to fp32.
+template <float (*widen)(uint16_t)>
+void gather_half(const uint16_t* table, const int32_t* ids, int N, int C, float* out) {
+  cpu::parallel_for(N, (int64_t)N * C, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      const uint16_t* row = table + (int64_t)ids[i] * C;
+      float* o = out + i * C;
+      for (int c = 0; c < C; c++) o[c] = widen(row[c]);
+    }
+  });
+}
+template <float (*widen)(uint16_t)>
+void widen_half(const uint16_t* x, float* y, int64_t n) {
+  cpu::parallel_for(n, n, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) y[i] = widen(x[i]);
+  });
+}
+
 class CpuBackend final : public Backend {
  public:
   Device device() const override { return Device::CPU; }
@@ -61,19 +79,9 @@ class CpuBackend final : public Backend {
     cpu::gemm_bf16b(tw, M, N, K, alpha, a.data(), K, W, ldw, beta, C, ldc);
   }
   void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
-    cpu::parallel_for(N, (int64_t)N * C, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; i++) {
-        const uint16_t* row = table + (int64_t)ids[i] * C;
-        float* o = out + i * C;
-        for (int c = 0; c < C; c++) o[c] = bf16_to_f32(row[c]);
-      }
-    });
+    gather_half<bf16_to_f32>(table, ids, N, C, out);
   }
-  void widen_bf16(const uint16_t* x, float* y, int64_t n) override {
-    cpu::parallel_for(n, n, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; i++) y[i] = bf16_to_f32(x[i]);
-    });
-  }
+  void widen_bf16(const uint16_t* x, float* y, int64_t n) override { widen_half<bf16_to_f32>(x, y, n); }
   // fp16 weights are a GPU mode (the Model refuses them on the CPU): these are the kernel check's reference, made
   // plainly (the weight widened whole, then the fp32 product).
   void matmul_f16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
@@ -85,12 +93,9 @@ class CpuBackend final : public Backend {
     cpu::sgemm(false, tw, M, N, K, alpha, A, lda, w.data(), ldw, beta, C, ldc);
   }
   void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
-    for (int i = 0; i < N; i++)
-      for (int c = 0; c < C; c++) out[(int64_t)i * C + c] = f16_to_f32(table[(int64_t)ids[i] * C + c]);
+    gather_half<f16_to_f32>(table, ids, N, C, out);
   }
-  void widen_f16(const uint16_t* x, float* y, int64_t n) override {
-    for (int64_t i = 0; i < n; i++) y[i] = f16_to_f32(x[i]);
-  }
+  void widen_f16(const uint16_t* x, float* y, int64_t n) override { widen_half<f16_to_f32>(x, y, n); }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
     cpu::parallel_for(n, n, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; i++) y[i] = f32_to_bf16(x[i]);

@@ -297,27 +297,25 @@ Model::LayerActs& Model::backward_set(int l) {
   return acts_.work;
 }
 
-// Every tensor of a set, each to its counterpart: rounded to bf16 into a bf16 one, widened out of one, copied
-// between fp32 ones; LoRA's saved x A^T and dropout seeds as they are.
-void Model::transfer(const LayerActs& from, LayerActs& to) {
+// Every tensor of a set to its counterpart: rounded to bf16 into a bf16 one, widened out of one. fp32 ones (res2, the
+// row statistics, LoRA's x A^T) trade places instead of being copied: `from`'s old values are not read again (the
+// work set is refilled by the next layer, a saved set by the next forward), and the same buffers circulate.
+void Model::transfer(LayerActs& from, LayerActs& to) {
   static constexpr Tensor LayerActs::*kTensors[] = {
       &LayerActs::h1,  &LayerActs::rstd1, &LayerActs::q,    &LayerActs::k,     &LayerActs::v,    &LayerActs::q_pre,
       &LayerActs::k_pre, &LayerActs::rstd_q, &LayerActs::rstd_k, &LayerActs::att, &LayerActs::lse, &LayerActs::res2,
       &LayerActs::h2,  &LayerActs::rstd2, &LayerActs::g,    &LayerActs::u};
   for (Tensor LayerActs::*f : kTensors) {
-    const Tensor& src = from.*f;
+    Tensor& src = from.*f;
     Tensor& dst = to.*f;
     if (src.empty()) continue;
-    if (src.dtype() == dst.dtype()) be_->copy(dst.f32(), src.f32(), src.numel());
+    if (src.dtype() == dst.dtype()) std::swap(src, dst);
     else if (dst.dtype() == DType::BF16) be_->narrow_bf16(src.f32(), dst.bf16(), src.numel());
     else be_->widen_bf16(src.bf16(), dst.f32(), src.numel());
   }
   for (int p = 0; p < NPROJ; p++) {
-    const LinSave& s = from.lin[p];
-    if (s.xa.empty()) continue;
-    ensure(to.lin[p].xa, s.xa.shape(), dev_);
-    be_->copy(to.lin[p].xa.f32(), s.xa.f32(), s.xa.numel());
-    to.lin[p].drop_seed = s.drop_seed;
+    std::swap(from.lin[p].xa, to.lin[p].xa);
+    to.lin[p].drop_seed = from.lin[p].drop_seed;
   }
 }
 
