@@ -50,6 +50,7 @@
               "native/cuda/swiglu.cu",
               "native/cuda/cross_entropy.cu",
               "native/cuda/adamw.cu",
+              "native/cuda/lora.cu",
               "native/cuda/fill.cu",
               "native/cuda/bandwidth.cu"
             ],

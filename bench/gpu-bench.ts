@@ -294,6 +294,7 @@ export function fitCheckpointing(
     lora: { r: LORA.r, targets: LORA.targets, dropout },
     weightsDtype: weights,
     bf16Activations: keepsBf16Activations(device, weights),
+    fusedLora: device === "cuda",
   };
   const k = checkpointLayersToFit(input, budget);
   if (k === null) return `even every layer checkpointed is estimated above ${gib(budget)} GiB`;

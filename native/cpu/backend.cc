@@ -156,6 +156,27 @@ class CpuBackend final : public Backend {
     cpu::attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch);
   }
   void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) override { cpu::swiglu_fwd(g, u, n, out); }
+  // The norms, then the rotations: the kernels the GPU's one-pass form is checked against.
+  void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
+                    int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k) override {
+    if (q_w) rmsnorm_fwd(q_in, q_w, N * H, hd, eps, q, rstd_q);
+    else if (q != q_in) std::copy(q_in, q_in + (int64_t)N * H * hd, q);
+    if (k_w) rmsnorm_fwd(k_in, k_w, N * KV, hd, eps, k, rstd_k);
+    else if (k != k_in) std::copy(k_in, k_in + (int64_t)N * KV * hd, k);
+    rope(q, cs, N, H, hd, false);
+    rope(k, cs, N, KV, hd, false);
+  }
+  // The bf16-output forms are the GPU's (bf16 mode there); here the fp32 kernel, then rounding: the reference.
+  void rmsnorm_fwd_bf16(const float* x, const float* w, int N, int C, float eps, uint16_t* out, float* rstd) override {
+    std::vector<float> y((size_t)N * C);
+    rmsnorm_fwd(x, w, N, C, eps, y.data(), rstd);
+    narrow_bf16(y.data(), out, (int64_t)y.size());
+  }
+  void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out) override {
+    std::vector<float> y(n);
+    swiglu_fwd(g, u, n, y.data());
+    narrow_bf16(y.data(), out, n);
+  }
   void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du) override {
     cpu::swiglu_bwd(g, u, dout, n, dg, du);
   }
@@ -191,6 +212,44 @@ class CpuBackend final : public Backend {
     widen_bf16(k, kf.data(), n);
     widen_bf16(v, vf.data(), n);
     attention_fwd(d, q, kf.data(), vf.data(), key_valid, seg, out, lse);
+  }
+  // The LoRA products with dropout fused, as the CPU's Model computes them (dropout, then matmul; the Model keeps its
+  // own buffers for the masks, which it runs side by side): the GPU's fused kernels are checked against these.
+  void lora_down(const float* x, const uint16_t* x16, int N, int in, const float* A, int r, float p, uint64_t seed,
+                 float* xa) override {
+    const std::vector<float> xd = dropped(x, x16, (int64_t)N * in, p, seed);
+    matmul(false, true, N, r, in, 1.0f, xd.data(), in, A, in, 0.0f, xa, r);
+  }
+  void lora_down_grad(const float* x, const uint16_t* x16, int N, int in, const float* dxa, int r, float p,
+                      uint64_t seed, float* gA) override {
+    const std::vector<float> xd = dropped(x, x16, (int64_t)N * in, p, seed);
+    matmul(true, false, r, in, N, 1.0f, dxa, r, xd.data(), in, 1.0f, gA, in);
+  }
+  void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
+                  int count) override {
+    std::vector<float> xa((size_t)N * r);
+    for (int k = 0; k < count; k++) {
+      lora_down(x, x16, N, in, terms[k].A, r, 0.0f, 0, xa.data());
+      matmul(false, true, N, terms[k].out, r, scale, xa.data(), r, terms[k].B, r, 1.0f, terms[k].y, terms[k].out);
+    }
+  }
+  void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count) override {
+    std::vector<float> t((size_t)N * in);
+    for (int k = 0; k < count; k++) {
+      matmul(false, false, N, in, r, 1.0f, terms[k].dxa, r, terms[k].A, in, 0.0f, t.data(), in);
+      if (p > 0) dropout(t.data(), nullptr, t.data(), (int64_t)N * in, p, terms[k].seed);
+      add(dx, t.data(), (int64_t)N * in);
+    }
+  }
+
+ private:
+  // x (or x16 widened) times its dropout mask.
+  std::vector<float> dropped(const float* x, const uint16_t* x16, int64_t n, float p, uint64_t seed) {
+    std::vector<float> xd(n);
+    if (x16) widen_bf16(x16, xd.data(), n);
+    else std::copy(x, x + n, xd.begin());
+    if (p > 0) dropout(xd.data(), nullptr, xd.data(), n, p, seed);
+    return xd;
   }
 };
 

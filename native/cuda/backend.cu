@@ -262,6 +262,9 @@ class CudaBackend final : public Backend {
   void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd) override {
     cuda::rmsnorm_fwd(x, w, N, C, eps, out, rstd, stream_);
   }
+  void rmsnorm_fwd_bf16(const float* x, const float* w, int N, int C, float eps, uint16_t* out, float* rstd) override {
+    cuda::rmsnorm_fwd(x, w, N, C, eps, out, rstd, stream_);
+  }
   void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
                    bool accumulate_dx, float* dw) override {
     cuda::rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw, stream_);
@@ -272,6 +275,10 @@ class CudaBackend final : public Backend {
   }
   void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse) override {
     cuda::rope(x, cs, N, heads, hd, inverse, stream_);
+  }
+  void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
+                    int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k) override {
+    cuda::qk_norm_rope(q_in, k_in, q_w, k_w, cs, N, H, KV, hd, eps, q, k, rstd_q, rstd_k, stream_);
   }
 
   // The GEMM path unless it is switched off or the call is a decoding step (fewer than kGemmMinRows query rows
@@ -314,6 +321,9 @@ class CudaBackend final : public Backend {
   void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) override {
     cuda::swiglu_fwd(g, u, n, out, stream_);
   }
+  void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out) override {
+    cuda::swiglu_fwd(g, u, n, out, stream_);
+  }
   void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du) override {
     cuda::swiglu_bwd(g, u, dout, n, dg, du, stream_);
   }
@@ -335,6 +345,33 @@ class CudaBackend final : public Backend {
   void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) override {
     cuda::dropout(x, mask, x_out, n, p, seed, stream_);
   }
+
+  void lora_down(const float* x, const uint16_t* x16, int N, int in, const float* A, int r, float p, uint64_t seed,
+                 float* xa) override {
+    float* work = lora_work(N, in, r);
+    if (x16) cuda::lora_down(x16, N, in, A, r, p, seed, xa, work, stream_);
+    else cuda::lora_down(x, N, in, A, r, p, seed, xa, work, stream_);
+  }
+  void lora_down_grad(const float* x, const uint16_t* x16, int N, int in, const float* dxa, int r, float p,
+                      uint64_t seed, float* gA) override {
+    float* work = lora_work(N, in, r);
+    if (x16) cuda::lora_down_grad(x16, N, in, dxa, r, p, seed, gA, work, stream_);
+    else cuda::lora_down_grad(x, N, in, dxa, r, p, seed, gA, work, stream_);
+  }
+  void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count) override {
+    cuda::lora_dx(dx, N, in, r, p, terms, count, stream_);
+  }
+  // One launch for a decoding step's group; ranks past the kernel's shared rows take lora_down and cuBLAS.
+  void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
+                  int count) override {
+    if (r <= cuda::kMaxApplyRank) return cuda::lora_apply(x, x16, N, in, r, scale, terms, count, stream_);
+    auto* xa = static_cast<float*>(lora_xa_.get(sizeof(float) * (size_t)N * r));
+    for (int k = 0; k < count; k++) {
+      lora_down(x, x16, N, in, terms[k].A, r, 0.0f, 0, xa);
+      matmul(false, true, N, terms[k].out, r, scale, xa, r, terms[k].B, r, 1.0f, terms[k].y, terms[k].out);
+    }
+  }
+  bool fused_lora() const override { return true; }
 
   // B rows of Tq*C contiguous floats into rows of Tk*C, starting at slot `off`: one strided 2-D copy, or a kernel
   // reading the slot on the device.
@@ -371,6 +408,9 @@ class CudaBackend final : public Backend {
     if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
+  float* lora_work(int N, int in, int r) {
+    return static_cast<float*>(lora_work_.get(sizeof(float) * cuda::lora_work_floats(N, in, r)));
+  }
   // cublasSetStream also puts cuBLAS back on its own workspace pool, so ours is set again with every stream.
   void use_stream(cudaStream_t s) {
     stream_ = s;
@@ -390,6 +430,8 @@ class CudaBackend final : public Backend {
   cublasHandle_t blas_ = nullptr;
   DeviceScratch partial_, row_loss_, act16_, many_items_, many_partial_, many_sums_;
   DeviceScratch attn_work_;  // the GEMM attention's packed operands and one chunk of scores
+  DeviceScratch lora_work_;  // split sums of the LoRA kernels
+  DeviceScratch lora_xa_;    // lora_apply's x A^T for ranks past cuda::kMaxApplyRank
   bool attn_gemm_;           // attention path: gemm (attention_gemm.cu) or flash (attention.cu)
   bool attn_bf16_ = false;   // bf16 base weights: attention's GEMMs in bf16 too
 };

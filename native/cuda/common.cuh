@@ -38,6 +38,13 @@ bool sync_after_launch();
     if (::tf::cuda::sync_after_launch()) ::tf::cuda::check(cudaDeviceSynchronize(), name, __FILE__, __LINE__); \
   } while (0)
 
+// Unrolls the loop that follows (nvcc); the emulator's g++ builds do without.
+#ifdef __CUDACC__
+#define TF_UNROLL _Pragma("unroll")
+#else
+#define TF_UNROLL
+#endif
+
 namespace tf::cuda {
 
 constexpr int kThreads = 256;  // block size of the elementwise and per-row kernels (a power of two)
@@ -49,6 +56,17 @@ __device__ inline uint16_t f32_to_bf16_bits(float f) {
   if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu)) return (uint16_t)((u >> 16) | 0x40);  // quiet NaN
   return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
+
+// An fp32 value to an fp32 or bf16 (raw bits, nearest even) element, and back: kernels templated on the type of
+// activations they read or write (bf16 mode keeps some in bf16).
+__device__ inline float as_float(float x) { return x; }
+__device__ inline float as_float(uint16_t h) { return bf16_bits_to_f32(h); }
+template <typename T>
+__device__ inline T from_float(float x);
+template <>
+__device__ inline float from_float<float>(float x) { return x; }
+template <>
+__device__ inline uint16_t from_float<uint16_t>(float x) { return f32_to_bf16_bits(x); }
 
 // IEEE half (fp16) as raw bits, exactly as the host's engine/bf16.h: exact widening (subnormals included), narrowing
 // to nearest even with overflow to inf.

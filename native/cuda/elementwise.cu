@@ -56,9 +56,6 @@ __global__ void narrow_half_kernel(const float* x, int cols, int ld, int64_t n, 
   }
 }
 
-__device__ inline float cache_elem(float x, float*) { return x; }
-__device__ inline uint16_t cache_elem(float x, uint16_t*) { return f32_to_bf16_bits(x); }
-
 // dst[b, o + t, :] = src[b*Tq + t, :] (rounded to bf16 for a bf16 cache), where the slot o is `off`, or read on the
 // device from off_dev (a recorded decoding step replays at the next slot). A slot outside the cache writes nothing
 // (the host checked its own copy).
@@ -68,7 +65,7 @@ __global__ void cache_write_kernel(T* dst, const float* src, int64_t n, int64_t 
   const int o = off_dev ? *off_dev : off;
   if (o < 0 || o + Tq > Tk) return;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    dst[((i / row) * Tk + o) * (int64_t)C + i % row] = cache_elem(src[i], dst);
+    dst[((i / row) * Tk + o) * (int64_t)C + i % row] = from_float<T>(src[i]);
 }
 
 }  // namespace

@@ -40,6 +40,7 @@ class Harness {
     cross_entropy();
     adamw();
     dropout();
+    lora();
     cache_write();
     return std::move(out_);
   }
@@ -68,8 +69,7 @@ class Harness {
     if (t.dtype() == DType::BF16) {  // widened (exactly) for the comparison
       std::vector<uint16_t> b(t.numel());
       copy_to_host(b.data(), t, t.bytes());
-      for (size_t i = 0; i < b.size(); i++) h[i] = bf16_to_f32(b[i]);
-      return h;
+      return widen(b);
     }
     copy_to_host(h.data(), t, t.bytes());
     return h;
@@ -78,6 +78,11 @@ class Harness {
     std::vector<uint16_t> b(x.size());
     for (size_t i = 0; i < x.size(); i++) b[i] = f32_to_bf16(x[i]);
     return b;
+  }
+  static F widen(const std::vector<uint16_t>& b) {
+    F x(b.size());
+    for (size_t i = 0; i < b.size(); i++) x[i] = bf16_to_f32(b[i]);
+    return x;
   }
   static const int32_t* ip(const Tensor& t) { return t.empty() ? nullptr : t.i32(); }
   static const int32_t* ip(const I& v) { return v.empty() ? nullptr : v.data(); }
@@ -384,6 +389,13 @@ class Harness {
     test_.rmsnorm_fwd(dx.f32(), dw.f32(), N, C, eps, dout.f32(), drstd.f32());
     compare_dev("rmsnorm_fwd", "out", base, out, dout);
     compare_dev("rmsnorm_fwd", "rstd", base, rstd, drstd);
+    // bf16 output (bf16 mode's projection inputs): the same values rounded to nearest even
+    std::vector<uint16_t> out16((size_t)N * C);
+    Tensor dout16(std::vector<int64_t>{(int64_t)N * C}, DType::BF16, dev_);
+    ref_.rmsnorm_fwd_bf16(x.data(), w.data(), N, C, eps, out16.data(), rstd.data());
+    test_.rmsnorm_fwd_bf16(dx.f32(), dw.f32(), N, C, eps, dout16.bf16(), drstd.f32());
+    compare_dev("rmsnorm_fwd_bf16", "out", base, widen(out16), dout16);
+    compare_dev("rmsnorm_fwd_bf16", "rstd", base, rstd, drstd);
 
     Tensor rstd_in = up(rstd);  // both backwards get the reference rstd, so only the backward is compared
     for (bool acc : {false, true}) {
@@ -418,6 +430,41 @@ class Harness {
       test_.rope(dx.f32(), cs_in.f32(), N, heads, hd, inverse);
       compare_dev("rope", "x", std::string("N41 heads5 hd128 inverse=") + (inverse ? "1" : "0"), x, dx);
     }
+    qk_norm_rope_case(41, 5, 2, 128, true);
+    qk_norm_rope_case(41, 5, 1, 128, false);  // in place, rotation only (no qk-norm: Qwen2, Llama)
+    qk_norm_rope_case(7, 3, 3, 80, true);
+    qk_norm_rope_case(5, 2, 1, 256, true);  // the kernel's widest head
+  }
+
+  // q and k normed and rotated in one call, against rmsnorm_fwd then rope (a random rotation table will do).
+  void qk_norm_rope_case(int N, int H, int KV, int hd, bool norm) {
+    const std::string shape = "N" + std::to_string(N) + " H" + std::to_string(H) + " KV" + std::to_string(KV) + " hd" +
+                              std::to_string(hd) + (norm ? " norm" : " in place");
+    const float eps = 1e-6f;
+    const F q_in = rand((int64_t)N * H * hd, -3.0f, 3.0f), k_in = rand((int64_t)N * KV * hd, -3.0f, 3.0f);
+    const F qw = rand(hd, 0.5f, 1.5f), kw = rand(hd, 0.5f, 1.5f), cs = rand((int64_t)N * hd);
+    F q(q_in.size()), k(k_in.size()), rq((int64_t)N * H), rk((int64_t)N * KV);
+    Tensor dq_in = up(q_in), dk_in = up(k_in), dqw = up(qw), dkw = up(kw), dcs = up(cs);
+    Tensor dq = up(q), dk = up(k), drq = up(rq), drk = up(rk);
+    if (norm) {
+      ref_.qk_norm_rope(q_in.data(), k_in.data(), qw.data(), kw.data(), cs.data(), N, H, KV, hd, eps, q.data(),
+                        k.data(), rq.data(), rk.data());
+      test_.qk_norm_rope(dq_in.f32(), dk_in.f32(), dqw.f32(), dkw.f32(), dcs.f32(), N, H, KV, hd, eps, dq.f32(),
+                         dk.f32(), drq.f32(), drk.f32());
+      compare_dev("qk_norm_rope", "rstd_q", shape, rq, drq);
+      compare_dev("qk_norm_rope", "rstd_k", shape, rk, drk);
+    } else {
+      q = q_in;
+      k = k_in;
+      dq = up(q_in);
+      dk = up(k_in);
+      ref_.qk_norm_rope(q.data(), k.data(), nullptr, nullptr, cs.data(), N, H, KV, hd, eps, q.data(), k.data(),
+                        nullptr, nullptr);
+      test_.qk_norm_rope(dq.f32(), dk.f32(), nullptr, nullptr, dcs.f32(), N, H, KV, hd, eps, dq.f32(), dk.f32(),
+                         nullptr, nullptr);
+    }
+    compare_dev("qk_norm_rope", "q", shape, q, dq);
+    compare_dev("qk_norm_rope", "k", shape, k, dk);
   }
 
   struct AttnCase {
@@ -562,6 +609,16 @@ class Harness {
     test_.swiglu_bwd(dg_in.f32(), du_in.f32(), dd.f32(), n, gdg.f32(), gdu.f32());
     compare_dev("swiglu_bwd", "dg", "n100003", dg, gdg);
     compare_dev("swiglu_bwd", "du", "n100003", du, gdu);
+    // In place, as the Model calls it (dg over g, du over u): each element is read before it is written.
+    Tensor gg = up(g), gu = up(u);
+    test_.swiglu_bwd(gg.f32(), gu.f32(), dd.f32(), n, gg.f32(), gu.f32());
+    compare_dev("swiglu_bwd", "dg", "n100003 in place", dg, gg);
+    compare_dev("swiglu_bwd", "du", "n100003 in place", du, gu);
+    std::vector<uint16_t> out16(n);
+    Tensor gout16(std::vector<int64_t>{n}, DType::BF16, dev_);
+    ref_.swiglu_fwd_bf16(g.data(), u.data(), n, out16.data());
+    test_.swiglu_fwd_bf16(dg_in.f32(), du_in.f32(), n, gout16.bf16());
+    compare_dev("swiglu_fwd_bf16", "out", "n100003", widen(out16), gout16);
   }
 
   void cross_entropy() {
@@ -646,6 +703,93 @@ class Harness {
     compare_dev("dropout", "x_out", "n10007 p0.1 no mask", xo, gxo2);
   }
 
+  // The fused LoRA products against dropout + matmul: the masks must be dropout's, element for element (a wrong one
+  // is off by a whole value), and the tiles' and splits' edges are crossed (ranks past 16, inputs not a multiple of
+  // the tile, split sums over the input and over the rows, a decoding step's few rows: 64 or fewer take a warp per
+  // output).
+  void lora() {
+    struct Case {
+      int N, in, r;
+      float p;
+      bool x16;
+      int terms;
+    };
+    const Case cases[] = {{37, 71, 16, 0.1f, false, 3},  {300, 1031, 8, 0.05f, false, 1}, {37, 71, 20, 0.0f, false, 2},
+                          {65, 130, 16, 0.1f, true, 3},  {3, 300, 16, 0.0f, false, 1},   {600, 40, 4, 0.3f, false, 2},
+                          {260, 300, 33, 0.05f, true, 2}, {5, 200, 16, 0.1f, true, 3}};
+    for (const Case& c : cases) {
+      const std::string shape = "N" + std::to_string(c.N) + " in" + std::to_string(c.in) + " r" + std::to_string(c.r) +
+                                " p" + std::to_string(c.p).substr(0, 4) + (c.x16 ? " bf16x" : "");
+      const int64_t nx = (int64_t)c.N * c.in;
+      const F x = rand(nx);
+      const std::vector<uint16_t> x16 = narrow(x);
+      const Tensor dx32 = up(x), dx16 = up(x16);
+      const float* rx = c.x16 ? nullptr : x.data();
+      const uint16_t* rx16 = c.x16 ? x16.data() : nullptr;
+      const float* tx = c.x16 ? nullptr : dx32.f32();
+      const uint16_t* tx16 = c.x16 ? dx16.bf16() : nullptr;
+      const uint64_t seed = 0x10a4ULL + (uint64_t)randint(0, 1000);
+
+      const F A = rand((int64_t)c.r * c.in);
+      const Tensor dA = up(A);
+      F xa((int64_t)c.N * c.r);
+      Tensor dxa_out(std::vector<int64_t>{(int64_t)c.N * c.r}, DType::F32, dev_);
+      ref_.lora_down(rx, rx16, c.N, c.in, A.data(), c.r, c.p, seed, xa.data());
+      test_.lora_down(tx, tx16, c.N, c.in, dA.f32(), c.r, c.p, seed, dxa_out.f32());
+      compare_dev("lora_down", "xa", shape, xa, dxa_out);
+
+      const F dxa = rand((int64_t)c.N * c.r);
+      F gA = rand((int64_t)c.r * c.in);
+      const Tensor ddxa = up(dxa);
+      Tensor dgA = up(gA);
+      ref_.lora_down_grad(rx, rx16, c.N, c.in, dxa.data(), c.r, c.p, seed, gA.data());
+      test_.lora_down_grad(tx, tx16, c.N, c.in, ddxa.f32(), c.r, c.p, seed, dgA.f32());
+      compare_dev("lora_down_grad", "gA", shape, gA, dgA);
+
+      // dx: `terms` modules with their own A, dy B and seed, added to a dx that already holds the base's gradient.
+      std::vector<F> As, ds;
+      std::vector<Tensor> dAs, dds;
+      std::vector<LoraTerm> ref_terms, test_terms;
+      for (int k = 0; k < c.terms; k++) {
+        As.push_back(rand((int64_t)c.r * c.in));
+        ds.push_back(rand((int64_t)c.N * c.r));
+        dAs.push_back(up(As.back()));
+        dds.push_back(up(ds.back()));
+      }
+      for (int k = 0; k < c.terms; k++) {
+        ref_terms.push_back({As[k].data(), ds[k].data(), seed + 7 * k});
+        test_terms.push_back({dAs[k].f32(), dds[k].f32(), seed + 7 * k});
+      }
+      F dx = rand(nx);
+      Tensor ddx = up(dx);
+      ref_.lora_dx(dx.data(), c.N, c.in, c.r, c.p, ref_terms.data(), c.terms);
+      test_.lora_dx(ddx.f32(), c.N, c.in, c.r, c.p, test_terms.data(), c.terms);
+      compare_dev("lora_dx", "dx", shape + " terms" + std::to_string(c.terms), dx, ddx);
+
+      // lora_apply (inference, no dropout): each module its own B and output width, added to the base's output.
+      std::vector<F> Bs, ys;
+      std::vector<Tensor> dBs, dys;
+      for (int k = 0; k < c.terms; k++) {
+        const int out = 17 + 40 * k;
+        Bs.push_back(rand((int64_t)out * c.r));
+        ys.push_back(rand((int64_t)c.N * out));
+        dBs.push_back(up(Bs.back()));
+        dys.push_back(up(ys.back()));
+      }
+      std::vector<LoraApplyTerm> ref_apply, test_apply;
+      for (int k = 0; k < c.terms; k++) {
+        const int out = 17 + 40 * k;
+        ref_apply.push_back({As[k].data(), Bs[k].data(), ys[k].data(), out});
+        test_apply.push_back({dAs[k].f32(), dBs[k].f32(), dys[k].f32(), out});
+      }
+      ref_.lora_apply(rx, rx16, c.N, c.in, c.r, 0.5f, ref_apply.data(), c.terms);
+      test_.lora_apply(tx, tx16, c.N, c.in, c.r, 0.5f, test_apply.data(), c.terms);
+      for (int k = 0; k < c.terms; k++)
+        compare_dev("lora_apply", "y", shape + " term" + std::to_string(k) + " of " + std::to_string(c.terms), ys[k],
+                    dys[k]);
+    }
+  }
+
   void cache_write() {
     const int B = 3, Tq = 5, Tk = 17, off = 9, C = 67;
     F dst = rand((int64_t)B * Tk * C);
@@ -668,9 +812,7 @@ class Harness {
     test_.cache_write_bf16(ddst16.bf16(), dsrc.f32(), B, Tq, Tk, off, nullptr, C);
     ref_.cache_write_bf16(dst16.data(), one.data(), B, 1, Tk, off + Tq, nullptr, C);
     test_.cache_write_bf16(ddst16.bf16(), done.f32(), B, 1, Tk, 2, slot.i32(), C);
-    F wide(dst16.size());
-    for (size_t i = 0; i < wide.size(); i++) wide[i] = bf16_to_f32(dst16[i]);
-    compare_dev("cache_write_bf16", "dst", "B3 Tq5 then Tq1 slot-on-device14 Tk17 C67", wide, ddst16);
+    compare_dev("cache_write_bf16", "dst", "B3 Tq5 then Tq1 slot-on-device14 Tk17 C67", widen(dst16), ddst16);
   }
 
   Backend& ref_;

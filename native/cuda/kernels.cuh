@@ -52,14 +52,19 @@ void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C,
 void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s);
 void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d, cudaStream_t s);
 
-// rmsnorm.cu
-void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd, cudaStream_t s);
+// rmsnorm.cu (the forward's output fp32, or bf16 bits rounded to nearest even: T = uint16_t)
+template <typename T>
+void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, T* out, float* rstd, cudaStream_t s);
 void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
                  bool accumulate_dx, float* dw, cudaStream_t s);
 
 // rope.cu
 void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs, cudaStream_t s);
 void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse, cudaStream_t s);
+// Backend::qk_norm_rope in one launch: a warp per head row (hd even, at most kMaxRopeHeadDim).
+constexpr int kMaxRopeHeadDim = 256;
+void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
+                  int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k, cudaStream_t s);
 
 // attention.cu (the forward also reads K and V from a bf16 KV cache: KV = uint16_t)
 template <typename KV>
@@ -84,13 +89,30 @@ void attention_gemm_bwd(const AttnDims& d, const float* q, const float* k, const
                         const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
                         float* dv, float* scratch, cublasHandle_t blas, bool bf16, void* work, cudaStream_t s);
 
-// swiglu.cu
-void swiglu_fwd(const float* g, const float* u, int64_t n, float* out, cudaStream_t s);
+// swiglu.cu (the forward's output fp32, or bf16 bits: T = uint16_t)
+template <typename T>
+void swiglu_fwd(const float* g, const float* u, int64_t n, T* out, cudaStream_t s);
 void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du, cudaStream_t s);
 
 // cross_entropy.cu: per-row losses go to row_loss (N doubles, device); the sum is taken on the host in row order.
 double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale, double* row_loss,
                      cudaStream_t s);
+
+// lora.cu: LoRA's down-projection and its gradients with the dropout mask drawn in place (Backend::lora_down,
+// lora_down_grad, lora_dx). x is float or bf16 bits (uint16_t). `work` holds lora_work_floats(N, in, r) floats of
+// split partial sums.
+size_t lora_work_floats(int N, int in, int r);
+template <typename T>
+void lora_down(const T* x, int N, int in, const float* A, int r, float p, uint64_t seed, float* xa, float* work,
+               cudaStream_t s);
+template <typename T>
+void lora_down_grad(const T* x, int N, int in, const float* dxa, int r, float p, uint64_t seed, float* gA, float* work,
+                    cudaStream_t s);
+void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count, cudaStream_t s);
+// Backend::lora_apply in one launch, for r <= kMaxApplyRank (x A^T is staged in shared memory).
+constexpr int kMaxApplyRank = 256;
+void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
+                int count, cudaStream_t s);
 
 // adamw.cu
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h, cudaStream_t s);

@@ -7,7 +7,9 @@ namespace tf::cuda {
 
 namespace {
 
-__global__ void rmsnorm_fwd_kernel(const float* x, const float* w, int C, float eps, float* out, float* rstd) {
+// out: fp32, or bf16 rounded to nearest even (bf16 mode's projection inputs).
+template <typename T>
+__global__ void rmsnorm_fwd_kernel(const float* x, const float* w, int C, float eps, T* out, float* rstd) {
   __shared__ double sh[kThreads];
   const int64_t row = blockIdx.x;
   const float* xi = x + row * C;
@@ -16,8 +18,8 @@ __global__ void rmsnorm_fwd_kernel(const float* x, const float* w, int C, float 
   ss = block_sum(ss, sh);
   const float r = (float)(1.0 / sqrt(ss / C + eps));
   if (rstd && threadIdx.x == 0) rstd[row] = r;
-  float* oi = out + row * C;
-  for (int c = threadIdx.x; c < C; c += blockDim.x) oi[c] = (xi[c] * r) * w[c];
+  T* oi = out + row * C;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) oi[c] = from_float<T>((xi[c] * r) * w[c]);
 }
 
 // With xhat = x*rstd and g = dy*w: dx = rstd * (g - xhat * mean(g * xhat)).
@@ -50,11 +52,14 @@ __global__ void rmsnorm_bwd_dw_kernel(const float* x, const float* rstd, const f
 
 }  // namespace
 
-void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd, cudaStream_t s) {
+template <typename T>
+void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, T* out, float* rstd, cudaStream_t s) {
   if (N <= 0 || C <= 0) return;
-  rmsnorm_fwd_kernel<<<N, kThreads, 0, s>>>(x, w, C, eps, out, rstd);
+  rmsnorm_fwd_kernel<T><<<N, kThreads, 0, s>>>(x, w, C, eps, out, rstd);
   CUDA_LAUNCH_CHECK("rmsnorm_fwd_kernel");
 }
+template void rmsnorm_fwd(const float*, const float*, int, int, float, float*, float*, cudaStream_t);
+template void rmsnorm_fwd(const float*, const float*, int, int, float, uint16_t*, float*, cudaStream_t);
 
 void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
                  bool accumulate_dx, float* dw, cudaStream_t s) {

@@ -1,5 +1,8 @@
 // Rotary position embedding, HF "rotate_half" layout, as native/cpu/rope.cc: the angle is formed in fp32
 // (pos * inv_freq, as HF does) and its cos/sin evaluated in double, once per batch (rope_table).
+#include <stdexcept>
+#include <string>
+
 #include "cuda/common.cuh"
 #include "cuda/kernels.cuh"
 
@@ -37,7 +40,70 @@ __global__ void rope_kernel(float* x, const float* cs, int N, int heads, int hd,
   }
 }
 
+// One warp per head row of q (rows < N*H) or k: its optional RMSNorm (the row's sum of squares in double, as
+// rmsnorm_fwd) and its rotation, reading the row once and writing it once. Lane l holds the pairs (j, j + hd/2) for
+// j = l, l + 32, ...: a rotation never leaves the lane.
+struct QkSide {
+  const float* in;
+  const float* w;  // norm weights, or null: rotation only
+  float* out;
+  float* rstd;
+  int heads;
+};
+__global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, int hd, float eps) {
+  constexpr int kPairs = kMaxRopeHeadDim / 2 / 32;
+  const int half = hd / 2, lane = threadIdx.x % 32;
+  const int64_t q_rows = (int64_t)N * q.heads, rows = q_rows + (int64_t)N * k.heads;
+  const int64_t warps = (int64_t)gridDim.x * blockDim.x / 32;
+  for (int64_t row = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32; row < rows; row += warps) {
+    const bool is_q = row < q_rows;
+    const QkSide& side = is_q ? q : k;
+    const int64_t r = is_q ? row : row - q_rows;  // token * heads + head
+    const int64_t token = r / side.heads;
+    const float* x = side.in + r * hd;
+    float a[kPairs], b[kPairs];
+    double ss = 0;
+    for (int p = 0; p < kPairs; p++) {
+      const int j = lane + 32 * p;
+      a[p] = j < half ? x[j] : 0.0f;
+      b[p] = j < half ? x[j + half] : 0.0f;
+      ss += (double)a[p] * a[p] + (double)b[p] * b[p];
+    }
+    if (side.w) {
+      ss = warp_sum(ss);
+      const float rs = (float)(1.0 / sqrt(ss / hd + eps));
+      if (lane == 0) side.rstd[r] = rs;
+      for (int p = 0; p < kPairs; p++) {
+        const int j = lane + 32 * p;
+        if (j >= half) continue;
+        a[p] = (a[p] * rs) * side.w[j];
+        b[p] = (b[p] * rs) * side.w[j + half];
+      }
+    }
+    float* y = side.out + r * hd;
+    for (int p = 0; p < kPairs; p++) {
+      const int j = lane + 32 * p;
+      if (j >= half) continue;
+      const float c = cs[token * hd + j], s = cs[token * hd + half + j];
+      y[j] = a[p] * c - b[p] * s;
+      y[j + half] = b[p] * c + a[p] * s;
+    }
+  }
+}
+
 }  // namespace
+
+void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
+                  int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k, cudaStream_t s) {
+  if (hd % 2 != 0 || hd > kMaxRopeHeadDim)
+    throw std::invalid_argument("CUDA qk_norm_rope: head_dim " + std::to_string(hd) + " must be even and at most " +
+                                std::to_string(kMaxRopeHeadDim));
+  const int64_t rows = (int64_t)N * (H + KV);
+  if (rows <= 0) return;
+  const QkSide qs{q_in, q_w, q, rstd_q, H}, ks{k_in, k_w, k, rstd_k, KV};
+  qk_norm_rope_kernel<<<grid_for(rows * 32), kThreads, 0, s>>>(qs, ks, cs, N, hd, eps);
+  CUDA_LAUNCH_CHECK("qk_norm_rope_kernel");
+}
 
 void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs, cudaStream_t s) {
   const int64_t n = (int64_t)N * (hd / 2);

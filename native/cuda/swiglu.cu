@@ -13,10 +13,12 @@ __device__ inline double sigmoid(double x) {
   return x >= 0 ? r : e * r;
 }
 
-__global__ void swiglu_fwd_kernel(const float* g, const float* u, int64_t n, float* out) {
+// out: fp32, or bf16 rounded to nearest even (bf16 mode's down_proj input).
+template <typename T>
+__global__ void swiglu_fwd_kernel(const float* g, const float* u, int64_t n, T* out) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const double gv = g[i];
-    out[i] = (float)(gv * sigmoid(gv) * (double)u[i]);
+    out[i] = from_float<T>((float)(gv * sigmoid(gv) * (double)u[i]));
   }
 }
 
@@ -33,11 +35,14 @@ __global__ void swiglu_bwd_kernel(const float* g, const float* u, const float* d
 
 }  // namespace
 
-void swiglu_fwd(const float* g, const float* u, int64_t n, float* out, cudaStream_t s) {
+template <typename T>
+void swiglu_fwd(const float* g, const float* u, int64_t n, T* out, cudaStream_t s) {
   if (n <= 0) return;
-  swiglu_fwd_kernel<<<grid_for(n), kThreads, 0, s>>>(g, u, n, out);
+  swiglu_fwd_kernel<T><<<grid_for(n), kThreads, 0, s>>>(g, u, n, out);
   CUDA_LAUNCH_CHECK("swiglu_fwd_kernel");
 }
+template void swiglu_fwd(const float*, const float*, int64_t, float*, cudaStream_t);
+template void swiglu_fwd(const float*, const float*, int64_t, uint16_t*, cudaStream_t);
 
 void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du, cudaStream_t s) {
   if (n <= 0) return;

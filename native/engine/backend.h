@@ -30,6 +30,21 @@ struct AdamWHyper {
   int64_t step;  // 1-based step count, for the bias corrections
 };
 
+// One LoRA module's share of Backend::lora_dx: its A [r, in], dy B [N, r] and dropout seed.
+struct LoraTerm {
+  const float* A;
+  const float* dxa;
+  uint64_t seed;
+};
+constexpr int kMaxLoraTerms = 3;  // the most projections reading one input (q, k, v)
+// One LoRA module's share of Backend::lora_apply: its A [r, in], B [out, r] and the projection's output y [N, out].
+struct LoraApplyTerm {
+  const float* A;
+  const float* B;
+  float* y;
+  int out;
+};
+
 // A piece of work for Backend::concurrently: a few calls whose outputs no other piece reads or writes.
 struct Piece {
   double macs;  // multiply-adds of its largest product
@@ -126,6 +141,10 @@ class Backend {
   // RMSNorm over rows of C: out = x * rstd * w; rstd saved for backward.
   virtual void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out,
                            float* rstd) = 0;
+  // The same with out rounded to bf16 (nearest even): bf16 mode on a GPU holds a projection group's input only in
+  // bf16, which its products, LoRA and backward all read.
+  virtual void rmsnorm_fwd_bf16(const float* x, const float* w, int N, int C, float eps, uint16_t* out,
+                                float* rstd) = 0;
   // dx (+)= ...; dw += ... when dw != nullptr.
   virtual void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N,
                            int C, float* dx, bool accumulate_dx, float* dw) = 0;
@@ -135,6 +154,12 @@ class Backend {
   virtual void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs) = 0;
   // Rotary embedding in place on x [N, heads, hd] (halves layout); backward is the inverse rotation.
   virtual void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse) = 0;
+
+  // Attention's q [N, H, hd] and k [N, KV, hd] made ready in one call: with norm weights (qk-norm: Qwen3) each head's
+  // row is RMS-normed (as rmsnorm_fwd, its rstd saved), then rotated (rope). Without them q_in, k_in may be q, k.
+  virtual void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs,
+                            int N, int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q,
+                            float* rstd_k) = 0;
 
   virtual void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v,
                              const int32_t* key_valid, const int32_t* seg, float* out, float* lse) = 0;
@@ -146,6 +171,7 @@ class Backend {
 
   // Elementwise: an output may be one of the inputs (each element is read before it is written).
   virtual void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) = 0;
+  virtual void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out) = 0;  // out rounded to bf16
   virtual void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg,
                           float* du) = 0;
 
@@ -164,6 +190,26 @@ class Backend {
   // LoRA dropout: mask[i] = 0 or 1/(1-p) from a counter-based RNG (seed, offset), x_out = x * mask. mask may be
   // null (the forward: backward draws the same mask again from the seed when it needs it).
   virtual void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) = 0;
+
+  // LoRA's down-projection and its gradients with dropout fused: the mask of input element (n, i) is dropout's
+  // element n * in + i for `seed` (p = 0: no dropout), drawn where it is used, so no mask or dropped input is stored.
+  // A GPU's Model uses these (fused_lora()); the CPU keeps dropout + matmul, and its versions here, made of those same
+  // kernels, are the kernel check's reference. x is [N, in] fp32, or bf16 bits when x16 is given (x is then unused).
+  // xa [N, r] = (x * mask) A^T for A [r, in].
+  virtual void lora_down(const float* x, const uint16_t* x16, int N, int in, const float* A, int r, float p,
+                         uint64_t seed, float* xa) = 0;
+  // gA [r, in] += dxa^T (x * mask) for dxa [N, r].
+  virtual void lora_down_grad(const float* x, const uint16_t* x16, int N, int in, const float* dxa, int r, float p,
+                              uint64_t seed, float* gA) = 0;
+  // dx [N, in] += sum over the count (<= kMaxLoraTerms) terms of mask_k * (dxa_k A_k): the input gradient of the
+  // LoRA modules of projections that read the same input, in one pass over dx.
+  virtual void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count) = 0;
+  // Inference on a few rows (decoding steps): y_k += scale (x A_k^T) B_k^T for the count (<= kMaxLoraTerms) LoRA
+  // modules of projections that read x (fp32, or bf16 bits when x16 is given), no dropout. One launch on a GPU where
+  // lora_down and a product per module would take six for q, k and v.
+  virtual void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale,
+                          const LoraApplyTerm* terms, int count) = 0;
+  virtual bool fused_lora() const { return false; }
 
   // dst[b, off + t, :] = src[b*Tq + t, :] for a KV cache of Tk slots per row. With off_dev (one int in device
   // memory, see AttnDims::q_off_dev) the slot is read from it when the call runs; off then only sizes the checks.

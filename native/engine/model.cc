@@ -40,6 +40,9 @@ Tensor& grow(Tensor& t, int64_t n, DType dt, Device dev) {
 }
 float* scratch(Tensor& t, int64_t n, Device dev) { return grow(t, n, DType::F32, dev).f32(); }
 
+// Inference on this many token rows or fewer (decoding steps up to batch 64) applies LoRA with Backend::lora_apply.
+constexpr int kApplyRows = 64;
+
 }  // namespace
 
 Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
@@ -55,6 +58,7 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
   // TUNEFORGE_CUDA_BF16_ACTIVATIONS=0 keeps them fp32 (to weigh the rounding passes against the memory they save).
   const char* acts = std::getenv("TUNEFORGE_CUDA_BF16_ACTIVATIONS");
   bf16_acts_ = wdt_ == DType::BF16 && dev_ != Device::CPU && !(acts && std::string(acts) == "0");
+  fused_lora_ = be_->fused_lora();
   const int D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim;
   embed_ = make({c.vocab, D}, wdt_);
   norm_ = make({D});
@@ -251,8 +255,10 @@ void Model::ensure_acts(int N, Keep keep) {
   acts_.layer.resize(keep == Keep::kInfer ? 1 : acts_.set_of(c.layers - 1) + 1);
   if (ckpt > 0) acts_.dropout_at.assign(c.layers, 0);
   // `big`: the dtype of the set's large tensors (the projections' inputs and outputs, attention's q, k, v, output).
+  // h1 and h2 (and act) are bf16 in every set with bf16_acts_: nothing reads them in fp32 (GroupIn).
+  const DType inputs = bf16_acts_ ? DType::BF16 : DType::F32;
   auto make_set = [&](LayerActs& a, DType big) {
-    a.h1 = make({N, D}, big);
+    a.h1 = make({N, D}, inputs);
     a.rstd1 = make({N});
     a.q = make({N, qd}, big);
     a.k = make({N, kd}, big);
@@ -266,7 +272,7 @@ void Model::ensure_acts(int N, Keep keep) {
     a.att = make({N, qd}, big);
     a.lse = make({N, c.heads});
     a.res2 = make({N, D});
-    a.h2 = make({N, D}, big);
+    a.h2 = make({N, D}, inputs);
     a.rstd2 = make({N});
     a.g = make({N, F}, big);
     a.u = make({N, F}, big);
@@ -275,7 +281,7 @@ void Model::ensure_acts(int N, Keep keep) {
   const bool kept_bf16 = bf16_acts_ && keep == Keep::kTrain;
   for (LayerActs& a : acts_.layer) make_set(a, kept_bf16 ? DType::BF16 : DType::F32);
   if (kept_bf16) make_set(acts_.work, DType::F32);
-  acts_.act = make({N, F});
+  acts_.act = make({N, F}, inputs);
   acts_.hF = make({N, D});
   acts_.rstdF = make({N});
   acts_.tmp = make({N, D});
@@ -338,19 +344,28 @@ void Model::embed_rows(const Tensor& table, const int32_t* ids, int N, float* ou
 // y = x W^T + b + scale * (x A^T) B^T for each. The base products and the LoRA x A^T are independent pieces,
 // run side by side where the backend can; the LoRA up-projections onto y follow. Dropout masks are numbered
 // in the projections' order before anything runs, so they do not depend on which piece ran first.
-void Model::linears_fwd(Layer& L, LayerActs& a, const float* x, std::initializer_list<ProjIO> outs, int N,
-                        bool train) {
+void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> outs, int N, bool train) {
   const int r = lora_cfg_.r;
   const bool drop = train && lora_cfg_.dropout > 0;
   // bf16 weights on a GPU: x is rounded to bf16 once for the group's products (matmul_bf16w would round it for each:
-  // the same values, one kernel and one pass over x instead of up to three). The CPU keeps x in fp32.
+  // the same values, one kernel and one pass over x instead of up to three), unless it came in bf16. The CPU keeps x
+  // in fp32.
   const Linear& first = L.proj[outs.begin()->proj];
-  const uint16_t* x16 = nullptr;
-  if (first.w.dtype() == DType::BF16 && dev_ != Device::CPU) {
+  const float* x = in.x;
+  const uint16_t* x16 = in.x16;
+  if (!x16 && first.w.dtype() == DType::BF16 && dev_ != Device::CPU) {
     uint16_t* buf = grow(sc_.x16, (int64_t)N * first.in, DType::BF16, dev_).bf16();
     be_->narrow_bf16(x, buf, (int64_t)N * first.in);
     x16 = buf;
   }
+  // LoRA reads the rounded input where activations are bf16 (bf16_acts_): backward then reads the same values.
+  const uint16_t* lora_x16 = bf16_acts_ ? x16 : nullptr;
+  const float p = drop ? lora_cfg_.dropout : 0.0f;
+  // A decoding step (inference on a few rows) adds its LoRA terms in one call after the base products: on a GPU one
+  // launch for the group instead of a down-projection and a product per module.
+  const bool apply = fused_lora_ && !train && N <= kApplyRows;
+  LoraApplyTerm terms[kMaxLoraTerms];
+  int count = 0;
   std::vector<Piece> pieces;
   for (const ProjIO& o : outs) {
     Linear& lin = L.proj[o.proj];
@@ -364,13 +379,21 @@ void Model::linears_fwd(Layer& L, LayerActs& a, const float* x, std::initializer
                         if (!lin.b.empty()) be_->add_bias(y, lin.b.f32(), N, lin.out);
                       }});
     if (!lin.lora) continue;
+    if (apply) {
+      terms[count++] = {lin.lora->A.f32(), lin.lora->B.f32(), y, lin.out};
+      continue;
+    }
     // Allocations happen here, on this thread, before the pieces run.
     ensure(s.xa, {N, r}, dev_);
-    float* xd = nullptr;
-    if (drop) {
-      s.drop_seed = lora_cfg_.seed * 0x100000001b3ULL + dropout_calls_++;
-      xd = scratch(sc_.drop_x[o.proj], (int64_t)N * lin.in, dev_);
+    if (drop) s.drop_seed = lora_cfg_.seed * 0x100000001b3ULL + dropout_calls_++;
+    if (fused_lora_) {
+      pieces.push_back({(double)N * r * lin.in, [this, &lin, &s, x, lora_x16, N, r, p] {
+                          ProfileRegion region("lora.fwd");
+                          be_->lora_down(x, lora_x16, N, lin.in, lin.lora->A.f32(), r, p, s.drop_seed, s.xa.f32());
+                        }});
+      continue;
     }
+    float* xd = drop ? scratch(sc_.drop_x[o.proj], (int64_t)N * lin.in, dev_) : nullptr;
     pieces.push_back({(double)N * r * lin.in, [this, &lin, &s, x, N, r, xd] {
                         ProfileRegion region("lora.fwd");
                         const float* xin = x;
@@ -385,6 +408,10 @@ void Model::linears_fwd(Layer& L, LayerActs& a, const float* x, std::initializer
   }
   be_->concurrently(pieces);
   ProfileRegion region("lora.fwd");
+  if (apply) {
+    if (count > 0) be_->lora_apply(x, lora_x16, N, first.in, r, lora_cfg_.scale, terms, count);
+    return;
+  }
   for (const ProjIO& o : outs) {
     Linear& lin = L.proj[o.proj];
     if (lin.lora)
@@ -397,10 +424,12 @@ void Model::linears_fwd(Layer& L, LayerActs& a, const float* x, std::initializer
 // dx (+)= sum_p dy_p W_p + scale * (dy_p B_p) A_p; LoRA and full-FT weight gradients accumulate. The base
 // input-gradient chain, each projection's weight gradients and each LoRA's gradients are independent pieces;
 // the LoRA terms of dx are added after them, in the projections' order.
-void Model::linears_bwd(Layer& L, LayerActs& a, const float* x, std::initializer_list<ProjIO> grads, int N,
-                        float* dx, bool acc_dx) {
+void Model::linears_bwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> grads, int N, float* dx,
+                        bool acc_dx) {
+  const float* x = in.x;  // null for a bf16 input (in.x16): only fused LoRA reads it then (full FT keeps fp32)
   const int r = lora_cfg_.r;
   const bool drop = lora_cfg_.dropout > 0;
+  const float p = lora_cfg_.dropout;
   std::vector<Piece> pieces;
   double chain = 0;
   for (const ProjIO& g : grads) chain = std::max(chain, (double)N * L.proj[g.proj].in * L.proj[g.proj].out);
@@ -426,22 +455,38 @@ void Model::linears_bwd(Layer& L, LayerActs& a, const float* x, std::initializer
     }
     if (!lin.lora) continue;
     float* dxa = scratch(sc_.dxa[g.proj], (int64_t)N * r, dev_);
-    float* mask = drop ? scratch(sc_.drop_mask[g.proj], (int64_t)N * lin.in, dev_) : nullptr;
-    float* xd = drop ? scratch(sc_.drop_x[g.proj], (int64_t)N * lin.in, dev_) : nullptr;
-    pieces.push_back({(double)N * r * std::max(lin.in, lin.out), [this, &lin, &s, x, mask, xd, dy, dxa, N, r] {
+    // The CPU draws the forward's mask and dropped input again from their seed, into buffers of its own per projection
+    // (the pieces may run side by side); the fused kernels draw the mask where they use it.
+    const bool buffers = drop && !fused_lora_;
+    float* mask = buffers ? scratch(sc_.drop_mask[g.proj], (int64_t)N * lin.in, dev_) : nullptr;
+    float* xd = buffers ? scratch(sc_.drop_x[g.proj], (int64_t)N * lin.in, dev_) : nullptr;
+    const uint16_t* x16 = in.x16;
+    pieces.push_back({(double)N * r * std::max(lin.in, lin.out), [this, &lin, &s, x, x16, mask, xd, dy, dxa, N, r, p] {
                         ProfileRegion region("lora.bwd");
                         Lora& lo = *lin.lora;
-                        // The forward's mask and dropped input, drawn again from their seed.
-                        if (xd) be_->dropout(x, mask, xd, (int64_t)N * lin.in, lora_cfg_.dropout, s.drop_seed);
-                        const float* xin = xd ? xd : x;
                         const float sc = lora_cfg_.scale;
                         be_->matmul(true, false, lin.out, r, N, sc, dy, lin.out, s.xa.f32(), r, 1.0f, lo.gB.f32(), r);
                         be_->matmul(false, false, N, r, lin.out, sc, dy, lin.out, lo.B.f32(), r, 0.0f, dxa, r);
+                        if (fused_lora_) {
+                          be_->lora_down_grad(x, x16, N, lin.in, dxa, r, p, s.drop_seed, lo.gA.f32());
+                          return;
+                        }
+                        if (xd) be_->dropout(x, mask, xd, (int64_t)N * lin.in, p, s.drop_seed);
+                        const float* xin = xd ? xd : x;
                         be_->matmul(true, false, r, lin.in, N, 1.0f, dxa, r, xin, lin.in, 1.0f, lo.gA.f32(), lin.in);
                       }});
   }
   be_->concurrently(pieces);
   ProfileRegion region("lora.bwd");
+  if (fused_lora_) {  // every LoRA term of dx in one pass over it
+    LoraTerm terms[kMaxLoraTerms];
+    int count = 0;
+    for (const ProjIO& g : grads)
+      if (Linear& lin = L.proj[g.proj]; lin.lora)
+        terms[count++] = {lin.lora->A.f32(), sc_.dxa[g.proj].f32(), a.lin[g.proj].drop_seed};
+    be_->lora_dx(dx, N, L.proj[grads.begin()->proj].in, r, p, terms, count);
+    return;
+  }
   for (const ProjIO& g : grads) {
     Linear& lin = L.proj[g.proj];
     if (!lin.lora) continue;
@@ -477,6 +522,17 @@ void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, 
                    acts_.rstdF.f32());
 }
 
+void Model::normed(const float* x, const Tensor& w, int N, Tensor& out, Tensor& rstd) {
+  if (out.dtype() == DType::BF16) be_->rmsnorm_fwd_bf16(x, w.f32(), N, cfg_.hidden, cfg_.eps, out.bf16(), rstd.f32());
+  else be_->rmsnorm_fwd(x, w.f32(), N, cfg_.hidden, cfg_.eps, out.f32(), rstd.f32());
+}
+
+void Model::swiglu(const LayerActs& a, int N) {
+  const int64_t n = (int64_t)N * cfg_.inter;
+  if (acts_.act.dtype() == DType::BF16) be_->swiglu_fwd_bf16(a.g.f32(), a.u.f32(), n, acts_.act.bf16());
+  else be_->swiglu_fwd(a.g.f32(), a.u.f32(), n, acts_.act.f32());
+}
+
 void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq,
                           const int32_t* key_valid, const int32_t* seg, const CacheAt& at, bool train) {
   const ModelConfig& c = cfg_;
@@ -484,16 +540,14 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   const int kd = c.kv_heads * hd;
   Layer& L = layers_[l];
   float* tmp = acts_.tmp.f32();
-  be_->rmsnorm_fwd(xin, L.ln1.f32(), N, D, c.eps, a.h1.f32(), a.rstd1.f32());
+  normed(xin, L.ln1, N, a.h1, a.rstd1);
   float* qdst = c.qk_norm ? a.q_pre.f32() : a.q.f32();
   float* kdst = c.qk_norm ? a.k_pre.f32() : a.k.f32();
-  linears_fwd(L, a, a.h1.f32(), {{Q_PROJ, qdst}, {K_PROJ, kdst}, {V_PROJ, a.v.f32()}}, N, train);
-  if (c.qk_norm) {
-    be_->rmsnorm_fwd(qdst, L.q_norm.f32(), N * c.heads, hd, c.eps, a.q.f32(), a.rstd_q.f32());
-    be_->rmsnorm_fwd(kdst, L.k_norm.f32(), N * c.kv_heads, hd, c.eps, a.k.f32(), a.rstd_k.f32());
-  }
-  be_->rope(a.q.f32(), acts_.rope.f32(), N, c.heads, hd, false);
-  be_->rope(a.k.f32(), acts_.rope.f32(), N, c.kv_heads, hd, false);
+  linears_fwd(L, a, group_in(a.h1), {{Q_PROJ, qdst}, {K_PROJ, kdst}, {V_PROJ, a.v.f32()}}, N, train);
+  // qk-norm (Qwen3) from q_pre/k_pre, then the rotation, in place without it
+  be_->qk_norm_rope(qdst, kdst, c.qk_norm ? L.q_norm.f32() : nullptr, c.qk_norm ? L.k_norm.f32() : nullptr,
+                    acts_.rope.f32(), N, c.heads, c.kv_heads, hd, c.eps, a.q.f32(), a.k.f32(),
+                    c.qk_norm ? a.rstd_q.f32() : nullptr, c.qk_norm ? a.rstd_k.f32() : nullptr);
   if (KVCache* cache = at.cache) {
     Tensor &ck = cache->k[l], &cv = cache->v[l];
     const AttnDims d{B, Tq, cache->S, at.off, c.heads, c.kv_heads, hd, at.off_dev};
@@ -511,13 +565,13 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
     AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
     be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32());
   }
-  linears_fwd(L, a, a.att.f32(), {{O_PROJ, tmp}}, N, train);
+  linears_fwd(L, a, group_in(a.att), {{O_PROJ, tmp}}, N, train);
   be_->add_out(a.res2.f32(), xin, tmp, (int64_t)N * D);
-  be_->rmsnorm_fwd(a.res2.f32(), L.ln2.f32(), N, D, c.eps, a.h2.f32(), a.rstd2.f32());
-  linears_fwd(L, a, a.h2.f32(), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
-  be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * c.inter, acts_.act.f32());
+  normed(a.res2.f32(), L.ln2, N, a.h2, a.rstd2);
+  linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
+  swiglu(a, N);
   // down_proj still runs in a recomputation: its LoRA x A^T and dropout seed are what backward reads.
-  linears_fwd(L, a, acts_.act.f32(), {{DOWN_PROJ, tmp}}, N, train);
+  linears_fwd(L, a, group_in(acts_.act), {{DOWN_PROJ, tmp}}, N, train);
   if (!xout) return;
   be_->add_out(xout, a.res2.f32(), tmp, (int64_t)N * D);  // xout may alias xin (inference): xin was read above
 }
@@ -667,8 +721,6 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
 
   float* dh = scratch(sc_.dh, (int64_t)N * D, dev_);
   float* dact = scratch(sc_.dact, (int64_t)N * F, dev_);
-  float* dg = scratch(sc_.dg, (int64_t)N * F, dev_);
-  float* du = scratch(sc_.du, (int64_t)N * F, dev_);
   float* datt = scratch(sc_.datt, (int64_t)N * qd, dev_);
   float* dq = scratch(sc_.dq, (int64_t)N * qd, dev_);
   float* dk = scratch(sc_.dk, (int64_t)N * kd, dev_);
@@ -697,13 +749,17 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
     // down_proj's input, made again from the saved gate and up (bitwise what the forward made; from their rounded
     // copies with bf16 sets)
-    be_->swiglu_fwd(a.g.f32(), a.u.f32(), (int64_t)N * F, acts_.act.f32());
-    linears_bwd(L, a, acts_.act.f32(), {{DOWN_PROJ, dres}}, N, dact, false);
+    swiglu(a, N);
+    linears_bwd(L, a, group_in(acts_.act), {{DOWN_PROJ, dres}}, N, dact, false);
+    // dg and du overwrite g and u, which nothing reads after this (the kernel reads each element before writing it):
+    // two [N, intermediate] buffers fewer, the largest of the backward's.
+    float* dg = a.g.f32();
+    float* du = a.u.f32();
     be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, dg, du);
-    linears_bwd(L, a, a.h2.f32(), {{GATE_PROJ, dg}, {UP_PROJ, du}}, N, dh, false);
+    linears_bwd(L, a, group_in(a.h2), {{GATE_PROJ, dg}, {UP_PROJ, du}}, N, dh, false);
     be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh, N, D, dres, true, gptr(L.g_ln2));
     // res2 = res[l] + o(attention(rope(q), rope(k), v))
-    linears_bwd(L, a, a.att.f32(), {{O_PROJ, dres}}, N, datt, false);
+    linears_bwd(L, a, group_in(a.att), {{O_PROJ, dres}}, N, datt, false);
     AttnDims d{b.rows, b.T, b.T, 0, c.heads, c.kv_heads, hd};
     be_->attention_bwd(d, a.q.f32(), a.k.f32(), a.v.f32(), in.mask.get(), in.seg.get(), a.att.f32(), a.lse.f32(), datt,
                        dq, dk, dv, attn_scratch);
@@ -719,7 +775,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       dqp = dq_pre;
       dkp = dk_pre;
     }
-    linears_bwd(L, a, a.h1.f32(), {{Q_PROJ, dqp}, {K_PROJ, dkp}, {V_PROJ, dv}}, N, dh, false);
+    linears_bwd(L, a, group_in(a.h1), {{Q_PROJ, dqp}, {K_PROJ, dkp}, {V_PROJ, dv}}, N, dh, false);
     // Below layer 0 only the embedding (full fine-tuning) wants the gradient: skip it in LoRA mode.
     if (l > 0 || !g_embed_.empty() || !L.g_ln1.empty())
       be_->rmsnorm_bwd(acts_.res[l].f32(), L.ln1.f32(), a.rstd1.f32(), dh, N, D, dres, true, gptr(L.g_ln1));

@@ -198,7 +198,8 @@ class Model {
     int set_of(int l) const { return l < ckpt ? 0 : l - ckpt + (ckpt > 0 ? 1 : 0); }
     Tensor hF, rstdF, tmp, rope;  // rope: cos/sin table [N, head_dim] of this batch's positions
     // swiglu(g, u), down_proj's input [N, inter]: one buffer for all layers, made again from g and u in backward
-    // (an elementwise pass instead of keeping [N, inter] per layer: a quarter of a Qwen2 layer's activations).
+    // (an elementwise pass instead of keeping [N, inter] per layer: a quarter of a Qwen2 layer's activations). bf16
+    // with bf16_acts_, like h1 and h2 (GroupIn).
     Tensor act;
     // Training with bf16 activations: the fp32 set every layer runs in (forward, recomputation and backward); the
     // saved sets hold its large tensors rounded to bf16. Empty otherwise (layers run in their own sets).
@@ -208,9 +209,10 @@ class Model {
   // Backward and loss-head work buffers, kept across steps so a steady-state step does not allocate: fresh
   // engine memory is zero-filled, which cost as much as a kernel on the ~80 MB logits chunk. Grow-only, flat.
   struct Scratch {
-    Tensor hc, dhc, logits, dhF, dres, dh, dact, dg, du, datt, dq, dk, dv, dq_pre, dk_pre, attn, drop;
+    Tensor hc, dhc, logits, dhF, dres, dh, dact, datt, dq, dk, dv, dq_pre, dk_pre, attn, drop;
     std::array<Tensor, NPROJ> dxa;  // LoRA dy B per projection: the projections of a group run side by side
-    // LoRA dropout's dropped input per projection ([N, in]), drawn in forward, and again with its mask in backward.
+    // LoRA dropout's dropped input per projection ([N, in]), drawn in forward, and again with its mask in backward
+    // (the CPU only: fused_lora_ backends draw masks inside their LoRA kernels).
     std::array<Tensor, NPROJ> drop_mask, drop_x;
     Tensor x16;  // bf16 mode on a GPU: a projection group's input rounded once (linears_fwd)
   };
@@ -242,6 +244,10 @@ class Model {
   // Integer arguments are device pointers (DeviceInts), checked on the host beforehand.
   void forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, const int32_t* key_valid,
                     const int32_t* seg, const CacheAt& at, bool train);
+  // RMSNorm of x [N, hidden] into out (fp32 or bf16, by its dtype) and its row statistics.
+  void normed(const float* x, const Tensor& w, int N, Tensor& out, Tensor& rstd);
+  // swiglu(a.g, a.u) into acts_.act (fp32 or bf16, by its dtype).
+  void swiglu(const LayerActs& a, int N);
   // Decoder layer l from xin into xout (xout may alias xin; nullptr: only refill `a`, as a recomputation does).
   void layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq, const int32_t* key_valid,
                      const int32_t* seg, const CacheAt& at, bool train);
@@ -252,8 +258,17 @@ class Model {
     Proj proj;
     float* data;
   };
-  void linears_fwd(Layer& L, LayerActs& a, const float* x, std::initializer_list<ProjIO> outs, int N, bool train);
-  void linears_bwd(Layer& L, LayerActs& a, const float* x, std::initializer_list<ProjIO> grads, int N, float* dx,
+  // The input of a group of projections: fp32, or in bf16 mode on a GPU (bf16_acts_) the normed inputs and swiglu's
+  // output held only as their bf16 rounding, which the products, LoRA and backward all read.
+  struct GroupIn {
+    const float* x = nullptr;
+    const uint16_t* x16 = nullptr;
+  };
+  static GroupIn group_in(const Tensor& t) {
+    return t.dtype() == DType::BF16 ? GroupIn{nullptr, t.bf16()} : GroupIn{t.f32(), nullptr};
+  }
+  void linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> outs, int N, bool train);
+  void linears_bwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> grads, int N, float* dx,
                    bool acc_dx);
   // C[M,N] = alpha * A op(W) + beta * C for a frozen weight W in either dtype (op(W) = W^T when tw).
   void matmul_w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const Tensor& W, float beta,
@@ -272,6 +287,9 @@ class Model {
   // attention and the small per-row statistics); each layer still runs in fp32. The CPU keeps fp32 (its bf16 mode is
   // the fp32 engine on rounded weights).
   bool bf16_acts_ = false;
+  // The backend draws LoRA dropout's masks inside its LoRA kernels (Backend::fused_lora: a GPU), so no mask or dropped
+  // input is stored; the CPU runs dropout and matmul, with buffers per projection.
+  bool fused_lora_ = false;
   Tensor embed_, norm_, lm_head_, inv_freq_;
   Tensor g_embed_, g_norm_, g_lm_head_;
   std::vector<Layer> layers_;

@@ -124,6 +124,19 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "widen_f16");
     in_->widen_f16(x, y, n);
   }
+  void rmsnorm_fwd_bf16(const float* x, const float* w, int N, int C, float eps, uint16_t* out, float* rstd) override {
+    Timed t(dev_, "rmsnorm_fwd_bf16");
+    in_->rmsnorm_fwd_bf16(x, w, N, C, eps, out, rstd);
+  }
+  void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out) override {
+    Timed t(dev_, "swiglu_fwd_bf16");
+    in_->swiglu_fwd_bf16(g, u, n, out);
+  }
+  void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
+                    int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k) override {
+    Timed t(dev_, "qk_norm_rope");
+    in_->qk_norm_rope(q_in, k_in, q_w, k_w, cs, N, H, KV, hd, eps, q, k, rstd_q, rstd_k);
+  }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
     Timed t(dev_, "narrow_bf16");
     in_->narrow_bf16(x, y, n);
@@ -233,6 +246,26 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "dropout");
     in_->dropout(x, mask, x_out, n, p, seed);
   }
+  void lora_down(const float* x, const uint16_t* x16, int N, int in, const float* A, int r, float p, uint64_t seed,
+                 float* xa) override {
+    Timed t(dev_, "lora_down", 2.0 * N * in * r);
+    in_->lora_down(x, x16, N, in, A, r, p, seed, xa);
+  }
+  void lora_down_grad(const float* x, const uint16_t* x16, int N, int in, const float* dxa, int r, float p,
+                      uint64_t seed, float* gA) override {
+    Timed t(dev_, "lora_down_grad", 2.0 * N * in * r);
+    in_->lora_down_grad(x, x16, N, in, dxa, r, p, seed, gA);
+  }
+  void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count) override {
+    Timed t(dev_, "lora_dx", 2.0 * N * in * r * count);
+    in_->lora_dx(dx, N, in, r, p, terms, count);
+  }
+  void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
+                  int count) override {
+    Timed t(dev_, "lora_apply");
+    in_->lora_apply(x, x16, N, in, r, scale, terms, count);
+  }
+  bool fused_lora() const override { return in_->fused_lora(); }
   void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
                    int C) override {
     Timed t(dev_, "cache_write");

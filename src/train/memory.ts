@@ -17,7 +17,7 @@ const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
  * LayerActs) its input (the residual), the "large" tensors h1, h2 (2 x hidden), q, att (2 x q width), k, v (2 x kv
  * width), g, u (2 x intermediate) and with qk-norm q and k before it, plus res2 (hidden) and LoRA's x A^T (r per
  * adapted projection). bf16 mode on a GPU saves the large tensors in bf16 (half) and runs every layer in one fp32
- * set. swiglu(g, u) is one buffer for all layers, made again in backward. For the common shapes (q width = hidden,
+ * set (h1 and h2 in bf16 there too). swiglu(g, u) is one buffer for all layers, made again in backward. For the common shapes (q width = hidden,
  * intermediate ~ 3-5 x hidden) that is about 1 + 2 + 2 + 1 + 2 x 4 + 1 = 15 x hidden per layer in fp32.
  * With gradient checkpointing of the bottom k layers the engine keeps every layer's input (the residual), ONE
  * set shared by the k checkpointed layers (backward refills it by recomputing them) and a set of its own for each
@@ -42,7 +42,11 @@ export function activationFloatsPerToken(
   // again in backward, in buffers counted once: see dropoutBuffers).
   const fp32Rest = c.hiddenSize + loraRank * loraProjections;
   const saved = (more.bf16Activations ? large / 2 : large) + fp32Rest;
-  const shared = c.intermediateSize + (more.bf16Activations ? large + fp32Rest : 0); // swiglu(g, u); the fp32 set
+  // swiglu(g, u), and with bf16 activations the set every layer runs in: fp32 but for h1 and h2, which (like swiglu's
+  // output) exist only in bf16 there
+  const shared = more.bf16Activations
+    ? c.intermediateSize / 2 + (large - c.hiddenSize) + fp32Rest
+    : c.intermediateSize;
   return c.numLayers * c.hiddenSize + activationSets(c, more.gradientCheckpointing) * saved + shared;
 }
 
@@ -95,6 +99,11 @@ export interface MemoryInput {
   weightsDtype?: WeightsDtype;
   /** The engine keeps gate and up in bf16 (keepsBf16Activations: bf16 mode on a GPU). */
   bf16Activations?: boolean;
+  /**
+   * The engine draws LoRA dropout's masks inside its LoRA kernels (a GPU: Backend::fused_lora), so it keeps no mask or
+   * dropped input; the CPU keeps both for each adapted projection of a layer.
+   */
+  fusedLora?: boolean;
 }
 
 export function parameterCount(config: ModelConfig): number {
@@ -115,7 +124,7 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
     const mods = loraModules(c, input.lora.targets);
     loraProjections = mods.length / Math.max(1, c.numLayers);
     for (const m of mods) trainableParams += input.lora.r * (m.shape[0] + m.shape[1]);
-    if ((input.lora.dropout ?? 0) > 0)
+    if ((input.lora.dropout ?? 0) > 0 && !input.fusedLora)
       loraDropoutWidth = mods.reduce((w, m) => w + m.shape[1], 0) / Math.max(1, c.numLayers);
   }
   const trainable = trainableParams * F32 * (input.finetuning === "full" ? 3 : 4);
@@ -134,7 +143,7 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
     input.lossChunkTokens ?? Math.max(256, Math.floor((1 << 24) / c.vocabSize)),
   );
   // the chunk's logits and gradient in place, plus the backward's [N, hidden] gradients (a few live at once), plus
-  // LoRA dropout's mask and dropped input for each adapted projection of a layer, shared by all layers
+  // (on the CPU) LoRA dropout's mask and dropped input for each adapted projection of a layer, shared by all layers
   const dropoutBuffers = 2 * N * loraDropoutWidth * F32;
   const workBuffers = chunkTokens * c.vocabSize * F32 + 4 * N * c.hiddenSize * F32 + dropoutBuffers;
   return {

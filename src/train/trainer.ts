@@ -342,6 +342,7 @@ async function runTraining(
     lora: lora ?? undefined,
     weightsDtype: model.weights,
     bf16Activations: keepsBf16Activations(model.device, model.weights),
+    fusedLora: model.device === "cuda",
   };
   if (t.gradient_checkpointing !== false) {
     const line = setUpCheckpointing(model, t.gradient_checkpointing, memory); // applied with or without a log

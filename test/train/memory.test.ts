@@ -32,11 +32,11 @@ test("parameter count and activations per token follow the layer shapes", () => 
   // swiglu(g, u) of 128 for all layers.
   assert.equal(activationFloatsPerToken(config), 2 * 704 + 128);
   assert.equal(activationFloatsPerToken(config, 8, 7), 2 * (704 + 56) + 128);
-  // bf16 mode on a GPU: the large tensors (576 of a set's 640) in bf16, plus one fp32 set (640) the layers run in;
-  // only worth it with more layers than this model's 2.
+  // bf16 mode on a GPU: the large tensors (576 of a set's 640) in bf16, plus the set the layers run in (fp32 but for
+  // h1 and h2: 640 - 64) and swiglu's output in bf16 (64); only worth it with more layers than this model's 2.
   assert.equal(
     activationFloatsPerToken(config, 0, 0, { bf16Activations: true }),
-    2 * (64 + 288 + 64) + 128 + 640,
+    2 * (64 + 288 + 64) + 64 + 576,
   );
 });
 
@@ -55,6 +55,20 @@ test("LoRA and full fine-tuning estimates add weights, trainable state, activati
   assert.equal(lora.activations, 400 * (2 * (704 + 16) + 128) * 4);
   assert.equal(lora.workBuffers, 50 * 1000 * 4 + 4 * 400 * 64 * 4);
   assert.equal(lora.total, lora.weights + lora.trainable + lora.activations + lora.workBuffers);
+
+  // With dropout the CPU keeps a mask and a dropped input per adapted projection (q and v read 64 wide inputs); a GPU
+  // draws the masks inside its LoRA kernels and keeps neither.
+  const withDropout = (fusedLora: boolean) =>
+    estimateTrainingMemory({
+      config,
+      tokensPerMicroBatch: 400,
+      finetuning: "lora",
+      lora: { r: 8, targets: ["q_proj", "v_proj"], dropout: 0.05 },
+      lossChunkTokens: 50,
+      fusedLora,
+    }).workBuffers;
+  assert.equal(withDropout(false), lora.workBuffers + 2 * 400 * (64 + 64) * 4);
+  assert.equal(withDropout(true), lora.workBuffers);
 
   const full = estimateTrainingMemory({
     config,

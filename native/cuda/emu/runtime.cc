@@ -531,6 +531,10 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int dev) {
 }
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int dev) {
   if (dev != 0) return fail(cudaErrorInvalidDevice);
+  if (attr == cudaDevAttrMultiProcessorCount) {
+    *value = 1;  // as cudaGetDeviceProperties says
+    return cudaSuccess;
+  }
   if (attr != cudaDevAttrMaxSharedMemoryPerBlockOptin) return fail(cudaErrorInvalidValue);
   *value = (int)kMaxOptinShared;
   return cudaSuccess;

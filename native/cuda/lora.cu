@@ -1,0 +1,360 @@
+// LoRA's down-projection x A^T and its two gradients, with the dropout mask drawn where each element is used (the
+// generator of Backend::dropout, engine/dropout_rng.h). Done as dropout + cuBLAS, every adapted projection wrote a
+// mask and a dropped copy of its input ([N, in] each) and read them back, about 60 bytes per input element and
+// projection in a training step: more traffic than the base products' own. These kernels read the input once per
+// product and store nothing but the rank-r results.
+//
+// All three are small GEMMs in which one side is the rank r: fp32 on CUDA cores, 256 threads, each thread a 4 x 4
+// register tile of a 256 x 16 (lora_down, lora_down_grad) or 32 x 128 (lora_dx) block tile, operands staged through
+// shared memory 16 deep. The long sums (over `in`, or over the N rows for A's gradient) are split across blocks when
+// the tiles alone would not fill the GPU; the partial sums are added by a second kernel in split order, so results
+// repeat bit for bit.
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "cuda/common.cuh"
+#include "cuda/kernels.cuh"
+#include "engine/dropout_rng.h"
+
+namespace tf::cuda {
+
+namespace {
+
+constexpr int kTileK = 16;    // depth of one shared-memory stage
+constexpr int kTileJ = 16;    // rank columns per block (grid.z walks the rest)
+constexpr int kTileRows = 256;  // rows (lora_down) or input columns (lora_down_grad) per block
+constexpr int kRowsKernelMax = 64;  // lora_down on this many rows or fewer: a warp per output (decoding steps)
+
+// Backend::dropout's mask of element i: 0 or keep. The draw u = (h >> 11) 2^-53 is compared with p as an integer,
+// h >> 11 < ceil(p 2^53), which is exactly dropout_mask's double comparison (p 2^53 is exact in double).
+struct Mask {
+  uint64_t base = 0;  // splitmix64(seed)
+  uint64_t below = 0;  // draws below this are dropped; 0: no dropout
+  float keep = 1.0f;
+  __device__ float at(int64_t i) const {
+    if (below == 0) return 1.0f;
+    return (splitmix64(base ^ (uint64_t)i) >> 11) < below ? 0.0f : keep;
+  }
+};
+
+Mask make_mask(float p, uint64_t seed) {
+  Mask m;
+  if (p <= 0.0f) return m;
+  m.base = splitmix64(seed);
+  m.below = (uint64_t)std::ceil((double)p * 9007199254740992.0);
+  m.keep = 1.0f / (1.0f - p);
+  return m;
+}
+
+// Blocks the GPU runs at once, roughly: a grid smaller than this gets its long sum split.
+int target_blocks() {
+  static const int blocks = [] {
+    int dev = 0, sms = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    return 4 * (sms > 0 ? sms : 1);
+  }();
+  return blocks;
+}
+
+// Splits of a sum over `steps` stages for a grid of `blocks` tiles: enough to reach target_blocks, each split
+// `per` stages long (the last may be shorter).
+struct Split {
+  int count, per;
+};
+Split split_for(int64_t blocks, int steps) {
+  const int64_t want = (target_blocks() + blocks - 1) / blocks;
+  int count = (int)std::max<int64_t>(1, std::min<int64_t>(want, steps));
+  const int per = (steps + count - 1) / count;
+  count = (steps + per - 1) / per;
+  return {count, per};
+}
+
+// xa[n, j] (or split s's part of it) = sum over this split's i of x[n, i] mask(n in + i) A[j, i].
+// Thread t: rows n0 + t % 64 + 64 a, rank columns j0 + t / 64 + 4 b (a, b < 4).
+template <typename T>
+__global__ void __launch_bounds__(256) lora_down_kernel(const T* x, int N, int in, const float* A, int r, Mask mask,
+                                                        int per, float* out, bool partial) {
+  __shared__ float xs[kTileK][kTileRows + 1];  // masked x, [i][n]
+  __shared__ float as[kTileK][kTileJ + 1];     // A, [i][j]
+  const int t = threadIdx.x, tn = t % 64, tj = t / 64;
+  const int n0 = blockIdx.x * kTileRows, j0 = blockIdx.z * kTileJ;
+  const int k_begin = blockIdx.y * per * kTileK, k_end = min(in, k_begin + per * kTileK);
+  float acc[4][4] = {};
+  for (int k0 = k_begin; k0 < k_end; k0 += kTileK) {
+    for (int e = t; e < kTileRows * kTileK; e += 256) {
+      const int n = e / kTileK, k = e % kTileK;
+      const int64_t gi = (int64_t)(n0 + n) * in + k0 + k;
+      xs[k][n] = n0 + n < N && k0 + k < k_end ? as_float(x[gi]) * mask.at(gi) : 0.0f;
+    }
+    {
+      const int j = t / kTileK, k = t % kTileK;
+      as[k][j] = j0 + j < r && k0 + k < k_end ? A[(int64_t)(j0 + j) * in + k0 + k] : 0.0f;
+    }
+    __syncthreads();
+    for (int k = 0; k < kTileK; k++) {
+      float xv[4], av[4];
+      for (int a = 0; a < 4; a++) xv[a] = xs[k][tn + 64 * a];
+      for (int b = 0; b < 4; b++) av[b] = as[k][tj + 4 * b];
+      for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) acc[a][b] = fmaf(xv[a], av[b], acc[a][b]);
+    }
+    __syncthreads();
+  }
+  float* dst = out + (partial ? (int64_t)blockIdx.y * N * r : 0);
+  for (int a = 0; a < 4; a++)
+    for (int b = 0; b < 4; b++) {
+      const int n = n0 + tn + 64 * a, j = j0 + tj + 4 * b;
+      if (n < N && j < r) dst[(int64_t)n * r + j] = acc[a][b];
+    }
+}
+
+// A decoding step's few rows: one warp per (row, rank column) dot product over `in`, its lanes striding the input.
+// One launch and no partial sums, where the tiled kernel would need a split of the input (and a second launch) to
+// give the GPU more than one block; the warp's butterfly sum has a fixed order.
+template <typename T>
+__global__ void lora_down_rows_kernel(const T* x, int N, int in, const float* A, int r, Mask mask, float* xa) {
+  const int lane = threadIdx.x % 32;
+  const int64_t warps = (int64_t)gridDim.x * blockDim.x / 32;
+  // whole warps walk the outputs together: every lane of one has the same `w`
+  for (int64_t w = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32; w < (int64_t)N * r; w += warps) {
+    const int n = (int)(w / r), j = (int)(w % r);
+    const int64_t row = (int64_t)n * in;
+    float sum = 0.0f;
+    for (int i = lane; i < in; i += 32)
+      sum = fmaf(as_float(x[row + i]) * mask.at(row + i), A[(int64_t)j * in + i], sum);
+    sum = warp_sum(sum);
+    if (lane == 0) xa[(int64_t)n * r + j] = sum;
+  }
+}
+
+// gA[j, i] (+)= sum over this split's rows n of dxa[n, j] x[n, i] mask(n in + i): written to split s's part, or
+// added to gA when the sum is not split. Thread t: input columns i0 + t % 64 + 64 a, rank columns j0 + t / 64 + 4 b.
+template <typename T>
+__global__ void __launch_bounds__(256) lora_down_grad_kernel(const T* x, int N, int in, const float* dxa, int r,
+                                                             Mask mask, int per, float* out, bool partial) {
+  __shared__ float xs[kTileK][kTileRows];  // masked x, [n][i]
+  __shared__ float ds[kTileK][kTileJ];     // dxa, [n][j]
+  const int t = threadIdx.x, ti = t % 64, tj = t / 64;
+  const int i0 = blockIdx.x * kTileRows, j0 = blockIdx.z * kTileJ;
+  const int n_begin = blockIdx.y * per * kTileK, n_end = min(N, n_begin + per * kTileK);
+  float acc[4][4] = {};
+  for (int m0 = n_begin; m0 < n_end; m0 += kTileK) {
+    for (int k = 0; k < kTileK; k++) {  // one row of the tile per pass: 256 consecutive columns
+      const int64_t gi = (int64_t)(m0 + k) * in + i0 + t;
+      xs[k][t] = m0 + k < n_end && i0 + t < in ? as_float(x[gi]) * mask.at(gi) : 0.0f;
+    }
+    {
+      const int k = t / kTileJ, j = t % kTileJ;
+      ds[k][j] = m0 + k < n_end && j0 + j < r ? dxa[(int64_t)(m0 + k) * r + j0 + j] : 0.0f;
+    }
+    __syncthreads();
+    for (int k = 0; k < kTileK; k++) {
+      float xv[4], dv[4];
+      for (int a = 0; a < 4; a++) xv[a] = xs[k][ti + 64 * a];
+      for (int b = 0; b < 4; b++) dv[b] = ds[k][tj + 4 * b];
+      for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++) acc[a][b] = fmaf(dv[b], xv[a], acc[a][b]);
+    }
+    __syncthreads();
+  }
+  for (int a = 0; a < 4; a++)
+    for (int b = 0; b < 4; b++) {
+      const int i = i0 + ti + 64 * a, j = j0 + tj + 4 * b;
+      if (i >= in || j >= r) continue;
+      const int64_t o = (int64_t)j * in + i;
+      if (partial) out[(int64_t)blockIdx.y * r * in + o] = acc[a][b];
+      else out[o] += acc[a][b];
+    }
+}
+
+// y[e] (+)= sum over the splits of part[s * n + e], in split order.
+__global__ void sum_splits_kernel(const float* part, int splits, int64_t n, float* y, bool accumulate) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+    float s = accumulate ? y[e] : 0.0f;
+    float sum = 0.0f;
+    for (int k = 0; k < splits; k++) sum += part[k * n + e];
+    y[e] = s + sum;
+  }
+}
+
+// dx[n, i] += sum over the terms of mask_k(n in + i) (dxa_k A_k)[n, i]. Block tile: 32 rows x 128 columns; thread t:
+// rows n0 + t / 32 + 8 a, columns i0 + t % 32 + 32 b (a warp writes 32 consecutive columns of a row).
+struct DxTerms {
+  const float* A[kMaxLoraTerms];
+  const float* dxa[kMaxLoraTerms];
+  Mask mask[kMaxLoraTerms];
+  int count;
+};
+__global__ void __launch_bounds__(256) lora_dx_kernel(float* dx, int N, int in, int r, DxTerms terms) {
+  constexpr int kRows = 32, kCols = 128;
+  __shared__ float ds[kTileK][kRows];  // dxa, [j][n]
+  __shared__ float as[kTileK][kCols];  // A, [j][i]
+  const int t = threadIdx.x, tn = t / 32, ti = t % 32;
+  const int n0 = blockIdx.y * kRows, i0 = blockIdx.x * kCols;
+  float out[4][4] = {};
+  TF_UNROLL
+  for (int term = 0; term < kMaxLoraTerms; term++) {  // unrolled: constant indices into the parameter (no local copy)
+    if (term >= terms.count) break;
+    const float* A = terms.A[term];
+    const float* dxa = terms.dxa[term];
+    float acc[4][4] = {};
+    for (int j0 = 0; j0 < r; j0 += kTileK) {
+      for (int e = t; e < kRows * kTileK; e += 256) {
+        const int n = e / kTileK, j = e % kTileK;
+        ds[j][n] = n0 + n < N && j0 + j < r ? dxa[(int64_t)(n0 + n) * r + j0 + j] : 0.0f;
+      }
+      for (int e = t; e < kTileK * kCols; e += 256) {
+        const int j = e / kCols, i = e % kCols;
+        as[j][i] = j0 + j < r && i0 + i < in ? A[(int64_t)(j0 + j) * in + i0 + i] : 0.0f;
+      }
+      __syncthreads();
+      for (int j = 0; j < kTileK; j++) {
+        float dv[4], av[4];
+        for (int a = 0; a < 4; a++) dv[a] = ds[j][tn + 8 * a];
+        for (int b = 0; b < 4; b++) av[b] = as[j][ti + 32 * b];
+        for (int a = 0; a < 4; a++)
+          for (int b = 0; b < 4; b++) acc[a][b] = fmaf(dv[a], av[b], acc[a][b]);
+      }
+      __syncthreads();
+    }
+    for (int a = 0; a < 4; a++)
+      for (int b = 0; b < 4; b++) {
+        const int64_t gi = (int64_t)(n0 + tn + 8 * a) * in + i0 + ti + 32 * b;
+        out[a][b] += terms.mask[term].at(gi) * acc[a][b];
+      }
+  }
+  for (int a = 0; a < 4; a++)
+    for (int b = 0; b < 4; b++) {
+      const int n = n0 + tn + 8 * a, i = i0 + ti + 32 * b;
+      if (n < N && i < in) dx[(int64_t)n * in + i] += out[a][b];
+    }
+}
+
+// Decoding steps (inference, a few rows): block (row group, term k) makes x A_k^T for its kApplyRows rows in shared
+// memory (a warp per dot product, lanes striding the input), then adds scale (x A_k^T) B_k^T to their outputs. The
+// LoRA of a projection group in one launch instead of a down-projection and a product per module.
+constexpr int kApplyRows = 4;
+struct ApplyTerms {
+  LoraApplyTerm t[kMaxLoraTerms];
+};
+template <typename T>
+__global__ void __launch_bounds__(256) lora_apply_kernel(const T* x, int N, int in, int r, float scale,
+                                                         ApplyTerms terms) {
+  __shared__ float xa[kApplyRows][kMaxApplyRank];
+  // picked with constant indices: indexing a kernel parameter array at run time would copy it to local memory
+  static_assert(kMaxLoraTerms == 3, "one choice per term");
+  const LoraApplyTerm term = blockIdx.y == 0 ? terms.t[0] : blockIdx.y == 1 ? terms.t[1] : terms.t[2];
+  const int n0 = blockIdx.x * kApplyRows, rows = min(kApplyRows, N - n0);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int d = warp; d < rows * r; d += blockDim.x / 32) {  // whole warps: d is the same on every lane
+    const int row = d / r, j = d % r;
+    const int64_t xi = (int64_t)(n0 + row) * in, ai = (int64_t)j * in;
+    float sum = 0.0f;
+    for (int i = lane; i < in; i += 32) sum = fmaf(as_float(x[xi + i]), term.A[ai + i], sum);
+    sum = warp_sum(sum);
+    if (lane == 0) xa[row][j] = sum;
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < rows * term.out; e += blockDim.x) {
+    const int row = e / term.out, o = e % term.out;
+    const float* b = term.B + (int64_t)o * r;
+    float sum = 0.0f;
+    for (int j = 0; j < r; j++) sum = fmaf(xa[row][j], b[j], sum);
+    term.y[(int64_t)(n0 + row) * term.out + o] += scale * sum;
+  }
+}
+
+int blocks_of(int64_t n, int tile) { return (int)((n + tile - 1) / tile); }
+
+Split down_split(int N, int in, int r) {
+  return split_for((int64_t)blocks_of(N, kTileRows) * blocks_of(r, kTileJ), blocks_of(in, kTileK));
+}
+Split grad_split(int N, int in, int r) {
+  return split_for((int64_t)blocks_of(in, kTileRows) * blocks_of(r, kTileJ), blocks_of(N, kTileK));
+}
+
+void sum_splits(const float* part, int splits, int64_t n, float* y, bool accumulate, cudaStream_t s) {
+  sum_splits_kernel<<<grid_for(n), kThreads, 0, s>>>(part, splits, n, y, accumulate);
+  CUDA_LAUNCH_CHECK("sum_splits_kernel");
+}
+
+}  // namespace
+
+size_t lora_work_floats(int N, int in, int r) {
+  const Split d = down_split(N, in, r), g = grad_split(N, in, r);
+  const size_t down = d.count > 1 && N > kRowsKernelMax ? (size_t)d.count * N * r : 0, grad = g.count > 1 ? (size_t)g.count * r * in : 0;
+  return std::max<size_t>(1, std::max(down, grad));
+}
+
+template <typename T>
+void lora_down(const T* x, int N, int in, const float* A, int r, float p, uint64_t seed, float* xa, float* work,
+               cudaStream_t s) {
+  if (N <= 0 || r <= 0) return;
+  if (in <= 0) {
+    CUDA_CHECK(cudaMemsetAsync(xa, 0, sizeof(float) * N * r, s));
+    return;
+  }
+  if (N <= kRowsKernelMax) {
+    lora_down_rows_kernel<T><<<grid_for((int64_t)N * r * 32), kThreads, 0, s>>>(x, N, in, A, r, make_mask(p, seed), xa);
+    CUDA_LAUNCH_CHECK("lora_down_rows_kernel");
+    return;
+  }
+  const Split sp = down_split(N, in, r);
+  const dim3 grid(blocks_of(N, kTileRows), sp.count, blocks_of(r, kTileJ));
+  const bool partial = sp.count > 1;
+  lora_down_kernel<T><<<grid, 256, 0, s>>>(x, N, in, A, r, make_mask(p, seed), sp.per, partial ? work : xa, partial);
+  CUDA_LAUNCH_CHECK("lora_down_kernel");
+  if (partial) sum_splits(work, sp.count, (int64_t)N * r, xa, false, s);
+}
+
+template <typename T>
+void lora_down_grad(const T* x, int N, int in, const float* dxa, int r, float p, uint64_t seed, float* gA, float* work,
+                    cudaStream_t s) {
+  if (N <= 0 || r <= 0 || in <= 0) return;
+  const Split sp = grad_split(N, in, r);
+  const dim3 grid(blocks_of(in, kTileRows), sp.count, blocks_of(r, kTileJ));
+  const bool partial = sp.count > 1;
+  lora_down_grad_kernel<T><<<grid, 256, 0, s>>>(x, N, in, dxa, r, make_mask(p, seed), sp.per, partial ? work : gA,
+                                             partial);
+  CUDA_LAUNCH_CHECK("lora_down_grad_kernel");
+  if (partial) sum_splits(work, sp.count, (int64_t)r * in, gA, true, s);
+}
+
+void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count, cudaStream_t s) {
+  if (N <= 0 || in <= 0 || r <= 0 || count <= 0) return;
+  if (count > kMaxLoraTerms) throw std::invalid_argument("CUDA lora_dx: more terms than kMaxLoraTerms");
+  DxTerms dt{};
+  for (int k = 0; k < count; k++) {
+    dt.A[k] = terms[k].A;
+    dt.dxa[k] = terms[k].dxa;
+    dt.mask[k] = make_mask(p, terms[k].seed);
+  }
+  dt.count = count;
+  const dim3 grid(blocks_of(in, 128), blocks_of(N, 32));
+  lora_dx_kernel<<<grid, 256, 0, s>>>(dx, N, in, r, dt);
+  CUDA_LAUNCH_CHECK("lora_dx_kernel");
+}
+
+void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
+                int count, cudaStream_t s) {
+  if (N <= 0 || r <= 0 || count <= 0) return;
+  if (count > kMaxLoraTerms || r > kMaxApplyRank)
+    throw std::invalid_argument("CUDA lora_apply: more terms than kMaxLoraTerms or a rank past kMaxApplyRank");
+  ApplyTerms at{};
+  for (int k = 0; k < count; k++) at.t[k] = terms[k];
+  const dim3 grid(blocks_of(N, kApplyRows), count);
+  if (x16) lora_apply_kernel<uint16_t><<<grid, 256, 0, s>>>(x16, N, in, r, scale, at);
+  else lora_apply_kernel<float><<<grid, 256, 0, s>>>(x, N, in, r, scale, at);
+  CUDA_LAUNCH_CHECK("lora_apply_kernel");
+}
+
+template void lora_down(const float*, int, int, const float*, int, float, uint64_t, float*, float*, cudaStream_t);
+template void lora_down(const uint16_t*, int, int, const float*, int, float, uint64_t, float*, float*, cudaStream_t);
+template void lora_down_grad(const float*, int, int, const float*, int, float, uint64_t, float*, float*,
+                             cudaStream_t);
+template void lora_down_grad(const uint16_t*, int, int, const float*, int, float, uint64_t, float*, float*,
+                             cudaStream_t);
+
+}  // namespace tf::cuda
