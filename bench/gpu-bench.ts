@@ -734,7 +734,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
         budgetS,
         peers: peersOn ? peerOpts : false,
         weights,
-        kvCache: "fp32",
+        kvCache: kvCacheBytes(dev, weights) === 2 ? "bf16" : "fp32",
         gradientCheckpointing: o.ckpt ?? "all",
       },
       bandwidth,

@@ -51,6 +51,19 @@ export function activationFloatsPerToken(
 }
 
 /**
+ * The engine's work buffers per token (native/engine/model.cc Scratch and Acts): the final norm's output and the
+ * residual products (2 x hidden), backward's gradients of the residual, the final norm and a layer's input (3 x
+ * hidden), of swiglu's output (intermediate; g and u take their own gradients in place), of attention's output and q
+ * (2 x q width), of k and v (2 x kv width), of q and k before qk-norm, and a float per head. A GPU adds attention's
+ * score chunks (at most 64 MiB each) and cuBLAS's workspace, which the margin callers leave covers.
+ */
+function backwardFloatsPerToken(c: ModelConfig): number {
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  return 5 * c.hiddenSize + c.intermediateSize + 2 * q + 2 * kv + (c.qkNorm ? q + kv : 0) + c.numHeads;
+}
+
+/**
  * The bottom layers the engine checkpoints for a training.gradient_checkpointing value: true = all, false or
  * undefined = none, a count (clamped to the model's layers, as EngineModel.setGradientCheckpointing does).
  */
@@ -142,10 +155,11 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
     N,
     input.lossChunkTokens ?? Math.max(256, Math.floor((1 << 24) / c.vocabSize)),
   );
-  // the chunk's logits and gradient in place, plus the backward's [N, hidden] gradients (a few live at once), plus
-  // (on the CPU) LoRA dropout's mask and dropped input for each adapted projection of a layer, shared by all layers
+  // the chunk's logits and gradient in place, plus (on the CPU) LoRA dropout's mask and dropped input for each adapted
+  // projection of a layer, shared by all layers, plus the buffers backward keeps across layers
   const dropoutBuffers = 2 * N * loraDropoutWidth * F32;
-  const workBuffers = chunkTokens * c.vocabSize * F32 + 4 * N * c.hiddenSize * F32 + dropoutBuffers;
+  const workBuffers =
+    chunkTokens * c.vocabSize * F32 + N * backwardFloatsPerToken(c) * F32 + dropoutBuffers;
   return {
     weights,
     trainable,

@@ -53,7 +53,8 @@ test("LoRA and full fine-tuning estimates add weights, trainable state, activati
   // q: 8 x (64 + 64), v: 8 x (32 + 64), per layer; x4 copies (w, g, m, v) x 4 bytes
   assert.equal(lora.trainable, 2 * (8 * 128 + 8 * 96) * 4 * 4);
   assert.equal(lora.activations, 400 * (2 * (704 + 16) + 128) * 4);
-  assert.equal(lora.workBuffers, 50 * 1000 * 4 + 4 * 400 * 64 * 4);
+  // the loss chunk's logits, and per token 5 x hidden + intermediate + 2 x q + 2 x kv + heads of backward's buffers
+  assert.equal(lora.workBuffers, 50 * 1000 * 4 + 400 * (5 * 64 + 128 + 2 * 64 + 2 * 32 + 4) * 4);
   assert.equal(lora.total, lora.weights + lora.trainable + lora.activations + lora.workBuffers);
 
   // With dropout the CPU keeps a mask and a dropped input per adapted projection (q and v read 64 wide inputs); a GPU
