@@ -166,6 +166,12 @@ class CpuBackend final : public Backend {
     rope(q, cs, N, H, hd, false);
     rope(k, cs, N, KV, hd, false);
   }
+  void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
+                   uint16_t* out16, float* rstd) override {
+    add_out(sum, a, b, (int64_t)N * C);
+    if (out16) rmsnorm_fwd_bf16(sum, w, N, C, eps, out16, rstd);
+    else rmsnorm_fwd(sum, w, N, C, eps, out, rstd);
+  }
   // The bf16-output forms are the GPU's (bf16 mode there); here the fp32 kernel, then rounding: the reference.
   void rmsnorm_fwd_bf16(const float* x, const float* w, int N, int C, float eps, uint16_t* out, float* rstd) override {
     std::vector<float> y((size_t)N * C);
@@ -193,17 +199,22 @@ class CpuBackend final : public Backend {
   void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) override {
     cpu::dropout(x, mask, x_out, n, p, seed);
   }
-  void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
-                   int C) override {
-    cpu::cache_write(dst, src, B, Tq, Tk, off_dev ? *off_dev : off, C);
+  void cache_write(float* dk, float* dv, const float* k, const float* v, int B, int Tq, int Tk, int off,
+                   const int32_t* off_dev, int C) override {
+    const int o = off_dev ? *off_dev : off;
+    cpu::cache_write(dk, k, B, Tq, Tk, o, C);
+    cpu::cache_write(dv, v, B, Tq, Tk, o, C);
   }
   // The CPU keeps its caches in fp32 (Model::make_cache); these two are the reference the GPU's are checked against.
-  void cache_write_bf16(uint16_t* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
-                        int C) override {
+  void cache_write_bf16(uint16_t* dk, uint16_t* dv, const float* k, const float* v, int B, int Tq, int Tk, int off,
+                        const int32_t* off_dev, int C) override {
     const int o = off_dev ? *off_dev : off;
     for (int b = 0; b < B; b++)
-      for (int64_t i = 0; i < (int64_t)Tq * C; i++)
-        dst[((int64_t)b * Tk + o) * C + i] = f32_to_bf16(src[(int64_t)b * Tq * C + i]);
+      for (int64_t i = 0; i < (int64_t)Tq * C; i++) {
+        const int64_t to = ((int64_t)b * Tk + o) * C + i, from = (int64_t)b * Tq * C + i;
+        dk[to] = f32_to_bf16(k[from]);
+        dv[to] = f32_to_bf16(v[from]);
+      }
   }
   void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
                           const int32_t* key_valid, const int32_t* seg, float* out, float* lse) override {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "cuda/common.cuh"
 #include "cuda/kernels.cuh"
@@ -265,6 +266,11 @@ class CudaBackend final : public Backend {
   void rmsnorm_fwd_bf16(const float* x, const float* w, int N, int C, float eps, uint16_t* out, float* rstd) override {
     cuda::rmsnorm_fwd(x, w, N, C, eps, out, rstd, stream_);
   }
+  void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
+                   uint16_t* out16, float* rstd) override {
+    if (out16) cuda::add_rmsnorm(a, b, w, N, C, eps, sum, out16, rstd, stream_);
+    else cuda::add_rmsnorm(a, b, w, N, C, eps, sum, out, rstd, stream_);
+  }
   void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
                    bool accumulate_dx, float* dw) override {
     cuda::rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw, stream_);
@@ -373,21 +379,22 @@ class CudaBackend final : public Backend {
   }
   bool fused_lora() const override { return true; }
 
-  // B rows of Tq*C contiguous floats into rows of Tk*C, starting at slot `off`: one strided 2-D copy, or a kernel
-  // reading the slot on the device.
-  void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
-                   int C) override {
+  // B rows of Tq*C contiguous floats into rows of Tk*C, starting at slot `off`: a strided 2-D copy each, or one kernel
+  // for both (reading the slot on the device).
+  void cache_write(float* dk, float* dv, const float* k, const float* v, int B, int Tq, int Tk, int off,
+                   const int32_t* off_dev, int C) override {
     if (B <= 0 || Tq <= 0 || C <= 0) return;
     check_slots("cache_write", off, Tq, Tk);
-    if (off_dev) return cuda::cache_write(dst, src, B, Tq, Tk, off, off_dev, C, stream_);
+    if (off_dev) return cuda::cache_write(dk, dv, k, v, B, Tq, Tk, off, off_dev, C, stream_);
     const size_t width = sizeof(float) * (size_t)Tq * C;
-    CUDA_CHECK(cudaMemcpy2DAsync(dst + (int64_t)off * C, sizeof(float) * (size_t)Tk * C, src, width, width, B,
-                                 cudaMemcpyDeviceToDevice, stream_));
+    for (const auto& [dst, src] : {std::pair<float*, const float*>{dk, k}, {dv, v}})
+      CUDA_CHECK(cudaMemcpy2DAsync(dst + (int64_t)off * C, sizeof(float) * (size_t)Tk * C, src, width, width, B,
+                                   cudaMemcpyDeviceToDevice, stream_));
   }
-  void cache_write_bf16(uint16_t* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
-                        int C) override {
+  void cache_write_bf16(uint16_t* dk, uint16_t* dv, const float* k, const float* v, int B, int Tq, int Tk, int off,
+                        const int32_t* off_dev, int C) override {
     check_slots("cache_write_bf16", off, Tq, Tk);
-    cuda::cache_write(dst, src, B, Tq, Tk, off, off_dev, C, stream_);
+    cuda::cache_write(dk, dv, k, v, B, Tq, Tk, off, off_dev, C, stream_);
   }
 
  private:

@@ -56,30 +56,35 @@ __global__ void narrow_half_kernel(const float* x, int cols, int ld, int64_t n, 
   }
 }
 
-// dst[b, o + t, :] = src[b*Tq + t, :] (rounded to bf16 for a bf16 cache), where the slot o is `off`, or read on the
-// device from off_dev (a recorded decoding step replays at the next slot). A slot outside the cache writes nothing
-// (the host checked its own copy).
+// dk[b, o + t, :] = k[b*Tq + t, :] and the same for v (rounded to bf16 for a bf16 cache), where the slot o is `off`,
+// or read on the device from off_dev (a recorded decoding step replays at the next slot). A slot outside the cache
+// writes nothing (the host checked its own copy).
 template <typename T>
-__global__ void cache_write_kernel(T* dst, const float* src, int64_t n, int64_t row, int Tq, int Tk, int C, int off,
-                                   const int32_t* off_dev) {
+__global__ void cache_write_kernel(T* dk, T* dv, const float* k, const float* v, int64_t n, int64_t row, int Tq, int Tk,
+                                   int C, int off, const int32_t* off_dev) {
   const int o = off_dev ? *off_dev : off;
   if (o < 0 || o + Tq > Tk) return;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-    dst[((i / row) * Tk + o) * (int64_t)C + i % row] = from_float<T>(src[i]);
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < 2 * n; e += (int64_t)gridDim.x * blockDim.x) {
+    const bool is_v = e >= n;
+    const int64_t i = is_v ? e - n : e;
+    (is_v ? dv : dk)[((i / row) * Tk + o) * (int64_t)C + i % row] = from_float<T>((is_v ? v : k)[i]);
+  }
 }
 
 }  // namespace
 
 template <typename T>
-void cache_write(T* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev, int C,
-                 cudaStream_t s) {
+void cache_write(T* dk, T* dv, const float* k, const float* v, int B, int Tq, int Tk, int off, const int32_t* off_dev,
+                 int C, cudaStream_t s) {
   const int64_t row = (int64_t)Tq * C, n = B * row;
   if (n <= 0) return;
-  cache_write_kernel<T><<<grid_for(n), kThreads, 0, s>>>(dst, src, n, row, Tq, Tk, C, off, off_dev);
+  cache_write_kernel<T><<<grid_for(2 * n), kThreads, 0, s>>>(dk, dv, k, v, n, row, Tq, Tk, C, off, off_dev);
   CUDA_LAUNCH_CHECK("cache_write_kernel");
 }
-template void cache_write<float>(float*, const float*, int, int, int, int, const int32_t*, int, cudaStream_t);
-template void cache_write<uint16_t>(uint16_t*, const float*, int, int, int, int, const int32_t*, int, cudaStream_t);
+template void cache_write<float>(float*, float*, const float*, const float*, int, int, int, int, const int32_t*, int,
+                                 cudaStream_t);
+template void cache_write<uint16_t>(uint16_t*, uint16_t*, const float*, const float*, int, int, int, int,
+                                    const int32_t*, int, cudaStream_t);
 
 template <bool F16>
 void widen_half(const uint16_t* x, float* y, int64_t n, cudaStream_t s) {

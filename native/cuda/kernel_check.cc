@@ -396,6 +396,24 @@ class Harness {
     test_.rmsnorm_fwd_bf16(dx.f32(), dw.f32(), N, C, eps, dout16.bf16(), drstd.f32());
     compare_dev("rmsnorm_fwd_bf16", "out", base, widen(out16), dout16);
     compare_dev("rmsnorm_fwd_bf16", "rstd", base, rstd, drstd);
+    // the residual add before a norm, in one call: fp32 output, then bf16 (reported as " bf16out")
+    const F b = rand((int64_t)N * C, -3.0f, 3.0f);
+    Tensor db = up(b);
+    for (bool half : {false, true}) {
+      F sum((int64_t)N * C), nout((int64_t)N * C), nrstd(N);
+      std::vector<uint16_t> nout16(half ? (size_t)N * C : 0);
+      Tensor dsum(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_), dno = up(nout), dno16 = up(nout16),
+          dnr(std::vector<int64_t>{N}, DType::F32, dev_);
+      ref_.add_rmsnorm(x.data(), b.data(), w.data(), N, C, eps, sum.data(), half ? nullptr : nout.data(),
+                       half ? nout16.data() : nullptr, nrstd.data());
+      test_.add_rmsnorm(dx.f32(), db.f32(), dw.f32(), N, C, eps, dsum.f32(), half ? nullptr : dno.f32(),
+                        half ? dno16.bf16() : nullptr, dnr.f32());
+      const std::string shape = base + (half ? " bf16out" : "");
+      compare_dev("add_rmsnorm", "sum", shape, sum, dsum);
+      if (half) compare_dev("add_rmsnorm", "out", shape, widen(nout16), dno16);
+      else compare_dev("add_rmsnorm", "out", shape, nout, dno);
+      compare_dev("add_rmsnorm", "rstd", shape, nrstd, dnr);
+    }
 
     Tensor rstd_in = up(rstd);  // both backwards get the reference rstd, so only the backward is compared
     for (bool acc : {false, true}) {
@@ -790,29 +808,32 @@ class Harness {
     }
   }
 
+  // Keys and values into their caches in one call: the prefill's write at slot 9, then a decoding step's at the slot
+  // held in device memory (the host's value a stale 2), into fp32 and bf16 caches (rounded to nearest even: exact).
   void cache_write() {
     const int B = 3, Tq = 5, Tk = 17, off = 9, C = 67;
-    F dst = rand((int64_t)B * Tk * C);
-    const F src = rand((int64_t)B * Tq * C);
-    Tensor ddst = up(dst), dsrc = up(src);
-    ref_.cache_write(dst.data(), src.data(), B, Tq, Tk, off, nullptr, C);
-    test_.cache_write(ddst.f32(), dsrc.f32(), B, Tq, Tk, off, nullptr, C);
-    compare_dev("cache_write", "dst", "B3 Tq5 Tk17 off9 C67", dst, ddst);
-    // A decoding step's write with its slot in device memory (the host's value a stale 2), into the same cache.
-    const F one = rand((int64_t)B * C);
-    const Tensor done = up(one), slot = up(I{off + Tq});
-    ref_.cache_write(dst.data(), one.data(), B, 1, Tk, off + Tq, nullptr, C);
-    test_.cache_write(ddst.f32(), done.f32(), B, 1, Tk, 2, slot.i32(), C);
-    compare_dev("cache_write", "dst", "B3 Tq1 Tk17 slot-on-device14 C67", dst, ddst);
+    F dk = rand((int64_t)B * Tk * C), dv = rand((int64_t)B * Tk * C);
+    const F k = rand((int64_t)B * Tq * C), v = rand((int64_t)B * Tq * C);
+    const F k1 = rand((int64_t)B * C), v1 = rand((int64_t)B * C);
+    Tensor ddk = up(dk), ddv = up(dv), tk = up(k), tv = up(v), tk1 = up(k1), tv1 = up(v1), slot = up(I{off + Tq});
+    ref_.cache_write(dk.data(), dv.data(), k.data(), v.data(), B, Tq, Tk, off, nullptr, C);
+    test_.cache_write(ddk.f32(), ddv.f32(), tk.f32(), tv.f32(), B, Tq, Tk, off, nullptr, C);
+    compare_dev("cache_write", "dk", "B3 Tq5 Tk17 off9 C67", dk, ddk);
+    compare_dev("cache_write", "dv", "B3 Tq5 Tk17 off9 C67", dv, ddv);
+    ref_.cache_write(dk.data(), dv.data(), k1.data(), v1.data(), B, 1, Tk, off + Tq, nullptr, C);
+    test_.cache_write(ddk.f32(), ddv.f32(), tk1.f32(), tv1.f32(), B, 1, Tk, 2, slot.i32(), C);
+    compare_dev("cache_write", "dk", "B3 Tq1 Tk17 slot-on-device14 C67", dk, ddk);
+    compare_dev("cache_write", "dv", "B3 Tq1 Tk17 slot-on-device14 C67", dv, ddv);
 
-    // The same two writes into a bf16 cache (rounded to nearest even on both sides: exact).
-    std::vector<uint16_t> dst16 = narrow(rand((int64_t)B * Tk * C));
-    Tensor ddst16 = up(dst16);
-    ref_.cache_write_bf16(dst16.data(), src.data(), B, Tq, Tk, off, nullptr, C);
-    test_.cache_write_bf16(ddst16.bf16(), dsrc.f32(), B, Tq, Tk, off, nullptr, C);
-    ref_.cache_write_bf16(dst16.data(), one.data(), B, 1, Tk, off + Tq, nullptr, C);
-    test_.cache_write_bf16(ddst16.bf16(), done.f32(), B, 1, Tk, 2, slot.i32(), C);
-    compare_dev("cache_write_bf16", "dst", "B3 Tq5 then Tq1 slot-on-device14 Tk17 C67", widen(dst16), ddst16);
+    std::vector<uint16_t> dk16 = narrow(rand((int64_t)B * Tk * C)), dv16 = narrow(rand((int64_t)B * Tk * C));
+    Tensor ddk16 = up(dk16), ddv16 = up(dv16);
+    ref_.cache_write_bf16(dk16.data(), dv16.data(), k.data(), v.data(), B, Tq, Tk, off, nullptr, C);
+    test_.cache_write_bf16(ddk16.bf16(), ddv16.bf16(), tk.f32(), tv.f32(), B, Tq, Tk, off, nullptr, C);
+    ref_.cache_write_bf16(dk16.data(), dv16.data(), k1.data(), v1.data(), B, 1, Tk, off + Tq, nullptr, C);
+    test_.cache_write_bf16(ddk16.bf16(), ddv16.bf16(), tk1.f32(), tv1.f32(), B, 1, Tk, 2, slot.i32(), C);
+    const std::string shape = "B3 Tq5 then Tq1 slot-on-device14 Tk17 C67";
+    compare_dev("cache_write_bf16", "dk", shape, widen(dk16), ddk16);
+    compare_dev("cache_write_bf16", "dv", shape, widen(dv16), ddv16);
   }
 
   Backend& ref_;

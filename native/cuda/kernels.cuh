@@ -20,8 +20,8 @@ void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint
 // dst[b, o + t, :] = src[b*Tq + t, :] into a KV cache of Tk slots per row (float, or bf16 bits rounded to nearest
 // even), at slot o = off, or read on the device from off_dev when given. Instantiated for float and uint16_t.
 template <typename T>
-void cache_write(T* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev, int C,
-                 cudaStream_t s);
+void cache_write(T* dk, T* dv, const float* k, const float* v, int B, int Tq, int Tk, int off, const int32_t* off_dev,
+                 int C, cudaStream_t s);
 // bf16 as raw bits (engine/bf16.h): y = float(x); out [rows, cols] (packed) = x [rows, cols] (row stride ld)
 // rounded to nearest even, the activation operand of the bf16 tensor-core products.
 void widen_bf16(const uint16_t* x, float* y, int64_t n, cudaStream_t s);
@@ -55,6 +55,9 @@ void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const fl
 // rmsnorm.cu (the forward's output fp32, or bf16 bits rounded to nearest even: T = uint16_t)
 template <typename T>
 void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, T* out, float* rstd, cudaStream_t s);
+template <typename T>
+void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, T* out,
+                 float* rstd, cudaStream_t s);
 void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
                  bool accumulate_dx, float* dw, cudaStream_t s);
 

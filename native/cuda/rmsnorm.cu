@@ -22,6 +22,27 @@ __global__ void rmsnorm_fwd_kernel(const float* x, const float* w, int C, float 
   for (int c = threadIdx.x; c < C; c += blockDim.x) oi[c] = from_float<T>((xi[c] * r) * w[c]);
 }
 
+// sum = a + b, then the same norm of sum (each thread reads back only the sums it wrote).
+template <typename T>
+__global__ void add_rmsnorm_kernel(const float* a, const float* b, const float* w, int C, float eps, float* sum, T* out,
+                                   float* rstd) {
+  __shared__ double sh[kThreads];
+  const int64_t row = blockIdx.x;
+  const float *ai = a + row * C, *bi = b + row * C;
+  float* si = sum + row * C;
+  double ss = 0;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) {
+    const float v = ai[c] + bi[c];
+    si[c] = v;
+    ss += (double)v * v;
+  }
+  ss = block_sum(ss, sh);
+  const float r = (float)(1.0 / sqrt(ss / C + eps));
+  if (threadIdx.x == 0) rstd[row] = r;
+  T* oi = out + row * C;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) oi[c] = from_float<T>((si[c] * r) * w[c]);
+}
+
 // With xhat = x*rstd and g = dy*w: dx = rstd * (g - xhat * mean(g * xhat)).
 __global__ void rmsnorm_bwd_dx_kernel(const float* x, const float* w, const float* rstd, const float* dy, int C,
                                       float* dx, bool accumulate_dx) {
@@ -60,6 +81,18 @@ void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, T* out
 }
 template void rmsnorm_fwd(const float*, const float*, int, int, float, float*, float*, cudaStream_t);
 template void rmsnorm_fwd(const float*, const float*, int, int, float, uint16_t*, float*, cudaStream_t);
+
+template <typename T>
+void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, T* out,
+                 float* rstd, cudaStream_t s) {
+  if (N <= 0 || C <= 0) return;
+  add_rmsnorm_kernel<T><<<N, kThreads, 0, s>>>(a, b, w, C, eps, sum, out, rstd);
+  CUDA_LAUNCH_CHECK("add_rmsnorm_kernel");
+}
+template void add_rmsnorm(const float*, const float*, const float*, int, int, float, float*, float*, float*,
+                          cudaStream_t);
+template void add_rmsnorm(const float*, const float*, const float*, int, int, float, float*, uint16_t*, float*,
+                          cudaStream_t);
 
 void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
                  bool accumulate_dx, float* dw, cudaStream_t s) {

@@ -145,6 +145,10 @@ class Backend {
   // bf16, which its products, LoRA and backward all read.
   virtual void rmsnorm_fwd_bf16(const float* x, const float* w, int N, int C, float eps, uint16_t* out,
                                 float* rstd) = 0;
+  // sum = a + b (the residual stream after a sublayer; may alias a), then rmsnorm_fwd of sum into out (fp32), or into
+  // out16 rounded to bf16 (out null): the residual add and the next norm in one pass.
+  virtual void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum,
+                           float* out, uint16_t* out16, float* rstd) = 0;
   // dx (+)= ...; dw += ... when dw != nullptr.
   virtual void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N,
                            int C, float* dx, bool accumulate_dx, float* dw) = 0;
@@ -211,15 +215,16 @@ class Backend {
                           const LoraApplyTerm* terms, int count) = 0;
   virtual bool fused_lora() const { return false; }
 
-  // dst[b, off + t, :] = src[b*Tq + t, :] for a KV cache of Tk slots per row. With off_dev (one int in device
-  // memory, see AttnDims::q_off_dev) the slot is read from it when the call runs; off then only sizes the checks.
-  virtual void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
-                           int C) = 0;
+  // A layer's keys and values into its KV cache of Tk slots per row, in one call: dk[b, off + t, :] = k[b*Tq + t, :],
+  // and the same for v. With off_dev (one int in device memory, see AttnDims::q_off_dev) the slot is read from it
+  // when the call runs; off then only sizes the checks.
+  virtual void cache_write(float* dk, float* dv, const float* k, const float* v, int B, int Tq, int Tk, int off,
+                           const int32_t* off_dev, int C) = 0;
 
   // A KV cache held in bf16 (bf16 mode on a GPU, whose attention products take K and V in bf16 anyway): the write
   // rounds to nearest even, attention widens K and V exactly as it reads them (same contracts as the fp32 forms).
-  virtual void cache_write_bf16(uint16_t* dst, const float* src, int B, int Tq, int Tk, int off,
-                                const int32_t* off_dev, int C) = 0;
+  virtual void cache_write_bf16(uint16_t* dk, uint16_t* dv, const float* k, const float* v, int B, int Tq, int Tk,
+                                int off, const int32_t* off_dev, int C) = 0;
   virtual void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
                                   const int32_t* key_valid, const int32_t* seg, float* out, float* lse) = 0;
 };

@@ -527,6 +527,13 @@ void Model::normed(const float* x, const Tensor& w, int N, Tensor& out, Tensor& 
   else be_->rmsnorm_fwd(x, w.f32(), N, cfg_.hidden, cfg_.eps, out.f32(), rstd.f32());
 }
 
+void Model::added_normed(const float* x, const float* y, float* sum, const Tensor& w, int N, Tensor& out,
+                         Tensor& rstd) {
+  const bool half = out.dtype() == DType::BF16;
+  be_->add_rmsnorm(x, y, w.f32(), N, cfg_.hidden, cfg_.eps, sum, half ? nullptr : out.f32(), half ? out.bf16() : nullptr,
+                   rstd.f32());
+}
+
 void Model::swiglu(const LayerActs& a, int N) {
   const int64_t n = (int64_t)N * cfg_.inter;
   if (acts_.act.dtype() == DType::BF16) be_->swiglu_fwd_bf16(a.g.f32(), a.u.f32(), n, acts_.act.bf16());
@@ -552,13 +559,11 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
     Tensor &ck = cache->k[l], &cv = cache->v[l];
     const AttnDims d{B, Tq, cache->S, at.off, c.heads, c.kv_heads, hd, at.off_dev};
     if (ck.dtype() == DType::BF16) {
-      be_->cache_write_bf16(ck.bf16(), a.k.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
-      be_->cache_write_bf16(cv.bf16(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
+      be_->cache_write_bf16(ck.bf16(), cv.bf16(), a.k.f32(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
       be_->attention_fwd_kv16(d, a.q.f32(), ck.bf16(), cv.bf16(), cache->valid.i32(), nullptr, a.att.f32(),
                               a.lse.f32());
     } else {
-      be_->cache_write(ck.f32(), a.k.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
-      be_->cache_write(cv.f32(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
+      be_->cache_write(ck.f32(), cv.f32(), a.k.f32(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
       be_->attention_fwd(d, a.q.f32(), ck.f32(), cv.f32(), cache->valid.i32(), nullptr, a.att.f32(), a.lse.f32());
     }
   } else {
@@ -566,8 +571,7 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
     be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32());
   }
   linears_fwd(L, a, group_in(a.att), {{O_PROJ, tmp}}, N, train);
-  be_->add_out(a.res2.f32(), xin, tmp, (int64_t)N * D);
-  normed(a.res2.f32(), L.ln2, N, a.h2, a.rstd2);
+  added_normed(xin, tmp, a.res2.f32(), L.ln2, N, a.h2, a.rstd2);  // res2 = xin + o(...), h2 = norm(res2)
   linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
   swiglu(a, N);
   // down_proj still runs in a recomputation: its LoRA x A^T and dropout seed are what backward reads.

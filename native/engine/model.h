@@ -246,6 +246,8 @@ class Model {
                     const int32_t* seg, const CacheAt& at, bool train);
   // RMSNorm of x [N, hidden] into out (fp32 or bf16, by its dtype) and its row statistics.
   void normed(const float* x, const Tensor& w, int N, Tensor& out, Tensor& rstd);
+  // sum = x + y (the residual stream), then its RMSNorm as normed(), in one backend call.
+  void added_normed(const float* x, const float* y, float* sum, const Tensor& w, int N, Tensor& out, Tensor& rstd);
   // swiglu(a.g, a.u) into acts_.act (fp32 or bf16, by its dtype).
   void swiglu(const LayerActs& a, int N);
   // Decoder layer l from xin into xout (xout may alias xin; nullptr: only refill `a`, as a recomputation does).

@@ -137,6 +137,11 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "qk_norm_rope");
     in_->qk_norm_rope(q_in, k_in, q_w, k_w, cs, N, H, KV, hd, eps, q, k, rstd_q, rstd_k);
   }
+  void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
+                   uint16_t* out16, float* rstd) override {
+    Timed t(dev_, "add_rmsnorm");
+    in_->add_rmsnorm(a, b, w, N, C, eps, sum, out, out16, rstd);
+  }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
     Timed t(dev_, "narrow_bf16");
     in_->narrow_bf16(x, y, n);
@@ -266,15 +271,15 @@ class ProfilingBackend final : public Backend {
     in_->lora_apply(x, x16, N, in, r, scale, terms, count);
   }
   bool fused_lora() const override { return in_->fused_lora(); }
-  void cache_write(float* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
-                   int C) override {
+  void cache_write(float* dk, float* dv, const float* k, const float* v, int B, int Tq, int Tk, int off,
+                   const int32_t* off_dev, int C) override {
     Timed t(dev_, "cache_write");
-    in_->cache_write(dst, src, B, Tq, Tk, off, off_dev, C);
+    in_->cache_write(dk, dv, k, v, B, Tq, Tk, off, off_dev, C);
   }
-  void cache_write_bf16(uint16_t* dst, const float* src, int B, int Tq, int Tk, int off, const int32_t* off_dev,
-                        int C) override {
+  void cache_write_bf16(uint16_t* dk, uint16_t* dv, const float* k, const float* v, int B, int Tq, int Tk, int off,
+                        const int32_t* off_dev, int C) override {
     Timed t(dev_, "cache_write_bf16");
-    in_->cache_write_bf16(dst, src, B, Tq, Tk, off, off_dev, C);
+    in_->cache_write_bf16(dk, dv, k, v, B, Tq, Tk, off, off_dev, C);
   }
   void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
                           const int32_t* key_valid, const int32_t* seg, float* out, float* lse) override {
