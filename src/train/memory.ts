@@ -158,8 +158,7 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
   // the chunk's logits and gradient in place, plus (on the CPU) LoRA dropout's mask and dropped input for each adapted
   // projection of a layer, shared by all layers, plus the buffers backward keeps across layers
   const dropoutBuffers = 2 * N * loraDropoutWidth * F32;
-  const workBuffers =
-    chunkTokens * c.vocabSize * F32 + N * backwardFloatsPerToken(c) * F32 + dropoutBuffers;
+  const workBuffers = chunkTokens * c.vocabSize * F32 + N * backwardFloatsPerToken(c) * F32 + dropoutBuffers;
   return {
     weights,
     trainable,
