@@ -158,13 +158,19 @@ class CpuBackend final : public Backend {
   void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) override { cpu::swiglu_fwd(g, u, n, out); }
   // The norms, then the rotations: the kernels the GPU's one-pass form is checked against.
   void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
-                    int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k) override {
+                    int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
+                    const QkCopies& copies) override {
+    const int64_t nq = (int64_t)N * H * hd, nk = (int64_t)N * KV * hd;
+    if (copies.q_pre) narrow_bf16(q_in, copies.q_pre, nq);
+    if (copies.k_pre) narrow_bf16(k_in, copies.k_pre, nk);
     if (q_w) rmsnorm_fwd(q_in, q_w, N * H, hd, eps, q, rstd_q);
     else if (q != q_in) std::copy(q_in, q_in + (int64_t)N * H * hd, q);
     if (k_w) rmsnorm_fwd(k_in, k_w, N * KV, hd, eps, k, rstd_k);
     else if (k != k_in) std::copy(k_in, k_in + (int64_t)N * KV * hd, k);
     rope(q, cs, N, H, hd, false);
     rope(k, cs, N, KV, hd, false);
+    if (copies.q) narrow_bf16(q, copies.q, nq);
+    if (copies.k) narrow_bf16(k, copies.k, nk);
   }
   void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
                    uint16_t* out16, float* rstd) override {
@@ -178,10 +184,26 @@ class CpuBackend final : public Backend {
     rmsnorm_fwd(x, w, N, C, eps, y.data(), rstd);
     narrow_bf16(y.data(), out, (int64_t)y.size());
   }
-  void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out) override {
+  void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out, uint16_t* g16,
+                       uint16_t* u16) override {
     std::vector<float> y(n);
     swiglu_fwd(g, u, n, y.data());
     narrow_bf16(y.data(), out, n);
+    if (g16) narrow_bf16(g, g16, n);
+    if (u16) narrow_bf16(u, u16, n);
+  }
+  void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) override {
+    std::vector<float> gf(n), uf(n);
+    widen_bf16(g, gf.data(), n);
+    widen_bf16(u, uf.data(), n);
+    swiglu_fwd_bf16(gf.data(), uf.data(), n, out, nullptr, nullptr);
+  }
+  void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, float* dg,
+                    float* du) override {
+    std::vector<float> gf(n), uf(n);
+    widen_bf16(g, gf.data(), n);
+    widen_bf16(u, uf.data(), n);
+    swiglu_bwd(gf.data(), uf.data(), dout, n, dg, du);
   }
   void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du) override {
     cpu::swiglu_bwd(g, u, dout, n, dg, du);
@@ -223,6 +245,17 @@ class CpuBackend final : public Backend {
     widen_bf16(k, kf.data(), n);
     widen_bf16(v, vf.data(), n);
     attention_fwd(d, q, kf.data(), vf.data(), key_valid, seg, out, lse);
+  }
+  void attention_bwd_h(const AttnDims& d, const uint16_t* q, const uint16_t* k, const uint16_t* v,
+                       const int32_t* key_valid, const int32_t* seg, const uint16_t* out, const float* lse,
+                       const float* dout, float* dq, float* dk, float* dv, float* scratch) override {
+    const int64_t nq = (int64_t)d.B * d.Tq * d.H * d.hd, nk = (int64_t)d.B * d.Tk * d.KV * d.hd;
+    std::vector<float> qf(nq), kf(nk), vf(nk), of(nq);
+    widen_bf16(q, qf.data(), nq);
+    widen_bf16(k, kf.data(), nk);
+    widen_bf16(v, vf.data(), nk);
+    widen_bf16(out, of.data(), nq);
+    attention_bwd(d, qf.data(), kf.data(), vf.data(), key_valid, seg, of.data(), lse, dout, dq, dk, dv, scratch);
   }
   // The LoRA products with dropout fused, as the CPU's Model computes them (dropout, then matmul; the Model keeps its
   // own buffers for the masks, which it runs side by side): the GPU's fused kernels are checked against these.

@@ -30,14 +30,13 @@ __device__ inline bool visible(const int32_t* key_valid, const int32_t* seg, int
 }
 
 // Shared rows of keys/values are padded to hd + 1 floats, so lane j reading row j hits 32 different banks.
-__device__ inline float dot_row(const float* a, const float* b, int hd) {
+template <typename T>
+__device__ inline float dot_row(const float* a, const T* b, int hd) {
   float s = 0;
-  for (int i = 0; i < hd; i++) s += a[i] * b[i];
+  for (int i = 0; i < hd; i++) s += a[i] * as_float(b[i]);
   return s;
 }
 
-__device__ inline float widen(float x) { return x; }
-__device__ inline float widen(uint16_t x) { return bf16_bits_to_f32(x); }  // a bf16 KV cache
 
 // Copies rows [r0, r0 + n) of a strided [*, stride] matrix (columns col0..col0+hd) into shared [rows, ld] as fp32;
 // rows past n are zero-filled so stale values never enter a product.
@@ -45,7 +44,7 @@ template <typename T>
 __device__ inline void load_rows(float* dst, int ld, int rows, const T* src, int64_t row_stride, int n, int hd) {
   for (int idx = threadIdx.x; idx < rows * hd; idx += blockDim.x) {
     const int r = idx / hd, c = idx % hd;
-    dst[r * ld + c] = r < n ? widen(src[(int64_t)r * row_stride + c]) : 0.0f;
+    dst[r * ld + c] = r < n ? as_float(src[(int64_t)r * row_stride + c]) : 0.0f;
   }
 }
 
@@ -143,7 +142,9 @@ __global__ void __launch_bounds__(kAttnThreads)
 //   D = rowsum(dO * O); dS = P * (dO v^T - D); dQ = scale * dS K; dK = scale * dS^T Q; dV = P^T dO.
 // Two kernels so that every output row has one writer: one over query tiles (dQ), one over key tiles (dK, dV).
 
-__global__ void attention_bwd_D_kernel(const float* out, const float* dout, int64_t rows, int hd, float* D) {
+// out fp32, or bf16 (the GEMM path's backward from activations saved in bf16)
+template <typename T>
+__global__ void attention_bwd_D_kernel(const T* out, const float* dout, int64_t rows, int hd, float* D) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < rows; i += (int64_t)gridDim.x * blockDim.x)
     D[i] = dot_row(dout + i * hd, out + i * hd, hd);  // rows are (token, head) pairs, each hd long
 }
@@ -320,11 +321,14 @@ void check_attention_dims(const AttnDims& d, bool backward) {
   if (backward && (d.Tq != d.Tk || d.q_off != 0)) bad("the backward pass needs Tq == Tk and q_off == 0");
 }
 
-void attention_rowdot(const float* out, const float* dout, int64_t rows, int hd, float* D, cudaStream_t s) {
+template <typename T>
+void attention_rowdot(const T* out, const float* dout, int64_t rows, int hd, float* D, cudaStream_t s) {
   if (rows == 0) return;
-  attention_bwd_D_kernel<<<grid_for(rows), kThreads, 0, s>>>(out, dout, rows, hd, D);
+  attention_bwd_D_kernel<T><<<grid_for(rows), kThreads, 0, s>>>(out, dout, rows, hd, D);
   CUDA_LAUNCH_CHECK("attention_bwd_D_kernel");
 }
+template void attention_rowdot(const float*, const float*, int64_t, int, float*, cudaStream_t);
+template void attention_rowdot(const uint16_t*, const float*, int64_t, int, float*, cudaStream_t);
 
 template <typename KV>
 void attention_fwd(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,

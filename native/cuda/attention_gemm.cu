@@ -80,11 +80,6 @@ T* at(void* base, size_t off) {
   return reinterpret_cast<T*>(static_cast<char*>(base) + off);
 }
 
-__device__ inline float to_elem(float x, float*) { return x; }
-__device__ inline uint16_t to_elem(float x, uint16_t*) { return f32_to_bf16_bits(x); }
-__device__ inline float to_f32(float x) { return x; }
-__device__ inline float to_f32(uint16_t x) { return bf16_bits_to_f32(x); }  // K, V from a bf16 KV cache
-
 // Index of element (i = b*KV + g, row r = j*n + tt, column c) of a packed [B*KV, G*n, hd] operand in the
 // engine's row-major [B, T, KV*G*hd] layout, whose rows t0 .. t0+n-1 it holds.
 struct HeadMap {
@@ -106,7 +101,7 @@ template <typename S, typename E>
 __global__ void pack_kernel(const S* src, HeadMap m, int64_t total, E* dst) {
   const int64_t step = (int64_t)gridDim.x * blockDim.x;
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += step)
-    dst[idx] = to_elem(to_f32(src[m.src(idx)]), dst);
+    dst[idx] = from_float<E>(as_float(src[m.src(idx)]));
 }
 
 // The inverse (fp32): a packed result (O, dQ, dK, dV) back into the engine's layout. Each element one writer.
@@ -242,7 +237,8 @@ void pack_kv(const AttnDims& d, const Plan& p, const KV* k, const KV* v, void* w
   }
 }
 
-void pack_rows(const float* src, HeadMap m, int B, const Plan& p, void* dst, cudaStream_t s) {
+template <typename S>
+void pack_rows(const S* src, HeadMap m, int B, const Plan& p, void* dst, cudaStream_t s) {
   if (p.esz == 2) pack(src, m, B, static_cast<uint16_t*>(dst), s);
   else pack(src, m, B, static_cast<float*>(dst), s);
 }
@@ -293,8 +289,9 @@ template void attention_gemm_fwd<uint16_t>(const AttnDims&, const float*, const 
                                            const int32_t*, const int32_t*, float*, float*, cublasHandle_t, bool, void*,
                                            cudaStream_t);
 
-void attention_gemm_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
-                        const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
+template <typename T>
+void attention_gemm_bwd(const AttnDims& d, const T* q, const T* k, const T* v, const int32_t* key_valid,
+                        const int32_t* seg, const T* out, const float* lse, const float* dout, float* dq, float* dk,
                         float* dv, float* scratch, cublasHandle_t blas, bool bf16, void* work, cudaStream_t s) {
   check_attention_dims(d, true);
   if (d.B == 0 || d.Tq == 0) return;
@@ -338,5 +335,13 @@ void attention_gemm_bwd(const AttnDims& d, const float* q, const float* k, const
   unpack(dKp, km, d.B, dk, s);
   unpack(dVp, km, d.B, dv, s);
 }
+
+template void attention_gemm_bwd<float>(const AttnDims&, const float*, const float*, const float*, const int32_t*,
+                                        const int32_t*, const float*, const float*, const float*, float*, float*,
+                                        float*, float*, cublasHandle_t, bool, void*, cudaStream_t);
+template void attention_gemm_bwd<uint16_t>(const AttnDims&, const uint16_t*, const uint16_t*, const uint16_t*,
+                                           const int32_t*, const int32_t*, const uint16_t*, const float*,
+                                           const float*, float*, float*, float*, float*, cublasHandle_t, bool, void*,
+                                           cudaStream_t);
 
 }  // namespace tf::cuda

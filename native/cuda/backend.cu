@@ -283,8 +283,9 @@ class CudaBackend final : public Backend {
     cuda::rope(x, cs, N, heads, hd, inverse, stream_);
   }
   void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
-                    int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k) override {
-    cuda::qk_norm_rope(q_in, k_in, q_w, k_w, cs, N, H, KV, hd, eps, q, k, rstd_q, rstd_k, stream_);
+                    int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
+                    const QkCopies& copies) override {
+    cuda::qk_norm_rope(q_in, k_in, q_w, k_w, cs, N, H, KV, hd, eps, q, k, rstd_q, rstd_k, copies, stream_);
   }
 
   // The GEMM path unless it is switched off or the call is a decoding step (fewer than kGemmMinRows query rows
@@ -324,11 +325,39 @@ class CudaBackend final : public Backend {
     }
   }
 
+  // The GEMM path packs the bf16 values as they are; the flash kernels take fp32, so they get widened copies.
+  void attention_bwd_h(const AttnDims& d, const uint16_t* q, const uint16_t* k, const uint16_t* v,
+                       const int32_t* key_valid, const int32_t* seg, const uint16_t* out, const float* lse,
+                       const float* dout, float* dq, float* dk, float* dv, float* scratch) override {
+    if (use_gemm(d)) {
+      void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, true));
+      cuda::attention_gemm_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, blas_, attn_bf16_,
+                               work, stream_);
+      return;
+    }
+    const int64_t nq = (int64_t)d.B * d.Tq * d.H * d.hd, nk = (int64_t)d.B * d.Tk * d.KV * d.hd;
+    float* wide = static_cast<float*>(attn_wide_.get(sizeof(float) * (size_t)(2 * nq + 2 * nk)));
+    float *qf = wide, *of = wide + nq, *kf = wide + 2 * nq, *vf = kf + nk;
+    cuda::widen_bf16(q, qf, nq, stream_);
+    cuda::widen_bf16(out, of, nq, stream_);
+    cuda::widen_bf16(k, kf, nk, stream_);
+    cuda::widen_bf16(v, vf, nk, stream_);
+    cuda::attention_bwd(d, qf, kf, vf, key_valid, seg, of, lse, dout, dq, dk, dv, scratch, stream_);
+  }
+
   void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) override {
     cuda::swiglu_fwd(g, u, n, out, stream_);
   }
-  void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out) override {
+  void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out, uint16_t* g16,
+                       uint16_t* u16) override {
+    cuda::swiglu_fwd(g, u, n, out, stream_, g16, u16);
+  }
+  void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) override {
     cuda::swiglu_fwd(g, u, n, out, stream_);
+  }
+  void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, float* dg,
+                    float* du) override {
+    cuda::swiglu_bwd(g, u, dout, n, dg, du, stream_);
   }
   void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du) override {
     cuda::swiglu_bwd(g, u, dout, n, dg, du, stream_);
@@ -437,6 +466,7 @@ class CudaBackend final : public Backend {
   cublasHandle_t blas_ = nullptr;
   DeviceScratch partial_, row_loss_, act16_, many_items_, many_partial_, many_sums_;
   DeviceScratch attn_work_;  // the GEMM attention's packed operands and one chunk of scores
+  DeviceScratch attn_wide_;  // attention_bwd_h on the flash path: q, out, k, v widened to fp32
   DeviceScratch lora_work_;  // split sums of the LoRA kernels
   DeviceScratch lora_xa_;    // lora_apply's x A^T for ranks past cuda::kMaxApplyRank
   bool attn_gemm_;           // attention path: gemm (attention_gemm.cu) or flash (attention.cu)

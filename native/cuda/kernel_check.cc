@@ -454,35 +454,38 @@ class Harness {
     qk_norm_rope_case(5, 2, 1, 256, true);  // the kernel's widest head
   }
 
-  // q and k normed and rotated in one call, against rmsnorm_fwd then rope (a random rotation table will do).
+  // q and k normed and rotated in one call, against rmsnorm_fwd then rope (a random rotation table will do), with the
+  // bf16 copies of what goes in (norm only) and out, as training with bf16 activations asks for them.
   void qk_norm_rope_case(int N, int H, int KV, int hd, bool norm) {
     const std::string shape = "N" + std::to_string(N) + " H" + std::to_string(H) + " KV" + std::to_string(KV) + " hd" +
                               std::to_string(hd) + (norm ? " norm" : " in place");
     const float eps = 1e-6f;
-    const F q_in = rand((int64_t)N * H * hd, -3.0f, 3.0f), k_in = rand((int64_t)N * KV * hd, -3.0f, 3.0f);
+    const int64_t nq = (int64_t)N * H * hd, nk = (int64_t)N * KV * hd;
+    const F q_in = rand(nq, -3.0f, 3.0f), k_in = rand(nk, -3.0f, 3.0f);
     const F qw = rand(hd, 0.5f, 1.5f), kw = rand(hd, 0.5f, 1.5f), cs = rand((int64_t)N * hd);
-    F q(q_in.size()), k(k_in.size()), rq((int64_t)N * H), rk((int64_t)N * KV);
+    F q = norm ? F(nq) : q_in, k = norm ? F(nk) : k_in, rq((int64_t)N * H), rk((int64_t)N * KV);
     Tensor dq_in = up(q_in), dk_in = up(k_in), dqw = up(qw), dkw = up(kw), dcs = up(cs);
     Tensor dq = up(q), dk = up(k), drq = up(rq), drk = up(rk);
-    if (norm) {
-      ref_.qk_norm_rope(q_in.data(), k_in.data(), qw.data(), kw.data(), cs.data(), N, H, KV, hd, eps, q.data(),
-                        k.data(), rq.data(), rk.data());
-      test_.qk_norm_rope(dq_in.f32(), dk_in.f32(), dqw.f32(), dkw.f32(), dcs.f32(), N, H, KV, hd, eps, dq.f32(),
-                         dk.f32(), drq.f32(), drk.f32());
-      compare_dev("qk_norm_rope", "rstd_q", shape, rq, drq);
-      compare_dev("qk_norm_rope", "rstd_k", shape, rk, drk);
-    } else {
-      q = q_in;
-      k = k_in;
-      dq = up(q_in);
-      dk = up(k_in);
-      ref_.qk_norm_rope(q.data(), k.data(), nullptr, nullptr, cs.data(), N, H, KV, hd, eps, q.data(), k.data(),
-                        nullptr, nullptr);
-      test_.qk_norm_rope(dq.f32(), dk.f32(), nullptr, nullptr, dcs.f32(), N, H, KV, hd, eps, dq.f32(), dk.f32(),
-                         nullptr, nullptr);
-    }
+    std::vector<uint16_t> q16(nq), k16(nk), qp16(norm ? nq : 0), kp16(norm ? nk : 0);
+    Tensor dq16 = up(q16), dk16 = up(k16), dqp16 = up(qp16), dkp16 = up(kp16);
+    const QkCopies ref_copies{norm ? qp16.data() : nullptr, norm ? kp16.data() : nullptr, q16.data(), k16.data()};
+    const QkCopies test_copies{norm ? dqp16.bf16() : nullptr, norm ? dkp16.bf16() : nullptr, dq16.bf16(), dk16.bf16()};
+    // in place without norm weights: q and k are their own inputs
+    ref_.qk_norm_rope(norm ? q_in.data() : q.data(), norm ? k_in.data() : k.data(), norm ? qw.data() : nullptr,
+                      norm ? kw.data() : nullptr, cs.data(), N, H, KV, hd, eps, q.data(), k.data(),
+                      norm ? rq.data() : nullptr, norm ? rk.data() : nullptr, ref_copies);
+    test_.qk_norm_rope(norm ? dq_in.f32() : dq.f32(), norm ? dk_in.f32() : dk.f32(), norm ? dqw.f32() : nullptr,
+                       norm ? dkw.f32() : nullptr, dcs.f32(), N, H, KV, hd, eps, dq.f32(), dk.f32(),
+                       norm ? drq.f32() : nullptr, norm ? drk.f32() : nullptr, test_copies);
     compare_dev("qk_norm_rope", "q", shape, q, dq);
     compare_dev("qk_norm_rope", "k", shape, k, dk);
+    compare_dev("qk_norm_rope", "q16", shape, widen(q16), dq16);
+    compare_dev("qk_norm_rope", "k16", shape, widen(k16), dk16);
+    if (!norm) return;
+    compare_dev("qk_norm_rope", "rstd_q", shape, rq, drq);
+    compare_dev("qk_norm_rope", "rstd_k", shape, rk, drk);
+    compare_dev("qk_norm_rope", "q_pre16", shape, widen(qp16), dqp16);
+    compare_dev("qk_norm_rope", "k_pre16", shape, widen(kp16), dkp16);
   }
 
   struct AttnCase {
@@ -611,6 +614,16 @@ class Harness {
     compare_dev("attention_bwd", "dq", shape, dq, gdq);
     compare_dev("attention_bwd", "dk", shape, dk, gdk);
     compare_dev("attention_bwd", "dv", shape, dv, gdv);
+    // From q, k, v and out held in bf16 (bf16 activations), against the reference on the same bf16-exact values.
+    const std::vector<uint16_t> q16 = narrow(q), o16 = narrow(out);
+    const Tensor dq16 = up(q16), do16 = up(o16);
+    ref_.attention_bwd_h(d, q16.data(), k16.data(), v16.data(), ip(key_valid), ip(seg), o16.data(), lse.data(),
+                         dout.data(), dq.data(), dk.data(), dv.data(), scratch.data());
+    test_.attention_bwd_h(d, dq16.bf16(), dk16.bf16(), dv16.bf16(), ip(dvalid), ip(dseg), do16.bf16(), rlse.f32(),
+                          ddout.f32(), gdq.f32(), gdk.f32(), gdv.f32(), gscratch.f32());
+    compare_dev("attention_bwd_h", "dq", shape, dq, gdq);
+    compare_dev("attention_bwd_h", "dk", shape, dk, gdk);
+    compare_dev("attention_bwd_h", "dv", shape, dv, gdv);
   }
 
   void swiglu() {
@@ -634,9 +647,25 @@ class Harness {
     compare_dev("swiglu_bwd", "du", "n100003 in place", du, gu);
     std::vector<uint16_t> out16(n);
     Tensor gout16(std::vector<int64_t>{n}, DType::BF16, dev_);
-    ref_.swiglu_fwd_bf16(g.data(), u.data(), n, out16.data());
-    test_.swiglu_fwd_bf16(dg_in.f32(), du_in.f32(), n, gout16.bf16());
+    ref_.swiglu_fwd_bf16(g.data(), u.data(), n, out16.data(), nullptr, nullptr);
+    test_.swiglu_fwd_bf16(dg_in.f32(), du_in.f32(), n, gout16.bf16(), nullptr, nullptr);
     compare_dev("swiglu_fwd_bf16", "out", "n100003", widen(out16), gout16);
+    // with g and u rounded alongside (a layer's saved copies): exact
+    Tensor gg16(std::vector<int64_t>{n}, DType::BF16, dev_), gu16(std::vector<int64_t>{n}, DType::BF16, dev_);
+    test_.swiglu_fwd_bf16(dg_in.f32(), du_in.f32(), n, gout16.bf16(), gg16.bf16(), gu16.bf16());
+    compare_dev("swiglu_fwd_bf16", "out", "n100003 with g16 u16", widen(out16), gout16);
+    compare_dev("swiglu_fwd_bf16", "g16", "n100003", widen(narrow(g)), gg16);
+    compare_dev("swiglu_fwd_bf16", "u16", "n100003", widen(narrow(u)), gu16);
+    // from g and u held in bf16 (backward in bf16 mode)
+    const std::vector<uint16_t> g16 = narrow(g), u16 = narrow(u);
+    Tensor dg16 = up(g16), du16 = up(u16);
+    ref_.swiglu_fwd_h(g16.data(), u16.data(), n, out16.data());
+    test_.swiglu_fwd_h(dg16.bf16(), du16.bf16(), n, gout16.bf16());
+    compare_dev("swiglu_fwd_h", "out", "n100003", widen(out16), gout16);
+    ref_.swiglu_bwd_h(g16.data(), u16.data(), d.data(), n, dg.data(), du.data());
+    test_.swiglu_bwd_h(dg16.bf16(), du16.bf16(), dd.f32(), n, gdg.f32(), gdu.f32());
+    compare_dev("swiglu_bwd_h", "dg", "n100003", dg, gdg);
+    compare_dev("swiglu_bwd_h", "du", "n100003", du, gdu);
   }
 
   void cross_entropy() {

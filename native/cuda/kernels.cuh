@@ -67,7 +67,8 @@ void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse, cud
 // Backend::qk_norm_rope in one launch: a warp per head row (hd even, at most kMaxRopeHeadDim).
 constexpr int kMaxRopeHeadDim = 256;
 void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
-                  int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k, cudaStream_t s);
+                  int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
+                  const QkCopies& copies, cudaStream_t s);
 
 // attention.cu (the forward also reads K and V from a bf16 KV cache: KV = uint16_t)
 template <typename KV>
@@ -79,7 +80,8 @@ void attention_bwd(const AttnDims& d, const float* q, const float* k, const floa
 // Throws std::invalid_argument naming the dims when a call cannot be valid (shared by both attention paths).
 void check_attention_dims(const AttnDims& d, bool backward);
 // D[i] = dot(dout[i, :hd], out[i, :hd]) for rows of (token, head): the backward's rowsum(dO * O).
-void attention_rowdot(const float* out, const float* dout, int64_t rows, int hd, float* D, cudaStream_t s);
+template <typename T>
+void attention_rowdot(const T* out, const float* dout, int64_t rows, int hd, float* D, cudaStream_t s);
 
 // attention_gemm.cu: the same contract on cuBLAS batched GEMMs over chunks of query rows (tensor cores in bf16
 // mode: bf16 operands, fp32 accumulation). `work` is device memory of attention_gemm_bytes(d, bf16, backward).
@@ -88,14 +90,19 @@ template <typename KV>
 void attention_gemm_fwd(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
                         const int32_t* seg, float* out, float* lse, cublasHandle_t blas, bool bf16, void* work,
                         cudaStream_t s);
-void attention_gemm_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
-                        const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
+// The backward also reads q, k, v and out saved in bf16 (T = uint16_t: bf16 activations).
+template <typename T>
+void attention_gemm_bwd(const AttnDims& d, const T* q, const T* k, const T* v, const int32_t* key_valid,
+                        const int32_t* seg, const T* out, const float* lse, const float* dout, float* dq, float* dk,
                         float* dv, float* scratch, cublasHandle_t blas, bool bf16, void* work, cudaStream_t s);
 
-// swiglu.cu (the forward's output fp32, or bf16 bits: T = uint16_t)
-template <typename T>
-void swiglu_fwd(const float* g, const float* u, int64_t n, T* out, cudaStream_t s);
-void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du, cudaStream_t s);
+// swiglu.cu: g and u fp32 or bf16 bits (TI), the forward's output fp32 or bf16 bits (TO)
+// (g16, u16: optional bf16 copies of fp32 g and u, written as they are read)
+template <typename TI, typename TO>
+void swiglu_fwd(const TI* g, const TI* u, int64_t n, TO* out, cudaStream_t s, uint16_t* g16 = nullptr,
+                uint16_t* u16 = nullptr);
+template <typename TI>
+void swiglu_bwd(const TI* g, const TI* u, const float* dout, int64_t n, float* dg, float* du, cudaStream_t s);
 
 // cross_entropy.cu: per-row losses go to row_loss (N doubles, device); the sum is taken on the host in row order.
 double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale, double* row_loss,

@@ -71,6 +71,18 @@ Split split_for(int64_t blocks, int steps) {
   return {count, per};
 }
 
+// One stage of a 4 x 4 register tile: acc[a][b] += u[k][ui + SU a] v[k][vi + SV b] over the stage's kTileK rows.
+template <int LU, int LV, int SU, int SV>
+__device__ inline void stage_fma(const float (*u)[LU], int ui, const float (*v)[LV], int vi, float acc[4][4]) {
+  for (int k = 0; k < kTileK; k++) {
+    float uk[4], vk[4];
+    for (int a = 0; a < 4; a++) uk[a] = u[k][ui + SU * a];
+    for (int b = 0; b < 4; b++) vk[b] = v[k][vi + SV * b];
+    for (int a = 0; a < 4; a++)
+      for (int b = 0; b < 4; b++) acc[a][b] = fmaf(uk[a], vk[b], acc[a][b]);
+  }
+}
+
 // xa[n, j] (or split s's part of it) = sum over this split's i of x[n, i] mask(n in + i) A[j, i].
 // Thread t: rows n0 + t % 64 + 64 a, rank columns j0 + t / 64 + 4 b (a, b < 4).
 template <typename T>
@@ -93,13 +105,7 @@ __global__ void __launch_bounds__(256) lora_down_kernel(const T* x, int N, int i
       as[k][j] = j0 + j < r && k0 + k < k_end ? A[(int64_t)(j0 + j) * in + k0 + k] : 0.0f;
     }
     __syncthreads();
-    for (int k = 0; k < kTileK; k++) {
-      float xv[4], av[4];
-      for (int a = 0; a < 4; a++) xv[a] = xs[k][tn + 64 * a];
-      for (int b = 0; b < 4; b++) av[b] = as[k][tj + 4 * b];
-      for (int a = 0; a < 4; a++)
-        for (int b = 0; b < 4; b++) acc[a][b] = fmaf(xv[a], av[b], acc[a][b]);
-    }
+    stage_fma<kTileRows + 1, kTileJ + 1, 64, 4>(xs, tn, as, tj, acc);
     __syncthreads();
   }
   float* dst = out + (partial ? (int64_t)blockIdx.y * N * r : 0);
@@ -150,13 +156,7 @@ __global__ void __launch_bounds__(256) lora_down_grad_kernel(const T* x, int N, 
       ds[k][j] = m0 + k < n_end && j0 + j < r ? dxa[(int64_t)(m0 + k) * r + j0 + j] : 0.0f;
     }
     __syncthreads();
-    for (int k = 0; k < kTileK; k++) {
-      float xv[4], dv[4];
-      for (int a = 0; a < 4; a++) xv[a] = xs[k][ti + 64 * a];
-      for (int b = 0; b < 4; b++) dv[b] = ds[k][tj + 4 * b];
-      for (int a = 0; a < 4; a++)
-        for (int b = 0; b < 4; b++) acc[a][b] = fmaf(dv[b], xv[a], acc[a][b]);
-    }
+    stage_fma<kTileRows, kTileJ, 64, 4>(xs, ti, ds, tj, acc);
     __syncthreads();
   }
   for (int a = 0; a < 4; a++)
@@ -210,13 +210,7 @@ __global__ void __launch_bounds__(256) lora_dx_kernel(float* dx, int N, int in, 
         as[j][i] = j0 + j < r && i0 + i < in ? A[(int64_t)(j0 + j) * in + i0 + i] : 0.0f;
       }
       __syncthreads();
-      for (int j = 0; j < kTileK; j++) {
-        float dv[4], av[4];
-        for (int a = 0; a < 4; a++) dv[a] = ds[j][tn + 8 * a];
-        for (int b = 0; b < 4; b++) av[b] = as[j][ti + 32 * b];
-        for (int a = 0; a < 4; a++)
-          for (int b = 0; b < 4; b++) acc[a][b] = fmaf(dv[a], av[b], acc[a][b]);
-      }
+      stage_fma<kRows, kCols, 8, 32>(ds, tn, as, ti, acc);
       __syncthreads();
     }
     for (int a = 0; a < 4; a++)

@@ -49,6 +49,8 @@ struct QkSide {
   float* out;
   float* rstd;
   int heads;
+  uint16_t* in16;   // bf16 copies of the input and the output, or null
+  uint16_t* out16;
 };
 __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, int hd, float eps) {
   constexpr int kPairs = kMaxRopeHeadDim / 2 / 32;
@@ -68,6 +70,10 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
       a[p] = j < half ? x[j] : 0.0f;
       b[p] = j < half ? x[j + half] : 0.0f;
       ss += (double)a[p] * a[p] + (double)b[p] * b[p];
+      if (side.in16 && j < half) {
+        side.in16[r * hd + j] = f32_to_bf16_bits(a[p]);
+        side.in16[r * hd + j + half] = f32_to_bf16_bits(b[p]);
+      }
     }
     if (side.w) {
       ss = warp_sum(ss);
@@ -85,8 +91,13 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
       const int j = lane + 32 * p;
       if (j >= half) continue;
       const float c = cs[token * hd + j], s = cs[token * hd + half + j];
-      y[j] = a[p] * c - b[p] * s;
-      y[j + half] = b[p] * c + a[p] * s;
+      const float y0 = a[p] * c - b[p] * s, y1 = b[p] * c + a[p] * s;
+      y[j] = y0;
+      y[j + half] = y1;
+      if (side.out16) {
+        side.out16[r * hd + j] = f32_to_bf16_bits(y0);
+        side.out16[r * hd + j + half] = f32_to_bf16_bits(y1);
+      }
     }
   }
 }
@@ -94,13 +105,15 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
 }  // namespace
 
 void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
-                  int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k, cudaStream_t s) {
+                  int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
+                  const QkCopies& copies, cudaStream_t s) {
   if (hd % 2 != 0 || hd > kMaxRopeHeadDim)
     throw std::invalid_argument("CUDA qk_norm_rope: head_dim " + std::to_string(hd) + " must be even and at most " +
                                 std::to_string(kMaxRopeHeadDim));
   const int64_t rows = (int64_t)N * (H + KV);
   if (rows <= 0) return;
-  const QkSide qs{q_in, q_w, q, rstd_q, H}, ks{k_in, k_w, k, rstd_k, KV};
+  const QkSide qs{q_in, q_w, q, rstd_q, H, copies.q_pre, copies.q};
+  const QkSide ks{k_in, k_w, k, rstd_k, KV, copies.k_pre, copies.k};
   qk_norm_rope_kernel<<<grid_for(rows * 32), kThreads, 0, s>>>(qs, ks, cs, N, hd, eps);
   CUDA_LAUNCH_CHECK("qk_norm_rope_kernel");
 }

@@ -13,20 +13,24 @@ __device__ inline double sigmoid(double x) {
   return x >= 0 ? r : e * r;
 }
 
-// out: fp32, or bf16 rounded to nearest even (bf16 mode's down_proj input).
-template <typename T>
-__global__ void swiglu_fwd_kernel(const float* g, const float* u, int64_t n, T* out) {
+// g, u: fp32, or bf16 (backward in bf16 mode reads the saved ones as they are); out: fp32, or bf16 rounded to nearest
+// even (bf16 mode's down_proj input).
+template <typename TI, typename TO>
+__global__ void swiglu_fwd_kernel(const TI* g, const TI* u, int64_t n, TO* out, uint16_t* g16, uint16_t* u16) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const double gv = g[i];
-    out[i] = from_float<T>((float)(gv * sigmoid(gv) * (double)u[i]));
+    const float gf = as_float(g[i]), uf = as_float(u[i]);
+    const double gv = gf;
+    out[i] = from_float<TO>((float)(gv * sigmoid(gv) * (double)uf));
+    if (g16) g16[i] = f32_to_bf16_bits(gf);
+    if (u16) u16[i] = f32_to_bf16_bits(uf);
   }
 }
 
 // d silu(g)/dg = sig * (1 + g * (1 - sig)).
-__global__ void swiglu_bwd_kernel(const float* g, const float* u, const float* dout, int64_t n, float* dg,
-                                  float* du) {
+template <typename TI>
+__global__ void swiglu_bwd_kernel(const TI* g, const TI* u, const float* dout, int64_t n, float* dg, float* du) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const double gv = g[i], uv = u[i], dv = dout[i];
+    const double gv = as_float(g[i]), uv = as_float(u[i]), dv = dout[i];
     const double s = sigmoid(gv);
     du[i] = (float)(dv * gv * s);
     dg[i] = (float)(dv * uv * s * (1.0 + gv * (1.0 - s)));
@@ -35,19 +39,23 @@ __global__ void swiglu_bwd_kernel(const float* g, const float* u, const float* d
 
 }  // namespace
 
-template <typename T>
-void swiglu_fwd(const float* g, const float* u, int64_t n, T* out, cudaStream_t s) {
+template <typename TI, typename TO>
+void swiglu_fwd(const TI* g, const TI* u, int64_t n, TO* out, cudaStream_t s, uint16_t* g16, uint16_t* u16) {
   if (n <= 0) return;
-  swiglu_fwd_kernel<T><<<grid_for(n), kThreads, 0, s>>>(g, u, n, out);
+  swiglu_fwd_kernel<TI, TO><<<grid_for(n), kThreads, 0, s>>>(g, u, n, out, g16, u16);
   CUDA_LAUNCH_CHECK("swiglu_fwd_kernel");
 }
-template void swiglu_fwd(const float*, const float*, int64_t, float*, cudaStream_t);
-template void swiglu_fwd(const float*, const float*, int64_t, uint16_t*, cudaStream_t);
+template void swiglu_fwd(const float*, const float*, int64_t, float*, cudaStream_t, uint16_t*, uint16_t*);
+template void swiglu_fwd(const float*, const float*, int64_t, uint16_t*, cudaStream_t, uint16_t*, uint16_t*);
+template void swiglu_fwd(const uint16_t*, const uint16_t*, int64_t, uint16_t*, cudaStream_t, uint16_t*, uint16_t*);
 
-void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du, cudaStream_t s) {
+template <typename TI>
+void swiglu_bwd(const TI* g, const TI* u, const float* dout, int64_t n, float* dg, float* du, cudaStream_t s) {
   if (n <= 0) return;
-  swiglu_bwd_kernel<<<grid_for(n), kThreads, 0, s>>>(g, u, dout, n, dg, du);
+  swiglu_bwd_kernel<TI><<<grid_for(n), kThreads, 0, s>>>(g, u, dout, n, dg, du);
   CUDA_LAUNCH_CHECK("swiglu_bwd_kernel");
 }
+template void swiglu_bwd(const float*, const float*, const float*, int64_t, float*, float*, cudaStream_t);
+template void swiglu_bwd(const uint16_t*, const uint16_t*, const float*, int64_t, float*, float*, cudaStream_t);
 
 }  // namespace tf::cuda

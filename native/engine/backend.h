@@ -30,6 +30,15 @@ struct AdamWHyper {
   int64_t step;  // 1-based step count, for the bias corrections
 };
 
+// bf16 copies Backend::qk_norm_rope writes as it goes (a layer's saved set, in training with bf16 activations); any
+// may be null: q and k as they came in (q_pre, k_pre: with norm weights only) and as they went out.
+struct QkCopies {
+  uint16_t* q_pre = nullptr;
+  uint16_t* k_pre = nullptr;
+  uint16_t* q = nullptr;
+  uint16_t* k = nullptr;
+};
+
 // One LoRA module's share of Backend::lora_dx: its A [r, in], dy B [N, r] and dropout seed.
 struct LoraTerm {
   const float* A;
@@ -161,9 +170,10 @@ class Backend {
 
   // Attention's q [N, H, hd] and k [N, KV, hd] made ready in one call: with norm weights (qk-norm: Qwen3) each head's
   // row is RMS-normed (as rmsnorm_fwd, its rstd saved), then rotated (rope). Without them q_in, k_in may be q, k.
+  // `copies` get the bf16 roundings of the inputs and outputs it names.
   virtual void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs,
-                            int N, int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q,
-                            float* rstd_k) = 0;
+                            int N, int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
+                            const QkCopies& copies) = 0;
 
   virtual void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v,
                              const int32_t* key_valid, const int32_t* seg, float* out, float* lse) = 0;
@@ -173,9 +183,21 @@ class Backend {
                              const float* lse, const float* dout, float* dq, float* dk, float* dv,
                              float* scratch) = 0;
 
+  // The same from q, k, v and out saved in bf16 (bf16 activations on a GPU, whose GEMM path rounds them to bf16
+  // anyway): the backward reads them as they are instead of from widened copies.
+  virtual void attention_bwd_h(const AttnDims& d, const uint16_t* q, const uint16_t* k, const uint16_t* v,
+                               const int32_t* key_valid, const int32_t* seg, const uint16_t* out, const float* lse,
+                               const float* dout, float* dq, float* dk, float* dv, float* scratch) = 0;
+
   // Elementwise: an output may be one of the inputs (each element is read before it is written).
   virtual void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) = 0;
-  virtual void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out) = 0;  // out rounded to bf16
+  // out rounded to bf16; g16 and u16, when given, get g and u rounded too (a layer's saved copies, as they are read)
+  virtual void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out, uint16_t* g16,
+                               uint16_t* u16) = 0;
+  // Both from g and u saved in bf16 (backward in bf16 mode on a GPU reads them as they are: no widened copy).
+  virtual void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) = 0;
+  virtual void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, float* dg,
+                            float* du) = 0;
   virtual void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg,
                           float* du) = 0;
 

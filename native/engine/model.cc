@@ -303,7 +303,21 @@ Model::LayerActs& Model::backward_set(int l) {
   return acts_.work;
 }
 
-// Every tensor of a set to its counterpart: rounded to bf16 into a bf16 one, widened out of one. fp32 ones (res2, the
+// What backward reads in bf16 from the saved set itself (attention_bwd_h, swiglu_*_h, LoRA's x): never widened. The
+// fp32 set's g and u then take dg and du.
+bool Model::read_as_saved(Tensor LayerActs::*f) {
+  return f == &LayerActs::q || f == &LayerActs::k || f == &LayerActs::v || f == &LayerActs::att ||
+         f == &LayerActs::g || f == &LayerActs::u;
+}
+
+// What layer_forward rounds into a layer's bf16 saved set itself as it makes it (keep_set leaves them).
+bool Model::saved_by_forward(Tensor LayerActs::*f) {
+  return f == &LayerActs::q || f == &LayerActs::k || f == &LayerActs::q_pre || f == &LayerActs::k_pre ||
+         f == &LayerActs::att || f == &LayerActs::g || f == &LayerActs::u;
+}
+
+// Every tensor of a set to its counterpart: rounded to bf16 into a bf16 one, widened out of one (but see
+// read_as_saved). fp32 ones (res2, the
 // row statistics, LoRA's x A^T) trade places instead of being copied: `from`'s old values are not read again (the
 // work set is refilled by the next layer, a saved set by the next forward), and the same buffers circulate.
 void Model::transfer(LayerActs& from, LayerActs& to) {
@@ -316,8 +330,10 @@ void Model::transfer(LayerActs& from, LayerActs& to) {
     Tensor& dst = to.*f;
     if (src.empty()) continue;
     if (src.dtype() == dst.dtype()) std::swap(src, dst);
-    else if (dst.dtype() == DType::BF16) be_->narrow_bf16(src.f32(), dst.bf16(), src.numel());
-    else be_->widen_bf16(src.bf16(), dst.f32(), src.numel());
+    else if (dst.dtype() == DType::BF16) {
+      if (!saved_by_forward(f)) be_->narrow_bf16(src.f32(), dst.bf16(), src.numel());
+    }
+    else if (!read_as_saved(f)) be_->widen_bf16(src.bf16(), dst.f32(), src.numel());
   }
   for (int p = 0; p < NPROJ; p++) {
     std::swap(from.lin[p].xa, to.lin[p].xa);
@@ -536,7 +552,8 @@ void Model::added_normed(const float* x, const float* y, float* sum, const Tenso
 
 void Model::swiglu(const LayerActs& a, int N) {
   const int64_t n = (int64_t)N * cfg_.inter;
-  if (acts_.act.dtype() == DType::BF16) be_->swiglu_fwd_bf16(a.g.f32(), a.u.f32(), n, acts_.act.bf16());
+  if (acts_.act.dtype() == DType::BF16)
+    be_->swiglu_fwd_bf16(a.g.f32(), a.u.f32(), n, acts_.act.bf16(), nullptr, nullptr);
   else be_->swiglu_fwd(a.g.f32(), a.u.f32(), n, acts_.act.f32());
 }
 
@@ -547,14 +564,22 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   const int kd = c.kv_heads * hd;
   Layer& L = layers_[l];
   float* tmp = acts_.tmp.f32();
+  // Training with bf16 sets: the layer's saved set, into which attention's output, g and u are rounded as they are
+  // made (saved_by_forward) rather than by keep_set afterwards.
+  LayerActs* keep = train && !acts_.work.h1.empty() ? &acts_.layer[acts_.set_of(l)] : nullptr;
   normed(xin, L.ln1, N, a.h1, a.rstd1);
   float* qdst = c.qk_norm ? a.q_pre.f32() : a.q.f32();
   float* kdst = c.qk_norm ? a.k_pre.f32() : a.k.f32();
   linears_fwd(L, a, group_in(a.h1), {{Q_PROJ, qdst}, {K_PROJ, kdst}, {V_PROJ, a.v.f32()}}, N, train);
-  // qk-norm (Qwen3) from q_pre/k_pre, then the rotation, in place without it
+  // qk-norm (Qwen3) from q_pre/k_pre, then the rotation, in place without it; with bf16 sets q and k (and q_pre,
+  // k_pre) are rounded into the saved set as they go
+  QkCopies copies;
+  if (keep)
+    copies = {c.qk_norm ? keep->q_pre.bf16() : nullptr, c.qk_norm ? keep->k_pre.bf16() : nullptr, keep->q.bf16(),
+              keep->k.bf16()};
   be_->qk_norm_rope(qdst, kdst, c.qk_norm ? L.q_norm.f32() : nullptr, c.qk_norm ? L.k_norm.f32() : nullptr,
                     acts_.rope.f32(), N, c.heads, c.kv_heads, hd, c.eps, a.q.f32(), a.k.f32(),
-                    c.qk_norm ? a.rstd_q.f32() : nullptr, c.qk_norm ? a.rstd_k.f32() : nullptr);
+                    c.qk_norm ? a.rstd_q.f32() : nullptr, c.qk_norm ? a.rstd_k.f32() : nullptr, copies);
   if (KVCache* cache = at.cache) {
     Tensor &ck = cache->k[l], &cv = cache->v[l];
     const AttnDims d{B, Tq, cache->S, at.off, c.heads, c.kv_heads, hd, at.off_dev};
@@ -570,10 +595,19 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
     AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
     be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32());
   }
-  linears_fwd(L, a, group_in(a.att), {{O_PROJ, tmp}}, N, train);
+  // o_proj's input in bf16 (a GPU's bf16 mode rounds it for the product anyway): straight into the saved set
+  GroupIn att = group_in(a.att);
+  if (keep) {
+    be_->narrow_bf16(a.att.f32(), keep->att.bf16(), a.att.numel());
+    att = group_in(keep->att);
+  }
+  linears_fwd(L, a, att, {{O_PROJ, tmp}}, N, train);
   added_normed(xin, tmp, a.res2.f32(), L.ln2, N, a.h2, a.rstd2);  // res2 = xin + o(...), h2 = norm(res2)
   linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
-  swiglu(a, N);
+  if (keep)  // g and u rounded into the saved set by the kernel that reads them
+    be_->swiglu_fwd_bf16(a.g.f32(), a.u.f32(), (int64_t)N * c.inter, acts_.act.bf16(), keep->g.bf16(),
+                         keep->u.bf16());
+  else swiglu(a, N);
   // down_proj still runs in a recomputation: its LoRA x A^T and dropout seed are what backward reads.
   linears_fwd(L, a, group_in(acts_.act), {{DOWN_PROJ, tmp}}, N, train);
   if (!xout) return;
@@ -750,23 +784,33 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       dropout_calls_ = after;
     }
     LayerActs& a = backward_set(l);
+    // With bf16 sets, q, k, v, attention's output, g and u are read from the layer's saved set as they are (in bf16;
+    // read_as_saved); otherwise `a` is the saved set.
+    const LayerActs& saved = acts_.layer[acts_.set_of(l)];
+    const bool gu16 = saved.g.dtype() == DType::BF16;
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
     // down_proj's input, made again from the saved gate and up (bitwise what the forward made; from their rounded
     // copies with bf16 sets)
-    swiglu(a, N);
+    if (gu16) be_->swiglu_fwd_h(saved.g.bf16(), saved.u.bf16(), (int64_t)N * F, acts_.act.bf16());
+    else swiglu(a, N);
     linears_bwd(L, a, group_in(acts_.act), {{DOWN_PROJ, dres}}, N, dact, false);
-    // dg and du overwrite g and u, which nothing reads after this (the kernel reads each element before writing it):
-    // two [N, intermediate] buffers fewer, the largest of the backward's.
+    // dg and du into the fp32 g and u, which nothing reads after this (in place: the kernel reads each element before
+    // writing it): two [N, intermediate] buffers fewer, the largest of the backward's.
     float* dg = a.g.f32();
     float* du = a.u.f32();
-    be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, dg, du);
+    if (gu16) be_->swiglu_bwd_h(saved.g.bf16(), saved.u.bf16(), dact, (int64_t)N * F, dg, du);
+    else be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, dg, du);
     linears_bwd(L, a, group_in(a.h2), {{GATE_PROJ, dg}, {UP_PROJ, du}}, N, dh, false);
     be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh, N, D, dres, true, gptr(L.g_ln2));
     // res2 = res[l] + o(attention(rope(q), rope(k), v))
-    linears_bwd(L, a, group_in(a.att), {{O_PROJ, dres}}, N, datt, false);
+    linears_bwd(L, a, group_in(saved.att), {{O_PROJ, dres}}, N, datt, false);
     AttnDims d{b.rows, b.T, b.T, 0, c.heads, c.kv_heads, hd};
-    be_->attention_bwd(d, a.q.f32(), a.k.f32(), a.v.f32(), in.mask.get(), in.seg.get(), a.att.f32(), a.lse.f32(), datt,
-                       dq, dk, dv, attn_scratch);
+    if (gu16)
+      be_->attention_bwd_h(d, saved.q.bf16(), saved.k.bf16(), saved.v.bf16(), in.mask.get(), in.seg.get(),
+                           saved.att.bf16(), a.lse.f32(), datt, dq, dk, dv, attn_scratch);
+    else
+      be_->attention_bwd(d, a.q.f32(), a.k.f32(), a.v.f32(), in.mask.get(), in.seg.get(), a.att.f32(), a.lse.f32(),
+                         datt, dq, dk, dv, attn_scratch);
     be_->rope(dq, acts_.rope.f32(), N, c.heads, hd, true);
     be_->rope(dk, acts_.rope.f32(), N, c.kv_heads, hd, true);
     float* dqp = dq;

@@ -230,6 +230,8 @@ class Model {
   // Before layer l's backward: its saved activations, widened into acts_.work with bf16 sets.
   LayerActs& backward_set(int l);
   void transfer(LayerActs& from, LayerActs& to);
+  static bool read_as_saved(Tensor LayerActs::*f);
+  static bool saved_by_forward(Tensor LayerActs::*f);
   // Rows of logits per loss-head chunk for n_rows target rows (evened out, at most loss_chunk_ if set).
   int loss_chunk_rows(int n_rows) const;
   // Rows (flat positions) whose next label is a target, and those targets (shifted causal-LM labels).

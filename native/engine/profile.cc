@@ -128,19 +128,36 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "rmsnorm_fwd_bf16");
     in_->rmsnorm_fwd_bf16(x, w, N, C, eps, out, rstd);
   }
-  void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out) override {
+  void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out, uint16_t* g16,
+                       uint16_t* u16) override {
     Timed t(dev_, "swiglu_fwd_bf16");
-    in_->swiglu_fwd_bf16(g, u, n, out);
+    in_->swiglu_fwd_bf16(g, u, n, out, g16, u16);
   }
   void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
-                    int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k) override {
+                    int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
+                    const QkCopies& copies) override {
     Timed t(dev_, "qk_norm_rope");
-    in_->qk_norm_rope(q_in, k_in, q_w, k_w, cs, N, H, KV, hd, eps, q, k, rstd_q, rstd_k);
+    in_->qk_norm_rope(q_in, k_in, q_w, k_w, cs, N, H, KV, hd, eps, q, k, rstd_q, rstd_k, copies);
   }
   void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
                    uint16_t* out16, float* rstd) override {
     Timed t(dev_, "add_rmsnorm");
     in_->add_rmsnorm(a, b, w, N, C, eps, sum, out, out16, rstd);
+  }
+  void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) override {
+    Timed t(dev_, "swiglu_fwd_h");
+    in_->swiglu_fwd_h(g, u, n, out);
+  }
+  void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, float* dg,
+                    float* du) override {
+    Timed t(dev_, "swiglu_bwd_h");
+    in_->swiglu_bwd_h(g, u, dout, n, dg, du);
+  }
+  void attention_bwd_h(const AttnDims& d, const uint16_t* q, const uint16_t* k, const uint16_t* v,
+                       const int32_t* key_valid, const int32_t* seg, const uint16_t* out, const float* lse,
+                       const float* dout, float* dq, float* dk, float* dv, float* scratch) override {
+    Timed t(dev_, "attention_bwd_h");
+    in_->attention_bwd_h(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch);
   }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
     Timed t(dev_, "narrow_bf16");
