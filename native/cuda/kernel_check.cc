@@ -452,6 +452,48 @@ class Harness {
     qk_norm_rope_case(41, 5, 1, 128, false);  // in place, rotation only (no qk-norm: Qwen2, Llama)
     qk_norm_rope_case(7, 3, 3, 80, true);
     qk_norm_rope_case(5, 2, 1, 256, true);  // the kernel's widest head
+    // the backward: rotation only, from fp32 and bf16 inputs of the norm, and with the norm weights' gradients
+    qk_norm_rope_bwd_case(41, 5, 1, 128, false, false, false);
+    qk_norm_rope_bwd_case(41, 5, 2, 128, true, false, false);
+    qk_norm_rope_bwd_case(7, 3, 3, 80, true, true, false);
+    qk_norm_rope_bwd_case(9, 4, 2, 64, true, false, true);
+    qk_norm_rope_bwd_case(5, 2, 1, 256, true, true, false);
+  }
+
+  void qk_norm_rope_bwd_case(int N, int H, int KV, int hd, bool norm, bool pre16, bool dw) {
+    const std::string shape = "N" + std::to_string(N) + " H" + std::to_string(H) + " KV" + std::to_string(KV) + " hd" +
+                              std::to_string(hd) + (norm ? " norm" : " rotation") + (pre16 ? " bf16in" : "") +
+                              (dw ? " dw" : "");
+    const int64_t nq = (int64_t)N * H * hd, nk = (int64_t)N * KV * hd;
+    F dq = rand(nq), dk = rand(nk), dqp(nq), dkp(nk), gq = rand(hd), gk = rand(hd);
+    const F cs = rand((int64_t)N * hd), qw = rand(hd, 0.5f, 1.5f), kw = rand(hd, 0.5f, 1.5f);
+    const F rq = rand((int64_t)N * H, 0.5f, 2.0f), rk = rand((int64_t)N * KV, 0.5f, 2.0f);
+    const std::vector<uint16_t> q16 = narrow(rand(nq, -3.0f, 3.0f)), k16 = narrow(rand(nk, -3.0f, 3.0f));
+    const F q = widen(q16), k = widen(k16);  // the same values either way
+    Tensor tdq = up(dq), tdk = up(dk), tdqp = up(dqp), tdkp = up(dkp), tgq = up(gq), tgk = up(gk), tcs = up(cs),
+           tqw = up(qw), tkw = up(kw), trq = up(rq), trk = up(rk), tq16 = up(q16), tk16 = up(k16), tq = up(q),
+           tk = up(k);
+    ref_.qk_norm_rope_bwd(dq.data(), dk.data(), norm && !pre16 ? q.data() : nullptr,
+                          norm && !pre16 ? k.data() : nullptr, norm && pre16 ? q16.data() : nullptr,
+                          norm && pre16 ? k16.data() : nullptr, norm ? qw.data() : nullptr, norm ? kw.data() : nullptr,
+                          norm ? rq.data() : nullptr, norm ? rk.data() : nullptr, cs.data(), N, H, KV, hd, dqp.data(),
+                          dkp.data(), dw ? gq.data() : nullptr, dw ? gk.data() : nullptr);
+    test_.qk_norm_rope_bwd(tdq.f32(), tdk.f32(), norm && !pre16 ? tq.f32() : nullptr,
+                           norm && !pre16 ? tk.f32() : nullptr, norm && pre16 ? tq16.bf16() : nullptr,
+                           norm && pre16 ? tk16.bf16() : nullptr, norm ? tqw.f32() : nullptr,
+                           norm ? tkw.f32() : nullptr, norm ? trq.f32() : nullptr, norm ? trk.f32() : nullptr,
+                           tcs.f32(), N, H, KV, hd, tdqp.f32(), tdkp.f32(), dw ? tgq.f32() : nullptr,
+                           dw ? tgk.f32() : nullptr);
+    if (!norm) {
+      compare_dev("qk_norm_rope_bwd", "dq", shape, dq, tdq);
+      compare_dev("qk_norm_rope_bwd", "dk", shape, dk, tdk);
+      return;
+    }
+    compare_dev("qk_norm_rope_bwd", "dq_pre", shape, dqp, tdqp);
+    compare_dev("qk_norm_rope_bwd", "dk_pre", shape, dkp, tdkp);
+    if (!dw) return;
+    compare_dev("qk_norm_rope_bwd", "dq_w", shape, gq, tgq);
+    compare_dev("qk_norm_rope_bwd", "dk_w", shape, gk, tgk);
   }
 
   // q and k normed and rotated in one call, against rmsnorm_fwd then rope (a random rotation table will do), with the

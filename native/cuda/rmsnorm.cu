@@ -99,10 +99,13 @@ void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float*
   if (N <= 0 || C <= 0) return;
   rmsnorm_bwd_dx_kernel<<<N, kThreads, 0, s>>>(x, w, rstd, dy, C, dx, accumulate_dx);
   CUDA_LAUNCH_CHECK("rmsnorm_bwd_dx_kernel");
-  if (dw) {
-    rmsnorm_bwd_dw_kernel<<<(C + kThreads - 1) / kThreads, kThreads, 0, s>>>(x, rstd, dy, N, C, dw);
-    CUDA_LAUNCH_CHECK("rmsnorm_bwd_dw_kernel");
-  }
+  if (dw) rmsnorm_weight_grad(x, rstd, dy, N, C, dw, s);
+}
+
+void rmsnorm_weight_grad(const float* x, const float* rstd, const float* dy, int N, int C, float* dw, cudaStream_t s) {
+  if (N <= 0 || C <= 0) return;
+  rmsnorm_bwd_dw_kernel<<<(C + kThreads - 1) / kThreads, kThreads, 0, s>>>(x, rstd, dy, N, C, dw);
+  CUDA_LAUNCH_CHECK("rmsnorm_bwd_dw_kernel");
 }
 
 }  // namespace tf::cuda

@@ -59,7 +59,7 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
   const int64_t warps = (int64_t)gridDim.x * blockDim.x / 32;
   for (int64_t row = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32; row < rows; row += warps) {
     const bool is_q = row < q_rows;
-    const QkSide& side = is_q ? q : k;
+    const QkSide side = is_q ? q : k;  // by value: a reference would copy the parameters to local memory
     const int64_t r = is_q ? row : row - q_rows;  // token * heads + head
     const int64_t token = r / side.heads;
     const float* x = side.in + r * hd;
@@ -102,14 +102,95 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
   }
 }
 
+// qk_norm_rope's backward: a warp per head row of dq (rows < N*H) or dk, lanes holding rotation pairs as above. The
+// row's gradient is rotated back; with a norm, dx = rstd (g - x rstd mean(g x rstd)) with g = dy w, the row's dot in
+// double (rmsnorm_bwd's formula).
+struct QkGradSide {
+  float* d;             // dq or dk: rotated back in place when there is no norm or `keep_rotated`
+  const float* x;       // the norm's input: fp32, or
+  const uint16_t* x16;  // bf16
+  const float* w;       // norm weights, or null: rotation only
+  const float* rstd;
+  float* dx;  // the norm's input gradient
+  int heads;
+  bool keep_rotated;  // the weights' gradient (a separate column sum) reads the rotated dy
+};
+__global__ void qk_norm_rope_bwd_kernel(QkGradSide q, QkGradSide k, const float* cs, int N, int hd) {
+  constexpr int kPairs = kMaxRopeHeadDim / 2 / 32;
+  const int half = hd / 2, lane = threadIdx.x % 32;
+  const int64_t q_rows = (int64_t)N * q.heads, rows = q_rows + (int64_t)N * k.heads;
+  const int64_t warps = (int64_t)gridDim.x * blockDim.x / 32;
+  for (int64_t row = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32; row < rows; row += warps) {
+    const bool is_q = row < q_rows;
+    const QkGradSide side = is_q ? q : k;
+    const int64_t r = is_q ? row : row - q_rows;  // token * heads + head
+    const int64_t token = r / side.heads, at = r * hd;
+    float ga[kPairs], gb[kPairs];
+    for (int p = 0; p < kPairs; p++) {
+      const int j = lane + 32 * p;
+      ga[p] = gb[p] = 0.0f;
+      if (j >= half) continue;
+      const float a = side.d[at + j], b = side.d[at + j + half];
+      const float c = cs[token * hd + j], s = cs[token * hd + half + j];
+      ga[p] = a * c + b * s;  // the inverse rotation (rope with -sin)
+      gb[p] = b * c - a * s;
+      if (!side.w || side.keep_rotated) {
+        side.d[at + j] = ga[p];
+        side.d[at + j + half] = gb[p];
+      }
+    }
+    if (!side.w) continue;
+    const float rs = side.rstd[r];
+    float xa[kPairs], xb[kPairs];
+    double dot = 0;
+    for (int p = 0; p < kPairs; p++) {
+      const int j = lane + 32 * p;
+      xa[p] = xb[p] = 0.0f;
+      if (j >= half) continue;
+      xa[p] = side.x16 ? as_float(side.x16[at + j]) : side.x[at + j];
+      xb[p] = side.x16 ? as_float(side.x16[at + j + half]) : side.x[at + j + half];
+      dot += (double)ga[p] * side.w[j] * xa[p] * rs + (double)gb[p] * side.w[j + half] * xb[p] * rs;
+    }
+    dot = warp_sum(dot);
+    const float mean = (float)(dot / hd);
+    for (int p = 0; p < kPairs; p++) {
+      const int j = lane + 32 * p;
+      if (j >= half) continue;
+      side.dx[at + j] = rs * (ga[p] * side.w[j] - xa[p] * rs * mean);
+      side.dx[at + j + half] = rs * (gb[p] * side.w[j + half] - xb[p] * rs * mean);
+    }
+  }
+}
+
+void check_head_dim(const char* op, int hd) {
+  if (hd % 2 != 0 || hd > kMaxRopeHeadDim)
+    throw std::invalid_argument(std::string("CUDA ") + op + ": head_dim " + std::to_string(hd) +
+                                " must be even and at most " + std::to_string(kMaxRopeHeadDim));
+}
+
 }  // namespace
+
+void qk_norm_rope_bwd(float* dq, float* dk, const float* q_pre, const float* k_pre, const uint16_t* q_pre16,
+                      const uint16_t* k_pre16, const float* q_w, const float* k_w, const float* rstd_q,
+                      const float* rstd_k, const float* cs, int N, int H, int KV, int hd, float* dq_pre, float* dk_pre,
+                      float* dq_w, float* dk_w, cudaStream_t s) {
+  check_head_dim("qk_norm_rope_bwd", hd);
+  if ((dq_w && q_pre16) || (dk_w && k_pre16))
+    throw std::invalid_argument("CUDA qk_norm_rope_bwd: the norm weights' gradients need fp32 inputs");
+  const int64_t rows = (int64_t)N * (H + KV);
+  if (rows <= 0) return;
+  const QkGradSide qs{dq, q_pre, q_pre16, q_w, rstd_q, dq_pre, H, dq_w != nullptr};
+  const QkGradSide ks{dk, k_pre, k_pre16, k_w, rstd_k, dk_pre, KV, dk_w != nullptr};
+  qk_norm_rope_bwd_kernel<<<grid_for(rows * 32), kThreads, 0, s>>>(qs, ks, cs, N, hd);
+  CUDA_LAUNCH_CHECK("qk_norm_rope_bwd_kernel");
+  if (dq_w) rmsnorm_weight_grad(q_pre, rstd_q, dq, N * H, hd, dq_w, s);
+  if (dk_w) rmsnorm_weight_grad(k_pre, rstd_k, dk, N * KV, hd, dk_w, s);
+}
 
 void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
                   int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
                   const QkCopies& copies, cudaStream_t s) {
-  if (hd % 2 != 0 || hd > kMaxRopeHeadDim)
-    throw std::invalid_argument("CUDA qk_norm_rope: head_dim " + std::to_string(hd) + " must be even and at most " +
-                                std::to_string(kMaxRopeHeadDim));
+  check_head_dim("qk_norm_rope", hd);
   const int64_t rows = (int64_t)N * (H + KV);
   if (rows <= 0) return;
   const QkSide qs{q_in, q_w, q, rstd_q, H, copies.q_pre, copies.q};

@@ -175,6 +175,14 @@ class Backend {
                             int N, int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
                             const QkCopies& copies) = 0;
 
+  // Its backward in one call: dq, dk rotated back in place; with norm weights then through each head row's norm into
+  // dq_pre, dk_pre (as rmsnorm_bwd, from the inputs q_pre, k_pre: fp32, or bf16 when q_pre16/k_pre16 are given), the
+  // weights' gradients added into dq_w, dk_w when given (full fine-tuning; dq, dk then also hold the rotated values).
+  virtual void qk_norm_rope_bwd(float* dq, float* dk, const float* q_pre, const float* k_pre, const uint16_t* q_pre16,
+                                const uint16_t* k_pre16, const float* q_w, const float* k_w, const float* rstd_q,
+                                const float* rstd_k, const float* cs, int N, int H, int KV, int hd, float* dq_pre,
+                                float* dk_pre, float* dq_w, float* dk_w) = 0;
+
   virtual void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v,
                              const int32_t* key_valid, const int32_t* seg, float* out, float* lse) = 0;
   // Training only (Tq == Tk, q_off == 0). dq/dk/dv are overwritten; scratch holds B*Tq*H floats.

@@ -303,11 +303,12 @@ Model::LayerActs& Model::backward_set(int l) {
   return acts_.work;
 }
 
-// What backward reads in bf16 from the saved set itself (attention_bwd_h, swiglu_*_h, LoRA's x): never widened. The
+// What backward reads in bf16 from the saved set itself (attention_bwd_h, qk_norm_rope_bwd, swiglu_*_h, LoRA's x):
+// never widened. The
 // fp32 set's g and u then take dg and du.
 bool Model::read_as_saved(Tensor LayerActs::*f) {
-  return f == &LayerActs::q || f == &LayerActs::k || f == &LayerActs::v || f == &LayerActs::att ||
-         f == &LayerActs::g || f == &LayerActs::u;
+  return f == &LayerActs::q || f == &LayerActs::k || f == &LayerActs::v || f == &LayerActs::q_pre ||
+         f == &LayerActs::k_pre || f == &LayerActs::att || f == &LayerActs::g || f == &LayerActs::u;
 }
 
 // What layer_forward rounds into a layer's bf16 saved set itself as it makes it (keep_set leaves them).
@@ -527,15 +528,19 @@ void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, 
   ProfileRegion region("layers.fwd");
   embed_rows(embed_, ids, N, acts_.res[0].f32());
   be_->rope_table(pos, inv_freq_.f32(), N, hd, acts_.rope.f32());
+  // Inference chains the norms (layer_forward's `chained`): layer 0's input norm here, each later one and the final
+  // norm with the residual add before it.
+  const bool chained = !train;
+  if (chained) normed(acts_.res[0].f32(), layers_[0].ln1, N, run_set(0).h1, run_set(0).rstd1);
   for (int l = 0; l < c.layers; l++) {
     if (train && l < acts_.ckpt) acts_.dropout_at[l] = dropout_calls_;
     float* xin = acts_.res[train ? l : 0].f32();
     float* xout = acts_.res[train ? l + 1 : 0].f32();
-    layer_forward(l, run_set(train ? acts_.set_of(l) : 0), xin, xout, B, Tq, key_valid, seg, at, train);
+    layer_forward(l, run_set(train ? acts_.set_of(l) : 0), xin, xout, B, Tq, key_valid, seg, at, train, chained);
     if (train) keep_set(l);
   }
-  be_->rmsnorm_fwd(acts_.res[train ? c.layers : 0].f32(), norm_.f32(), N, D, c.eps, acts_.hF.f32(),
-                   acts_.rstdF.f32());
+  if (!chained)
+    be_->rmsnorm_fwd(acts_.res[c.layers].f32(), norm_.f32(), N, D, c.eps, acts_.hF.f32(), acts_.rstdF.f32());
 }
 
 void Model::normed(const float* x, const Tensor& w, int N, Tensor& out, Tensor& rstd) {
@@ -558,7 +563,7 @@ void Model::swiglu(const LayerActs& a, int N) {
 }
 
 void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq,
-                          const int32_t* key_valid, const int32_t* seg, const CacheAt& at, bool train) {
+                          const int32_t* key_valid, const int32_t* seg, const CacheAt& at, bool train, bool chained) {
   const ModelConfig& c = cfg_;
   const int N = B * Tq, D = c.hidden, hd = c.head_dim;
   const int kd = c.kv_heads * hd;
@@ -567,7 +572,7 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   // Training with bf16 sets: the layer's saved set, into which attention's output, g and u are rounded as they are
   // made (saved_by_forward) rather than by keep_set afterwards.
   LayerActs* keep = train && !acts_.work.h1.empty() ? &acts_.layer[acts_.set_of(l)] : nullptr;
-  normed(xin, L.ln1, N, a.h1, a.rstd1);
+  if (!chained) normed(xin, L.ln1, N, a.h1, a.rstd1);
   float* qdst = c.qk_norm ? a.q_pre.f32() : a.q.f32();
   float* kdst = c.qk_norm ? a.k_pre.f32() : a.k.f32();
   linears_fwd(L, a, group_in(a.h1), {{Q_PROJ, qdst}, {K_PROJ, kdst}, {V_PROJ, a.v.f32()}}, N, train);
@@ -611,7 +616,10 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   // down_proj still runs in a recomputation: its LoRA x A^T and dropout seed are what backward reads.
   linears_fwd(L, a, group_in(acts_.act), {{DOWN_PROJ, tmp}}, N, train);
   if (!xout) return;
-  be_->add_out(xout, a.res2.f32(), tmp, (int64_t)N * D);  // xout may alias xin (inference): xin was read above
+  // xout may alias xin (inference): xin was read above
+  if (!chained) return be_->add_out(xout, a.res2.f32(), tmp, (int64_t)N * D);
+  if (l + 1 < c.layers) added_normed(a.res2.f32(), tmp, xout, layers_[l + 1].ln1, N, a.h1, a.rstd1);
+  else added_normed(a.res2.f32(), tmp, xout, norm_, N, acts_.hF, acts_.rstdF);
 }
 
 namespace {
@@ -779,7 +787,8 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       ProfileRegion recompute("layers.recompute");
       const uint64_t after = dropout_calls_;
       dropout_calls_ = acts_.dropout_at[l];
-      layer_forward(l, run_set(0), acts_.res[l].f32(), nullptr, b.rows, b.T, in.mask.get(), in.seg.get(), {}, true);
+      layer_forward(l, run_set(0), acts_.res[l].f32(), nullptr, b.rows, b.T, in.mask.get(), in.seg.get(), {}, true,
+                    false);
       keep_set(l);  // kept as any layer is (rounded, with bf16 sets): the gradients do not depend on the layout
       dropout_calls_ = after;
     }
@@ -811,18 +820,17 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     else
       be_->attention_bwd(d, a.q.f32(), a.k.f32(), a.v.f32(), in.mask.get(), in.seg.get(), a.att.f32(), a.lse.f32(),
                          datt, dq, dk, dv, attn_scratch);
-    be_->rope(dq, acts_.rope.f32(), N, c.heads, hd, true);
-    be_->rope(dk, acts_.rope.f32(), N, c.kv_heads, hd, true);
-    float* dqp = dq;
-    float* dkp = dk;
-    if (c.qk_norm) {
-      be_->rmsnorm_bwd(a.q_pre.f32(), L.q_norm.f32(), a.rstd_q.f32(), dq, N * c.heads, hd, dq_pre, false,
-                       gptr(L.g_q_norm));
-      be_->rmsnorm_bwd(a.k_pre.f32(), L.k_norm.f32(), a.rstd_k.f32(), dk, N * c.kv_heads, hd, dk_pre,
-                       false, gptr(L.g_k_norm));
-      dqp = dq_pre;
-      dkp = dk_pre;
-    }
+    // rope's inverse, then (qk-norm) the norms' backward into dq_pre, dk_pre, from q and k before the norm as saved
+    const bool pre16 = c.qk_norm && saved.q_pre.dtype() == DType::BF16;
+    const float* q_pre = c.qk_norm && !pre16 ? a.q_pre.f32() : nullptr;
+    const float* k_pre = c.qk_norm && !pre16 ? a.k_pre.f32() : nullptr;
+    be_->qk_norm_rope_bwd(dq, dk, q_pre, k_pre, pre16 ? saved.q_pre.bf16() : nullptr,
+                          pre16 ? saved.k_pre.bf16() : nullptr, c.qk_norm ? L.q_norm.f32() : nullptr,
+                          c.qk_norm ? L.k_norm.f32() : nullptr, c.qk_norm ? a.rstd_q.f32() : nullptr,
+                          c.qk_norm ? a.rstd_k.f32() : nullptr, acts_.rope.f32(), N, c.heads, c.kv_heads, hd, dq_pre,
+                          dk_pre, gptr(L.g_q_norm), gptr(L.g_k_norm));
+    float* dqp = c.qk_norm ? dq_pre : dq;
+    float* dkp = c.qk_norm ? dk_pre : dk;
     linears_bwd(L, a, group_in(a.h1), {{Q_PROJ, dqp}, {K_PROJ, dkp}, {V_PROJ, dv}}, N, dh, false);
     // Below layer 0 only the embedding (full fine-tuning) wants the gradient: skip it in LoRA mode.
     if (l > 0 || !g_embed_.empty() || !L.g_ln1.empty())

@@ -253,8 +253,10 @@ class Model {
   // swiglu(a.g, a.u) into acts_.act (fp32 or bf16, by its dtype).
   void swiglu(const LayerActs& a, int N);
   // Decoder layer l from xin into xout (xout may alias xin; nullptr: only refill `a`, as a recomputation does).
+  // chained (inference, one set): a.h1 already holds xin's norm, and the closing residual add also makes the next
+  // norm (the next layer's into a.h1, or the final one into hF): one launch each instead of two.
   void layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq, const int32_t* key_valid,
-                     const int32_t* seg, const CacheAt& at, bool train);
+                     const int32_t* seg, const CacheAt& at, bool train, bool chained);
   // decode() for one token per row: from the cache's fixed step buffers, replaying its recording when it has one.
   void decode_step(KVCache& cache, const int32_t* ids, const int32_t* pos, int off, float* logits, int32_t* argmax);
   // A projection of the layer and its output (forward) or output gradient (backward).

@@ -159,6 +159,14 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "attention_bwd_h");
     in_->attention_bwd_h(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch);
   }
+  void qk_norm_rope_bwd(float* dq, float* dk, const float* q_pre, const float* k_pre, const uint16_t* q_pre16,
+                        const uint16_t* k_pre16, const float* q_w, const float* k_w, const float* rstd_q,
+                        const float* rstd_k, const float* cs, int N, int H, int KV, int hd, float* dq_pre,
+                        float* dk_pre, float* dq_w, float* dk_w) override {
+    Timed t(dev_, "qk_norm_rope_bwd");
+    in_->qk_norm_rope_bwd(dq, dk, q_pre, k_pre, q_pre16, k_pre16, q_w, k_w, rstd_q, rstd_k, cs, N, H, KV, hd, dq_pre,
+                          dk_pre, dq_w, dk_w);
+  }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
     Timed t(dev_, "narrow_bf16");
     in_->narrow_bf16(x, y, n);

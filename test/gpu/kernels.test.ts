@@ -80,6 +80,8 @@ const TOLERANCE: Record<string, number> = {
   add_rmsnorm: 1e-5,
   // rmsnorm_fwd then rope, in one pass: the norm's double sum in another order
   qk_norm_rope: 1e-5,
+  // the inverse rotation, then rmsnorm_bwd's sums (row dot in double, weight sums by column in double)
+  qk_norm_rope_bwd: 1e-5,
   swiglu_fwd_bf16: 1e-2,
   swiglu_fwd_h: 1e-2,
   // from bf16 g and u: the same sums as swiglu_bwd
