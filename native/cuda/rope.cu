@@ -52,16 +52,23 @@ struct QkSide {
   uint16_t* in16;   // bf16 copies of the input and the output, or null
   uint16_t* out16;
 };
-__global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, int hd, float eps) {
-  constexpr int kPairs = kMaxRopeHeadDim / 2 / 32;
-  const int half = hd / 2, lane = threadIdx.x % 32;
+// Runs f(side, r, token) for every head row r (token * heads + head) of q, then of k: a warp per row, lanes together.
+template <typename Side, typename F>
+__device__ inline void for_each_head_row(const Side& q, const Side& k, int N, F f) {
   const int64_t q_rows = (int64_t)N * q.heads, rows = q_rows + (int64_t)N * k.heads;
   const int64_t warps = (int64_t)gridDim.x * blockDim.x / 32;
   for (int64_t row = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32; row < rows; row += warps) {
     const bool is_q = row < q_rows;
-    const QkSide side = is_q ? q : k;  // by value: a reference would copy the parameters to local memory
-    const int64_t r = is_q ? row : row - q_rows;  // token * heads + head
-    const int64_t token = r / side.heads;
+    const Side side = is_q ? q : k;  // by value: a reference would copy the parameters to local memory
+    const int64_t r = is_q ? row : row - q_rows;
+    f(side, r, r / side.heads);
+  }
+}
+
+__global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, int hd, float eps) {
+  constexpr int kPairs = kMaxRopeHeadDim / 2 / 32;
+  const int half = hd / 2, lane = threadIdx.x % 32;
+  for_each_head_row(q, k, N, [&](const QkSide& side, int64_t r, int64_t token) {
     const float* x = side.in + r * hd;
     float a[kPairs], b[kPairs];
     double ss = 0;
@@ -99,7 +106,7 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
         side.out16[r * hd + j + half] = f32_to_bf16_bits(y1);
       }
     }
-  }
+  });
 }
 
 // qk_norm_rope's backward: a warp per head row of dq (rows < N*H) or dk, lanes holding rotation pairs as above. The
@@ -118,13 +125,8 @@ struct QkGradSide {
 __global__ void qk_norm_rope_bwd_kernel(QkGradSide q, QkGradSide k, const float* cs, int N, int hd) {
   constexpr int kPairs = kMaxRopeHeadDim / 2 / 32;
   const int half = hd / 2, lane = threadIdx.x % 32;
-  const int64_t q_rows = (int64_t)N * q.heads, rows = q_rows + (int64_t)N * k.heads;
-  const int64_t warps = (int64_t)gridDim.x * blockDim.x / 32;
-  for (int64_t row = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32; row < rows; row += warps) {
-    const bool is_q = row < q_rows;
-    const QkGradSide side = is_q ? q : k;
-    const int64_t r = is_q ? row : row - q_rows;  // token * heads + head
-    const int64_t token = r / side.heads, at = r * hd;
+  for_each_head_row(q, k, N, [&](const QkGradSide& side, int64_t r, int64_t token) {
+    const int64_t at = r * hd;
     float ga[kPairs], gb[kPairs];
     for (int p = 0; p < kPairs; p++) {
       const int j = lane + 32 * p;
@@ -139,7 +141,7 @@ __global__ void qk_norm_rope_bwd_kernel(QkGradSide q, QkGradSide k, const float*
         side.d[at + j + half] = gb[p];
       }
     }
-    if (!side.w) continue;
+    if (!side.w) return;
     const float rs = side.rstd[r];
     float xa[kPairs], xb[kPairs];
     double dot = 0;
@@ -159,7 +161,7 @@ __global__ void qk_norm_rope_bwd_kernel(QkGradSide q, QkGradSide k, const float*
       side.dx[at + j] = rs * (ga[p] * side.w[j] - xa[p] * rs * mean);
       side.dx[at + j + half] = rs * (gb[p] * side.w[j + half] - xb[p] * rs * mean);
     }
-  }
+  });
 }
 
 void check_head_dim(const char* op, int hd) {
