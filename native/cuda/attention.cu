@@ -53,7 +53,7 @@ __device__ inline void load_rows(float* dst, int ld, int rows, const T* src, int
 
 struct FwdSmem {
   static size_t bytes(int hd) {
-    return sizeof(double) * (BQ * hd + 2 * BQ) + sizeof(float) * (BQ * hd + BK * (hd + 1) + BQ * BK + BQ);
+    return sizeof(double) * 2 * BQ + sizeof(float) * (2 * BQ * hd + BK * (hd + 1) + BQ * BK + BQ);
   }
 };
 
@@ -64,10 +64,11 @@ __global__ void __launch_bounds__(kAttnThreads)
                          const int32_t* seg, float* out, float* lse, float scale) {
   extern __shared__ double smem[];
   const int hd = d.hd;
-  double* acc = smem;                  // [BQ][hd]
-  double* l_s = acc + BQ * hd;         // [BQ] running sum of exp(s - m)
+  double* l_s = smem;                  // [BQ] running sum of exp(s - m)
   double* alpha_s = l_s + BQ;          // [BQ] rescale of this tile
-  float* Qs = (float*)(alpha_s + BQ);  // [BQ][hd]
+  float* acc = (float*)(alpha_s + BQ);  // [BQ][hd] running P V, in fp32 as the CPU's (fp64 would cost consumer GPUs,
+                                        // whose fp64 rate is 1/64, about as much as reading the KV cache)
+  float* Qs = acc + BQ * hd;           // [BQ][hd]
   float* KVs = Qs + BQ * hd;           // [BK][hd + 1]: the key tile, then the value tile
   float* Ps = KVs + BK * (hd + 1);     // [BQ][BK]
   float* m_s = Ps + BQ * BK;           // [BQ] running max
@@ -80,7 +81,7 @@ __global__ void __launch_bounds__(kAttnThreads)
   const int64_t kvrow = (int64_t)b * d.Tk;  // mask/segment row of this batch element
 
   load_rows(Qs, hd, BQ, q + ((int64_t)b * d.Tq + t0) * qstride + (int64_t)h * hd, qstride, nq, hd);
-  for (int idx = threadIdx.x; idx < BQ * hd; idx += blockDim.x) acc[idx] = 0.0;
+  for (int idx = threadIdx.x; idx < BQ * hd; idx += blockDim.x) acc[idx] = 0.0f;
   if (threadIdx.x < BQ) {
     m_s[threadIdx.x] = -INFINITY;
     l_s[threadIdx.x] = 0.0;
@@ -120,8 +121,8 @@ __global__ void __launch_bounds__(kAttnThreads)
     __syncthreads();
     for (int idx = threadIdx.x; idx < nq * hd; idx += blockDim.x) {
       const int r = idx / hd, c = idx % hd;
-      double a = acc[idx] * alpha_s[r];
-      for (int j = 0; j < nk; j++) a += (double)Ps[r * BK + j] * KVs[j * (hd + 1) + c];
+      float a = (float)(acc[idx] * alpha_s[r]);
+      for (int j = 0; j < nk; j++) a = fmaf(Ps[r * BK + j], KVs[j * (hd + 1) + c], a);
       acc[idx] = a;
     }
   }
