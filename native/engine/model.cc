@@ -304,8 +304,7 @@ Model::LayerActs& Model::backward_set(int l) {
 }
 
 // What backward reads in bf16 from the saved set itself (attention_bwd_h, qk_norm_rope_bwd, swiglu_*_h, LoRA's x):
-// never widened. The
-// fp32 set's g and u then take dg and du.
+// never widened. The fp32 set's g and u then take dg and du.
 bool Model::read_as_saved(Tensor LayerActs::*f) {
   return f == &LayerActs::q || f == &LayerActs::k || f == &LayerActs::v || f == &LayerActs::q_pre ||
          f == &LayerActs::k_pre || f == &LayerActs::att || f == &LayerActs::g || f == &LayerActs::u;
@@ -317,10 +316,10 @@ bool Model::saved_by_forward(Tensor LayerActs::*f) {
          f == &LayerActs::att || f == &LayerActs::g || f == &LayerActs::u;
 }
 
-// Every tensor of a set to its counterpart: rounded to bf16 into a bf16 one, widened out of one (but see
-// read_as_saved). fp32 ones (res2, the
-// row statistics, LoRA's x A^T) trade places instead of being copied: `from`'s old values are not read again (the
-// work set is refilled by the next layer, a saved set by the next forward), and the same buffers circulate.
+// Every tensor of a set to its counterpart: rounded to bf16 into a bf16 one (unless saved_by_forward), widened out of
+// one (unless read_as_saved). Tensors of one dtype (res2, the row statistics, LoRA's x A^T, h1 and h2) trade places
+// instead of being copied: `from`'s old values are not read again (the work set is refilled by the next layer, a saved
+// set by the next forward), and the same buffers circulate.
 void Model::transfer(LayerActs& from, LayerActs& to) {
   static constexpr Tensor LayerActs::*kTensors[] = {
       &LayerActs::h1,  &LayerActs::rstd1, &LayerActs::q,    &LayerActs::k,     &LayerActs::v,    &LayerActs::q_pre,
@@ -569,8 +568,8 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   const int kd = c.kv_heads * hd;
   Layer& L = layers_[l];
   float* tmp = acts_.tmp.f32();
-  // Training with bf16 sets: the layer's saved set, into which attention's output, g and u are rounded as they are
-  // made (saved_by_forward) rather than by keep_set afterwards.
+  // Training with bf16 sets: the layer's saved set, into which q, k (and q_pre, k_pre), attention's output, g and u
+  // are rounded by the kernels that make or read them (saved_by_forward) rather than by keep_set afterwards.
   LayerActs* keep = train && !acts_.work.h1.empty() ? &acts_.layer[acts_.set_of(l)] : nullptr;
   if (!chained) normed(xin, L.ln1, N, a.h1, a.rstd1);
   float* qdst = c.qk_norm ? a.q_pre.f32() : a.q.f32();
@@ -617,8 +616,8 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   linears_fwd(L, a, group_in(acts_.act), {{DOWN_PROJ, tmp}}, N, train);
   if (!xout) return;
   // xout may alias xin (inference): xin was read above
-  if (!chained) return be_->add_out(xout, a.res2.f32(), tmp, (int64_t)N * D);
-  if (l + 1 < c.layers) added_normed(a.res2.f32(), tmp, xout, layers_[l + 1].ln1, N, a.h1, a.rstd1);
+  if (!chained) be_->add_out(xout, a.res2.f32(), tmp, (int64_t)N * D);
+  else if (l + 1 < c.layers) added_normed(a.res2.f32(), tmp, xout, layers_[l + 1].ln1, N, a.h1, a.rstd1);
   else added_normed(a.res2.f32(), tmp, xout, norm_, N, acts_.hF, acts_.rstdF);
 }
 
