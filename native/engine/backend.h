@@ -1,7 +1,8 @@
 // The kernel interface the model is written against. The model owns no maths of its own beyond calling
-// these; a backend (CPU now, CUDA next) implements them on its device's memory. All float tensors are
-// fp32, row-major; "N" is a number of token rows. The one exception is a frozen base weight in bf16 mode
-// (raw bf16 bits, engine/bf16.h), which only the *_bf16w / *_bf16 methods below read.
+// these; a backend (the CPU, and CUDA) implements them on its device's memory. Float tensors are fp32,
+// row-major; "N" is a number of token rows. Half tensors are raw uint16_t bits (engine/bf16.h): frozen base
+// weights in bf16 or fp16 mode, and in bf16 mode on a GPU the activations kept in bf16; only the methods whose
+// names or arguments say so (*_bf16*, *_f16*, *_h, x16, copies) read or write them.
 #pragma once
 #include <cstdint>
 #include <functional>
