@@ -144,11 +144,14 @@ class CpuBackend final : public Backend {
     cpu::rope(x, cs, N, heads, hd, inverse);
   }
   void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
-                     const int32_t* seg, float* out, float* lse) override {
+                     const int32_t* seg, float* out, float* lse, uint16_t* out16) override {
     // Device memory is host memory here: a slot given as a device int is read now.
     AttnDims dd = d;
     if (d.q_off_dev) dd.q_off = *d.q_off_dev;
-    cpu::attention_fwd(dd, q, k, v, key_valid, seg, out, lse);
+    const int64_t n = (int64_t)d.B * d.Tq * d.H * d.hd;
+    std::vector<float> tmp(out16 ? n : 0);
+    cpu::attention_fwd(dd, q, k, v, key_valid, seg, out16 ? tmp.data() : out, lse);
+    if (out16) narrow_bf16(tmp.data(), out16, n);
   }
   void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
@@ -253,12 +256,13 @@ class CpuBackend final : public Backend {
       }
   }
   void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
-                          const int32_t* key_valid, const int32_t* seg, float* out, float* lse) override {
+                          const int32_t* key_valid, const int32_t* seg, float* out, float* lse,
+                          uint16_t* out16) override {
     const int64_t n = (int64_t)d.B * d.Tk * d.KV * d.hd;
     std::vector<float> kf(n), vf(n);
     widen_bf16(k, kf.data(), n);
     widen_bf16(v, vf.data(), n);
-    attention_fwd(d, q, kf.data(), vf.data(), key_valid, seg, out, lse);
+    attention_fwd(d, q, kf.data(), vf.data(), key_valid, seg, out, lse, out16);
   }
   void attention_bwd_h(const AttnDims& d, const uint16_t* q, const uint16_t* k, const uint16_t* v,
                        const int32_t* key_valid, const int32_t* seg, const uint16_t* out, const float* lse,

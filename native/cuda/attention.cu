@@ -57,11 +57,12 @@ struct FwdSmem {
   }
 };
 
-// KV: float, or uint16_t for a bf16 KV cache (widened as the tiles are loaded).
-template <typename KV>
+// KV: float, or uint16_t for a bf16 KV cache (widened as the tiles are loaded); TO: the output's type (bf16 in bf16
+// mode: o_proj's input).
+template <typename KV, typename TO>
 __global__ void __launch_bounds__(kAttnThreads)
     attention_fwd_kernel(AttnDims d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
-                         const int32_t* seg, float* out, float* lse, float scale) {
+                         const int32_t* seg, TO* out, float* lse, float scale) {
   extern __shared__ double smem[];
   const int hd = d.hd;
   double* l_s = smem;                  // [BQ] running sum of exp(s - m)
@@ -130,7 +131,8 @@ __global__ void __launch_bounds__(kAttnThreads)
   for (int idx = threadIdx.x; idx < nq * hd; idx += blockDim.x) {
     const int r = idx / hd, c = idx % hd;
     const bool none = m_s[r] == -INFINITY;  // no visible key (a left pad): output 0, like the CPU backend
-    out[((int64_t)b * d.Tq + t0 + r) * qstride + (int64_t)h * hd + c] = none ? 0.0f : (float)(acc[idx] / l_s[r]);
+    out[((int64_t)b * d.Tq + t0 + r) * qstride + (int64_t)h * hd + c] =
+        from_float<TO>(none ? 0.0f : (float)(acc[idx] / l_s[r]));
   }
   if (lse && (int)threadIdx.x < nq) {
     const int r = threadIdx.x;
@@ -331,22 +333,26 @@ void attention_rowdot(const T* out, const float* dout, int64_t rows, int hd, flo
 template void attention_rowdot(const float*, const float*, int64_t, int, float*, cudaStream_t);
 template void attention_rowdot(const uint16_t*, const float*, int64_t, int, float*, cudaStream_t);
 
-template <typename KV>
+template <typename KV, typename TO>
 void attention_fwd(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
-                   const int32_t* seg, float* out, float* lse, cudaStream_t s) {
+                   const int32_t* seg, TO* out, float* lse, cudaStream_t s) {
   check_attention_dims(d, false);
   if (d.B == 0 || d.Tq == 0) return;
   const size_t smem = FwdSmem::bytes(d.hd);
-  allow_shared_memory((const void*)attention_fwd_kernel<KV>, smem, "attention_fwd_kernel");
+  allow_shared_memory((const void*)attention_fwd_kernel<KV, TO>, smem, "attention_fwd_kernel");
   const dim3 grid((d.Tq + BQ - 1) / BQ, d.H, d.B);
-  attention_fwd_kernel<KV><<<grid, kAttnThreads, smem, s>>>(d, q, k, v, key_valid, seg, out, lse,
-                                                            1.0f / std::sqrt((float)d.hd));
+  attention_fwd_kernel<KV, TO><<<grid, kAttnThreads, smem, s>>>(d, q, k, v, key_valid, seg, out, lse,
+                                                                1.0f / std::sqrt((float)d.hd));
   CUDA_LAUNCH_CHECK("attention_fwd_kernel");
 }
-template void attention_fwd<float>(const AttnDims&, const float*, const float*, const float*, const int32_t*,
-                                   const int32_t*, float*, float*, cudaStream_t);
-template void attention_fwd<uint16_t>(const AttnDims&, const float*, const uint16_t*, const uint16_t*,
-                                      const int32_t*, const int32_t*, float*, float*, cudaStream_t);
+template void attention_fwd(const AttnDims&, const float*, const float*, const float*, const int32_t*, const int32_t*,
+                            float*, float*, cudaStream_t);
+template void attention_fwd(const AttnDims&, const float*, const uint16_t*, const uint16_t*, const int32_t*,
+                            const int32_t*, float*, float*, cudaStream_t);
+template void attention_fwd(const AttnDims&, const float*, const float*, const float*, const int32_t*, const int32_t*,
+                            uint16_t*, float*, cudaStream_t);
+template void attention_fwd(const AttnDims&, const float*, const uint16_t*, const uint16_t*, const int32_t*,
+                            const int32_t*, uint16_t*, float*, cudaStream_t);
 
 void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                    const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,

@@ -104,11 +104,13 @@ __global__ void pack_kernel(const S* src, HeadMap m, int64_t total, E* dst) {
     dst[idx] = from_float<E>(as_float(src[m.src(idx)]));
 }
 
-// The inverse (fp32): a packed result (O, dQ, dK, dV) back into the engine's layout. Each element one writer.
-__global__ void unpack_kernel(const float* src, HeadMap m, int64_t total, float* dst) {
+// The inverse: a packed fp32 result (O, dQ, dK, dV) back into the engine's layout (O in bf16 where attention's output
+// is kept in bf16). Each element one writer.
+template <typename TO>
+__global__ void unpack_kernel(const float* src, HeadMap m, int64_t total, TO* dst) {
   const int64_t step = (int64_t)gridDim.x * blockDim.x;
   for (int64_t idx = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; idx < total; idx += step)
-    dst[m.src(idx)] = src[idx];
+    dst[m.src(idx)] = from_float<TO>(src[idx]);
 }
 
 template <typename S, typename E>
@@ -118,9 +120,10 @@ void pack(const S* src, HeadMap m, int B, E* dst, cudaStream_t s) {
   CUDA_LAUNCH_CHECK("attention_gemm pack_kernel");
 }
 
-void unpack(const float* src, HeadMap m, int B, float* dst, cudaStream_t s) {
+template <typename TO>
+void unpack(const float* src, HeadMap m, int B, TO* dst, cudaStream_t s) {
   const int64_t total = (int64_t)B * m.KV * m.G * m.n * m.hd;
-  unpack_kernel<<<grid_for(total), kThreads, 0, s>>>(src, m, total, dst);
+  unpack_kernel<TO><<<grid_for(total), kThreads, 0, s>>>(src, m, total, dst);
   CUDA_LAUNCH_CHECK("attention_gemm unpack_kernel");
 }
 
@@ -251,9 +254,9 @@ size_t attention_gemm_bytes(const AttnDims& d, bool bf16, bool backward) {
   return Plan(d, bf16, backward).total;
 }
 
-template <typename KV>
+template <typename KV, typename TO>
 void attention_gemm_fwd(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
-                        const int32_t* seg, float* out, float* lse, cublasHandle_t blas, bool bf16, void* work,
+                        const int32_t* seg, TO* out, float* lse, cublasHandle_t blas, bool bf16, void* work,
                         cudaStream_t s) {
   check_attention_dims(d, false);
   if (d.B == 0 || d.Tq == 0) return;
@@ -283,11 +286,14 @@ void attention_gemm_fwd(const AttnDims& d, const float* q, const KV* k, const KV
   }
 }
 
-template void attention_gemm_fwd<float>(const AttnDims&, const float*, const float*, const float*, const int32_t*,
-                                        const int32_t*, float*, float*, cublasHandle_t, bool, void*, cudaStream_t);
-template void attention_gemm_fwd<uint16_t>(const AttnDims&, const float*, const uint16_t*, const uint16_t*,
-                                           const int32_t*, const int32_t*, float*, float*, cublasHandle_t, bool, void*,
-                                           cudaStream_t);
+template void attention_gemm_fwd(const AttnDims&, const float*, const float*, const float*, const int32_t*,
+                                 const int32_t*, float*, float*, cublasHandle_t, bool, void*, cudaStream_t);
+template void attention_gemm_fwd(const AttnDims&, const float*, const uint16_t*, const uint16_t*, const int32_t*,
+                                 const int32_t*, float*, float*, cublasHandle_t, bool, void*, cudaStream_t);
+template void attention_gemm_fwd(const AttnDims&, const float*, const float*, const float*, const int32_t*,
+                                 const int32_t*, uint16_t*, float*, cublasHandle_t, bool, void*, cudaStream_t);
+template void attention_gemm_fwd(const AttnDims&, const float*, const uint16_t*, const uint16_t*, const int32_t*,
+                                 const int32_t*, uint16_t*, float*, cublasHandle_t, bool, void*, cudaStream_t);
 
 template <typename T>
 void attention_gemm_bwd(const AttnDims& d, const T* q, const T* k, const T* v, const int32_t* key_valid,

@@ -303,16 +303,20 @@ class CudaBackend final : public Backend {
     return attn_gemm_ && !d.q_off_dev && d.KV > 0 && d.H % d.KV == 0 && (int64_t)d.Tq * (d.H / d.KV) >= kGemmMinRows;
   }
   void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
-                     const int32_t* seg, float* out, float* lse) override {
-    if (use_gemm(d)) {
-      void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, false));
-      cuda::attention_gemm_fwd(d, q, k, v, key_valid, seg, out, lse, blas_, attn_bf16_, work, stream_);
-    } else {
-      cuda::attention_fwd(d, q, k, v, key_valid, seg, out, lse, stream_);
-    }
+                     const int32_t* seg, float* out, float* lse, uint16_t* out16) override {
+    if (out16) attention_forward(d, q, k, v, key_valid, seg, out16, lse);
+    else attention_forward(d, q, k, v, key_valid, seg, out, lse);
   }
   void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
-                          const int32_t* key_valid, const int32_t* seg, float* out, float* lse) override {
+                          const int32_t* key_valid, const int32_t* seg, float* out, float* lse,
+                          uint16_t* out16) override {
+    if (out16) attention_forward(d, q, k, v, key_valid, seg, out16, lse);
+    else attention_forward(d, q, k, v, key_valid, seg, out, lse);
+  }
+  // Either path, K and V fp32 or bf16 (a bf16 cache), the output fp32 or bf16.
+  template <typename KV, typename TO>
+  void attention_forward(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
+                         const int32_t* seg, TO* out, float* lse) {
     if (use_gemm(d)) {
       void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, false));
       cuda::attention_gemm_fwd(d, q, k, v, key_valid, seg, out, lse, blas_, attn_bf16_, work, stream_);

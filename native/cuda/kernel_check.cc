@@ -606,8 +606,8 @@ class Harness {
 
     F out(nq), lse(rows);
     Tensor gout(std::vector<int64_t>{nq}, DType::F32, dev_), glse(std::vector<int64_t>{rows}, DType::F32, dev_);
-    ref_.attention_fwd(d, q.data(), k.data(), v.data(), ip(key_valid), ip(seg), out.data(), lse.data());
-    test_.attention_fwd(d, dq_.f32(), dk_.f32(), dv_.f32(), ip(dvalid), ip(dseg), gout.f32(), glse.f32());
+    ref_.attention_fwd(d, q.data(), k.data(), v.data(), ip(key_valid), ip(seg), out.data(), lse.data(), nullptr);
+    test_.attention_fwd(d, dq_.f32(), dk_.f32(), dv_.f32(), ip(dvalid), ip(dseg), gout.f32(), glse.f32(), nullptr);
     compare_dev("attention_fwd", "out", shape, out, gout);
     compare_dev("attention_fwd", "lse", shape, lse, glse);
     // K and V from a bf16 KV cache (what bf16 mode on a GPU keeps): against the fp32 reference on the same
@@ -615,14 +615,24 @@ class Harness {
     const std::vector<uint16_t> k16 = narrow(k), v16 = narrow(v);
     const Tensor dk16 = up(k16), dv16 = up(v16);
     F out16(nq), lse16(rows);
-    ref_.attention_fwd_kv16(d, q.data(), k16.data(), v16.data(), ip(key_valid), ip(seg), out16.data(), lse16.data());
+    ref_.attention_fwd_kv16(d, q.data(), k16.data(), v16.data(), ip(key_valid), ip(seg), out16.data(), lse16.data(),
+                            nullptr);
     {
       Tensor gout16(std::vector<int64_t>{nq}, DType::F32, dev_), glse16(std::vector<int64_t>{rows}, DType::F32, dev_);
       test_.attention_fwd_kv16(d, dq_.f32(), dk16.bf16(), dv16.bf16(), ip(dvalid), ip(dseg), gout16.f32(),
-                               glse16.f32());
+                               glse16.f32(), nullptr);
       const std::string kv16_shape = describe(c, path, bf16, " kv16");
       compare_dev("attention_fwd_kv16", "out", kv16_shape, out16, gout16);
       compare_dev("attention_fwd_kv16", "lse", kv16_shape, lse16, glse16);
+    }
+    {
+      // The output rounded to bf16 (bf16 activations: o_proj's input straight from attention), both K/V types.
+      Tensor o16(std::vector<int64_t>{nq}, DType::BF16, dev_), l16(std::vector<int64_t>{rows}, DType::F32, dev_);
+      test_.attention_fwd(d, dq_.f32(), dk_.f32(), dv_.f32(), ip(dvalid), ip(dseg), nullptr, l16.f32(), o16.bf16());
+      compare_dev("attention_fwd", "out16", shape, widen(narrow(out)), o16);
+      test_.attention_fwd_kv16(d, dq_.f32(), dk16.bf16(), dv16.bf16(), ip(dvalid), ip(dseg), nullptr, l16.f32(),
+                               o16.bf16());
+      compare_dev("attention_fwd_kv16", "out16", describe(c, path, bf16, " kv16"), widen(narrow(out16)), o16);
     }
     if (d.Tq == 1) {
       // A decoding step as recorded ones run: the slot read from device memory, the host's q_off a stale 0; with
@@ -632,12 +642,12 @@ class Harness {
       const Tensor slot = up(I{d.q_off});
       dd.q_off_dev = slot.i32();
       Tensor sout(std::vector<int64_t>{nq}, DType::F32, dev_), slse(std::vector<int64_t>{rows}, DType::F32, dev_);
-      test_.attention_fwd(dd, dq_.f32(), dk_.f32(), dv_.f32(), ip(dvalid), ip(dseg), sout.f32(), slse.f32());
+      test_.attention_fwd(dd, dq_.f32(), dk_.f32(), dv_.f32(), ip(dvalid), ip(dseg), sout.f32(), slse.f32(), nullptr);
       const std::string slot_shape = describe(c, path, bf16, " slot-on-device");
       compare_dev("attention_fwd", "out", slot_shape, out, sout);
       compare_dev("attention_fwd", "lse", slot_shape, lse, slse);
       test_.attention_fwd_kv16(dd, dq_.f32(), dk16.bf16(), dv16.bf16(), ip(dvalid), ip(dseg), sout.f32(),
-                               slse.f32());
+                               slse.f32(), nullptr);
       const std::string slot16_shape = describe(c, path, bf16, " kv16 slot-on-device");
       compare_dev("attention_fwd_kv16", "out", slot16_shape, out16, sout);
       compare_dev("attention_fwd_kv16", "lse", slot16_shape, lse16, slse);

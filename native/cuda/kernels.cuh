@@ -77,10 +77,11 @@ void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const 
                   int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
                   const QkCopies& copies, cudaStream_t s);
 
-// attention.cu (the forward also reads K and V from a bf16 KV cache: KV = uint16_t)
-template <typename KV>
+// attention.cu (the forward also reads K and V from a bf16 KV cache: KV = uint16_t, and writes its output in bf16:
+// TO = uint16_t)
+template <typename KV, typename TO>
 void attention_fwd(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
-                   const int32_t* seg, float* out, float* lse, cudaStream_t s);
+                   const int32_t* seg, TO* out, float* lse, cudaStream_t s);
 void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                    const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
                    float* dv, float* scratch, cudaStream_t s);
@@ -93,9 +94,9 @@ void attention_rowdot(const T* out, const float* dout, int64_t rows, int hd, flo
 // attention_gemm.cu: the same contract on cuBLAS batched GEMMs over chunks of query rows (tensor cores in bf16
 // mode: bf16 operands, fp32 accumulation). `work` is device memory of attention_gemm_bytes(d, bf16, backward).
 size_t attention_gemm_bytes(const AttnDims& d, bool bf16, bool backward);
-template <typename KV>
+template <typename KV, typename TO>
 void attention_gemm_fwd(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
-                        const int32_t* seg, float* out, float* lse, cublasHandle_t blas, bool bf16, void* work,
+                        const int32_t* seg, TO* out, float* lse, cublasHandle_t blas, bool bf16, void* work,
                         cudaStream_t s);
 // The backward also reads q, k, v and out saved in bf16 (T = uint16_t: bf16 activations).
 template <typename T>

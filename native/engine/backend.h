@@ -184,8 +184,11 @@ class Backend {
                                 const float* rstd_k, const float* cs, int N, int H, int KV, int hd, float* dq_pre,
                                 float* dk_pre, float* dq_w, float* dk_w) = 0;
 
+  // out16, when given, gets the output rounded to bf16 instead of out (bf16 activations on a GPU: o_proj's input,
+  // and the saved copy, straight from attention).
   virtual void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v,
-                             const int32_t* key_valid, const int32_t* seg, float* out, float* lse) = 0;
+                             const int32_t* key_valid, const int32_t* seg, float* out, float* lse,
+                             uint16_t* out16) = 0;
   // Training only (Tq == Tk, q_off == 0). dq/dk/dv are overwritten; scratch holds B*Tq*H floats.
   virtual void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v,
                              const int32_t* key_valid, const int32_t* seg, const float* out,
@@ -257,7 +260,8 @@ class Backend {
   virtual void cache_write_bf16(uint16_t* dk, uint16_t* dv, const float* k, const float* v, int B, int Tq, int Tk,
                                 int off, const int32_t* off_dev, int C) = 0;
   virtual void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
-                                  const int32_t* key_valid, const int32_t* seg, float* out, float* lse) = 0;
+                                  const int32_t* key_valid, const int32_t* seg, float* out, float* lse,
+                                  uint16_t* out16) = 0;
 };
 
 std::unique_ptr<Backend> make_cpu_backend();

@@ -584,28 +584,28 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   be_->qk_norm_rope(qdst, kdst, c.qk_norm ? L.q_norm.f32() : nullptr, c.qk_norm ? L.k_norm.f32() : nullptr,
                     acts_.rope.f32(), N, c.heads, c.kv_heads, hd, c.eps, a.q.f32(), a.k.f32(),
                     c.qk_norm ? a.rstd_q.f32() : nullptr, c.qk_norm ? a.rstd_k.f32() : nullptr, copies);
+  // Attention's output, o_proj's input: in bf16 straight from attention where activations are bf16 (into the saved set
+  // in training, else a work buffer), fp32 in a.att otherwise.
+  uint16_t* att16 = nullptr;
+  if (keep) att16 = keep->att.bf16();
+  else if (bf16_acts_) att16 = grow(sc_.x16, a.att.numel(), DType::BF16, dev_).bf16();
   if (KVCache* cache = at.cache) {
     Tensor &ck = cache->k[l], &cv = cache->v[l];
     const AttnDims d{B, Tq, cache->S, at.off, c.heads, c.kv_heads, hd, at.off_dev};
     if (ck.dtype() == DType::BF16) {
       be_->cache_write_bf16(ck.bf16(), cv.bf16(), a.k.f32(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
       be_->attention_fwd_kv16(d, a.q.f32(), ck.bf16(), cv.bf16(), cache->valid.i32(), nullptr, a.att.f32(),
-                              a.lse.f32());
+                              a.lse.f32(), att16);
     } else {
       be_->cache_write(ck.f32(), cv.f32(), a.k.f32(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
-      be_->attention_fwd(d, a.q.f32(), ck.f32(), cv.f32(), cache->valid.i32(), nullptr, a.att.f32(), a.lse.f32());
+      be_->attention_fwd(d, a.q.f32(), ck.f32(), cv.f32(), cache->valid.i32(), nullptr, a.att.f32(), a.lse.f32(),
+                         att16);
     }
   } else {
     AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
-    be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32());
+    be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32(), att16);
   }
-  // o_proj's input in bf16 (a GPU's bf16 mode rounds it for the product anyway): straight into the saved set
-  GroupIn att = group_in(a.att);
-  if (keep) {
-    be_->narrow_bf16(a.att.f32(), keep->att.bf16(), a.att.numel());
-    att = group_in(keep->att);
-  }
-  linears_fwd(L, a, att, {{O_PROJ, tmp}}, N, train);
+  linears_fwd(L, a, att16 ? GroupIn{nullptr, att16} : group_in(a.att), {{O_PROJ, tmp}}, N, train);
   added_normed(xin, tmp, a.res2.f32(), L.ln2, N, a.h2, a.rstd2);  // res2 = xin + o(...), h2 = norm(res2)
   linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
   if (keep)  // g and u rounded into the saved set by the kernel that reads them

@@ -241,9 +241,9 @@ class ProfilingBackend final : public Backend {
     in_->rope(x, cs, N, heads, hd, inverse);
   }
   void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
-                     const int32_t* seg, float* out, float* lse) override {
+                     const int32_t* seg, float* out, float* lse, uint16_t* out16) override {
     Timed t(dev_, "attention_fwd");
-    in_->attention_fwd(d, q, k, v, key_valid, seg, out, lse);
+    in_->attention_fwd(d, q, k, v, key_valid, seg, out, lse, out16);
   }
   void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
@@ -307,9 +307,10 @@ class ProfilingBackend final : public Backend {
     in_->cache_write_bf16(dk, dv, k, v, B, Tq, Tk, off, off_dev, C);
   }
   void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
-                          const int32_t* key_valid, const int32_t* seg, float* out, float* lse) override {
+                          const int32_t* key_valid, const int32_t* seg, float* out, float* lse,
+                          uint16_t* out16) override {
     Timed t(dev_, "attention_fwd_kv16");
-    in_->attention_fwd_kv16(d, q, k, v, key_valid, seg, out, lse);
+    in_->attention_fwd_kv16(d, q, k, v, key_valid, seg, out, lse, out16);
   }
 
  private:
