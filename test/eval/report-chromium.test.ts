@@ -135,7 +135,7 @@ function sabotage(html: string): string {
 
 test(
   "the report renders in headless Chromium: every chart draws, no error, no request",
-  { timeout: 60_000 },
+  { timeout: 180_000 }, // a guard against a hung browser (each run has its own 60 s limit), not a time budget
   async (t) => {
     if (!chromium) {
       t.skip(CHROMIUM_MISSING);
