@@ -8,12 +8,12 @@ import {
   EngineModel,
   copyBandwidth,
   deviceSynchronize,
-  keepsBf16Activations,
   kvCacheBytes,
   resetMemoryPeak,
   resolveWeightsDtype,
   setProfiling,
   takeProfile,
+  trainingLayout,
   type EngineDevice,
   type ProfileReport,
   type WeightsDtype,
@@ -293,8 +293,7 @@ export function fitCheckpointing(
     finetuning: "lora" as const,
     lora: { r: LORA.r, targets: LORA.targets, dropout },
     weightsDtype: weights,
-    bf16Activations: keepsBf16Activations(device, weights),
-    fusedLora: device === "cuda",
+    ...trainingLayout(device, weights),
   };
   const k = checkpointLayersToFit(input, budget);
   if (k === null) return `even every layer checkpointed is estimated above ${gib(budget)} GiB`;

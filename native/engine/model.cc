@@ -303,23 +303,11 @@ Model::LayerActs& Model::backward_set(int l) {
   return acts_.work;
 }
 
-// What backward reads in bf16 from the saved set itself (attention_bwd_h, qk_norm_rope_bwd, swiglu_*_h, LoRA's x):
-// never widened. The fp32 set's g and u then take dg and du.
-bool Model::read_as_saved(Tensor LayerActs::*f) {
-  return f == &LayerActs::q || f == &LayerActs::k || f == &LayerActs::v || f == &LayerActs::q_pre ||
-         f == &LayerActs::k_pre || f == &LayerActs::att || f == &LayerActs::g || f == &LayerActs::u;
-}
-
-// What layer_forward rounds into a layer's bf16 saved set itself as it makes it (keep_set leaves them).
-bool Model::saved_by_forward(Tensor LayerActs::*f) {
-  return f == &LayerActs::q || f == &LayerActs::k || f == &LayerActs::q_pre || f == &LayerActs::k_pre ||
-         f == &LayerActs::att || f == &LayerActs::g || f == &LayerActs::u;
-}
-
-// Every tensor of a set to its counterpart: rounded to bf16 into a bf16 one (unless saved_by_forward), widened out of
-// one (unless read_as_saved). Tensors of one dtype (res2, the row statistics, LoRA's x A^T, h1 and h2) trade places
-// instead of being copied: `from`'s old values are not read again (the work set is refilled by the next layer, a saved
-// set by the next forward), and the same buffers circulate.
+// Tensors of one dtype in both sets (res2, the row statistics, LoRA's x A^T, h1 and h2) trade places: `from`'s old
+// values are not read again (the work set is refilled by the next layer, a saved set by the next forward), and the
+// same buffers circulate. Nothing crosses between an fp32 tensor and a bf16 one: layer_forward rounds those into the
+// saved set itself as it makes them, and backward reads them there, in bf16 (attention_bwd_h, qk_norm_rope_bwd,
+// swiglu_*_h, LoRA's x); the fp32 set's g and u then take dg and du.
 void Model::transfer(LayerActs& from, LayerActs& to) {
   static constexpr Tensor LayerActs::*kTensors[] = {
       &LayerActs::h1,  &LayerActs::rstd1, &LayerActs::q,    &LayerActs::k,     &LayerActs::v,    &LayerActs::q_pre,
@@ -330,10 +318,6 @@ void Model::transfer(LayerActs& from, LayerActs& to) {
     Tensor& dst = to.*f;
     if (src.empty()) continue;
     if (src.dtype() == dst.dtype()) std::swap(src, dst);
-    else if (dst.dtype() == DType::BF16) {
-      if (!saved_by_forward(f)) be_->narrow_bf16(src.f32(), dst.bf16(), src.numel());
-    }
-    else if (!read_as_saved(f)) be_->widen_bf16(src.bf16(), dst.f32(), src.numel());
   }
   for (int p = 0; p < NPROJ; p++) {
     std::swap(from.lin[p].xa, to.lin[p].xa);
@@ -568,13 +552,14 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   const int kd = c.kv_heads * hd;
   Layer& L = layers_[l];
   float* tmp = acts_.tmp.f32();
-  // Training with bf16 sets: the layer's saved set, into which q, k (and q_pre, k_pre), attention's output, g and u
-  // are rounded by the kernels that make or read them (saved_by_forward) rather than by keep_set afterwards.
+  // Training with bf16 sets: the layer's saved set, into which q, k, v (and q_pre, k_pre), attention's output, g and u
+  // are rounded as they are made (mostly by the kernels that make or read them) rather than by keep_set afterwards.
   LayerActs* keep = train && !acts_.work.h1.empty() ? &acts_.layer[acts_.set_of(l)] : nullptr;
   if (!chained) normed(xin, L.ln1, N, a.h1, a.rstd1);
   float* qdst = c.qk_norm ? a.q_pre.f32() : a.q.f32();
   float* kdst = c.qk_norm ? a.k_pre.f32() : a.k.f32();
   linears_fwd(L, a, group_in(a.h1), {{Q_PROJ, qdst}, {K_PROJ, kdst}, {V_PROJ, a.v.f32()}}, N, train);
+  if (keep) be_->narrow_bf16(a.v.f32(), keep->v.bf16(), a.v.numel());
   // qk-norm (Qwen3) from q_pre/k_pre, then the rotation, in place without it; with bf16 sets q and k (and q_pre,
   // k_pre) are rounded into the saved set as they go
   QkCopies copies;
@@ -792,28 +777,28 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       dropout_calls_ = after;
     }
     LayerActs& a = backward_set(l);
-    // With bf16 sets, q, k, v, attention's output, g and u are read from the layer's saved set as they are (in bf16;
-    // read_as_saved); otherwise `a` is the saved set.
+    // With bf16 sets, q, k, v (and q_pre, k_pre), attention's output, g and u are read from the layer's saved set as
+    // they are, in bf16 (transfer); otherwise `a` is the saved set.
     const LayerActs& saved = acts_.layer[acts_.set_of(l)];
-    const bool gu16 = saved.g.dtype() == DType::BF16;
+    const bool bf16_saved = saved.g.dtype() == DType::BF16;
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
     // down_proj's input, made again from the saved gate and up (bitwise what the forward made; from their rounded
     // copies with bf16 sets)
-    if (gu16) be_->swiglu_fwd_h(saved.g.bf16(), saved.u.bf16(), (int64_t)N * F, acts_.act.bf16());
+    if (bf16_saved) be_->swiglu_fwd_h(saved.g.bf16(), saved.u.bf16(), (int64_t)N * F, acts_.act.bf16());
     else swiglu(a, N);
     linears_bwd(L, a, group_in(acts_.act), {{DOWN_PROJ, dres}}, N, dact, false);
     // dg and du into the fp32 g and u, which nothing reads after this (in place: the kernel reads each element before
     // writing it): two [N, intermediate] buffers fewer, the largest of the backward's.
     float* dg = a.g.f32();
     float* du = a.u.f32();
-    if (gu16) be_->swiglu_bwd_h(saved.g.bf16(), saved.u.bf16(), dact, (int64_t)N * F, dg, du);
+    if (bf16_saved) be_->swiglu_bwd_h(saved.g.bf16(), saved.u.bf16(), dact, (int64_t)N * F, dg, du);
     else be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, dg, du);
     linears_bwd(L, a, group_in(a.h2), {{GATE_PROJ, dg}, {UP_PROJ, du}}, N, dh, false);
     be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh, N, D, dres, true, gptr(L.g_ln2));
     // res2 = res[l] + o(attention(rope(q), rope(k), v))
     linears_bwd(L, a, group_in(saved.att), {{O_PROJ, dres}}, N, datt, false);
     AttnDims d{b.rows, b.T, b.T, 0, c.heads, c.kv_heads, hd};
-    if (gu16)
+    if (bf16_saved)
       be_->attention_bwd_h(d, saved.q.bf16(), saved.k.bf16(), saved.v.bf16(), in.mask.get(), in.seg.get(),
                            saved.att.bf16(), a.lse.f32(), datt, dq, dk, dv, attn_scratch);
     else

@@ -225,13 +225,13 @@ class Model {
   void ensure_acts(int N, Keep keep);
   // The set a layer writing activation set `set` runs in: acts_.work when saved sets are bf16, else that set.
   LayerActs& run_set(int set);
-  // After training layer l ran: its activations into its saved set (rounded, with bf16 sets).
+  // After training layer l ran: its activations into its saved set (with bf16 sets: the fp32 ones trade places; the
+  // bf16 copies were written there by layer_forward).
   void keep_set(int l);
-  // Before layer l's backward: its saved activations, widened into acts_.work with bf16 sets.
+  // Before layer l's backward: the set it reads, acts_.work with the saved fp32 tensors traded in with bf16 sets (the
+  // bf16 ones stay in the saved set and are read there).
   LayerActs& backward_set(int l);
   void transfer(LayerActs& from, LayerActs& to);
-  static bool read_as_saved(Tensor LayerActs::*f);
-  static bool saved_by_forward(Tensor LayerActs::*f);
   // Rows of logits per loss-head chunk for n_rows target rows (evened out, at most loss_chunk_ if set).
   int loss_chunk_rows(int n_rows) const;
   // Rows (flat positions) whose next label is a target, and those targets (shifted causal-LM labels).

@@ -22,6 +22,7 @@ export type {
 } from "./types.js";
 export {
   keepsBf16Activations,
+  trainingLayout,
   kvCacheBytes,
   resolveWeightsDtype,
   type WeightsDtype,

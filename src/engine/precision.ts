@@ -27,6 +27,18 @@ export function keepsBf16Activations(device: EngineDevice, weights: WeightsDtype
   return device === "cuda" && weights === "bf16" && process.env.TUNEFORGE_CUDA_BF16_ACTIVATIONS !== "0";
 }
 
+/**
+ * How the engine lays out training memory on a device, as the memory estimate takes it (MemoryInput): bf16 activation
+ * sets (keepsBf16Activations), and LoRA dropout drawn inside the LoRA kernels with no mask buffers (a GPU:
+ * Backend::fused_lora).
+ */
+export function trainingLayout(
+  device: EngineDevice,
+  weights: WeightsDtype,
+): { bf16Activations: boolean; fusedLora: boolean } {
+  return { bf16Activations: keepsBf16Activations(device, weights), fusedLora: device === "cuda" };
+}
+
 /** The KV cache's dtype on a device: bf16 in bf16 mode on a GPU (Model::make_cache), else fp32. */
 export function kvCacheBytes(device: EngineDevice, weights: WeightsDtype): number {
   return device === "cuda" && weights === "bf16" ? 2 : 4;

@@ -9,7 +9,7 @@ import type { TuneforgeConfig } from "../config/schema.js";
 import { TuneforgeError } from "../errors.js";
 import { EngineModel } from "../engine/model.js";
 import { describeDevice, resolveDevice } from "../engine/device.js";
-import { keepsBf16Activations, resolveWeightsDtype } from "../engine/precision.js";
+import { resolveWeightsDtype, trainingLayout } from "../engine/precision.js";
 import { cudaInfo } from "../engine/native.js";
 import { loraModules } from "../engine/lora.js";
 import type { LoraPair } from "../engine/types.js";
@@ -341,8 +341,7 @@ async function runTraining(
     finetuning: lora ? "lora" : "full",
     lora: lora ?? undefined,
     weightsDtype: model.weights,
-    bf16Activations: keepsBf16Activations(model.device, model.weights),
-    fusedLora: model.device === "cuda",
+    ...trainingLayout(model.device, model.weights),
   };
   if (t.gradient_checkpointing !== false) {
     const line = setUpCheckpointing(model, t.gradient_checkpointing, memory); // applied with or without a log
