@@ -16,6 +16,7 @@ import {
   trainingLayout,
   type EngineDevice,
   type ProfileReport,
+  type ProfileRow,
   type WeightsDtype,
 } from "../src/engine/index.js";
 import { cudaInfo } from "../src/engine/native.js";
@@ -162,7 +163,19 @@ export interface GenerateResult {
   goals: GoalResult[];
   anchorTokensPerS?: number;
   /** Per-kernel profile of one decoding step (batch x 1 token after the prompt), and of the prompt's prefill. */
-  profile?: { note?: string; prefill?: ProfileReport; step?: ProfileReport };
+  profile?: { note?: string; prefill?: BenchProfileReport; step?: BenchProfileReport };
+}
+
+/**
+ * A profile report as the JSON gives it: times rounded, and each row's bandwidth (its inputs and outputs, each
+ * counted once, over its time) as a fraction of the copy bandwidth measured in the same run. A kernel far below 1
+ * there is either compute-bound (the products: see gflop) or moves more than its interface needs.
+ */
+export interface BenchProfileReport extends ProfileReport {
+  gbytes: number;
+  /** gbytes at the copy bandwidth: the least time the calls could take if moving their bytes were all they did. */
+  copyBoundMs: number | null;
+  rows: (ProfileRow & { gbPerS: number | null; ofCopyBandwidth: number | null })[];
 }
 
 export interface GpuBenchResult {
@@ -179,7 +192,7 @@ export interface GpuBenchResult {
     shape: string;
     gradientCheckpointing?: boolean | number;
     note?: string;
-    reports: ProfileReport[];
+    reports: BenchProfileReport[];
   } | null;
   /** Every goal with its ratio, one line each. */
   summary: string[];
@@ -242,12 +255,27 @@ function goalResult(goal: Goal, ours: number | null, reference: number | null): 
   return { what: goal.what, ours, reference, ratio, target: goal.target, stretch: goal.stretch, met };
 }
 
-/** A profile report with its times rounded for the JSON (ms to 3 decimals per kernel). */
-function roundReport(r: ProfileReport): ProfileReport {
+/** A profile report for the JSON (ms to 3 decimals per kernel), with bandwidths beside the copy bandwidth. */
+export function benchReport(r: ProfileReport, copyGBs: number | null): BenchProfileReport {
+  const gbytes = r.rows.reduce((sum, row) => sum + row.gbytes, 0);
+  const r3 = (x: number) => Number(x.toFixed(3));
+  const p4 = (x: number) => Number(x.toPrecision(4));
   return {
     ...r,
     ms: r2(r.ms),
-    rows: r.rows.map((row) => ({ ...row, ms: Number(row.ms.toFixed(3)), gflop: r2(row.gflop) })),
+    gbytes: p4(gbytes),
+    copyBoundMs: copyGBs ? r2((gbytes / copyGBs) * 1e3) : null,
+    rows: r.rows.map((row) => {
+      const gbPerS = row.gbytes > 0 && row.ms > 0 ? (row.gbytes / row.ms) * 1e3 : null;
+      return {
+        ...row,
+        ms: r3(row.ms),
+        gflop: r2(row.gflop),
+        gbytes: p4(row.gbytes),
+        gbPerS: gbPerS === null ? null : Number(gbPerS.toFixed(1)),
+        ofCopyBandwidth: gbPerS !== null && copyGBs ? r2(gbPerS / copyGBs) : null,
+      };
+    }),
   };
 }
 
@@ -355,6 +383,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
     bandwidth = { error: firstLine(e) };
     notes.push(`bandwidth not measured: ${firstLine(e)}`);
   }
+  const copyGBs = "gbPerS" in bandwidth ? bandwidth.gbPerS : null;
 
   const peer = (script: string, args: string[], estimateS: number): PeerRun => {
     if (!peersOn) return { script, args, status: "skipped", note: "peers off" };
@@ -530,7 +559,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       step(); // warm-up: first allocations
       takeProfile();
       step();
-      const reports = takeProfile().map(roundReport);
+      const reports = takeProfile().map((r) => benchReport(r, copyGBs));
       log(`${c.shape}: profiled one step (${reports.map((r) => `${r.call} ${r.ms} ms`).join(", ")})`);
       return {
         shape: c.shape,
@@ -563,7 +592,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       model.generate(prompts, { maxNewTokens: 2, eosTokenIds: [] });
       const decodes = takeProfile()
         .filter((r) => r.call === "decode")
-        .map(roundReport);
+        .map((r) => benchReport(r, copyGBs));
       const [prefill, step] = decodes;
       if (step) log(`generate ${g.shape}: profiled one decoding step (${step.ms} ms)`);
       return { prefill, step };

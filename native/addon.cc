@@ -492,7 +492,7 @@ void RegisterBenchSupport(Napi::Env env, Napi::Object exports) {
                 tf::set_profiling(info[0].As<Napi::Boolean>().Value());
                 return info.Env().Undefined();
               }));
-  // takeProfile() -> [{call, ms, rows: [{region, kernel, calls, ms, gflop}]}], the reports since the last take
+  // takeProfile() -> [{call, ms, rows: [{region, kernel, calls, ms, gflop, gbytes}]}], the reports since the last take
   exports.Set("takeProfile", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 Napi::Env e = info.Env();
                 const std::vector<tf::ProfileReport> reports = tf::take_profile_reports();
@@ -510,6 +510,7 @@ void RegisterBenchSupport(Napi::Env env, Napi::Object exports) {
                     row.Set("calls", (double)r.calls);
                     row.Set("ms", r.seconds * 1e3);
                     row.Set("gflop", r.flops / 1e9);
+                    row.Set("gbytes", r.bytes / 1e9);
                     rows.Set((uint32_t)j, row);
                   }
                   rep.Set("rows", rows);

@@ -69,14 +69,16 @@ class CpuBackend final : public Backend {
     if (M == 0 || N == 0) return;
     cpu::gemm_bf16b(tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
   }
-  // The GPU's form (a bf16 activation); here the kernel check's reference: the activation widened, then gemm_bf16b.
-  void matmul_bf16a(bool tw, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* W, int ldw,
-                    float beta, float* C, int ldc) override {
+  // The GPU's form (both operands in bf16); here the kernel check's reference: op(A) widened into [M, K], then
+  // gemm_bf16b.
+  void matmul_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* B,
+                   int ldb, float beta, float* C, int ldc) override {
     if (M == 0 || N == 0) return;
     std::vector<float> a((size_t)M * K);
     for (int i = 0; i < M; i++)
-      for (int k = 0; k < K; k++) a[(size_t)i * K + k] = bf16_to_f32(A[(int64_t)i * lda + k]);
-    cpu::gemm_bf16b(tw, M, N, K, alpha, a.data(), K, W, ldw, beta, C, ldc);
+      for (int k = 0; k < K; k++)
+        a[(size_t)i * K + k] = bf16_to_f32(ta ? A[(int64_t)k * lda + i] : A[(int64_t)i * lda + k]);
+    cpu::gemm_bf16b(tb, M, N, K, alpha, a.data(), K, B, ldb, beta, C, ldc);
   }
   void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
     gather_half<bf16_to_f32>(table, ids, N, C, out);
@@ -215,12 +217,14 @@ class CpuBackend final : public Backend {
     widen_bf16(u, uf.data(), n);
     swiglu_fwd_bf16(gf.data(), uf.data(), n, out, nullptr, nullptr);
   }
-  void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, float* dg,
-                    float* du) override {
+  void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, uint16_t* dg,
+                    uint16_t* du) override {
     std::vector<float> gf(n), uf(n);
     widen_bf16(g, gf.data(), n);
     widen_bf16(u, uf.data(), n);
-    swiglu_bwd(gf.data(), uf.data(), dout, n, dg, du);
+    swiglu_bwd(gf.data(), uf.data(), dout, n, gf.data(), uf.data());
+    narrow_bf16(gf.data(), dg, n);
+    narrow_bf16(uf.data(), du, n);
   }
   void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du) override {
     cpu::swiglu_bwd(g, u, dout, n, dg, du);

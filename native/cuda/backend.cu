@@ -211,10 +211,10 @@ class CudaBackend final : public Backend {
                    float beta, float* C, int ldc) override {
     matmul_halfw(true, tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
   }
-  void matmul_bf16a(bool tw, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* W, int ldw,
-                    float beta, float* C, int ldc) override {
+  void matmul_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* B,
+                   int ldb, float beta, float* C, int ldc) override {
     if (M == 0 || N == 0) return;
-    gemm_half(CUDA_R_16BF, tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
+    gemm_half(CUDA_R_16BF, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
   void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
     cuda::embedding_fwd_f16(table, ids, N, C, out, stream_);
@@ -366,8 +366,8 @@ class CudaBackend final : public Backend {
   void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) override {
     cuda::swiglu_fwd(g, u, n, out, stream_);
   }
-  void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, float* dg,
-                    float* du) override {
+  void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, uint16_t* dg,
+                    uint16_t* du) override {
     cuda::swiglu_bwd(g, u, dout, n, dg, du, stream_);
   }
   void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du) override {
@@ -444,14 +444,14 @@ class CudaBackend final : public Backend {
     auto* a16 = static_cast<uint16_t*>(act16_.get(sizeof(uint16_t) * (size_t)M * (K > 0 ? K : 1)));
     if (f16) cuda::narrow_f16(A, M, K, lda, a16, stream_);
     else cuda::narrow_bf16(A, M, K, lda, a16, stream_);
-    gemm_half(f16 ? CUDA_R_16F : CUDA_R_16BF, tw, M, N, K, alpha, a16, K > 0 ? K : 1, W, ldw, beta, C, ldc);
+    gemm_half(f16 ? CUDA_R_16F : CUDA_R_16BF, false, tw, M, N, K, alpha, a16, K > 0 ? K : 1, W, ldw, beta, C, ldc);
   }
-  // C[M, N] = alpha A op(W) + beta C with A and W both half (type t), fp32 accumulation and C: the operand swap of
+  // C[M, N] = alpha op(A) op(B) + beta C with A and B both half (type t), fp32 accumulation and C: the operand swap of
   // matmul.
-  void gemm_half(cudaDataType_t t, bool tw, int M, int N, int K, float alpha, const uint16_t* A, int lda,
-                 const uint16_t* W, int ldw, float beta, float* C, int ldc) {
-    CUBLAS_CHECK(cublasGemmEx(blas_, tw ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &alpha, W, t, ldw, A, t, lda,
-                              &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  void gemm_half(cudaDataType_t t, bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda,
+                 const uint16_t* B, int ldb, float beta, float* C, int ldc) {
+    CUBLAS_CHECK(cublasGemmEx(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B,
+                              t, ldb, A, t, lda, &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 

@@ -188,14 +188,18 @@ class Harness {
                                 std::to_string(c.N) + " K" + std::to_string(c.K) + (c.beta == 0.0f ? " beta0" : "");
       compare_dev("matmul_" + tag + "w", "C", shape, C, dC);
       if (f16) continue;
-      // The activation already in bf16: both sides multiply the same bf16 values (exact products, fp32 sums).
-      const std::vector<uint16_t> A16 = rand_half((int64_t)c.M * lda, false);
-      F C2 = rand((int64_t)c.M * ldc);
-      if (c.beta == 0.0f) C2.assign(C2.size(), std::numeric_limits<float>::quiet_NaN());
-      Tensor dA16 = up(A16), dC2 = up(C2);
-      ref_.matmul_bf16a(c.tw, c.M, c.N, c.K, 0.7f, A16.data(), lda, W.data(), ldw, c.beta, C2.data(), ldc);
-      test_.matmul_bf16a(c.tw, c.M, c.N, c.K, 0.7f, dA16.bf16(), lda, dW.bf16(), ldw, c.beta, dC2.f32(), ldc);
-      compare_dev("matmul_bf16a", "C", shape, C2, dC2);
+      // Both operands in bf16, A as stored ([M, K]) and transposed ([K, M]): both sides multiply the same bf16 values
+      // (exact products, fp32 sums).
+      for (const bool ta : {false, true}) {
+        const int lda16 = (ta ? c.M : c.K) + pad;
+        const std::vector<uint16_t> A16 = rand_half((int64_t)(ta ? c.K : c.M) * lda16, false);
+        F C2 = rand((int64_t)c.M * ldc);
+        if (c.beta == 0.0f) C2.assign(C2.size(), std::numeric_limits<float>::quiet_NaN());
+        Tensor dA16 = up(A16), dC2 = up(C2);
+        ref_.matmul_bf16(ta, c.tw, c.M, c.N, c.K, 0.7f, A16.data(), lda16, W.data(), ldw, c.beta, C2.data(), ldc);
+        test_.matmul_bf16(ta, c.tw, c.M, c.N, c.K, 0.7f, dA16.bf16(), lda16, dW.bf16(), ldw, c.beta, dC2.f32(), ldc);
+        compare_dev("matmul_bf16", "C", "ta" + std::to_string(ta) + " " + shape, C2, dC2);
+      }
     }
     const int V = 101, C = 67, N = 301;
     const std::vector<uint16_t> table = rand_half((int64_t)V * C, f16);
@@ -714,10 +718,12 @@ class Harness {
     ref_.swiglu_fwd_h(g16.data(), u16.data(), n, out16.data());
     test_.swiglu_fwd_h(dg16.bf16(), du16.bf16(), n, gout16.bf16());
     compare_dev("swiglu_fwd_h", "out", "n100003", widen(out16), gout16);
-    ref_.swiglu_bwd_h(g16.data(), u16.data(), d.data(), n, dg.data(), du.data());
-    test_.swiglu_bwd_h(dg16.bf16(), du16.bf16(), dd.f32(), n, gdg.f32(), gdu.f32());
-    compare_dev("swiglu_bwd_h", "dg", "n100003", dg, gdg);
-    compare_dev("swiglu_bwd_h", "du", "n100003", du, gdu);
+    // dg and du rounded to bf16, written over the bf16 g and u (as the Model calls it)
+    std::vector<uint16_t> dg16_ref(n), du16_ref(n);
+    ref_.swiglu_bwd_h(g16.data(), u16.data(), d.data(), n, dg16_ref.data(), du16_ref.data());
+    test_.swiglu_bwd_h(dg16.bf16(), du16.bf16(), dd.f32(), n, dg16.bf16(), du16.bf16());
+    compare_dev("swiglu_bwd_h", "dg16", "n100003 in place", widen(dg16_ref), dg16);
+    compare_dev("swiglu_bwd_h", "du16", "n100003 in place", widen(du16_ref), du16);
   }
 
   void cross_entropy() {

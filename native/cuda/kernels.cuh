@@ -109,8 +109,9 @@ void attention_gemm_bwd(const AttnDims& d, const T* q, const T* k, const T* v, c
 template <typename TI, typename TO>
 void swiglu_fwd(const TI* g, const TI* u, int64_t n, TO* out, cudaStream_t s, uint16_t* g16 = nullptr,
                 uint16_t* u16 = nullptr);
-template <typename TI>
-void swiglu_bwd(const TI* g, const TI* u, const float* dout, int64_t n, float* dg, float* du, cudaStream_t s);
+// (backward: dg, du fp32 from fp32 g, u; bf16 from bf16 ones)
+template <typename T>
+void swiglu_bwd(const T* g, const T* u, const float* dout, int64_t n, T* dg, T* du, cudaStream_t s);
 
 // cross_entropy.cu: per-row losses go to row_loss (N doubles, device); the sum is taken on the host in row order.
 double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale, double* row_loss,

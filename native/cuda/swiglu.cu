@@ -26,14 +26,14 @@ __global__ void swiglu_fwd_kernel(const TI* g, const TI* u, int64_t n, TO* out, 
   }
 }
 
-// d silu(g)/dg = sig * (1 + g * (1 - sig)).
-template <typename TI>
-__global__ void swiglu_bwd_kernel(const TI* g, const TI* u, const float* dout, int64_t n, float* dg, float* du) {
+// d silu(g)/dg = sig * (1 + g * (1 - sig)). dg, du in g's and u's type (may be g and u: each element is read first).
+template <typename T>
+__global__ void swiglu_bwd_kernel(const T* g, const T* u, const float* dout, int64_t n, T* dg, T* du) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const double gv = as_float(g[i]), uv = as_float(u[i]), dv = dout[i];
     const double s = sigmoid(gv);
-    du[i] = (float)(dv * gv * s);
-    dg[i] = (float)(dv * uv * s * (1.0 + gv * (1.0 - s)));
+    du[i] = from_float<T>((float)(dv * gv * s));
+    dg[i] = from_float<T>((float)(dv * uv * s * (1.0 + gv * (1.0 - s))));
   }
 }
 
@@ -49,13 +49,13 @@ template void swiglu_fwd(const float*, const float*, int64_t, float*, cudaStream
 template void swiglu_fwd(const float*, const float*, int64_t, uint16_t*, cudaStream_t, uint16_t*, uint16_t*);
 template void swiglu_fwd(const uint16_t*, const uint16_t*, int64_t, uint16_t*, cudaStream_t, uint16_t*, uint16_t*);
 
-template <typename TI>
-void swiglu_bwd(const TI* g, const TI* u, const float* dout, int64_t n, float* dg, float* du, cudaStream_t s) {
+template <typename T>
+void swiglu_bwd(const T* g, const T* u, const float* dout, int64_t n, T* dg, T* du, cudaStream_t s) {
   if (n <= 0) return;
-  swiglu_bwd_kernel<TI><<<grid_for(n), kThreads, 0, s>>>(g, u, dout, n, dg, du);
+  swiglu_bwd_kernel<T><<<grid_for(n), kThreads, 0, s>>>(g, u, dout, n, dg, du);
   CUDA_LAUNCH_CHECK("swiglu_bwd_kernel");
 }
 template void swiglu_bwd(const float*, const float*, const float*, int64_t, float*, float*, cudaStream_t);
-template void swiglu_bwd(const uint16_t*, const uint16_t*, const float*, int64_t, float*, float*, cudaStream_t);
+template void swiglu_bwd(const uint16_t*, const uint16_t*, const float*, int64_t, uint16_t*, uint16_t*, cudaStream_t);
 
 }  // namespace tf::cuda

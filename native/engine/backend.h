@@ -109,10 +109,11 @@ class Backend {
   // and W otherwise (W stored [K, N]: the input gradient dy W).
   virtual void matmul_bf16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W,
                             int ldw, float beta, float* C, int ldc) = 0;
-  // The same product with the activation already in bf16 (A [M, K], row stride lda): bf16 mode on a GPU rounds the
-  // input of a layer's projections once for all of them. Equal to matmul_bf16w on the rounded activation.
-  virtual void matmul_bf16a(bool tw, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* W,
-                            int ldw, float beta, float* C, int ldc) = 0;
+  // C[M,N] = alpha * op(A) op(B) + beta * C with both operands in bf16 (fp32 sums and C), flags and strides as
+  // matmul's: bf16 mode on a GPU rounds the input of a layer's projections once for all of them (equal to
+  // matmul_bf16w on the rounded activation), and rounds each gradient dy once for the base product and LoRA's two.
+  virtual void matmul_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda,
+                           const uint16_t* B, int ldb, float beta, float* C, int ldc) = 0;
   // out[i,:] = float(table[ids[i],:]) for a bf16 table (the embedding in bf16 mode).
   virtual void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) = 0;
   // The same three for fp16 base weights (fp16 mode: GPUs without bf16, compute capability < 8.0). A GPU rounds the
@@ -206,10 +207,12 @@ class Backend {
   // out rounded to bf16; g16 and u16, when given, get g and u rounded too (a layer's saved copies, as they are read)
   virtual void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out, uint16_t* g16,
                                uint16_t* u16) = 0;
-  // Both from g and u saved in bf16 (backward in bf16 mode on a GPU reads them as they are: no widened copy).
+  // Both from g and u saved in bf16 (backward in bf16 mode on a GPU reads them as they are: no widened copy). The
+  // backward's dg and du are rounded to bf16 (gate's and up's dy, which their three products read in bf16); they may
+  // be g and u.
   virtual void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) = 0;
-  virtual void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, float* dg,
-                            float* du) = 0;
+  virtual void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, uint16_t* dg,
+                            uint16_t* du) = 0;
   virtual void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg,
                           float* du) = 0;
 

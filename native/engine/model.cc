@@ -373,8 +373,8 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
     float* y = o.data;
     pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, N] {
                         if (x16)
-                          be_->matmul_bf16a(true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in, 0.0f, y,
-                                            lin.out);
+                          be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in,
+                                           0.0f, y, lin.out);
                         else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
                         if (!lin.b.empty()) be_->add_bias(y, lin.b.f32(), N, lin.out);
                       }});
@@ -426,6 +426,7 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
 // the LoRA terms of dx are added after them, in the projections' order.
 void Model::linears_bwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> grads, int N, float* dx,
                         bool acc_dx) {
+  if (bf16_acts_) return linears_bwd_bf16(L, a, in, grads, N, dx, acc_dx);
   const float* x = in.x;  // null for a bf16 input (in.x16): only fused LoRA reads it then (full FT keeps fp32)
   const int r = lora_cfg_.r;
   const bool drop = lora_cfg_.dropout > 0;
@@ -477,16 +478,8 @@ void Model::linears_bwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
                       }});
   }
   be_->concurrently(pieces);
+  if (fused_lora_) return lora_dx_group(L, a, grads, N, dx);
   ProfileRegion region("lora.bwd");
-  if (fused_lora_) {  // every LoRA term of dx in one pass over it
-    LoraTerm terms[kMaxLoraTerms];
-    int count = 0;
-    for (const ProjIO& g : grads)
-      if (Linear& lin = L.proj[g.proj]; lin.lora)
-        terms[count++] = {lin.lora->A.f32(), sc_.dxa[g.proj].f32(), a.lin[g.proj].drop_seed};
-    be_->lora_dx(dx, N, L.proj[grads.begin()->proj].in, r, p, terms, count);
-    return;
-  }
   for (const ProjIO& g : grads) {
     Linear& lin = L.proj[g.proj];
     if (!lin.lora) continue;
@@ -501,6 +494,56 @@ void Model::linears_bwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
       be_->matmul(false, false, N, lin.in, r, 1.0f, dxa, r, lin.lora->A.f32(), lin.in, 1.0f, dx, lin.in);
     }
   }
+}
+
+void Model::lora_dx_group(Layer& L, LayerActs& a, std::initializer_list<ProjIO> grads, int N, float* dx) {
+  ProfileRegion region("lora.bwd");
+  LoraTerm terms[kMaxLoraTerms];
+  int count = 0;
+  for (const ProjIO& g : grads)
+    if (Linear& lin = L.proj[g.proj]; lin.lora)
+      terms[count++] = {lin.lora->A.f32(), sc_.dxa[g.proj].f32(), a.lin[g.proj].drop_seed};
+  if (count > 0) be_->lora_dx(dx, N, L.proj[grads.begin()->proj].in, lora_cfg_.r, lora_cfg_.dropout, terms, count);
+}
+
+// A GPU's bf16 weights and activations: dy is rounded to bf16 once per projection, and its three products read that
+// rounding: the base product (bitwise what matmul_bf16w gave: it rounded dy the same way, inside) and LoRA's gB and
+// dy B, which then run on tensor cores and read half the bytes (fp32, they read dy twice at 4 bytes). LoRA's x A^T and
+// B are rounded for them too (autocast rounds all of these). The projections run one after another (a GPU runs a
+// group's pieces in order anyway) and share one rounded dy; the base products add into dx in the order linears_bwd
+// uses.
+void Model::linears_bwd_bf16(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> grads, int N, float* dx,
+                             bool acc_dx) {
+  const int r = lora_cfg_.r;
+  const float p = lora_cfg_.dropout;
+  bool acc = acc_dx;
+  for (const ProjIO& g : grads) {
+    Linear& lin = L.proj[g.proj];
+    const int64_t n = (int64_t)N * lin.out;
+    const uint16_t* dy16 = g.data16;
+    if (!dy16) {
+      uint16_t* buf = grow(sc_.dy16, n, DType::BF16, dev_).bf16();
+      be_->narrow_bf16(g.data, buf, n);
+      dy16 = buf;
+    }
+    be_->matmul_bf16(false, false, N, lin.in, lin.out, 1.0f, dy16, lin.out, lin.w.bf16(), lin.in, acc ? 1.0f : 0.0f,
+                     dx, lin.in);
+    acc = true;
+    if (!lin.lora) continue;
+    ProfileRegion region("lora.bwd");
+    Lora& lo = *lin.lora;
+    const LinSave& s = a.lin[g.proj];
+    uint16_t* xa16 = grow(sc_.lora16, (int64_t)r * (N + lin.out), DType::BF16, dev_).bf16();
+    uint16_t* b16 = xa16 + (int64_t)N * r;
+    be_->narrow_bf16(s.xa.f32(), xa16, (int64_t)N * r);
+    be_->narrow_bf16(lo.B.f32(), b16, (int64_t)lin.out * r);
+    const float sc = lora_cfg_.scale;
+    float* dxa = scratch(sc_.dxa[g.proj], (int64_t)N * r, dev_);
+    be_->matmul_bf16(true, false, lin.out, r, N, sc, dy16, lin.out, xa16, r, 1.0f, lo.gB.f32(), r);
+    be_->matmul_bf16(false, false, N, r, lin.out, sc, dy16, lin.out, b16, r, 0.0f, dxa, r);
+    be_->lora_down_grad(in.x, in.x16, N, lin.in, dxa, r, p, s.drop_seed, lo.gA.f32());
+  }
+  lora_dx_group(L, a, grads, N, dx);
 }
 
 void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, const int32_t* key_valid,
@@ -779,7 +822,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     LayerActs& a = backward_set(l);
     // With bf16 sets, q, k, v (and q_pre, k_pre), attention's output, g and u are read from the layer's saved set as
     // they are, in bf16 (transfer); otherwise `a` is the saved set.
-    const LayerActs& saved = acts_.layer[acts_.set_of(l)];
+    LayerActs& saved = acts_.layer[acts_.set_of(l)];
     const bool bf16_saved = saved.g.dtype() == DType::BF16;
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
     // down_proj's input, made again from the saved gate and up (bitwise what the forward made; from their rounded
@@ -787,13 +830,18 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     if (bf16_saved) be_->swiglu_fwd_h(saved.g.bf16(), saved.u.bf16(), (int64_t)N * F, acts_.act.bf16());
     else swiglu(a, N);
     linears_bwd(L, a, group_in(acts_.act), {{DOWN_PROJ, dres}}, N, dact, false);
-    // dg and du into the fp32 g and u, which nothing reads after this (in place: the kernel reads each element before
-    // writing it): two [N, intermediate] buffers fewer, the largest of the backward's.
-    float* dg = a.g.f32();
-    float* du = a.u.f32();
-    if (bf16_saved) be_->swiglu_bwd_h(saved.g.bf16(), saved.u.bf16(), dact, (int64_t)N * F, dg, du);
-    else be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, dg, du);
-    linears_bwd(L, a, group_in(a.h2), {{GATE_PROJ, dg}, {UP_PROJ, du}}, N, dh, false);
+    // dg and du over g and u, which nothing reads after this (in place: the kernel reads each element before writing
+    // it): two [N, intermediate] buffers fewer, the largest of the backward's. With bf16 sets, over the saved bf16 g
+    // and u, in bf16: gate's and up's products read dy in bf16.
+    if (bf16_saved) {
+      uint16_t* dg = saved.g.bf16();
+      uint16_t* du = saved.u.bf16();
+      be_->swiglu_bwd_h(dg, du, dact, (int64_t)N * F, dg, du);
+      linears_bwd(L, a, group_in(a.h2), {{GATE_PROJ, nullptr, dg}, {UP_PROJ, nullptr, du}}, N, dh, false);
+    } else {
+      be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, a.g.f32(), a.u.f32());
+      linears_bwd(L, a, group_in(a.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, dh, false);
+    }
     be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh, N, D, dres, true, gptr(L.g_ln2));
     // res2 = res[l] + o(attention(rope(q), rope(k), v))
     linears_bwd(L, a, group_in(saved.att), {{O_PROJ, dres}}, N, datt, false);

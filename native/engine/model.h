@@ -215,6 +215,8 @@ class Model {
     // (the CPU only: fused_lora_ backends draw masks inside their LoRA kernels).
     std::array<Tensor, NPROJ> drop_mask, drop_x;
     Tensor x16;  // bf16 mode on a GPU: a projection group's input rounded once (linears_fwd)
+    // bf16 activations: one projection's dy rounded to bf16, and its LoRA x A^T and B rounded (linears_bwd_bf16)
+    Tensor dy16, lora16;
   };
 
   Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }
@@ -259,10 +261,12 @@ class Model {
                      const int32_t* seg, const CacheAt& at, bool train, bool chained);
   // decode() for one token per row: from the cache's fixed step buffers, replaying its recording when it has one.
   void decode_step(KVCache& cache, const int32_t* ids, const int32_t* pos, int off, float* logits, int32_t* argmax);
-  // A projection of the layer and its output (forward) or output gradient (backward).
+  // A projection of the layer and its output (forward) or output gradient (backward: fp32, or already in bf16 where
+  // its maker wrote it so for linears_bwd_bf16, `data` then null).
   struct ProjIO {
     Proj proj;
     float* data;
+    const uint16_t* data16 = nullptr;
   };
   // The input of a group of projections: fp32, or in bf16 mode on a GPU (bf16_acts_) the normed inputs and swiglu's
   // output held only as their bf16 rounding, which the products, LoRA and backward all read.
@@ -276,6 +280,11 @@ class Model {
   void linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> outs, int N, bool train);
   void linears_bwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> grads, int N, float* dx,
                    bool acc_dx);
+  // linears_bwd with bf16 activations (a GPU): each dy rounded to bf16 once for all three of its products.
+  void linears_bwd_bf16(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> grads, int N, float* dx,
+                        bool acc_dx);
+  // dx += the LoRA terms of a group's projections, mask_k (dxa_k A_k), in one pass (fused_lora_).
+  void lora_dx_group(Layer& L, LayerActs& a, std::initializer_list<ProjIO> grads, int N, float* dx);
   // C[M,N] = alpha * A op(W) + beta * C for a frozen weight W in either dtype (op(W) = W^T when tw).
   void matmul_w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const Tensor& W, float beta,
                 float* C, int ldc);

@@ -22,7 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Stat {
   int64_t calls = 0;
-  double seconds = 0, flops = 0;
+  double seconds = 0, flops = 0, bytes = 0;
 };
 
 // Engine calls come from one JS thread at a time, so plain globals are enough; the region is per thread because
@@ -52,8 +52,8 @@ void device_sync(Device device) {
 // kernel's own error wins and the sync's is dropped (the CUDA context is broken either way).
 class Timed {
  public:
-  Timed(Device device, const char* kernel, double flops = 0)
-      : device_(device), kernel_(kernel), flops_(flops), unwinding_(std::uncaught_exceptions()) {
+  Timed(Device device, const char* kernel, double flops, double bytes)
+      : device_(device), kernel_(kernel), flops_(flops), bytes_(bytes), unwinding_(std::uncaught_exceptions()) {
     device_sync(device_);
     t0_ = Clock::now();
   }
@@ -70,15 +70,35 @@ class Timed {
     s.calls++;
     s.seconds += since(t0_);
     s.flops += flops_;
+    s.bytes += bytes_;
   }
 
  private:
   Device device_;
   const char* kernel_;
-  double flops_;
+  double flops_, bytes_;
   int unwinding_;  // exceptions in flight when the call began
   Clock::time_point t0_;
 };
+
+// The bytes a call's interface reads and writes, each tensor once (what no implementation can avoid moving): with the
+// call's time, the bandwidth it reached, next to the device's copy bandwidth in bench:gpu. Integer arrays, the rotary
+// table and per-row statistics are small beside the rest and counted only where a kernel is all about them.
+double total(const int64_t* ns, int count) {
+  double n = 0;
+  for (int i = 0; i < count; i++) n += (double)ns[i];
+  return n;
+}
+
+// Attention: q, the keys and values it can see (a decoding step's cache up to its slot), lse; in backward also the
+// output, its gradient and dq, dk, dv (fp32). The output of a forward is counted by the caller (fp32 or bf16).
+double attention_bytes(const AttnDims& d, double q_bytes, double kv_bytes, bool backward) {
+  const double qn = (double)d.B * d.Tq * d.H * d.hd;
+  const double kn = (double)d.B * std::min(d.Tk, d.q_off + d.Tq) * d.KV * d.hd;
+  double bytes = q_bytes * qn + 2.0 * kv_bytes * kn + 4.0 * d.B * d.Tq * d.H;
+  if (backward) bytes += (q_bytes + 4.0 + 4.0) * qn + 8.0 * kn;  // out and dout read, dq written; dk, dv written
+  return bytes;
+}
 
 class ProfilingBackend final : public Backend {
  public:
@@ -90,226 +110,236 @@ class ProfilingBackend final : public Backend {
   void set_attention_path(const std::string& path) override { in_->set_attention_path(path); }
   void matmul(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
               float beta, float* C, int ldc) override {
-    Timed t(dev_, "matmul", 2.0 * M * N * K);
+    Timed t(dev_, "matmul", 2.0 * M * N * K, 4.0 * ((double)M * K + (double)K * N + (double)M * N * (beta != 0 ? 2 : 1)));
     in_->matmul(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
   void matmul_bf16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
                     float beta, float* C, int ldc) override {
-    Timed t(dev_, "matmul_bf16w", 2.0 * M * N * K);
+    Timed t(dev_, "matmul_bf16w", 2.0 * M * N * K, 4.0 * M * K + 2.0 * N * K + 4.0 * M * N * (beta != 0 ? 2 : 1));
     in_->matmul_bf16w(tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
   }
   void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
-    Timed t(dev_, "embedding_fwd_bf16");
+    Timed t(dev_, "embedding_fwd_bf16", 0, 6.0 * N * C + 4.0 * N);
     in_->embedding_fwd_bf16(table, ids, N, C, out);
   }
   void widen_bf16(const uint16_t* x, float* y, int64_t n) override {
-    Timed t(dev_, "widen_bf16");
+    Timed t(dev_, "widen_bf16", 0, 6.0 * n);
     in_->widen_bf16(x, y, n);
   }
-  void matmul_bf16a(bool tw, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* W, int ldw,
-                    float beta, float* C, int ldc) override {
-    Timed t(dev_, "matmul_bf16a", 2.0 * M * N * K);
-    in_->matmul_bf16a(tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
+  void matmul_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* B,
+                   int ldb, float beta, float* C, int ldc) override {
+    Timed t(dev_, "matmul_bf16", 2.0 * M * N * K, 2.0 * M * K + 2.0 * N * K + 4.0 * M * N * (beta != 0 ? 2 : 1));
+    in_->matmul_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   }
   void matmul_f16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
                    float beta, float* C, int ldc) override {
-    Timed t(dev_, "matmul_f16w", 2.0 * M * N * K);
+    Timed t(dev_, "matmul_f16w", 2.0 * M * N * K, 4.0 * M * K + 2.0 * N * K + 4.0 * M * N * (beta != 0 ? 2 : 1));
     in_->matmul_f16w(tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
   }
   void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
-    Timed t(dev_, "embedding_fwd_f16");
+    Timed t(dev_, "embedding_fwd_f16", 0, 6.0 * N * C + 4.0 * N);
     in_->embedding_fwd_f16(table, ids, N, C, out);
   }
   void widen_f16(const uint16_t* x, float* y, int64_t n) override {
-    Timed t(dev_, "widen_f16");
+    Timed t(dev_, "widen_f16", 0, 6.0 * n);
     in_->widen_f16(x, y, n);
   }
   void rmsnorm_fwd_bf16(const float* x, const float* w, int N, int C, float eps, uint16_t* out, float* rstd) override {
-    Timed t(dev_, "rmsnorm_fwd_bf16");
+    Timed t(dev_, "rmsnorm_fwd_bf16", 0, 6.0 * N * C + 4.0 * (N + C));
     in_->rmsnorm_fwd_bf16(x, w, N, C, eps, out, rstd);
   }
   void swiglu_fwd_bf16(const float* g, const float* u, int64_t n, uint16_t* out, uint16_t* g16,
                        uint16_t* u16) override {
-    Timed t(dev_, "swiglu_fwd_bf16");
+    Timed t(dev_, "swiglu_fwd_bf16", 0, (10.0 + (g16 ? 2 : 0) + (u16 ? 2 : 0)) * n);
     in_->swiglu_fwd_bf16(g, u, n, out, g16, u16);
   }
   void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
                     int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
                     const QkCopies& copies) override {
-    Timed t(dev_, "qk_norm_rope");
+    const double rows = (double)N * (H + KV) * hd;  // q and k elements
+    const double qn = (double)N * H * hd, kn = (double)N * KV * hd;
+    const double copied = (copies.q_pre ? qn : 0) + (copies.k_pre ? kn : 0) + (copies.q ? qn : 0) + (copies.k ? kn : 0);
+    Timed t(dev_, "qk_norm_rope", 0, 8.0 * rows + 2.0 * copied + 4.0 * N * hd);
     in_->qk_norm_rope(q_in, k_in, q_w, k_w, cs, N, H, KV, hd, eps, q, k, rstd_q, rstd_k, copies);
   }
   void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
                    uint16_t* out16, float* rstd) override {
-    Timed t(dev_, "add_rmsnorm");
+    Timed t(dev_, "add_rmsnorm", 0, (12.0 + (out16 ? 2 : 4)) * N * C + 4.0 * (N + C));
     in_->add_rmsnorm(a, b, w, N, C, eps, sum, out, out16, rstd);
   }
   void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) override {
-    Timed t(dev_, "swiglu_fwd_h");
+    Timed t(dev_, "swiglu_fwd_h", 0, 6.0 * n);
     in_->swiglu_fwd_h(g, u, n, out);
   }
-  void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, float* dg,
-                    float* du) override {
-    Timed t(dev_, "swiglu_bwd_h");
+  void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, uint16_t* dg,
+                    uint16_t* du) override {
+    Timed t(dev_, "swiglu_bwd_h", 0, 12.0 * n);
     in_->swiglu_bwd_h(g, u, dout, n, dg, du);
   }
   void attention_bwd_h(const AttnDims& d, const uint16_t* q, const uint16_t* k, const uint16_t* v,
                        const int32_t* key_valid, const int32_t* seg, const uint16_t* out, const float* lse,
                        const float* dout, float* dq, float* dk, float* dv, float* scratch) override {
-    Timed t(dev_, "attention_bwd_h");
+    Timed t(dev_, "attention_bwd_h", 0, attention_bytes(d, 2, 2, true));
     in_->attention_bwd_h(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch);
   }
   void qk_norm_rope_bwd(float* dq, float* dk, const float* q_pre, const float* k_pre, const uint16_t* q_pre16,
                         const uint16_t* k_pre16, const float* q_w, const float* k_w, const float* rstd_q,
                         const float* rstd_k, const float* cs, int N, int H, int KV, int hd, float* dq_pre,
                         float* dk_pre, float* dq_w, float* dk_w) override {
-    Timed t(dev_, "qk_norm_rope_bwd");
+    const double rows = (double)N * (H + KV) * hd;
+    const double normed = q_w ? rows * ((q_pre16 ? 2.0 : 4.0) + 4.0) : 0;  // the inputs read, dq_pre and dk_pre written
+    Timed t(dev_, "qk_norm_rope_bwd", 0, 8.0 * rows + normed + 4.0 * N * hd);
     in_->qk_norm_rope_bwd(dq, dk, q_pre, k_pre, q_pre16, k_pre16, q_w, k_w, rstd_q, rstd_k, cs, N, H, KV, hd, dq_pre,
                           dk_pre, dq_w, dk_w);
   }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
-    Timed t(dev_, "narrow_bf16");
+    Timed t(dev_, "narrow_bf16", 0, 6.0 * n);
     in_->narrow_bf16(x, y, n);
   }
   void zero(float* x, int64_t n) override {
-    Timed t(dev_, "zero");
+    Timed t(dev_, "zero", 0, 4.0 * n);
     in_->zero(x, n);
   }
   void copy(float* dst, const float* src, int64_t n) override {
-    Timed t(dev_, "copy");
+    Timed t(dev_, "copy", 0, 8.0 * n);
     in_->copy(dst, src, n);
   }
   void add(float* y, const float* x, int64_t n) override {
-    Timed t(dev_, "add");
+    Timed t(dev_, "add", 0, 12.0 * n);
     in_->add(y, x, n);
   }
   void add_out(float* out, const float* a, const float* b, int64_t n) override {
-    Timed t(dev_, "add_out");
+    Timed t(dev_, "add_out", 0, 12.0 * n);
     in_->add_out(out, a, b, n);
   }
   void scale(float* x, float s, int64_t n) override {
-    Timed t(dev_, "scale");
+    Timed t(dev_, "scale", 0, 8.0 * n);
     in_->scale(x, s, n);
   }
   void mul(float* y, const float* x, int64_t n) override {
-    Timed t(dev_, "mul");
+    Timed t(dev_, "mul", 0, 12.0 * n);
     in_->mul(y, x, n);
   }
   void add_bias(float* y, const float* bias, int N, int C) override {
-    Timed t(dev_, "add_bias");
+    Timed t(dev_, "add_bias", 0, 8.0 * N * C + 4.0 * C);
     in_->add_bias(y, bias, N, C);
   }
   void bias_grad(float* gb, const float* dy, int N, int C) override {
-    Timed t(dev_, "bias_grad");
+    Timed t(dev_, "bias_grad", 0, 4.0 * N * C + 8.0 * C);
     in_->bias_grad(gb, dy, N, C);
   }
   double sum_squares(const float* x, int64_t n) override {
-    Timed t(dev_, "sum_squares");
+    Timed t(dev_, "sum_squares", 0, 4.0 * n);
     return in_->sum_squares(x, n);
   }
   double sum_squares_many(const float* const* xs, const int64_t* ns, int count) override {
-    Timed t(dev_, "sum_squares_many");
+    Timed t(dev_, "sum_squares_many", 0, 4.0 * total(ns, count));
     return in_->sum_squares_many(xs, ns, count);
   }
   void argmax_rows(const float* x, int N, int V, int32_t* out) override {
-    Timed t(dev_, "argmax_rows");
+    Timed t(dev_, "argmax_rows", 0, 4.0 * N * V + 4.0 * N);
     in_->argmax_rows(x, N, V, out);
   }
   void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) override {
-    Timed t(dev_, "embedding_fwd");
+    Timed t(dev_, "embedding_fwd", 0, 8.0 * N * C + 4.0 * N);
     in_->embedding_fwd(table, ids, N, C, out);
   }
   void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d) override {
-    Timed t(dev_, "embedding_bwd");
+    Timed t(dev_, "embedding_bwd", 0, 12.0 * N * C + 4.0 * N);
     in_->embedding_bwd(table_grad, ids, N, C, d);
   }
   void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd) override {
-    Timed t(dev_, "rmsnorm_fwd");
+    Timed t(dev_, "rmsnorm_fwd", 0, 8.0 * N * C + 4.0 * (N + C));
     in_->rmsnorm_fwd(x, w, N, C, eps, out, rstd);
   }
   void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
                    bool accumulate_dx, float* dw) override {
-    Timed t(dev_, "rmsnorm_bwd");
+    Timed t(dev_, "rmsnorm_bwd", 0, (accumulate_dx ? 16.0 : 12.0) * N * C + 4.0 * (N + C) + (dw ? 8.0 * C : 0));
     in_->rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw);
   }
   void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs) override {
-    Timed t(dev_, "rope_table");
+    Timed t(dev_, "rope_table", 0, 4.0 * N + 4.0 * N * hd);
     in_->rope_table(pos, inv_freq, N, hd, cs);
   }
   void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse) override {
-    Timed t(dev_, "rope");
+    Timed t(dev_, "rope", 0, 8.0 * N * heads * hd + 4.0 * N * hd);
     in_->rope(x, cs, N, heads, hd, inverse);
   }
   void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, float* out, float* lse, uint16_t* out16) override {
-    Timed t(dev_, "attention_fwd");
+    Timed t(dev_, "attention_fwd", 0, attention_bytes(d, 4, 4, false) + (out16 ? 2.0 : 4.0) * d.B * d.Tq * d.H * d.hd);
     in_->attention_fwd(d, q, k, v, key_valid, seg, out, lse, out16);
   }
   void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
                      float* dv, float* scratch) override {
-    Timed t(dev_, "attention_bwd");
+    Timed t(dev_, "attention_bwd", 0, attention_bytes(d, 4, 4, true));
     in_->attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch);
   }
   void swiglu_fwd(const float* g, const float* u, int64_t n, float* out) override {
-    Timed t(dev_, "swiglu_fwd");
+    Timed t(dev_, "swiglu_fwd", 0, 12.0 * n);
     in_->swiglu_fwd(g, u, n, out);
   }
   void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg, float* du) override {
-    Timed t(dev_, "swiglu_bwd");
+    Timed t(dev_, "swiglu_bwd", 0, 20.0 * n);
     in_->swiglu_bwd(g, u, dout, n, dg, du);
   }
   double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale) override {
-    Timed t(dev_, "cross_entropy");
+    Timed t(dev_, "cross_entropy", 0, 8.0 * N * V + 4.0 * N);
     return in_->cross_entropy(logits, targets, N, V, grad_scale);
   }
   void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h) override {
-    Timed t(dev_, "adamw");
+    Timed t(dev_, "adamw", 0, 28.0 * n);
     in_->adamw(p, g, m, v, n, h);
   }
   void adamw_many(float* const* ps, const float* const* gs, float* const* ms, float* const* vs, const int64_t* ns,
                   int count, const AdamWHyper& h) override {
-    Timed t(dev_, "adamw_many");
+    Timed t(dev_, "adamw_many", 0, 28.0 * total(ns, count));
     in_->adamw_many(ps, gs, ms, vs, ns, count, h);
   }
   void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) override {
-    Timed t(dev_, "dropout");
+    Timed t(dev_, "dropout", 0, (mask ? 12.0 : 8.0) * n);
     in_->dropout(x, mask, x_out, n, p, seed);
   }
   void lora_down(const float* x, const uint16_t* x16, int N, int in, const float* A, int r, float p, uint64_t seed,
                  float* xa) override {
-    Timed t(dev_, "lora_down", 2.0 * N * in * r);
+    Timed t(dev_, "lora_down", 2.0 * N * in * r, (x16 ? 2.0 : 4.0) * N * in + 4.0 * r * in + 4.0 * N * r);
     in_->lora_down(x, x16, N, in, A, r, p, seed, xa);
   }
   void lora_down_grad(const float* x, const uint16_t* x16, int N, int in, const float* dxa, int r, float p,
                       uint64_t seed, float* gA) override {
-    Timed t(dev_, "lora_down_grad", 2.0 * N * in * r);
+    Timed t(dev_, "lora_down_grad", 2.0 * N * in * r, (x16 ? 2.0 : 4.0) * N * in + 4.0 * N * r + 8.0 * r * in);
     in_->lora_down_grad(x, x16, N, in, dxa, r, p, seed, gA);
   }
   void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count) override {
-    Timed t(dev_, "lora_dx", 2.0 * N * in * r * count);
+    Timed t(dev_, "lora_dx", 2.0 * N * in * r * count, 8.0 * N * in + count * 4.0 * ((double)r * in + (double)N * r));
     in_->lora_dx(dx, N, in, r, p, terms, count);
   }
   void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
                   int count) override {
-    Timed t(dev_, "lora_apply");
+    double flops = 0, bytes = (x16 ? 2.0 : 4.0) * N * in;
+    for (int k = 0; k < count; k++) {
+      flops += 2.0 * N * r * ((double)in + terms[k].out);
+      bytes += 4.0 * r * ((double)in + terms[k].out) + 8.0 * N * terms[k].out;  // A and B read, y read and written
+    }
+    Timed t(dev_, "lora_apply", flops, bytes);
     in_->lora_apply(x, x16, N, in, r, scale, terms, count);
   }
   bool fused_lora() const override { return in_->fused_lora(); }
   void cache_write(float* dk, float* dv, const float* k, const float* v, int B, int Tq, int Tk, int off,
                    const int32_t* off_dev, int C) override {
-    Timed t(dev_, "cache_write");
+    Timed t(dev_, "cache_write", 0, 16.0 * B * Tq * C);
     in_->cache_write(dk, dv, k, v, B, Tq, Tk, off, off_dev, C);
   }
   void cache_write_bf16(uint16_t* dk, uint16_t* dv, const float* k, const float* v, int B, int Tq, int Tk, int off,
                         const int32_t* off_dev, int C) override {
-    Timed t(dev_, "cache_write_bf16");
+    Timed t(dev_, "cache_write_bf16", 0, 12.0 * B * Tq * C);
     in_->cache_write_bf16(dk, dv, k, v, B, Tq, Tk, off, off_dev, C);
   }
   void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
                           const int32_t* key_valid, const int32_t* seg, float* out, float* lse,
                           uint16_t* out16) override {
-    Timed t(dev_, "attention_fwd_kv16");
+    Timed t(dev_, "attention_fwd_kv16", 0, attention_bytes(d, 4, 2, false) + (out16 ? 2.0 : 4.0) * d.B * d.Tq * d.H * d.hd);
     in_->attention_fwd_kv16(d, q, k, v, key_valid, seg, out, lse, out16);
   }
 
@@ -326,7 +356,7 @@ void print_report(const char* name, double total) {
   rep.seconds = total;
   for (auto& [key, st] : rows) {
     const size_t slash = key.find('/');
-    rep.rows.push_back({key.substr(0, slash), key.substr(slash + 1), st.calls, st.seconds, st.flops});
+    rep.rows.push_back({key.substr(0, slash), key.substr(slash + 1), st.calls, st.seconds, st.flops, st.bytes});
   }
   if (g_reports.size() >= 64) g_reports.erase(g_reports.begin());
   g_reports.push_back(std::move(rep));
@@ -338,6 +368,7 @@ void print_report(const char* name, double total) {
     std::fprintf(stderr, "  %-28s %6lld calls %10.3f ms %5.1f%%", key.c_str(), (long long)s.calls, s.seconds * 1e3,
                  total > 0 ? 100 * s.seconds / total : 0.0);
     if (s.flops > 0) std::fprintf(stderr, " %8.1f GFLOP/s", s.flops / s.seconds / 1e9);
+    if (s.bytes > 0) std::fprintf(stderr, " %8.1f GB/s", s.bytes / s.seconds / 1e9);
     std::fprintf(stderr, "\n");
   }
 }

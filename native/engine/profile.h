@@ -24,6 +24,7 @@ struct ProfileRow {
   std::string region, kernel;
   int64_t calls = 0;
   double seconds = 0, flops = 0;
+  double bytes = 0;  // what the calls' inputs and outputs amount to, each read or written once
 };
 // What one outermost top-level call (forward_backward, adamw_step, ...) spent, as printed to stderr.
 struct ProfileReport {

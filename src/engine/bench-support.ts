@@ -13,6 +13,8 @@ export interface ProfileRow {
   ms: number;
   /** Counted matmul work (0 for other kernels). */
   gflop: number;
+  /** The calls' inputs and outputs, each counted once as read or written: what no implementation can avoid moving. */
+  gbytes: number;
 }
 
 /** What one top-level engine call (forward_backward, adamw_step, decode, ...) spent, slowest rows first. */

@@ -69,6 +69,13 @@ describe("bench:gpu --smoke on the CPU", () => {
     const fb = p.reports[1]!;
     const matmulFwd = fb.rows.find((r) => r.region === "layers.fwd" && r.kernel === "matmul");
     assert.ok(matmulFwd && matmulFwd.calls === 2 * 7 && matmulFwd.gflop > 0, JSON.stringify(matmulFwd));
+    // The 14 base products' x, W and y in fp32, each once: per layer the sum over q, k, v, o, gate, up, down of
+    // 64 rows x in + in x out + 64 rows x out (see the decode-bytes test for the shapes).
+    assert.equal(matmulFwd.gbytes, (2 * 4 * 102_400) / 1e9);
+    assert.ok(matmulFwd.gbPerS! > 0 && matmulFwd.ofCopyBandwidth! > 0, JSON.stringify(matmulFwd));
+    assert.ok(Math.abs(fb.gbytes - fb.rows.reduce((a, r) => a + r.gbytes, 0)) <= fb.gbytes * 1e-3);
+    const copyGBs = (smoke.bandwidth as { gbPerS: number }).gbPerS;
+    assert.ok(Math.abs(fb.copyBoundMs! - (fb.gbytes / copyGBs) * 1e3) <= 0.01 + fb.copyBoundMs! * 1e-3);
     assert.ok(fb.rows.some((r) => r.region === "lora.bwd"));
     assert.ok(fb.rows.some((r) => r.kernel === "attention_bwd"));
     const kernelsMs = fb.rows.reduce((a, r) => a + r.ms, 0);

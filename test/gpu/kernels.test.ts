@@ -51,7 +51,7 @@ const TOLERANCE: Record<string, number> = {
   // bf16 mode: the GPU rounds the activation to bf16 (2^-9 relative) for the tensor cores, the CPU does not
   matmul_bf16w: 1e-2,
   // bf16 activation and weight on both sides: exact products, fp32 sums in another order
-  matmul_bf16a: 1e-5,
+  matmul_bf16: 1e-5,
   embedding_fwd_bf16: 0,
   widen_bf16: 0,
   // fp16 mode: the GPU rounds the activation to fp16 (2^-11 relative)
