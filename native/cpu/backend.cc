@@ -186,16 +186,26 @@ class CpuBackend final : public Backend {
   void qk_norm_rope_bwd(float* dq, float* dk, const float* q_pre, const float* k_pre, const uint16_t* q_pre16,
                         const uint16_t* k_pre16, const float* q_w, const float* k_w, const float* rstd_q,
                         const float* rstd_k, const float* cs, int N, int H, int KV, int hd, float* dq_pre,
-                        float* dk_pre, float* dq_w, float* dk_w) override {
+                        float* dk_pre, float* dq_w, float* dk_w, uint16_t* dq16, uint16_t* dk16) override {
     rope(dq, cs, N, H, hd, true);
     rope(dk, cs, N, KV, hd, true);
-    if (!q_w) return;
     const int64_t nq = (int64_t)N * H * hd, nk = (int64_t)N * KV * hd;
-    std::vector<float> qf(q_pre16 ? nq : 0), kf(k_pre16 ? nk : 0);
-    if (q_pre16) widen_bf16(q_pre16, qf.data(), nq);
-    if (k_pre16) widen_bf16(k_pre16, kf.data(), nk);
-    rmsnorm_bwd(q_pre16 ? qf.data() : q_pre, q_w, rstd_q, dq, N * H, hd, dq_pre, false, dq_w);
-    rmsnorm_bwd(k_pre16 ? kf.data() : k_pre, k_w, rstd_k, dk, N * KV, hd, dk_pre, false, dk_w);
+    if (q_w) {
+      std::vector<float> qf(q_pre16 ? nq : 0), kf(k_pre16 ? nk : 0);
+      if (q_pre16) widen_bf16(q_pre16, qf.data(), nq);
+      if (k_pre16) widen_bf16(k_pre16, kf.data(), nk);
+      // the bf16 results are rounded from fp32 ones made here (the reference: dq_pre, dk_pre may be null then)
+      std::vector<float> rq(dq16 ? nq : 0), rk(dk16 ? nk : 0);
+      if (dq16) dq_pre = rq.data();
+      if (dk16) dk_pre = rk.data();
+      rmsnorm_bwd(q_pre16 ? qf.data() : q_pre, q_w, rstd_q, dq, N * H, hd, dq_pre, false, dq_w);
+      rmsnorm_bwd(k_pre16 ? kf.data() : k_pre, k_w, rstd_k, dk, N * KV, hd, dk_pre, false, dk_w);
+      if (dq16) narrow_bf16(dq_pre, dq16, nq);
+      if (dk16) narrow_bf16(dk_pre, dk16, nk);
+      return;
+    }
+    if (dq16) narrow_bf16(dq, dq16, nq);
+    if (dk16) narrow_bf16(dk, dk16, nk);
   }
   // The bf16-output forms are the GPU's (bf16 mode there); here the fp32 kernel, then rounding: the reference.
   void rmsnorm_fwd_bf16(const float* x, const float* w, int N, int C, float eps, uint16_t* out, float* rstd) override {

@@ -285,9 +285,9 @@ class CudaBackend final : public Backend {
   void qk_norm_rope_bwd(float* dq, float* dk, const float* q_pre, const float* k_pre, const uint16_t* q_pre16,
                         const uint16_t* k_pre16, const float* q_w, const float* k_w, const float* rstd_q,
                         const float* rstd_k, const float* cs, int N, int H, int KV, int hd, float* dq_pre,
-                        float* dk_pre, float* dq_w, float* dk_w) override {
+                        float* dk_pre, float* dq_w, float* dk_w, uint16_t* dq16, uint16_t* dk16) override {
     cuda::qk_norm_rope_bwd(dq, dk, q_pre, k_pre, q_pre16, k_pre16, q_w, k_w, rstd_q, rstd_k, cs, N, H, KV, hd, dq_pre,
-                           dk_pre, dq_w, dk_w, stream_);
+                           dk_pre, dq_w, dk_w, dq16, dk16, stream_);
   }
   void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
                     int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,

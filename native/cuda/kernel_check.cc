@@ -462,12 +462,16 @@ class Harness {
     qk_norm_rope_bwd_case(7, 3, 3, 80, true, true, false);
     qk_norm_rope_bwd_case(9, 4, 2, 64, true, false, true);
     qk_norm_rope_bwd_case(5, 2, 1, 256, true, true, false);
+    // the results in bf16 (bf16 activations): rotation only, and with the norm written over its bf16 inputs
+    qk_norm_rope_bwd_case(41, 5, 1, 128, false, false, false, true);
+    qk_norm_rope_bwd_case(7, 3, 3, 80, true, true, false, true);
+    qk_norm_rope_bwd_case(5, 2, 1, 256, true, true, false, true);
   }
 
-  void qk_norm_rope_bwd_case(int N, int H, int KV, int hd, bool norm, bool pre16, bool dw) {
+  void qk_norm_rope_bwd_case(int N, int H, int KV, int hd, bool norm, bool pre16, bool dw, bool out16 = false) {
     const std::string shape = "N" + std::to_string(N) + " H" + std::to_string(H) + " KV" + std::to_string(KV) + " hd" +
                               std::to_string(hd) + (norm ? " norm" : " rotation") + (pre16 ? " bf16in" : "") +
-                              (dw ? " dw" : "");
+                              (dw ? " dw" : "") + (out16 ? " bf16out" : "");
     const int64_t nq = (int64_t)N * H * hd, nk = (int64_t)N * KV * hd;
     F dq = rand(nq), dk = rand(nk), dqp(nq), dkp(nk), gq = rand(hd), gk = rand(hd);
     const F cs = rand((int64_t)N * hd), qw = rand(hd, 0.5f, 1.5f), kw = rand(hd, 0.5f, 1.5f);
@@ -481,13 +485,25 @@ class Harness {
                           norm && !pre16 ? k.data() : nullptr, norm && pre16 ? q16.data() : nullptr,
                           norm && pre16 ? k16.data() : nullptr, norm ? qw.data() : nullptr, norm ? kw.data() : nullptr,
                           norm ? rq.data() : nullptr, norm ? rk.data() : nullptr, cs.data(), N, H, KV, hd, dqp.data(),
-                          dkp.data(), dw ? gq.data() : nullptr, dw ? gk.data() : nullptr);
+                          dkp.data(), dw ? gq.data() : nullptr, dw ? gk.data() : nullptr, nullptr, nullptr);
+    // bf16 results: over the norm's bf16 inputs (as the Model calls it), or into buffers of their own (rotation only)
+    Tensor oq(std::vector<int64_t>{nq}, DType::BF16, dev_), ok(std::vector<int64_t>{nk}, DType::BF16, dev_);
+    uint16_t* dq16 = !out16 ? nullptr : pre16 ? tq16.bf16() : oq.bf16();
+    uint16_t* dk16 = !out16 ? nullptr : pre16 ? tk16.bf16() : ok.bf16();
     test_.qk_norm_rope_bwd(tdq.f32(), tdk.f32(), norm && !pre16 ? tq.f32() : nullptr,
                            norm && !pre16 ? tk.f32() : nullptr, norm && pre16 ? tq16.bf16() : nullptr,
                            norm && pre16 ? tk16.bf16() : nullptr, norm ? tqw.f32() : nullptr,
                            norm ? tkw.f32() : nullptr, norm ? trq.f32() : nullptr, norm ? trk.f32() : nullptr,
-                           tcs.f32(), N, H, KV, hd, tdqp.f32(), tdkp.f32(), dw ? tgq.f32() : nullptr,
-                           dw ? tgk.f32() : nullptr);
+                           tcs.f32(), N, H, KV, hd, out16 ? nullptr : tdqp.f32(), out16 ? nullptr : tdkp.f32(),
+                           dw ? tgq.f32() : nullptr, dw ? tgk.f32() : nullptr, dq16, dk16);
+    if (out16) {
+      // the bf16 roundings of the fp32 reference's results
+      const F& rq_out = norm ? dqp : dq;
+      const F& rk_out = norm ? dkp : dk;
+      compare_dev("qk_norm_rope_bwd", norm ? "dq_pre16" : "dq16", shape, widen(narrow(rq_out)), pre16 ? tq16 : oq);
+      compare_dev("qk_norm_rope_bwd", norm ? "dk_pre16" : "dk16", shape, widen(narrow(rk_out)), pre16 ? tk16 : ok);
+      return;
+    }
     if (!norm) {
       compare_dev("qk_norm_rope_bwd", "dq", shape, dq, tdq);
       compare_dev("qk_norm_rope_bwd", "dk", shape, dk, tdk);

@@ -68,7 +68,7 @@ void rope(float* x, const float* cs, int N, int heads, int hd, bool inverse, cud
 void qk_norm_rope_bwd(float* dq, float* dk, const float* q_pre, const float* k_pre, const uint16_t* q_pre16,
                       const uint16_t* k_pre16, const float* q_w, const float* k_w, const float* rstd_q,
                       const float* rstd_k, const float* cs, int N, int H, int KV, int hd, float* dq_pre, float* dk_pre,
-                      float* dq_w, float* dk_w, cudaStream_t s);
+                      float* dq_w, float* dk_w, uint16_t* dq16, uint16_t* dk16, cudaStream_t s);
 // rmsnorm.cu's dw += sum over rows of dy * x * rstd (one thread per column, rows in order)
 void rmsnorm_weight_grad(const float* x, const float* rstd, const float* dy, int N, int C, float* dw, cudaStream_t s);
 // Backend::qk_norm_rope in one launch: a warp per head row (hd even, at most kMaxRopeHeadDim).

@@ -119,6 +119,7 @@ struct QkGradSide {
   const float* w;       // norm weights, or null: rotation only
   const float* rstd;
   float* dx;  // the norm's input gradient
+  uint16_t* out16;  // or null: the result (dx with a norm, the rotated d without) goes here in bf16 instead
   int heads;
   bool keep_rotated;  // the weights' gradient (a separate column sum) reads the rotated dy
 };
@@ -136,7 +137,10 @@ __global__ void qk_norm_rope_bwd_kernel(QkGradSide q, QkGradSide k, const float*
       const float c = cs[token * hd + j], s = cs[token * hd + half + j];
       ga[p] = a * c + b * s;  // the inverse rotation (rope with -sin)
       gb[p] = b * c - a * s;
-      if (!side.w || side.keep_rotated) {
+      if (!side.w && side.out16) {
+        side.out16[at + j] = f32_to_bf16_bits(ga[p]);
+        side.out16[at + j + half] = f32_to_bf16_bits(gb[p]);
+      } else if (!side.w || side.keep_rotated) {
         side.d[at + j] = ga[p];
         side.d[at + j + half] = gb[p];
       }
@@ -158,8 +162,16 @@ __global__ void qk_norm_rope_bwd_kernel(QkGradSide q, QkGradSide k, const float*
     for (int p = 0; p < kPairs; p++) {
       const int j = lane + 32 * p;
       if (j >= half) continue;
-      side.dx[at + j] = rs * (ga[p] * side.w[j] - xa[p] * rs * mean);
-      side.dx[at + j + half] = rs * (gb[p] * side.w[j + half] - xb[p] * rs * mean);
+      // (out16 may be x16: this lane read its elements of the row above)
+      const float y0 = rs * (ga[p] * side.w[j] - xa[p] * rs * mean);
+      const float y1 = rs * (gb[p] * side.w[j + half] - xb[p] * rs * mean);
+      if (side.out16) {
+        side.out16[at + j] = f32_to_bf16_bits(y0);
+        side.out16[at + j + half] = f32_to_bf16_bits(y1);
+      } else {
+        side.dx[at + j] = y0;
+        side.dx[at + j + half] = y1;
+      }
     }
   });
 }
@@ -175,14 +187,14 @@ void check_head_dim(const char* op, int hd) {
 void qk_norm_rope_bwd(float* dq, float* dk, const float* q_pre, const float* k_pre, const uint16_t* q_pre16,
                       const uint16_t* k_pre16, const float* q_w, const float* k_w, const float* rstd_q,
                       const float* rstd_k, const float* cs, int N, int H, int KV, int hd, float* dq_pre, float* dk_pre,
-                      float* dq_w, float* dk_w, cudaStream_t s) {
+                      float* dq_w, float* dk_w, uint16_t* dq16, uint16_t* dk16, cudaStream_t s) {
   check_head_dim("qk_norm_rope_bwd", hd);
-  if ((dq_w && q_pre16) || (dk_w && k_pre16))
-    throw std::invalid_argument("CUDA qk_norm_rope_bwd: the norm weights' gradients need fp32 inputs");
+  if ((dq_w && (q_pre16 || dq16)) || (dk_w && (k_pre16 || dk16)))
+    throw std::invalid_argument("CUDA qk_norm_rope_bwd: the norm weights' gradients need fp32 inputs and results");
   const int64_t rows = (int64_t)N * (H + KV);
   if (rows <= 0) return;
-  const QkGradSide qs{dq, q_pre, q_pre16, q_w, rstd_q, dq_pre, H, dq_w != nullptr};
-  const QkGradSide ks{dk, k_pre, k_pre16, k_w, rstd_k, dk_pre, KV, dk_w != nullptr};
+  const QkGradSide qs{dq, q_pre, q_pre16, q_w, rstd_q, dq_pre, dq16, H, dq_w != nullptr};
+  const QkGradSide ks{dk, k_pre, k_pre16, k_w, rstd_k, dk_pre, dk16, KV, dk_w != nullptr};
   qk_norm_rope_bwd_kernel<<<grid_for(rows * 32), kThreads, 0, s>>>(qs, ks, cs, N, hd);
   CUDA_LAUNCH_CHECK("qk_norm_rope_bwd_kernel");
   if (dq_w) rmsnorm_weight_grad(q_pre, rstd_q, dq, N * H, hd, dq_w, s);

@@ -180,10 +180,13 @@ class Backend {
   // Its backward in one call: dq, dk rotated back in place; with norm weights then through each head row's norm into
   // dq_pre, dk_pre (as rmsnorm_bwd, from the inputs q_pre, k_pre: fp32, or bf16 when q_pre16/k_pre16 are given), the
   // weights' gradients added into dq_w, dk_w when given (full fine-tuning; dq, dk then also hold the rotated values).
+  // dq16, dk16 (bf16 activations on a GPU, never with dq_w, dk_w): the results (dq_pre, dk_pre with norm weights, the
+  // rotated dq, dk without) go there rounded to bf16 instead, for the q and k products' backward; they may be
+  // q_pre16, k_pre16.
   virtual void qk_norm_rope_bwd(float* dq, float* dk, const float* q_pre, const float* k_pre, const uint16_t* q_pre16,
                                 const uint16_t* k_pre16, const float* q_w, const float* k_w, const float* rstd_q,
                                 const float* rstd_k, const float* cs, int N, int H, int KV, int hd, float* dq_pre,
-                                float* dk_pre, float* dq_w, float* dk_w) = 0;
+                                float* dk_pre, float* dq_w, float* dk_w, uint16_t* dq16, uint16_t* dk16) = 0;
 
   // out16, when given, gets the output rounded to bf16 instead of out (bf16 activations on a GPU: o_proj's input,
   // and the saved copy, straight from attention).

@@ -799,8 +799,9 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   float* dk = scratch(sc_.dk, (int64_t)N * kd, dev_);
   float* dv = scratch(sc_.dv, (int64_t)N * kd, dev_);
   float* attn_scratch = scratch(sc_.attn, (int64_t)N * c.heads, dev_);
-  float* dq_pre = c.qk_norm ? scratch(sc_.dq_pre, (int64_t)N * qd, dev_) : nullptr;
-  float* dk_pre = c.qk_norm ? scratch(sc_.dk_pre, (int64_t)N * kd, dev_) : nullptr;
+  // (bf16 activations: the norms' gradients go over the saved bf16 q_pre, k_pre instead)
+  float* dq_pre = c.qk_norm && !bf16_acts_ ? scratch(sc_.dq_pre, (int64_t)N * qd, dev_) : nullptr;
+  float* dk_pre = c.qk_norm && !bf16_acts_ ? scratch(sc_.dk_pre, (int64_t)N * kd, dev_) : nullptr;
   auto gptr = [](Tensor& t) { return t.empty() ? nullptr : t.f32(); };
   ProfileRegion region("layers.bwd");
   for (int l = c.layers - 1; l >= 0; l--) {
@@ -852,18 +853,25 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     else
       be_->attention_bwd(d, a.q.f32(), a.k.f32(), a.v.f32(), in.mask.get(), in.seg.get(), a.att.f32(), a.lse.f32(),
                          datt, dq, dk, dv, attn_scratch);
-    // rope's inverse, then (qk-norm) the norms' backward into dq_pre, dk_pre, from q and k before the norm as saved
+    // rope's inverse, then (qk-norm) the norms' backward into dq_pre, dk_pre, from q and k before the norm as saved.
+    // With bf16 sets the results are the q and k products' dy in bf16, written over the saved q_pre, k_pre (or q, k
+    // without qk-norm), which nothing reads after this.
     const bool pre16 = c.qk_norm && saved.q_pre.dtype() == DType::BF16;
     const float* q_pre = c.qk_norm && !pre16 ? a.q_pre.f32() : nullptr;
     const float* k_pre = c.qk_norm && !pre16 ? a.k_pre.f32() : nullptr;
+    uint16_t* dq16 = bf16_saved ? (c.qk_norm ? saved.q_pre : saved.q).bf16() : nullptr;
+    uint16_t* dk16 = bf16_saved ? (c.qk_norm ? saved.k_pre : saved.k).bf16() : nullptr;
     be_->qk_norm_rope_bwd(dq, dk, q_pre, k_pre, pre16 ? saved.q_pre.bf16() : nullptr,
                           pre16 ? saved.k_pre.bf16() : nullptr, c.qk_norm ? L.q_norm.f32() : nullptr,
                           c.qk_norm ? L.k_norm.f32() : nullptr, c.qk_norm ? a.rstd_q.f32() : nullptr,
-                          c.qk_norm ? a.rstd_k.f32() : nullptr, acts_.rope.f32(), N, c.heads, c.kv_heads, hd, dq_pre,
-                          dk_pre, gptr(L.g_q_norm), gptr(L.g_k_norm));
+                          c.qk_norm ? a.rstd_k.f32() : nullptr, acts_.rope.f32(), N, c.heads, c.kv_heads, hd,
+                          dq16 ? nullptr : dq_pre, dk16 ? nullptr : dk_pre, gptr(L.g_q_norm), gptr(L.g_k_norm), dq16,
+                          dk16);
     float* dqp = c.qk_norm ? dq_pre : dq;
     float* dkp = c.qk_norm ? dk_pre : dk;
-    linears_bwd(L, a, group_in(a.h1), {{Q_PROJ, dqp}, {K_PROJ, dkp}, {V_PROJ, dv}}, N, dh, false);
+    if (bf16_saved)
+      linears_bwd(L, a, group_in(a.h1), {{Q_PROJ, nullptr, dq16}, {K_PROJ, nullptr, dk16}, {V_PROJ, dv}}, N, dh, false);
+    else linears_bwd(L, a, group_in(a.h1), {{Q_PROJ, dqp}, {K_PROJ, dkp}, {V_PROJ, dv}}, N, dh, false);
     // Below layer 0 only the embedding (full fine-tuning) wants the gradient: skip it in LoRA mode.
     if (l > 0 || !g_embed_.empty() || !L.g_ln1.empty())
       be_->rmsnorm_bwd(acts_.res[l].f32(), L.ln1.f32(), a.rstd1.f32(), dh, N, D, dres, true, gptr(L.g_ln1));

@@ -185,12 +185,14 @@ class ProfilingBackend final : public Backend {
   void qk_norm_rope_bwd(float* dq, float* dk, const float* q_pre, const float* k_pre, const uint16_t* q_pre16,
                         const uint16_t* k_pre16, const float* q_w, const float* k_w, const float* rstd_q,
                         const float* rstd_k, const float* cs, int N, int H, int KV, int hd, float* dq_pre,
-                        float* dk_pre, float* dq_w, float* dk_w) override {
+                        float* dk_pre, float* dq_w, float* dk_w, uint16_t* dq16, uint16_t* dk16) override {
     const double rows = (double)N * (H + KV) * hd;
-    const double normed = q_w ? rows * ((q_pre16 ? 2.0 : 4.0) + 4.0) : 0;  // the inputs read, dq_pre and dk_pre written
-    Timed t(dev_, "qk_norm_rope_bwd", 0, 8.0 * rows + normed + 4.0 * N * hd);
+    // dq, dk read; the rotated ones (no norm) or the norm's inputs read and its results written, in fp32 or bf16
+    const double result = dq16 ? 2.0 : 4.0;
+    const double rest = q_w ? (q_pre16 ? 2.0 : 4.0) + result : result;
+    Timed t(dev_, "qk_norm_rope_bwd", 0, (4.0 + rest) * rows + 4.0 * N * hd);
     in_->qk_norm_rope_bwd(dq, dk, q_pre, k_pre, q_pre16, k_pre16, q_w, k_w, rstd_q, rstd_k, cs, N, H, KV, hd, dq_pre,
-                          dk_pre, dq_w, dk_w);
+                          dk_pre, dq_w, dk_w, dq16, dk16);
   }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
     Timed t(dev_, "narrow_bf16", 0, 6.0 * n);

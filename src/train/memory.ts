@@ -54,13 +54,17 @@ export function activationFloatsPerToken(
  * The engine's work buffers per token (native/engine/model.cc Scratch and Acts): the final norm's output and the
  * residual products (2 x hidden), backward's gradients of the residual, the final norm and a layer's input (3 x
  * hidden), of swiglu's output (intermediate; g and u take their own gradients in place), of attention's output and q
- * (2 x q width), of k and v (2 x kv width), of q and k before qk-norm, and a float per head. A GPU adds attention's
- * score chunks (at most 64 MiB each) and cuBLAS's workspace, which the margin callers leave covers.
+ * (2 x q width), of k and v (2 x kv width), of q and k before qk-norm, and a float per head. With bf16 activations
+ * the gradients of q and k before qk-norm go over their saved bf16 copies, and a projection's dy rounded to bf16 takes
+ * half a float per output column (the widest projection's). A GPU adds attention's score chunks (at most 64 MiB each)
+ * and cuBLAS's workspace, which the margin callers leave covers.
  */
-function backwardFloatsPerToken(c: ModelConfig): number {
+function backwardFloatsPerToken(c: ModelConfig, bf16Activations: boolean): number {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
-  return 5 * c.hiddenSize + c.intermediateSize + 2 * q + 2 * kv + (c.qkNorm ? q + kv : 0) + c.numHeads;
+  const preNorm = c.qkNorm && !bf16Activations ? q + kv : 0;
+  const dy16 = bf16Activations ? Math.max(c.intermediateSize, q, c.hiddenSize) / 2 : 0;
+  return 5 * c.hiddenSize + c.intermediateSize + 2 * q + 2 * kv + preNorm + dy16 + c.numHeads;
 }
 
 /**
@@ -158,7 +162,7 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
   // the chunk's logits and gradient in place, plus (on the CPU) LoRA dropout's mask and dropped input for each adapted
   // projection of a layer, shared by all layers, plus the buffers backward keeps across layers
   const dropoutBuffers = 2 * N * loraDropoutWidth * F32;
-  const workBuffers = chunkTokens * c.vocabSize * F32 + N * backwardFloatsPerToken(c) * F32 + dropoutBuffers;
+  const workBuffers = chunkTokens * c.vocabSize * F32 + N * backwardFloatsPerToken(c, input.bf16Activations ?? false) * F32 + dropoutBuffers;
   return {
     weights,
     trainable,
