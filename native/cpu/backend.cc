@@ -72,13 +72,19 @@ class CpuBackend final : public Backend {
   // The GPU's form (both operands in bf16); here the kernel check's reference: op(A) widened into [M, K], then
   // gemm_bf16b.
   void matmul_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* B,
-                   int ldb, float beta, float* C, int ldc) override {
+                   int ldb, float beta, float* C, uint16_t* C16, int ldc) override {
     if (M == 0 || N == 0) return;
     std::vector<float> a((size_t)M * K);
     for (int i = 0; i < M; i++)
       for (int k = 0; k < K; k++)
         a[(size_t)i * K + k] = bf16_to_f32(ta ? A[(int64_t)k * lda + i] : A[(int64_t)i * lda + k]);
-    cpu::gemm_bf16b(tb, M, N, K, alpha, a.data(), K, B, ldb, beta, C, ldc);
+    if (!C16) return cpu::gemm_bf16b(tb, M, N, K, alpha, a.data(), K, B, ldb, beta, C, ldc);
+    std::vector<float> c((size_t)M * N);  // C16 widened, multiplied into, rounded back
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) c[(size_t)i * N + j] = bf16_to_f32(C16[(int64_t)i * ldc + j]);
+    cpu::gemm_bf16b(tb, M, N, K, alpha, a.data(), K, B, ldb, beta, c.data(), N);
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++) C16[(int64_t)i * ldc + j] = f32_to_bf16(c[(size_t)i * N + j]);
   }
   void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
     gather_half<bf16_to_f32>(table, ids, N, C, out);
@@ -166,12 +172,24 @@ class CpuBackend final : public Backend {
                     int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
                     const QkCopies& copies) override {
     const int64_t nq = (int64_t)N * H * hd, nk = (int64_t)N * KV * hd;
-    if (copies.q_pre) narrow_bf16(q_in, copies.q_pre, nq);
-    if (copies.k_pre) narrow_bf16(k_in, copies.k_pre, nk);
+    // bf16 inputs (pre_is_input) are widened first; missing fp32 outputs are made in buffers of their own
+    std::vector<float> qi(copies.pre_is_input ? nq : 0), ki(copies.pre_is_input ? nk : 0);
+    if (copies.pre_is_input) {
+      widen_bf16(copies.q_pre, qi.data(), nq);
+      widen_bf16(copies.k_pre, ki.data(), nk);
+      q_in = qi.data();
+      k_in = ki.data();
+    } else {
+      if (copies.q_pre) narrow_bf16(q_in, copies.q_pre, nq);
+      if (copies.k_pre) narrow_bf16(k_in, copies.k_pre, nk);
+    }
+    std::vector<float> qo(q ? 0 : nq), ko(k ? 0 : nk);
+    if (!q) q = qo.data();
+    if (!k) k = ko.data();
     if (q_w) rmsnorm_fwd(q_in, q_w, N * H, hd, eps, q, rstd_q);
-    else if (q != q_in) std::copy(q_in, q_in + (int64_t)N * H * hd, q);
+    else if (q != q_in) std::copy(q_in, q_in + nq, q);
     if (k_w) rmsnorm_fwd(k_in, k_w, N * KV, hd, eps, k, rstd_k);
-    else if (k != k_in) std::copy(k_in, k_in + (int64_t)N * KV * hd, k);
+    else if (k != k_in) std::copy(k_in, k_in + nk, k);
     rope(q, cs, N, H, hd, false);
     rope(k, cs, N, KV, hd, false);
     if (copies.q) narrow_bf16(q, copies.q, nq);
@@ -308,6 +326,17 @@ class CpuBackend final : public Backend {
       lora_down(x, x16, N, in, terms[k].A, r, 0.0f, 0, xa.data());
       matmul(false, true, N, terms[k].out, r, scale, xa.data(), r, terms[k].B, r, 1.0f, terms[k].y, terms[k].out);
     }
+  }
+  // The reference: the bias, then the product (the GPU adds both in one sum), on a widened copy of a bf16 y.
+  void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
+               const float* bias) override {
+    const int64_t n = (int64_t)N * out;
+    std::vector<float> wide(y16 ? n : 0);
+    if (y16) widen_bf16(y16, wide.data(), n);
+    float* t = y16 ? wide.data() : y;
+    if (bias) add_bias(t, bias, N, out);
+    if (r > 0) matmul(false, true, N, out, r, scale, xa, r, B, r, 1.0f, t, out);
+    if (y16) narrow_bf16(t, y16, n);
   }
   void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count) override {
     std::vector<float> t((size_t)N * in);

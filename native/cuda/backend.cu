@@ -212,9 +212,10 @@ class CudaBackend final : public Backend {
     matmul_halfw(true, tw, M, N, K, alpha, A, lda, W, ldw, beta, C, ldc);
   }
   void matmul_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* B,
-                   int ldb, float beta, float* C, int ldc) override {
+                   int ldb, float beta, float* C, uint16_t* C16, int ldc) override {
     if (M == 0 || N == 0) return;
-    gemm_half(CUDA_R_16BF, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (C16) return gemm_half(CUDA_R_16BF, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C16, CUDA_R_16BF, ldc);
+    gemm_half(CUDA_R_16BF, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, CUDA_R_32F, ldc);
   }
   void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) override {
     cuda::embedding_fwd_f16(table, ids, N, C, out, stream_);
@@ -418,6 +419,11 @@ class CudaBackend final : public Backend {
     }
   }
   bool fused_lora() const override { return true; }
+  void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
+               const float* bias) override {
+    if (y16) cuda::lora_up(y16, N, out, xa, B, r, scale, bias, stream_);
+    else cuda::lora_up(y, N, out, xa, B, r, scale, bias, stream_);
+  }
 
   // B rows of Tq*C contiguous floats into rows of Tk*C, starting at slot `off`: a strided 2-D copy each, or one kernel
   // for both (reading the slot on the device).
@@ -444,14 +450,15 @@ class CudaBackend final : public Backend {
     auto* a16 = static_cast<uint16_t*>(act16_.get(sizeof(uint16_t) * (size_t)M * (K > 0 ? K : 1)));
     if (f16) cuda::narrow_f16(A, M, K, lda, a16, stream_);
     else cuda::narrow_bf16(A, M, K, lda, a16, stream_);
-    gemm_half(f16 ? CUDA_R_16F : CUDA_R_16BF, false, tw, M, N, K, alpha, a16, K > 0 ? K : 1, W, ldw, beta, C, ldc);
+    gemm_half(f16 ? CUDA_R_16F : CUDA_R_16BF, false, tw, M, N, K, alpha, a16, K > 0 ? K : 1, W, ldw, beta, C,
+              CUDA_R_32F, ldc);
   }
-  // C[M, N] = alpha op(A) op(B) + beta C with A and B both half (type t), fp32 accumulation and C: the operand swap of
-  // matmul.
+  // C[M, N] = alpha op(A) op(B) + beta C with A and B both half (type t), fp32 accumulation, C fp32 or in t (ct): the
+  // operand swap of matmul.
   void gemm_half(cudaDataType_t t, bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda,
-                 const uint16_t* B, int ldb, float beta, float* C, int ldc) {
+                 const uint16_t* B, int ldb, float beta, void* C, cudaDataType_t ct, int ldc) {
     CUBLAS_CHECK(cublasGemmEx(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B,
-                              t, ldb, A, t, lda, &beta, C, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                              t, ldb, A, t, lda, &beta, C, ct, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 

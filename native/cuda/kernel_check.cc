@@ -196,9 +196,19 @@ class Harness {
         F C2 = rand((int64_t)c.M * ldc);
         if (c.beta == 0.0f) C2.assign(C2.size(), std::numeric_limits<float>::quiet_NaN());
         Tensor dA16 = up(A16), dC2 = up(C2);
-        ref_.matmul_bf16(ta, c.tw, c.M, c.N, c.K, 0.7f, A16.data(), lda16, W.data(), ldw, c.beta, C2.data(), ldc);
-        test_.matmul_bf16(ta, c.tw, c.M, c.N, c.K, 0.7f, dA16.bf16(), lda16, dW.bf16(), ldw, c.beta, dC2.f32(), ldc);
+        ref_.matmul_bf16(ta, c.tw, c.M, c.N, c.K, 0.7f, A16.data(), lda16, W.data(), ldw, c.beta, C2.data(), nullptr,
+                         ldc);
+        test_.matmul_bf16(ta, c.tw, c.M, c.N, c.K, 0.7f, dA16.bf16(), lda16, dW.bf16(), ldw, c.beta, dC2.f32(),
+                          nullptr, ldc);
         compare_dev("matmul_bf16", "C", "ta" + std::to_string(ta) + " " + shape, C2, dC2);
+        // C in bf16 (a training layer's projection outputs): read (beta) and written rounded
+        std::vector<uint16_t> C16 = rand_half((int64_t)c.M * ldc, false);
+        Tensor dC16 = up(C16);
+        ref_.matmul_bf16(ta, c.tw, c.M, c.N, c.K, 0.7f, A16.data(), lda16, W.data(), ldw, c.beta, nullptr, C16.data(),
+                         ldc);
+        test_.matmul_bf16(ta, c.tw, c.M, c.N, c.K, 0.7f, dA16.bf16(), lda16, dW.bf16(), ldw, c.beta, nullptr,
+                          dC16.bf16(), ldc);
+        compare_dev("matmul_bf16", "C16", "ta" + std::to_string(ta) + " " + shape, widen(C16), dC16);
       }
     }
     const int V = 101, C = 67, N = 301;
@@ -456,6 +466,9 @@ class Harness {
     qk_norm_rope_case(41, 5, 1, 128, false);  // in place, rotation only (no qk-norm: Qwen2, Llama)
     qk_norm_rope_case(7, 3, 3, 80, true);
     qk_norm_rope_case(5, 2, 1, 256, true);  // the kernel's widest head
+    qk_norm_rope_bf16_in_case(41, 5, 2, 128, true);
+    qk_norm_rope_bf16_in_case(41, 5, 1, 128, false);
+    qk_norm_rope_bf16_in_case(7, 3, 3, 80, true);
     // the backward: rotation only, from fp32 and bf16 inputs of the norm, and with the norm weights' gradients
     qk_norm_rope_bwd_case(41, 5, 1, 128, false, false, false);
     qk_norm_rope_bwd_case(41, 5, 2, 128, true, false, false);
@@ -548,6 +561,33 @@ class Harness {
     compare_dev("qk_norm_rope", "rstd_k", shape, rk, drk);
     compare_dev("qk_norm_rope", "q_pre16", shape, widen(qp16), dqp16);
     compare_dev("qk_norm_rope", "k_pre16", shape, widen(kp16), dkp16);
+  }
+
+  // The inputs only in bf16 (a training layer's q and k products write them so), no fp32 k wanted: against the fp32
+  // reference on the same bf16 values. Without norm weights the bf16 rows are rotated in place.
+  void qk_norm_rope_bf16_in_case(int N, int H, int KV, int hd, bool norm) {
+    const std::string shape = "N" + std::to_string(N) + " H" + std::to_string(H) + " KV" + std::to_string(KV) + " hd" +
+                              std::to_string(hd) + (norm ? " norm" : " in place") + " bf16in";
+    const float eps = 1e-6f;
+    const int64_t nq = (int64_t)N * H * hd, nk = (int64_t)N * KV * hd;
+    const std::vector<uint16_t> q_in16 = narrow(rand(nq, -3.0f, 3.0f)), k_in16 = narrow(rand(nk, -3.0f, 3.0f));
+    F q_in = widen(q_in16), k_in = widen(k_in16);
+    const F qw = rand(hd, 0.5f, 1.5f), kw = rand(hd, 0.5f, 1.5f), cs = rand((int64_t)N * hd);
+    F q(nq), k(nk), rq((int64_t)N * H), rk((int64_t)N * KV);
+    ref_.qk_norm_rope(q_in.data(), k_in.data(), norm ? qw.data() : nullptr, norm ? kw.data() : nullptr, cs.data(), N,
+                      H, KV, hd, eps, q.data(), k.data(), norm ? rq.data() : nullptr, norm ? rk.data() : nullptr, {});
+    Tensor dqw = up(qw), dkw = up(kw), dcs = up(cs), dq = up(F(nq)), drq = up(rq), drk = up(rk);
+    Tensor dqi = up(q_in16), dki = up(k_in16);
+    Tensor dq16(std::vector<int64_t>{nq}, DType::BF16, dev_), dk16(std::vector<int64_t>{nk}, DType::BF16, dev_);
+    QkCopies copies{dqi.bf16(), dki.bf16(), norm ? dq16.bf16() : dqi.bf16(), norm ? dk16.bf16() : dki.bf16(), true};
+    test_.qk_norm_rope(nullptr, nullptr, norm ? dqw.f32() : nullptr, norm ? dkw.f32() : nullptr, dcs.f32(), N, H, KV,
+                       hd, eps, dq.f32(), nullptr, norm ? drq.f32() : nullptr, norm ? drk.f32() : nullptr, copies);
+    compare_dev("qk_norm_rope", "q", shape, q, dq);
+    compare_dev("qk_norm_rope", "q16", shape, widen(narrow(q)), norm ? dq16 : dqi);
+    compare_dev("qk_norm_rope", "k16", shape, widen(narrow(k)), norm ? dk16 : dki);
+    if (!norm) return;
+    compare_dev("qk_norm_rope", "rstd_q", shape, rq, drq);
+    compare_dev("qk_norm_rope", "rstd_k", shape, rk, drk);
   }
 
   struct AttnCase {
@@ -908,6 +948,27 @@ class Harness {
       for (int k = 0; k < c.terms; k++)
         compare_dev("lora_apply", "y", shape + " term" + std::to_string(k) + " of " + std::to_string(c.terms), ys[k],
                     dys[k]);
+
+      // lora_up: xa B^T (and a bias) onto an fp32 or a bf16 y, with widths past a 64-column tile; r = 0 adds the bias
+      // alone (a projection without LoRA).
+      const int out = c.in + 29;
+      const F B = rand((int64_t)out * c.r), bias = rand(out);
+      const Tensor dB = up(B), dbias = up(bias);
+      for (const int r : {c.r, 0}) {
+        const std::string tag = shape + " out" + std::to_string(out) + (r == 0 ? " bias only" : "");
+        const float* rb = c.terms == 2 && r > 0 ? nullptr : bias.data();  // some cases without a bias
+        const float* tb = rb ? dbias.f32() : nullptr;
+        F y = rand((int64_t)c.N * out);
+        Tensor dy = up(y);
+        ref_.lora_up(y.data(), nullptr, c.N, out, xa.data(), B.data(), r, 0.5f, rb);
+        test_.lora_up(dy.f32(), nullptr, c.N, out, dxa_out.f32(), dB.f32(), r, 0.5f, tb);
+        compare_dev("lora_up", "y", tag, y, dy);
+        std::vector<uint16_t> y16 = narrow(rand((int64_t)c.N * out));
+        Tensor dy16 = up(y16);
+        ref_.lora_up(nullptr, y16.data(), c.N, out, xa.data(), B.data(), r, 0.5f, rb);
+        test_.lora_up(nullptr, dy16.bf16(), c.N, out, dxa_out.f32(), dB.f32(), r, 0.5f, tb);
+        compare_dev("lora_up", "y16", tag, widen(y16), dy16);
+      }
     }
   }
 

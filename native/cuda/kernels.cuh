@@ -128,6 +128,10 @@ template <typename T>
 void lora_down_grad(const T* x, int N, int in, const float* dxa, int r, float p, uint64_t seed, float* gA, float* work,
                     cudaStream_t s);
 void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count, cudaStream_t s);
+// Backend::lora_up: y is float or bf16 bits (T)
+template <typename T>
+void lora_up(T* y, int N, int out, const float* xa, const float* B, int r, float scale, const float* bias,
+             cudaStream_t s);
 // Backend::lora_apply in one launch, for r <= kMaxApplyRank (x A^T is staged in shared memory).
 constexpr int kMaxApplyRank = 256;
 void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,

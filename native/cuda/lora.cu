@@ -260,6 +260,39 @@ __global__ void __launch_bounds__(256) lora_apply_kernel(const T* x, int N, int 
   }
 }
 
+// y[n, c] = y + bias[c] + scale sum_j xa[n, j] B[c, j], rounded once into y's type: LoRA's up-projection (and the
+// projection's bias) added to the base product's output in one read and write of it. A 64 x 64 tile of y per block,
+// thread t a 4 x 4 register tile (columns c0 + t % 16 + 16 b, rows n0 + t / 16 + 16 a: a warp reads two runs of 16
+// consecutive columns), xa and B staged 16 ranks deep.
+template <typename T>
+__global__ void __launch_bounds__(256) lora_up_kernel(T* y, int N, int out, const float* xa, const float* B, int r,
+                                                      float scale, const float* bias) {
+  constexpr int kTile = 64;
+  __shared__ float xs[kTileK][kTile + 1];  // xa, [j][n]
+  __shared__ float bs[kTileK][kTile + 1];  // B, [j][c]
+  const int t = threadIdx.x, tc = t % 16, tn = t / 16;
+  const int c0 = blockIdx.x * kTile, n0 = blockIdx.y * kTile;
+  float acc[4][4] = {};
+  for (int j0 = 0; j0 < r; j0 += kTileK) {
+    for (int e = t; e < kTile * kTileK; e += 256) {
+      const int i = e / kTileK, j = e % kTileK;
+      const bool in_rank = j0 + j < r;
+      xs[j][i] = in_rank && n0 + i < N ? xa[(int64_t)(n0 + i) * r + j0 + j] : 0.0f;
+      bs[j][i] = in_rank && c0 + i < out ? B[(int64_t)(c0 + i) * r + j0 + j] : 0.0f;
+    }
+    __syncthreads();
+    stage_fma<kTile + 1, kTile + 1, 16, 16>(xs, tn, bs, tc, acc);
+    __syncthreads();
+  }
+  for (int a = 0; a < 4; a++)
+    for (int b = 0; b < 4; b++) {
+      const int n = n0 + tn + 16 * a, c = c0 + tc + 16 * b;
+      if (n >= N || c >= out) continue;
+      const int64_t i = (int64_t)n * out + c;
+      y[i] = from_float<T>(as_float(y[i]) + (bias ? bias[c] : 0.0f) + scale * acc[a][b]);
+    }
+}
+
 int blocks_of(int64_t n, int tile) { return (int)((n + tile - 1) / tile); }
 
 Split down_split(int N, int in, int r) {
@@ -344,6 +377,17 @@ void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float
   CUDA_LAUNCH_CHECK("lora_apply_kernel");
 }
 
+template <typename T>
+void lora_up(T* y, int N, int out, const float* xa, const float* B, int r, float scale, const float* bias,
+             cudaStream_t s) {
+  if (N <= 0 || out <= 0 || (r <= 0 && !bias)) return;
+  const dim3 grid(blocks_of(out, 64), blocks_of(N, 64));
+  lora_up_kernel<T><<<grid, 256, 0, s>>>(y, N, out, xa, B, std::max(r, 0), scale, bias);
+  CUDA_LAUNCH_CHECK("lora_up_kernel");
+}
+
+template void lora_up(float*, int, int, const float*, const float*, int, float, const float*, cudaStream_t);
+template void lora_up(uint16_t*, int, int, const float*, const float*, int, float, const float*, cudaStream_t);
 template void lora_down(const float*, int, int, const float*, int, float, uint64_t, float*, float*, cudaStream_t);
 template void lora_down(const uint16_t*, int, int, const float*, int, float, uint64_t, float*, float*, cudaStream_t);
 template void lora_down_grad(const float*, int, int, const float*, int, float, uint64_t, float*, float*,

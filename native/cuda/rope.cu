@@ -51,6 +51,7 @@ struct QkSide {
   int heads;
   uint16_t* in16;   // bf16 copies of the input and the output, or null
   uint16_t* out16;
+  bool in_is16;  // the input is in16 (read, not written); `in` unused
 };
 // Runs f(side, r, token) for every head row r (token * heads + head) of q, then of k: a warp per row, lanes together.
 template <typename Side, typename F>
@@ -69,15 +70,15 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
   constexpr int kPairs = kMaxRopeHeadDim / 2 / 32;
   const int half = hd / 2, lane = threadIdx.x % 32;
   for_each_head_row(q, k, N, [&](const QkSide& side, int64_t r, int64_t token) {
-    const float* x = side.in + r * hd;
     float a[kPairs], b[kPairs];
     double ss = 0;
     for (int p = 0; p < kPairs; p++) {
       const int j = lane + 32 * p;
-      a[p] = j < half ? x[j] : 0.0f;
-      b[p] = j < half ? x[j + half] : 0.0f;
+      const int64_t at = r * hd + j;
+      a[p] = j >= half ? 0.0f : side.in_is16 ? as_float(side.in16[at]) : side.in[at];
+      b[p] = j >= half ? 0.0f : side.in_is16 ? as_float(side.in16[at + half]) : side.in[at + half];
       ss += (double)a[p] * a[p] + (double)b[p] * b[p];
-      if (side.in16 && j < half) {
+      if (side.in16 && !side.in_is16 && j < half) {
         side.in16[r * hd + j] = f32_to_bf16_bits(a[p]);
         side.in16[r * hd + j + half] = f32_to_bf16_bits(b[p]);
       }
@@ -93,14 +94,16 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
         b[p] = (b[p] * rs) * side.w[j + half];
       }
     }
-    float* y = side.out + r * hd;
+    // (out16 may be in16: this lane read its elements of the row above)
     for (int p = 0; p < kPairs; p++) {
       const int j = lane + 32 * p;
       if (j >= half) continue;
       const float c = cs[token * hd + j], s = cs[token * hd + half + j];
       const float y0 = a[p] * c - b[p] * s, y1 = b[p] * c + a[p] * s;
-      y[j] = y0;
-      y[j + half] = y1;
+      if (side.out) {
+        side.out[r * hd + j] = y0;
+        side.out[r * hd + j + half] = y1;
+      }
       if (side.out16) {
         side.out16[r * hd + j] = f32_to_bf16_bits(y0);
         side.out16[r * hd + j + half] = f32_to_bf16_bits(y1);
@@ -207,8 +210,8 @@ void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const 
   check_head_dim("qk_norm_rope", hd);
   const int64_t rows = (int64_t)N * (H + KV);
   if (rows <= 0) return;
-  const QkSide qs{q_in, q_w, q, rstd_q, H, copies.q_pre, copies.q};
-  const QkSide ks{k_in, k_w, k, rstd_k, KV, copies.k_pre, copies.k};
+  const QkSide qs{q_in, q_w, q, rstd_q, H, copies.q_pre, copies.q, copies.pre_is_input};
+  const QkSide ks{k_in, k_w, k, rstd_k, KV, copies.k_pre, copies.k, copies.pre_is_input};
   qk_norm_rope_kernel<<<grid_for(rows * 32), kThreads, 0, s>>>(qs, ks, cs, N, hd, eps);
   CUDA_LAUNCH_CHECK("qk_norm_rope_kernel");
 }

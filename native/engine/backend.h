@@ -38,6 +38,9 @@ struct QkCopies {
   uint16_t* k_pre = nullptr;
   uint16_t* q = nullptr;
   uint16_t* k = nullptr;
+  // The inputs are only in bf16, in q_pre and k_pre (read, not written; q_in, k_in unused): a training layer's q and k
+  // products write them so. q_pre may be q (and k_pre k) without norm weights: rotated in place.
+  bool pre_is_input = false;
 };
 
 // One LoRA module's share of Backend::lora_dx: its A [r, in], dy B [N, r] and dropout seed.
@@ -109,11 +112,13 @@ class Backend {
   // and W otherwise (W stored [K, N]: the input gradient dy W).
   virtual void matmul_bf16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W,
                             int ldw, float beta, float* C, int ldc) = 0;
-  // C[M,N] = alpha * op(A) op(B) + beta * C with both operands in bf16 (fp32 sums and C), flags and strides as
-  // matmul's: bf16 mode on a GPU rounds the input of a layer's projections once for all of them (equal to
-  // matmul_bf16w on the rounded activation), and rounds each gradient dy once for the base product and LoRA's two.
+  // C[M,N] = alpha * op(A) op(B) + beta * C with both operands in bf16 (fp32 sums), flags and strides as matmul's:
+  // bf16 mode on a GPU rounds the input of a layer's projections once for all of them (equal to matmul_bf16w on the
+  // rounded activation), and rounds each gradient dy once for the base product and LoRA's two. C is fp32, or with C16
+  // given (C then unused) bf16, read and written rounded to nearest even: a training layer's projection outputs that
+  // are only kept in bf16.
   virtual void matmul_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda,
-                           const uint16_t* B, int ldb, float beta, float* C, int ldc) = 0;
+                           const uint16_t* B, int ldb, float beta, float* C, uint16_t* C16, int ldc) = 0;
   // out[i,:] = float(table[ids[i],:]) for a bf16 table (the embedding in bf16 mode).
   virtual void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out) = 0;
   // The same three for fp16 base weights (fp16 mode: GPUs without bf16, compute capability < 8.0). A GPU rounds the
@@ -172,7 +177,8 @@ class Backend {
 
   // Attention's q [N, H, hd] and k [N, KV, hd] made ready in one call: with norm weights (qk-norm: Qwen3) each head's
   // row is RMS-normed (as rmsnorm_fwd, its rstd saved), then rotated (rope). Without them q_in, k_in may be q, k.
-  // `copies` get the bf16 roundings of the inputs and outputs it names.
+  // `copies` get the bf16 roundings of the inputs and outputs it names (or hold the inputs). q or k may be null where
+  // its bf16 copy is all that is wanted.
   virtual void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs,
                             int N, int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
                             const QkCopies& copies) = 0;
@@ -254,6 +260,10 @@ class Backend {
   virtual void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale,
                           const LoraApplyTerm* terms, int count) = 0;
   virtual bool fused_lora() const { return false; }
+  // y [N, out] (fp32, or bf16 bits when y16 is given) += bias (when given) + scale xa B^T for xa [N, r], B [out, r]
+  // (r = 0: the bias alone), rounded once: LoRA's up-projection and the projection's bias in one pass over y.
+  virtual void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
+                       const float* bias) = 0;
 
   // A layer's keys and values into its KV cache of Tk slots per row, in one call: dk[b, off + t, :] = k[b*Tq + t, :],
   // and the same for v. With off_dev (one int in device memory, see AttnDims::q_off_dev) the slot is read from it

@@ -242,8 +242,9 @@ void Model::ensure_acts(int N, Keep keep) {
   const int ckpt = keep == Keep::kTrain ? ckpt_layers_ : 0;
   // Evaluation reuses training activations' first layer and residual; training needs the layout of its number of
   // checkpointed layers (another number reallocates, so the memory it saves is really given back).
-  if (acts_.N == N && ((acts_.keep == keep && acts_.ckpt == ckpt) || (keep == Keep::kInfer && !acts_.res.empty())))
-    return;
+  // (not a training layout with bf16 sets, whose run set lacks what inference writes in fp32)
+  const bool reusable = keep == Keep::kInfer && !acts_.res.empty() && acts_.work.h1.empty();
+  if (acts_.N == N && ((acts_.keep == keep && acts_.ckpt == ckpt) || reusable)) return;
   // N is set last: an allocation that throws (out of GPU memory) must not leave a half-built set that the next
   // call of the same size would take for complete and run on null pointers.
   acts_ = Acts();
@@ -257,30 +258,35 @@ void Model::ensure_acts(int N, Keep keep) {
   // `big`: the dtype of the set's large tensors (the projections' inputs and outputs, attention's q, k, v, output).
   // h1 and h2 (and act) are bf16 in every set with bf16_acts_: nothing reads them in fp32 (GroupIn).
   const DType inputs = bf16_acts_ ? DType::BF16 : DType::F32;
-  auto make_set = [&](LayerActs& a, DType big) {
+  // `run_only`: the run set of training with bf16 sets (Acts::work), without the tensors made in the saved sets.
+  auto make_set = [&](LayerActs& a, DType big, bool run_only) {
     a.h1 = make({N, D}, inputs);
     a.rstd1 = make({N});
     a.q = make({N, qd}, big);
-    a.k = make({N, kd}, big);
-    a.v = make({N, kd}, big);
+    if (!run_only) {
+      a.k = make({N, kd}, big);
+      a.v = make({N, kd}, big);
+      a.att = make({N, qd}, big);
+      a.g = make({N, F}, big);
+      a.u = make({N, F}, big);
+    }
     if (c.qk_norm) {
-      a.q_pre = make({N, qd}, big);
-      a.k_pre = make({N, kd}, big);
+      if (!run_only) {
+        a.q_pre = make({N, qd}, big);
+        a.k_pre = make({N, kd}, big);
+      }
       a.rstd_q = make({N, c.heads});
       a.rstd_k = make({N, c.kv_heads});
     }
-    a.att = make({N, qd}, big);
     a.lse = make({N, c.heads});
     a.res2 = make({N, D});
     a.h2 = make({N, D}, inputs);
     a.rstd2 = make({N});
-    a.g = make({N, F}, big);
-    a.u = make({N, F}, big);
   };
-  // Training in bf16 on a GPU: the saved sets keep their large tensors in bf16, and layers run in one fp32 set.
+  // Training in bf16 on a GPU: the saved sets keep their large tensors in bf16, and layers run in one set.
   const bool kept_bf16 = bf16_acts_ && keep == Keep::kTrain;
-  for (LayerActs& a : acts_.layer) make_set(a, kept_bf16 ? DType::BF16 : DType::F32);
-  if (kept_bf16) make_set(acts_.work, DType::F32);
+  for (LayerActs& a : acts_.layer) make_set(a, kept_bf16 ? DType::BF16 : DType::F32, false);
+  if (kept_bf16) make_set(acts_.work, DType::F32, true);
   acts_.act = make({N, F}, inputs);
   acts_.hF = make({N, D});
   acts_.rstdF = make({N});
@@ -342,8 +348,9 @@ void Model::embed_rows(const Tensor& table, const int32_t* ids, int N, float* ou
 
 // Forward of the projections of one layer that read the same input x (q/k/v, gate/up, or a single one):
 // y = x W^T + b + scale * (x A^T) B^T for each. The base products and the LoRA x A^T are independent pieces,
-// run side by side where the backend can; the LoRA up-projections onto y follow. Dropout masks are numbered
-// in the projections' order before anything runs, so they do not depend on which piece ran first.
+// run side by side where the backend can; the LoRA up-projections onto y follow (on a GPU with the bias, in one pass
+// over y: lora_up). Dropout masks are numbered in the projections' order before anything runs, so they do not depend
+// on which piece ran first.
 void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> outs, int N, bool train) {
   const int r = lora_cfg_.r;
   const bool drop = train && lora_cfg_.dropout > 0;
@@ -364,6 +371,8 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
   // A decoding step (inference on a few rows) adds its LoRA terms in one call after the base products: on a GPU one
   // launch for the group instead of a down-projection and a product per module.
   const bool apply = fused_lora_ && !train && N <= kApplyRows;
+  // Otherwise a GPU adds the bias and LoRA's up-projection together after the products (lora_up): one pass over y.
+  const bool up = fused_lora_ && !apply;
   LoraApplyTerm terms[kMaxLoraTerms];
   int count = 0;
   std::vector<Piece> pieces;
@@ -371,12 +380,14 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
     Linear& lin = L.proj[o.proj];
     LinSave& s = a.lin[o.proj];
     float* y = o.data;
-    pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, N] {
+    uint16_t* y16 = o.data16;
+    if (y16 && (!x16 || !up)) throw std::logic_error("bf16 projection outputs need a bf16 input and lora_up");
+    pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, y16, N, up] {
                         if (x16)
                           be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in,
-                                           0.0f, y, lin.out);
+                                           0.0f, y, y16, lin.out);
                         else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
-                        if (!lin.b.empty()) be_->add_bias(y, lin.b.f32(), N, lin.out);
+                        if (!lin.b.empty() && !up) be_->add_bias(y, lin.b.f32(), N, lin.out);
                       }});
     if (!lin.lora) continue;
     if (apply) {
@@ -414,9 +425,14 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
   }
   for (const ProjIO& o : outs) {
     Linear& lin = L.proj[o.proj];
-    if (lin.lora)
+    const float* bias = lin.b.empty() ? nullptr : lin.b.f32();
+    if (up && (lin.lora || bias)) {
+      be_->lora_up(o.data, o.data16, N, lin.out, lin.lora ? a.lin[o.proj].xa.f32() : nullptr,
+                   lin.lora ? lin.lora->B.f32() : nullptr, lin.lora ? r : 0, lora_cfg_.scale, bias);
+    } else if (lin.lora) {
       be_->matmul(false, true, N, lin.out, r, lora_cfg_.scale, a.lin[o.proj].xa.f32(), r, lin.lora->B.f32(), r, 1.0f,
                   o.data, lin.out);
+    }
   }
 }
 
@@ -527,7 +543,7 @@ void Model::linears_bwd_bf16(Layer& L, LayerActs& a, GroupIn in, std::initialize
       dy16 = buf;
     }
     be_->matmul_bf16(false, false, N, lin.in, lin.out, 1.0f, dy16, lin.out, lin.w.bf16(), lin.in, acc ? 1.0f : 0.0f,
-                     dx, lin.in);
+                     dx, nullptr, lin.in);
     acc = true;
     if (!lin.lora) continue;
     ProfileRegion region("lora.bwd");
@@ -539,8 +555,8 @@ void Model::linears_bwd_bf16(Layer& L, LayerActs& a, GroupIn in, std::initialize
     be_->narrow_bf16(lo.B.f32(), b16, (int64_t)lin.out * r);
     const float sc = lora_cfg_.scale;
     float* dxa = scratch(sc_.dxa[g.proj], (int64_t)N * r, dev_);
-    be_->matmul_bf16(true, false, lin.out, r, N, sc, dy16, lin.out, xa16, r, 1.0f, lo.gB.f32(), r);
-    be_->matmul_bf16(false, false, N, r, lin.out, sc, dy16, lin.out, b16, r, 0.0f, dxa, r);
+    be_->matmul_bf16(true, false, lin.out, r, N, sc, dy16, lin.out, xa16, r, 1.0f, lo.gB.f32(), nullptr, r);
+    be_->matmul_bf16(false, false, N, r, lin.out, sc, dy16, lin.out, b16, r, 0.0f, dxa, nullptr, r);
     be_->lora_down_grad(in.x, in.x16, N, lin.in, dxa, r, p, s.drop_seed, lo.gA.f32());
   }
   lora_dx_group(L, a, grads, N, dx);
@@ -599,18 +615,22 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   // are rounded as they are made (mostly by the kernels that make or read them) rather than by keep_set afterwards.
   LayerActs* keep = train && !acts_.work.h1.empty() ? &acts_.layer[acts_.set_of(l)] : nullptr;
   if (!chained) normed(xin, L.ln1, N, a.h1, a.rstd1);
-  float* qdst = c.qk_norm ? a.q_pre.f32() : a.q.f32();
-  float* kdst = c.qk_norm ? a.k_pre.f32() : a.k.f32();
-  linears_fwd(L, a, group_in(a.h1), {{Q_PROJ, qdst}, {K_PROJ, kdst}, {V_PROJ, a.v.f32()}}, N, train);
-  if (keep) be_->narrow_bf16(a.v.f32(), keep->v.bf16(), a.v.numel());
-  // qk-norm (Qwen3) from q_pre/k_pre, then the rotation, in place without it; with bf16 sets q and k (and q_pre,
-  // k_pre) are rounded into the saved set as they go
+  // With bf16 sets the products write q, k, v straight into the saved set in bf16 (q and k before qk-norm: into q_pre,
+  // k_pre; without it into q, k, rotated there in place), and qk_norm_rope reads them there: no fp32 copy of them, of
+  // k, or of v exists, and attention reads K and V in bf16. Otherwise fp32 in the run set.
+  float* qdst = keep ? nullptr : c.qk_norm ? a.q_pre.f32() : a.q.f32();
+  float* kdst = keep ? nullptr : c.qk_norm ? a.k_pre.f32() : a.k.f32();
+  uint16_t* q16 = keep ? (c.qk_norm ? keep->q_pre : keep->q).bf16() : nullptr;
+  uint16_t* k16 = keep ? (c.qk_norm ? keep->k_pre : keep->k).bf16() : nullptr;
+  uint16_t* v16 = keep ? keep->v.bf16() : nullptr;
+  linears_fwd(L, a, group_in(a.h1), {{Q_PROJ, qdst, q16}, {K_PROJ, kdst, k16}, {V_PROJ, keep ? nullptr : a.v.f32(), v16}},
+              N, train);
+  // qk-norm (Qwen3) from q_pre/k_pre, then the rotation, in place without it; with bf16 sets from and into the saved
+  // set (q in fp32 too: attention's input)
   QkCopies copies;
-  if (keep)
-    copies = {c.qk_norm ? keep->q_pre.bf16() : nullptr, c.qk_norm ? keep->k_pre.bf16() : nullptr, keep->q.bf16(),
-              keep->k.bf16()};
+  if (keep) copies = {q16, k16, keep->q.bf16(), keep->k.bf16(), true};
   be_->qk_norm_rope(qdst, kdst, c.qk_norm ? L.q_norm.f32() : nullptr, c.qk_norm ? L.k_norm.f32() : nullptr,
-                    acts_.rope.f32(), N, c.heads, c.kv_heads, hd, c.eps, a.q.f32(), a.k.f32(),
+                    acts_.rope.f32(), N, c.heads, c.kv_heads, hd, c.eps, a.q.f32(), keep ? nullptr : a.k.f32(),
                     c.qk_norm ? a.rstd_q.f32() : nullptr, c.qk_norm ? a.rstd_k.f32() : nullptr, copies);
   // Attention's output, o_proj's input: in bf16 straight from attention where activations are bf16 (into the saved set
   // in training, else a work buffer), fp32 in a.att otherwise.
@@ -629,17 +649,23 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
       be_->attention_fwd(d, a.q.f32(), ck.f32(), cv.f32(), cache->valid.i32(), nullptr, a.att.f32(), a.lse.f32(),
                          att16);
     }
+  } else if (keep) {
+    AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
+    be_->attention_fwd_kv16(d, a.q.f32(), keep->k.bf16(), keep->v.bf16(), key_valid, seg, nullptr, a.lse.f32(), att16);
   } else {
     AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
     be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32(), att16);
   }
   linears_fwd(L, a, att16 ? GroupIn{nullptr, att16} : group_in(a.att), {{O_PROJ, tmp}}, N, train);
   added_normed(xin, tmp, a.res2.f32(), L.ln2, N, a.h2, a.rstd2);  // res2 = xin + o(...), h2 = norm(res2)
-  linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
-  if (keep)  // g and u rounded into the saved set by the kernel that reads them
-    be_->swiglu_fwd_bf16(a.g.f32(), a.u.f32(), (int64_t)N * c.inter, acts_.act.bf16(), keep->g.bf16(),
-                         keep->u.bf16());
-  else swiglu(a, N);
+  if (keep) {  // gate and up write the saved set's g and u in bf16, which swiglu reads
+    linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, nullptr, keep->g.bf16()}, {UP_PROJ, nullptr, keep->u.bf16()}}, N,
+                train);
+    be_->swiglu_fwd_h(keep->g.bf16(), keep->u.bf16(), (int64_t)N * c.inter, acts_.act.bf16());
+  } else {
+    linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
+    swiglu(a, N);
+  }
   // down_proj still runs in a recomputation: its LoRA x A^T and dropout seed are what backward reads.
   linears_fwd(L, a, group_in(acts_.act), {{DOWN_PROJ, tmp}}, N, train);
   if (!xout) return;

@@ -201,8 +201,9 @@ class Model {
     // (an elementwise pass instead of keeping [N, inter] per layer: a quarter of a Qwen2 layer's activations). bf16
     // with bf16_acts_, like h1 and h2 (GroupIn).
     Tensor act;
-    // Training with bf16 activations: the fp32 set every layer runs in (forward, recomputation and backward); the
-    // saved sets hold its large tensors rounded to bf16. Empty otherwise (layers run in their own sets).
+    // Training with bf16 activations: the set every layer runs in (forward, recomputation and backward): the products
+    // write q, k, v, g and u and attention its output straight into the saved sets in bf16, so it holds only h1, h2
+    // (bf16), q (fp32, attention's input), res2 and the row statistics. Empty otherwise (layers run in their own sets).
     LayerActs work;
   };
 
@@ -261,12 +262,13 @@ class Model {
                      const int32_t* seg, const CacheAt& at, bool train, bool chained);
   // decode() for one token per row: from the cache's fixed step buffers, replaying its recording when it has one.
   void decode_step(KVCache& cache, const int32_t* ids, const int32_t* pos, int off, float* logits, int32_t* argmax);
-  // A projection of the layer and its output (forward) or output gradient (backward: fp32, or already in bf16 where
-  // its maker wrote it so for linears_bwd_bf16, `data` then null).
+  // A projection of the layer and its output (forward) or output gradient (backward), fp32 in `data`, or in bf16 in
+  // `data16` (`data` then null): a training layer's outputs kept only in bf16 (linears_fwd, with bf16 sets), a dy its
+  // maker wrote in bf16 (linears_bwd_bf16).
   struct ProjIO {
     Proj proj;
     float* data;
-    const uint16_t* data16 = nullptr;
+    uint16_t* data16 = nullptr;
   };
   // The input of a group of projections: fp32, or in bf16 mode on a GPU (bf16_acts_) the normed inputs and swiglu's
   // output held only as their bf16 rounding, which the products, LoRA and backward all read.

@@ -127,9 +127,10 @@ class ProfilingBackend final : public Backend {
     in_->widen_bf16(x, y, n);
   }
   void matmul_bf16(bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda, const uint16_t* B,
-                   int ldb, float beta, float* C, int ldc) override {
-    Timed t(dev_, "matmul_bf16", 2.0 * M * N * K, 2.0 * M * K + 2.0 * N * K + 4.0 * M * N * (beta != 0 ? 2 : 1));
-    in_->matmul_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+                   int ldb, float beta, float* C, uint16_t* C16, int ldc) override {
+    Timed t(dev_, "matmul_bf16", 2.0 * M * N * K,
+            2.0 * M * K + 2.0 * N * K + (C16 ? 2.0 : 4.0) * M * N * (beta != 0 ? 2 : 1));
+    in_->matmul_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, C16, ldc);
   }
   void matmul_f16w(bool tw, int M, int N, int K, float alpha, const float* A, int lda, const uint16_t* W, int ldw,
                    float beta, float* C, int ldc) override {
@@ -156,10 +157,13 @@ class ProfilingBackend final : public Backend {
   void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
                     int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
                     const QkCopies& copies) override {
-    const double rows = (double)N * (H + KV) * hd;  // q and k elements
+    // q and k read (fp32, or bf16 from the q_pre, k_pre copies) and written (fp32 where asked, bf16 copies)
     const double qn = (double)N * H * hd, kn = (double)N * KV * hd;
-    const double copied = (copies.q_pre ? qn : 0) + (copies.k_pre ? kn : 0) + (copies.q ? qn : 0) + (copies.k ? kn : 0);
-    Timed t(dev_, "qk_norm_rope", 0, 8.0 * rows + 2.0 * copied + 4.0 * N * hd);
+    const bool pre_in = copies.pre_is_input;
+    const double copied = (copies.q_pre && !pre_in ? qn : 0) + (copies.k_pre && !pre_in ? kn : 0) +
+                          (copies.q ? qn : 0) + (copies.k ? kn : 0);
+    const double written = (q ? qn : 0) + (k ? kn : 0);
+    Timed t(dev_, "qk_norm_rope", 0, (pre_in ? 2.0 : 4.0) * (qn + kn) + 4.0 * written + 2.0 * copied + 4.0 * N * hd);
     in_->qk_norm_rope(q_in, k_in, q_w, k_w, cs, N, H, KV, hd, eps, q, k, rstd_q, rstd_k, copies);
   }
   void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
@@ -328,6 +332,12 @@ class ProfilingBackend final : public Backend {
     in_->lora_apply(x, x16, N, in, r, scale, terms, count);
   }
   bool fused_lora() const override { return in_->fused_lora(); }
+  void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
+               const float* bias) override {
+    const double ys = (double)N * out;
+    Timed t(dev_, "lora_up", 2.0 * ys * r, (y16 ? 4.0 : 8.0) * ys + 4.0 * r * ((double)N + out) + (bias ? 4.0 * out : 0));
+    in_->lora_up(y, y16, N, out, xa, B, r, scale, bias);
+  }
   void cache_write(float* dk, float* dv, const float* k, const float* v, int B, int Tq, int Tk, int off,
                    const int32_t* off_dev, int C) override {
     Timed t(dev_, "cache_write", 0, 16.0 * B * Tq * C);

@@ -16,8 +16,9 @@ const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
  * Saved activations per token, in floats' worth of bytes. Per layer the engine keeps (native/engine/model.h
  * LayerActs) its input (the residual), the "large" tensors h1, h2 (2 x hidden), q, att (2 x q width), k, v (2 x kv
  * width), g, u (2 x intermediate) and with qk-norm q and k before it, plus res2 (hidden) and LoRA's x A^T (r per
- * adapted projection). bf16 mode on a GPU saves the large tensors in bf16 (half) and runs every layer in one fp32
- * set (h1 and h2 in bf16 there too). swiglu(g, u) is one buffer for all layers, made again in backward. For the common shapes (q width = hidden,
+ * adapted projection). bf16 mode on a GPU saves the large tensors in bf16 (half), written there by the kernels that
+ * make them, and runs every layer in one set holding h1 and h2 (bf16), q (fp32), res2 and LoRA's x A^T. swiglu(g, u) is
+ * one buffer for all layers, made again in backward. For the common shapes (q width = hidden,
  * intermediate ~ 3-5 x hidden) that is about 1 + 2 + 2 + 1 + 2 x 4 + 1 = 15 x hidden per layer in fp32.
  * With gradient checkpointing of the bottom k layers the engine keeps every layer's input (the residual), ONE
  * set shared by the k checkpointed layers (backward refills it by recomputing them) and a set of its own for each
@@ -42,10 +43,10 @@ export function activationFloatsPerToken(
   // again in backward, in buffers counted once: see dropoutBuffers).
   const fp32Rest = c.hiddenSize + loraRank * loraProjections;
   const saved = (more.bf16Activations ? large / 2 : large) + fp32Rest;
-  // swiglu(g, u), and with bf16 activations the set every layer runs in: fp32 but for h1 and h2, which (like swiglu's
-  // output) exist only in bf16 there
+  // swiglu(g, u), and with bf16 activations the set every layer runs in: h1 and h2 (bf16, like swiglu's output there),
+  // q in fp32, res2 and x A^T
   const shared = more.bf16Activations
-    ? c.intermediateSize / 2 + (large - c.hiddenSize) + fp32Rest
+    ? c.intermediateSize / 2 + c.hiddenSize + q + fp32Rest
     : c.intermediateSize;
   return c.numLayers * c.hiddenSize + activationSets(c, more.gradientCheckpointing) * saved + shared;
 }
@@ -162,7 +163,10 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
   // the chunk's logits and gradient in place, plus (on the CPU) LoRA dropout's mask and dropped input for each adapted
   // projection of a layer, shared by all layers, plus the buffers backward keeps across layers
   const dropoutBuffers = 2 * N * loraDropoutWidth * F32;
-  const workBuffers = chunkTokens * c.vocabSize * F32 + N * backwardFloatsPerToken(c, input.bf16Activations ?? false) * F32 + dropoutBuffers;
+  const workBuffers =
+    chunkTokens * c.vocabSize * F32 +
+    N * backwardFloatsPerToken(c, input.bf16Activations ?? false) * F32 +
+    dropoutBuffers;
   return {
     weights,
     trainable,

@@ -83,6 +83,7 @@ export function checkBf16Fixture(
       }
     }
     errs.gradCosine = worst;
+    errs.gradCosineGap = 1 - worst; // the margin to read against 1 - BF16_GRAD_COSINE (1e-3)
 
     const prompt = Array.from(fx.expected.readI32("generate.prompt"));
     const want = Array.from(fx.expected.readI32("generate.output")).slice(prompt.length);

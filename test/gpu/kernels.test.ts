@@ -73,6 +73,7 @@ const TOLERANCE: Record<string, number> = {
   lora_down_grad: 1e-5,
   lora_dx: 1e-5,
   lora_apply: 1e-5,
+  lora_up: 1e-5,
   // bf16 outputs (bf16 mode's projection inputs): the fp32 values agree to ~1e-7, but one rounding may still land on
   // the other side of a bf16 midpoint (2^-8 relative); a wrong value is off by far more
   rmsnorm_fwd_bf16: 1e-2,

@@ -36,13 +36,13 @@ double load(const void* p, cudaDataType_t t, int64_t ld, int64_t r, int64_t c) {
 // The product itself, on arguments already checked.
 void compute(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha, const void* A,
              cudaDataType_t at, int lda, long long sa, const void* B, cudaDataType_t bt, int ldb, long long sb,
-             float beta, float* C, int ldc, long long sc, int batch) {
+             float beta, void* C, cudaDataType_t ct, int ldc, long long sc, int batch) {
   std::vector<double> opa((size_t)m * k), bcol(k);  // op(A) row-major, then one column of op(B) at a time
-  const size_t ea = at == CUDA_R_32F ? 4 : 2, eb = bt == CUDA_R_32F ? 4 : 2;
+  const size_t ea = at == CUDA_R_32F ? 4 : 2, eb = bt == CUDA_R_32F ? 4 : 2, ec = ct == CUDA_R_32F ? 4 : 2;
   for (int b = 0; b < batch; b++) {
     const void* Ab = static_cast<const char*>(A) + (int64_t)b * sa * (int64_t)ea;
     const void* Bb = static_cast<const char*>(B) + (int64_t)b * sb * (int64_t)eb;
-    float* Cb = C + (int64_t)b * sc;
+    void* Cb = static_cast<char*>(C) + (int64_t)b * sc * (int64_t)ec;
     for (int i = 0; i < m; i++)
       for (int p = 0; p < k; p++)
         opa[(size_t)i * k + p] = ta == CUBLAS_OP_N ? load(Ab, at, lda, i, p) : load(Ab, at, lda, p, i);
@@ -52,8 +52,12 @@ void compute(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, fl
         const double* a = &opa[(size_t)i * k];
         double s = 0;
         for (int p = 0; p < k; p++) s += a[p] * bcol[p];
-        float& c = Cb[i + (int64_t)j * ldc];
-        c = beta == 0.0f ? (float)(alpha * s) : (float)(alpha * s + (double)beta * c);
+        // the fp32 result, rounded to a half C's type as cuBLAS does
+        const float v = beta == 0.0f ? (float)(alpha * s) : (float)(alpha * s + (double)beta * load(Cb, ct, ldc, i, j));
+        const int64_t at_c = i + (int64_t)j * ldc;
+        if (ct == CUDA_R_16BF) static_cast<uint16_t*>(Cb)[at_c] = tf::f32_to_bf16(v);
+        else if (ct == CUDA_R_16F) static_cast<uint16_t*>(Cb)[at_c] = tf::f32_to_f16(v);
+        else static_cast<float*>(Cb)[at_c] = v;
       }
     }
   }
@@ -64,7 +68,7 @@ void compute(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, fl
 // execution failure, its CUDA error left as the last error.
 cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
                     const void* A, cudaDataType_t at, int lda, long long sa, const void* B, cudaDataType_t bt,
-                    int ldb, long long sb, float beta, float* C, int ldc, long long sc, int batch) {
+                    int ldb, long long sb, float beta, void* C, cudaDataType_t ct, int ldc, long long sc, int batch) {
   if (!h) return CUBLAS_STATUS_NOT_INITIALIZED;
   if ((ta != CUBLAS_OP_N && ta != CUBLAS_OP_T) || (tb != CUBLAS_OP_N && tb != CUBLAS_OP_T) || m < 0 || n < 0 ||
       k < 0 || batch < 0)
@@ -76,17 +80,20 @@ cublasStatus_t gemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb
   if (emu::issue(h->stream, "a cuBLAS product", record) != cudaSuccess) return CUBLAS_STATUS_EXECUTION_FAILED;
   if (record) {
     emu::record(h->stream, cudaGraphNodeTypeKernel, "a cuBLAS product", [=] {
-      compute(ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C, ldc, sc, batch);
+      compute(ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C, ct, ldc, sc, batch);
       return cudaSuccess;
     });
   } else {
-    compute(ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C, ldc, sc, batch);
+    compute(ta, tb, m, n, k, alpha, A, at, lda, sa, B, bt, ldb, sb, beta, C, ct, ldc, sc, batch);
   }
   return CUBLAS_STATUS_SUCCESS;
 }
 
+// cuBLAS's fp32-compute combinations that the backend uses: A and B of one type; C fp32, or (half A and B) C in their
+// half type too.
 bool supported(cudaDataType_t at, cudaDataType_t bt, cudaDataType_t ct, cublasComputeType_t compute) {
-  return at == bt && (at == CUDA_R_32F || at == CUDA_R_16BF || at == CUDA_R_16F) && ct == CUDA_R_32F &&
+  return at == bt && (at == CUDA_R_32F || at == CUDA_R_16BF || at == CUDA_R_16F) &&
+         (ct == CUDA_R_32F || (ct == at && at != CUDA_R_32F)) &&
          (compute == CUBLAS_COMPUTE_32F || compute == CUBLAS_COMPUTE_32F_FAST_TF32);
 }
 
@@ -140,13 +147,13 @@ cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t) {
 cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                            const float* alpha, const float* A, int lda, const float* B, int ldb, const float* beta,
                            float* C, int ldc) {
-  return gemm(h, ta, tb, m, n, k, *alpha, A, CUDA_R_32F, lda, 0, B, CUDA_R_32F, ldb, 0, *beta, C, ldc, 0, 1);
+  return gemm(h, ta, tb, m, n, k, *alpha, A, CUDA_R_32F, lda, 0, B, CUDA_R_32F, ldb, 0, *beta, C, CUDA_R_32F, ldc, 0, 1);
 }
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                                          int k, const float* alpha, const float* A, int lda, long long sa,
                                          const float* B, int ldb, long long sb, const float* beta, float* C, int ldc,
                                          long long sc, int batch) {
-  return gemm(h, ta, tb, m, n, k, *alpha, A, CUDA_R_32F, lda, sa, B, CUDA_R_32F, ldb, sb, *beta, C, ldc, sc, batch);
+  return gemm(h, ta, tb, m, n, k, *alpha, A, CUDA_R_32F, lda, sa, B, CUDA_R_32F, ldb, sb, *beta, C, CUDA_R_32F, ldc, sc, batch);
 }
 cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                             const void* alpha, const void* A, cudaDataType_t at, int lda, const void* B,
@@ -154,7 +161,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
                             cublasComputeType_t compute, cublasGemmAlgo_t) {
   if (!supported(at, bt, ct, compute)) return CUBLAS_STATUS_NOT_SUPPORTED;
   return gemm(h, ta, tb, m, n, k, *static_cast<const float*>(alpha), A, at, lda, 0, B, bt, ldb, 0,
-              *static_cast<const float*>(beta), static_cast<float*>(C), ldc, 0, 1);
+              *static_cast<const float*>(beta), C, ct, ldc, 0, 1);
 }
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                                           int k, const void* alpha, const void* A, cudaDataType_t at, int lda,
@@ -163,5 +170,5 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
                                           int batch, cublasComputeType_t compute, cublasGemmAlgo_t) {
   if (!supported(at, bt, ct, compute)) return CUBLAS_STATUS_NOT_SUPPORTED;
   return gemm(h, ta, tb, m, n, k, *static_cast<const float*>(alpha), A, at, lda, sa, B, bt, ldb, sb,
-              *static_cast<const float*>(beta), static_cast<float*>(C), ldc, sc, batch);
+              *static_cast<const float*>(beta), C, ct, ldc, sc, batch);
 }
