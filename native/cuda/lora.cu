@@ -2,10 +2,11 @@
 // generator of Backend::dropout, engine/dropout_rng.h). Done as dropout + cuBLAS, every adapted projection wrote a
 // mask and a dropped copy of its input ([N, in] each) and read them back, about 60 bytes per input element and
 // projection in a training step: more traffic than the base products' own. These kernels read the input once per
-// product and store nothing but the rank-r results.
+// product and store nothing but the rank-r results. lora_up adds the up-projection (with the projection's bias) to
+// the base product's output, fp32 or bf16, in one read and write of it.
 //
-// All three are small GEMMs in which one side is the rank r: fp32 on CUDA cores, 256 threads, each thread a 4 x 4
-// register tile of a 256 x 16 (lora_down, lora_down_grad) or 32 x 128 (lora_dx) block tile, operands staged through
+// All are small GEMMs in which one side is the rank r: fp32 on CUDA cores, 256 threads, each thread a 4 x 4
+// register tile of a 256 x 16 (lora_down, lora_down_grad), 32 x 128 (lora_dx) or 64 x 64 (lora_up) block tile, operands staged through
 // shared memory 16 deep. The long sums (over `in`, or over the N rows for A's gradient) are split across blocks when
 // the tiles alone would not fill the GPU; the partial sums are added by a second kernel in split order, so results
 // repeat bit for bit.
