@@ -311,9 +311,9 @@ Model::LayerActs& Model::backward_set(int l) {
 
 // Tensors of one dtype in both sets (res2, the row statistics, LoRA's x A^T, h1 and h2) trade places: `from`'s old
 // values are not read again (the work set is refilled by the next layer, a saved set by the next forward), and the
-// same buffers circulate. Nothing crosses between an fp32 tensor and a bf16 one: layer_forward rounds those into the
-// saved set itself as it makes them, and backward reads them there, in bf16 (attention_bwd_h, qk_norm_rope_bwd,
-// swiglu_*_h, LoRA's x); the fp32 set's g and u then take dg and du.
+// same buffers circulate. Nothing crosses between an fp32 tensor and a bf16 one: layer_forward's kernels write those
+// into the saved set in bf16 as they make them, and backward reads them there (attention_bwd_h, qk_norm_rope_bwd,
+// swiglu_*_h, LoRA's x) and writes gate's, up's, q's and k's dy over them.
 void Model::transfer(LayerActs& from, LayerActs& to) {
   static constexpr Tensor LayerActs::*kTensors[] = {
       &LayerActs::h1,  &LayerActs::rstd1, &LayerActs::q,    &LayerActs::k,     &LayerActs::v,    &LayerActs::q_pre,
@@ -611,8 +611,8 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   const int kd = c.kv_heads * hd;
   Layer& L = layers_[l];
   float* tmp = acts_.tmp.f32();
-  // Training with bf16 sets: the layer's saved set, into which q, k, v (and q_pre, k_pre), attention's output, g and u
-  // are rounded as they are made (mostly by the kernels that make or read them) rather than by keep_set afterwards.
+  // Training with bf16 sets: the layer's saved set, into which the products, qk_norm_rope and attention write q, k, v
+  // (and q_pre, k_pre), attention's output, g and u in bf16 as they make them.
   LayerActs* keep = train && !acts_.work.h1.empty() ? &acts_.layer[acts_.set_of(l)] : nullptr;
   if (!chained) normed(xin, L.ln1, N, a.h1, a.rstd1);
   // With bf16 sets the products write q, k, v straight into the saved set in bf16 (q and k before qk-norm: into q_pre,
@@ -850,7 +850,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     // With bf16 sets, q, k, v (and q_pre, k_pre), attention's output, g and u are read from the layer's saved set as
     // they are, in bf16 (transfer); otherwise `a` is the saved set.
     LayerActs& saved = acts_.layer[acts_.set_of(l)];
-    const bool bf16_saved = saved.g.dtype() == DType::BF16;
+    const bool bf16_saved = bf16_acts_;  // training with bf16_acts_ always saves bf16 sets (ensure_acts)
     // res[l+1] = res2 + down(swiglu(gate(h2), up(h2)))
     // down_proj's input, made again from the saved gate and up (bitwise what the forward made; from their rounded
     // copies with bf16 sets)
