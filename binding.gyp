@@ -47,6 +47,7 @@
               "native/cuda/rope.cu",
               "native/cuda/attention.cu",
               "native/cuda/attention_gemm.cu",
+              "native/cuda/attention_mma.cu",
               "native/cuda/swiglu.cu",
               "native/cuda/cross_entropy.cu",
               "native/cuda/adamw.cu",
@@ -61,6 +62,7 @@
                 "inputs": [
                   "native/cuda/common.cuh",
                   "native/cuda/kernels.cuh",
+                  "native/cuda/mma.cuh",
                   "native/cuda/memory.h",
                   "native/cuda/fill.h",
                   "native/cuda/bandwidth.h",

@@ -764,6 +764,10 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
         weights,
         kvCache: kvCacheBytes(dev, weights) === 2 ? "bf16" : "fp32",
         gradientCheckpointing: o.ckpt ?? "all",
+        // the engine's kernel switches as this run had them (TUNEFORGE_CUDA_ATTENTION=gemm for an A/B run, ...)
+        engineEnv: Object.fromEntries(
+          Object.entries(process.env).filter(([k]) => k.startsWith("TUNEFORGE_CUDA_")),
+        ),
       },
       bandwidth,
       training,

@@ -28,17 +28,24 @@ bool sync_after_launch() {
   return on;
 }
 
-// TUNEFORGE_CUDA_ATTENTION=gemm|flash (read once; default gemm): cuBLAS products over query chunks
-// (attention_gemm.cu) or the scalar flash-style kernels (attention.cu), to compare the two or fall back.
-static bool attention_gemm_default() {
-  static const bool gemm = [] {
+// TUNEFORGE_CUDA_ATTENTION=mma|gemm|flash (read once; default mma): in bf16 mode our flash kernels on the tensor cores
+// (attention_mma.cu; fp32 mode and the calls they do not fit take the GEMM path), cuBLAS products over query chunks
+// (attention_gemm.cu), or the scalar flash kernels (attention.cu), to compare them or fall back.
+enum class AttentionPath { Mma, Gemm, Flash };
+
+static AttentionPath attention_path_named(const std::string& s) {
+  if (s == "mma") return AttentionPath::Mma;
+  if (s == "gemm") return AttentionPath::Gemm;
+  if (s == "flash") return AttentionPath::Flash;
+  throw std::invalid_argument("CUDA attention path must be \"mma\", \"gemm\" or \"flash\", got \"" + s + "\"");
+}
+
+static AttentionPath attention_path_default() {
+  static const AttentionPath path = [] {
     const char* v = std::getenv("TUNEFORGE_CUDA_ATTENTION");
-    const std::string s = v ? v : "";
-    if (s.empty() || s == "gemm") return true;
-    if (s == "flash") return false;
-    throw std::runtime_error("TUNEFORGE_CUDA_ATTENTION must be \"gemm\" or \"flash\", got \"" + s + "\"");
+    return attention_path_named(v && *v ? v : "mma");
   }();
-  return gemm;
+  return path;
 }
 
 void allow_shared_memory(const void* kernel, size_t bytes, const char* name) {
@@ -115,10 +122,15 @@ class CudaRecording final : public Recording {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend() : attn_gemm_(cuda::attention_gemm_default()) {
+  CudaBackend() : attn_path_(cuda::attention_path_default()) {
     // Creates the context first, so a machine without a usable GPU or driver fails here with the runtime's reason
     // instead of inside cuBLAS (which may crash on a context that does not exist).
     CUDA_CHECK(cudaFree(nullptr));
+    int dev = 0;
+    cudaDeviceProp prop{};
+    CUDA_CHECK(cudaGetDevice(&dev));
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
+    mma_capable_ = prop.major >= 8;
     CUBLAS_CHECK(cublasCreate(&blas_));
     try {
       // fp32 mode: no TF32 tensor-core rounding (cuBLAS only uses it when asked; say so explicitly).
@@ -142,11 +154,18 @@ class CudaBackend final : public Backend {
   Device device() const override { return Device::CUDA; }
   void set_threads(int) override {}  // host threads play no part
   void set_weights_dtype(DType dt) override { attn_bf16_ = dt == DType::BF16; }
-  std::vector<std::string> attention_paths() const override { return {"gemm", "flash"}; }
-  void set_attention_path(const std::string& path) override {
-    if (path != "gemm" && path != "flash")
-      throw std::invalid_argument("CUDA attention path must be \"gemm\" or \"flash\", got \"" + path + "\"");
-    attn_gemm_ = path == "gemm";
+  std::vector<std::string> attention_paths() const override { return {"mma", "gemm", "flash"}; }
+  void set_attention_path(const std::string& path) override { attn_path_ = cuda::attention_path_named(path); }
+  std::string attention_route(const AttnDims& d) const override {
+    switch (route(d, {})) {
+      case cuda::AttentionPath::Mma:
+        return "mma";
+      case cuda::AttentionPath::Gemm:
+        return "gemm";
+      case cuda::AttentionPath::Flash:
+        break;
+    }
+    return "flash";
   }
 
   // Stream capture on a private stream (the legacy stream cannot be captured) in global mode, so anything a graph
@@ -296,12 +315,17 @@ class CudaBackend final : public Backend {
     cuda::qk_norm_rope(q_in, k_in, q_w, k_w, cs, N, H, KV, hd, eps, q, k, rstd_q, rstd_k, copies, stream_);
   }
 
-  // The GEMM path unless it is switched off or the call is a decoding step (fewer than kGemmMinRows query rows
-  // per KV head: the products would be too thin for the tensor cores and the flash kernel reads the cache once).
-  bool use_gemm(const AttnDims& d) const {
+  // The kernels a call takes. Decoding steps (fewer than kGemmMinRows query rows per KV head, or the slot read on the
+  // device) take the scalar flash kernel, which reads the cache once: products that thin would idle the tensor cores.
+  // Otherwise, in bf16 mode on compute capability 8.0 and up, the mma kernels where they fit; else the GEMM path,
+  // unless flash was chosen.
+  cuda::AttentionPath route(const AttnDims& d, std::initializer_list<const void*> tensors) const {
     constexpr int64_t kGemmMinRows = 16;
-    // A slot read on the device (a decoding step) takes the flash kernel: the GEMM path sizes its work on the host.
-    return attn_gemm_ && !d.q_off_dev && d.KV > 0 && d.H % d.KV == 0 && (int64_t)d.Tq * (d.H / d.KV) >= kGemmMinRows;
+    const bool wide = !d.q_off_dev && d.KV > 0 && d.H % d.KV == 0 && (int64_t)d.Tq * (d.H / d.KV) >= kGemmMinRows;
+    if (!wide || attn_path_ == cuda::AttentionPath::Flash) return cuda::AttentionPath::Flash;
+    if (attn_path_ == cuda::AttentionPath::Mma && attn_bf16_ && mma_capable_ && cuda::attention_mma_fits(d, tensors))
+      return cuda::AttentionPath::Mma;
+    return cuda::AttentionPath::Gemm;
   }
   void attention_fwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, float* out, float* lse, uint16_t* out16) override {
@@ -318,34 +342,47 @@ class CudaBackend final : public Backend {
   template <typename KV, typename TO>
   void attention_forward(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
                          const int32_t* seg, TO* out, float* lse) {
-    if (use_gemm(d)) {
-      void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, false));
-      cuda::attention_gemm_fwd(d, q, k, v, key_valid, seg, out, lse, blas_, attn_bf16_, work, stream_);
-    } else {
-      cuda::attention_fwd(d, q, k, v, key_valid, seg, out, lse, stream_);
+    switch (route(d, {q, k, v, out})) {
+      case cuda::AttentionPath::Mma:
+        return cuda::attention_mma_fwd(d, q, k, v, key_valid, seg, out, lse, stream_);
+      case cuda::AttentionPath::Gemm: {
+        void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, false));
+        return cuda::attention_gemm_fwd(d, q, k, v, key_valid, seg, out, lse, blas_, attn_bf16_, work, stream_);
+      }
+      case cuda::AttentionPath::Flash:
+        return cuda::attention_fwd(d, q, k, v, key_valid, seg, out, lse, stream_);
     }
   }
   void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
                      float* dv, float* scratch) override {
-    if (use_gemm(d)) {
-      void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, true));
-      cuda::attention_gemm_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, blas_, attn_bf16_,
-                               work, stream_);
-    } else {
-      cuda::attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
+    switch (route(d, {q, k, v, out})) {
+      case cuda::AttentionPath::Mma:
+        return cuda::attention_mma_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
+      case cuda::AttentionPath::Gemm: {
+        void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, true));
+        return cuda::attention_gemm_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, blas_,
+                                        attn_bf16_, work, stream_);
+      }
+      case cuda::AttentionPath::Flash:
+        return cuda::attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
     }
   }
 
-  // The GEMM path packs the bf16 values as they are; the flash kernels take fp32, so they get widened copies.
+  // The mma and GEMM paths read the bf16 values as they are; the flash kernels take fp32, so they get widened copies.
   void attention_bwd_h(const AttnDims& d, const uint16_t* q, const uint16_t* k, const uint16_t* v,
                        const int32_t* key_valid, const int32_t* seg, const uint16_t* out, const float* lse,
                        const float* dout, float* dq, float* dk, float* dv, float* scratch) override {
-    if (use_gemm(d)) {
-      void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, true));
-      cuda::attention_gemm_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, blas_, attn_bf16_,
-                               work, stream_);
-      return;
+    switch (route(d, {q, k, v, out})) {
+      case cuda::AttentionPath::Mma:
+        return cuda::attention_mma_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
+      case cuda::AttentionPath::Gemm: {
+        void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, true));
+        return cuda::attention_gemm_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, blas_,
+                                        attn_bf16_, work, stream_);
+      }
+      case cuda::AttentionPath::Flash:
+        break;
     }
     const int64_t nq = (int64_t)d.B * d.Tq * d.H * d.hd, nk = (int64_t)d.B * d.Tk * d.KV * d.hd;
     float* wide = static_cast<float*>(attn_wide_.get(sizeof(float) * (size_t)(2 * nq + 2 * nk)));
@@ -487,7 +524,8 @@ class CudaBackend final : public Backend {
   DeviceScratch attn_wide_;  // attention_bwd_h on the flash path: q, out, k, v widened to fp32
   DeviceScratch lora_work_;  // split sums of the LoRA kernels
   DeviceScratch lora_xa_;    // lora_apply's x A^T for ranks past cuda::kMaxApplyRank
-  bool attn_gemm_;           // attention path: gemm (attention_gemm.cu) or flash (attention.cu)
+  cuda::AttentionPath attn_path_;  // mma (attention_mma.cu), gemm (attention_gemm.cu) or flash (attention.cu)
+  bool mma_capable_ = false;        // compute capability 8.0 and up: bf16 mma.sync
   bool attn_bf16_ = false;   // bf16 base weights: attention's GEMMs in bf16 too
 };
 

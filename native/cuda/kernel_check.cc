@@ -607,6 +607,9 @@ class Harness {
     if (c.tail_pad) s += " tailpad";
     if (c.segments) s += " segments";
     s += tags;
+    // the kernels that ran, where the path hands some calls to others (the mma path: fp32 mode and decoding steps)
+    const std::string route = test_.attention_route(d);
+    if (!route.empty() && route != path) s += " ran:" + route;
     if (!path.empty()) s += " " + path;
     if (bf16) s += " bf16";
     return s;
@@ -629,6 +632,15 @@ class Harness {
         {{1, 150, 190, 37, 4, 2, 64}, true, false, true},
         {{2, 1, 40, 30, 16, 1, 64}, true, false, false},
     };
+    // bf16 mode only: the other head dimensions the mma kernels are built for, and blocks of 64 rows with a partial last
+    // one (130 = 64 + 64 + 2 queries, 65 keys = a full key block and one key)
+    const AttnCase bf16_cases[] = {
+        {{1, 130, 130, 0, 4, 2, 16}, false, true, true},
+        {{2, 65, 65, 0, 2, 1, 32}, true, false, false},
+        {{1, 100, 100, 0, 3, 3, 96}, false, false, true},
+        {{1, 50, 50, 0, 2, 1, 80}, false, true, false},
+        {{2, 70, 90, 20, 4, 1, 16}, true, false, true},  // a prefill of 70 queries after 20 cached slots
+    };
     // Every case on every attention path of the tested backend (the CUDA GEMM path hands calls with fewer than
     // 16 query rows per KV head, here the 7-row prefill chunk and the 4-head decoding step, to the flash kernels),
     // then a few in bf16 mode, against the fp32 reference.
@@ -636,9 +648,12 @@ class Harness {
     if (paths.empty()) paths.push_back("");
     for (const std::string& path : paths) {
       test_.set_attention_path(path);
-      for (const AttnCase& c : cases) attention_case(c, path, false);
+      // fp32 mode on the mma path is the GEMM path's (the cases would run the same kernels again)
+      if (path != "mma")
+        for (const AttnCase& c : cases) attention_case(c, path, false);
       test_.set_weights_dtype(DType::BF16);
       for (int i : {0, 3, 5, 6, 7, 8, 9}) attention_case(cases[i], path, true);
+      for (const AttnCase& c : bf16_cases) attention_case(c, path, true);
       test_.set_weights_dtype(DType::F32);
     }
   }

@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "engine/backend.h"
 
@@ -103,6 +104,20 @@ template <typename T>
 void attention_gemm_bwd(const AttnDims& d, const T* q, const T* k, const T* v, const int32_t* key_valid,
                         const int32_t* seg, const T* out, const float* lse, const float* dout, float* dq, float* dk,
                         float* dv, float* scratch, cublasHandle_t blas, bool bf16, void* work, cudaStream_t s);
+
+// attention_mma.cu: the same contract in flash style on the tensor cores (bf16 mode, compute capability 8.0 and up;
+// the caller checks): Q, K, V, dO fp32 or bf16 (rounded to bf16 as they are loaded), out fp32 or bf16. Only for calls
+// attention_mma_fits: a head dimension it is built for (16, 32, 64, 80, 96, 128), no slot read on the device, and
+// every tensor starting on a 32-bit word.
+bool attention_mma_fits(const AttnDims& d, std::initializer_list<const void*> tensors);
+template <typename TQ, typename KV, typename TO>
+void attention_mma_fwd(const AttnDims& d, const TQ* q, const KV* k, const KV* v, const int32_t* key_valid,
+                       const int32_t* seg, TO* out, float* lse, cudaStream_t s);
+// `scratch` holds B*T*H floats (D), as attention_bwd's.
+template <typename T>
+void attention_mma_bwd(const AttnDims& d, const T* q, const T* k, const T* v, const int32_t* key_valid,
+                       const int32_t* seg, const T* out, const float* lse, const float* dout, float* dq, float* dk,
+                       float* dv, float* scratch, cudaStream_t s);
 
 // swiglu.cu: g and u fp32 or bf16 bits (TI), the forward's output fp32 or bf16 bits (TO)
 // (g16, u16: optional bf16 copies of fp32 g and u, written as they are read)

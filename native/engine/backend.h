@@ -88,6 +88,9 @@ class Backend {
   // chosen by TUNEFORGE_CUDA_ATTENTION), so the kernel self-test can check each; the CPU has one (empty list).
   virtual std::vector<std::string> attention_paths() const { return {}; }
   virtual void set_attention_path(const std::string&) {}
+  // The kernels a call of these dimensions takes on the current path (CUDA: "mma", "gemm" or "flash"; a path may hand
+  // calls it does not fit to another), named in the kernel check's report; empty where there is one implementation.
+  virtual std::string attention_route(const AttnDims&) const { return ""; }
 
   // Runs independent pieces of work, in any order. The CPU runs the pieces whose products are all too small to be
   // split across its threads side by side, one thread each (a tiny model's products otherwise leave all but one

@@ -19,7 +19,9 @@
 // - 2e-2 for attention in bf16 mode (shapes ending " bf16"): the GEMM path rounds Q, K, V, dO and then P and dS
 //   to bf16 (2^-9 relative each, through two chained products), the CPU reference stays fp32; the expected error
 //   is a few 1e-3 relative to the output's maximum, while a wrong mask, head or scale gives 1e-1 or more.
-// Attention is checked on every path the backend has (CUDA: shapes ending " gemm" / " flash", fp32 and bf16).
+// Attention is checked on every path the backend has (CUDA: shapes ending " gemm" / " flash", fp32 and bf16, and
+// " mma" in bf16 only: its fp32 mode is the GEMM path's). A call a path hands to other kernels says so (" ran:flash"
+// for a decoding step on the GEMM or mma path); the mma kernels' precision is the GEMM path's bf16 mode.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cudaInfo, kernelCheck, type KernelCheckEntry } from "../../src/engine/native.js";
@@ -137,9 +139,29 @@ function assertReport(entries: KernelCheckEntry[]): void {
   assert.deepEqual(failures, [], failures.join("\n"));
 }
 
-/** The CUDA backend's two attention paths were both checked, in fp32 and bf16, and on cases long enough to split
- * into several query chunks on the GEMM path (T300: chunks of 128 rows; a 150-row prefill after 37 cached slots). */
+/** The CUDA backend's attention paths were all checked, in fp32 and bf16 (the mma path: bf16, on its own kernels), and
+ * on cases long enough to split into several query chunks on the GEMM path (T300: chunks of 128 rows; a 150-row
+ * prefill after 37 cached slots) and into several 64-row blocks of the mma kernels. */
 function assertAttentionPaths(entries: KernelCheckEntry[]): void {
+  for (const op of ["attention_fwd", "attention_fwd_kv16", "attention_bwd", "attention_bwd_h"]) {
+    const mma = entries.filter((e) => e.op === op && e.shape.endsWith(" mma bf16")).map((e) => e.shape);
+    for (const long of [" Tq300 ", " Tq130 "])
+      assert.ok(
+        mma.some((s) => s.includes(long) && !s.includes(" ran:")),
+        `${op} ran the mma kernels on a case of several blocks (${long.trim()})`,
+      );
+    for (const hd of [16, 32, 64, 80, 96, 128])
+      assert.ok(
+        mma.some((s) => s.includes(` hd${hd} `) && !s.includes(" ran:")),
+        `${op} ran the mma kernels with head dim ${hd}`,
+      );
+  }
+  assert.ok(
+    entries.some(
+      (e) => e.op === "attention_fwd" && /Tq150 .*qoff37 /.test(e.shape) && e.shape.endsWith(" mma bf16"),
+    ),
+    "attention_fwd checked on the mma kernels at a cache offset",
+  );
   for (const path of ["gemm", "flash"]) {
     for (const op of ["attention_fwd", "attention_bwd"]) {
       const shapes = entries.filter((e) => e.op === op).map((e) => e.shape);

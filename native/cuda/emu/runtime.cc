@@ -356,6 +356,16 @@ uint64_t shfl_xor(unsigned mask, uint64_t bits, int lane_mask, int width) {
   return got;
 }
 
+const uint64_t* warp_publish(const void* p) {
+  static_assert(sizeof(void*) <= sizeof(uint64_t), "a pointer fits a shuffle slot");
+  const int t = run->current, base = t - t % 32;
+  run->shfl_slots[t] = (uint64_t)(uintptr_t)p;
+  wait_at(Wait::Warp);
+  return &run->shfl_slots[base];
+}
+
+void warp_release() { wait_at(Wait::Warp); }
+
 void* dynamic_shared() { return run->shared.data(); }
 
 // What a GPU would reject about a launch's configuration (checked when it is issued, captured or not).
@@ -548,7 +558,8 @@ cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int v
 }
 
 // TUNEFORGE_CUDA_EMU_GUARD=1: every allocation ends exactly against an inaccessible page (so it is aligned only
-// to its element size: no kernel here loads vectors wider than one element) and starts a page after another, so
+// to its element size: the kernels that load 16-byte vectors, attention_mma.cu's, check the alignment and load
+// single words otherwise) and starts a page after another, so
 // a kernel reading or writing one element past the end faults at once. Run with TUNEFORGE_CUDA_CACHE=0, so each
 // tensor is its own allocation.
 bool guard_pages() {

@@ -30,6 +30,13 @@ struct dim3 {
 struct uint3 {
   unsigned x, y, z;
 };
+// 16-byte vectors, aligned as CUDA's (one load or store of 16 bytes)
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
+};
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
 // Set by the scheduler before it resumes a thread's fiber; launches run one at a time.
 extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
@@ -192,6 +199,11 @@ namespace emu {
 
 // A warp shuffle exchanges 8-byte slots between the 32 fibers of a warp (two warp barriers).
 uint64_t shfl_xor(unsigned mask, uint64_t bits, int lane_mask, int width);
+// Warp-collective operations (the tensor cores' mma.sync, cuda/mma.cuh): every lane of the calling warp publishes a
+// pointer and gets the warp's 32 back, in lane order, as integers; they stay valid until every lane has called
+// warp_release() (two warp barriers in all, as a shuffle).
+const uint64_t* warp_publish(const void* p);
+void warp_release();
 
 struct LaunchConfig {
   dim3 grid;

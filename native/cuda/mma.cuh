@@ -1,0 +1,102 @@
+// One warp's tensor-core product, D[16x8] += A[16x16] B[16x8] with bf16 A and B and fp32 D
+// (`mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32`, compute capability 8.0 and up), and the fragment helpers
+// the attention kernels build on it. Fragments are laid out as the PTX ISA defines them for this shape, with
+// g = lane / 4 and t = lane % 4 (two bf16 per 32-bit register, the lower column or row in the low half):
+//   A a[4]: a[0] = row g, columns 2t and 2t+1; a[1] = row g+8, the same columns; a[2], a[3] = the same rows at
+//           columns 2t+8 and 2t+9.
+//   B b[2]: b[0] = rows (k) 2t and 2t+1 of column g; b[1] = rows 2t+8 and 2t+9.
+//   D d[4]: d[0], d[1] = row g, columns 2t and 2t+1; d[2], d[3] = row g+8.
+// The emulator (TUNEFORGE_CUDA_EMU) computes the same product from the same fragments, gathered from the warp's 32
+// lanes, so a kernel whose fragments are wrong fails its checks there as it would on a GPU.
+#pragma once
+#include <cstdint>
+
+#include "cuda/common.cuh"
+
+namespace tf::cuda {
+
+#ifdef TUNEFORGE_CUDA_EMU
+inline void mma_bf16_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+  struct Regs {
+    uint32_t a[4], b[2];
+  } const mine{{a[0], a[1], a[2], a[3]}, {b[0], b[1]}};
+  const uint64_t* lanes = ::emu::warp_publish(&mine);
+  auto of = [lanes](int lane) { return reinterpret_cast<const Regs*>((uintptr_t)lanes[lane]); };
+  auto half = [](uint32_t r, int hi) { return bf16_bits_to_f32((uint16_t)(hi ? r >> 16 : r & 0xffffu)); };
+  const int lane = threadIdx.x % 32, g = lane >> 2, t = lane & 3;
+  float out[4];
+  for (int i = 0; i < 4; i++) {
+    const int row = g + 8 * (i >> 1), col = 2 * t + (i & 1);
+    float acc = d[i];
+    for (int k = 0; k < 16; k++) {
+      // A(row, k) sits in lane (row % 8) * 4 + (k % 8) / 2, register (row / 8) + 2 (k / 8); B(k, col) in lane
+      // col * 4 + (k % 8) / 2, register k / 8; the half is k % 2 for both.
+      const float x = half(of((row & 7) * 4 + (k & 7) / 2)->a[(row >> 3) + 2 * (k >> 3)], k & 1);
+      const float y = half(of(col * 4 + (k & 7) / 2)->b[k >> 3], k & 1);
+      acc += x * y;  // a product of two bf16 is exact in fp32
+    }
+    out[i] = acc;
+  }
+  ::emu::warp_release();  // every lane has read the others' registers before any of them changes
+  for (int i = 0; i < 4; i++) d[i] = out[i];
+}
+#else
+__device__ inline void mma_bf16_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+  __trap();  // the host only launches these kernels on compute capability 8.0 and up
+#endif
+}
+#endif
+
+// Two values rounded to bf16 (nearest even) in one register, `lo` in the low half.
+__device__ inline uint32_t pack_bf16(float lo, float hi) {
+  return (uint32_t)f32_to_bf16_bits(lo) | ((uint32_t)f32_to_bf16_bits(hi) << 16);
+}
+
+__device__ inline uint32_t load_u32(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
+
+// A fragment of rows [r0, r0 + 16) and columns [c0, c0 + 16) of a row-major bf16 tile with row stride LD (shared).
+template <int LD>
+__device__ inline void frag_a(uint32_t a[4], const uint16_t* tile, int r0, int c0) {
+  const int lane = threadIdx.x % 32;
+  const uint16_t* p = tile + (r0 + lane / 4) * LD + c0 + 2 * (lane % 4);
+  a[0] = load_u32(p);
+  a[1] = load_u32(p + 8 * LD);
+  a[2] = load_u32(p + 8);
+  a[3] = load_u32(p + 8 * LD + 8);
+}
+
+// B fragment of B = tile^T: B(k, n) = tile[n0 + n][k0 + k] (the keys of Q K^T, whose rows are B's columns).
+template <int LD>
+__device__ inline void frag_b_t(uint32_t b[2], const uint16_t* tile, int n0, int k0) {
+  const int lane = threadIdx.x % 32;
+  const uint16_t* p = tile + (n0 + lane / 4) * LD + k0 + 2 * (lane % 4);
+  b[0] = load_u32(p);
+  b[1] = load_u32(p + 8);
+}
+
+// B fragment of B = tile: B(k, n) = tile[k0 + k][n0 + n] (the values of P V: two tile rows per register).
+template <int LD>
+__device__ inline void frag_b(uint32_t b[2], const uint16_t* tile, int k0, int n0) {
+  const int lane = threadIdx.x % 32;
+  const uint16_t* p = tile + (k0 + 2 * (lane % 4)) * LD + n0 + lane / 4;
+  b[0] = (uint32_t)p[0] | ((uint32_t)p[LD] << 16);
+  b[1] = (uint32_t)p[8 * LD] | ((uint32_t)p[9 * LD] << 16);
+}
+
+// The A fragment of a 16x16 matrix whose columns [0, 8) and [8, 16) are two D fragments, rounded to bf16: a
+// product's result (probabilities, dS) goes into the next product without leaving the registers.
+__device__ inline void frag_a_from_d(uint32_t a[4], const float lo[4], const float hi[4]) {
+  a[0] = pack_bf16(lo[0], lo[1]);
+  a[1] = pack_bf16(lo[2], lo[3]);
+  a[2] = pack_bf16(hi[0], hi[1]);
+  a[3] = pack_bf16(hi[2], hi[3]);
+}
+
+}  // namespace tf::cuda
