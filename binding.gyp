@@ -48,6 +48,7 @@
               "native/cuda/attention.cu",
               "native/cuda/attention_gemm.cu",
               "native/cuda/attention_mma.cu",
+              "native/cuda/attention_decode.cu",
               "native/cuda/swiglu.cu",
               "native/cuda/cross_entropy.cu",
               "native/cuda/adamw.cu",

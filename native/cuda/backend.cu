@@ -31,7 +31,7 @@ bool sync_after_launch() {
 // TUNEFORGE_CUDA_ATTENTION=mma|gemm|flash (read once; default mma): in bf16 mode our flash kernels on the tensor cores
 // (attention_mma.cu; fp32 mode and the calls they do not fit take the GEMM path), cuBLAS products over query chunks
 // (attention_gemm.cu), or the scalar flash kernels (attention.cu), to compare them or fall back.
-enum class AttentionPath { Mma, Gemm, Flash };
+enum class AttentionPath { Mma, Gemm, Flash, Decode };  // Decode: what decoding steps take on the mma and gemm paths
 
 static AttentionPath attention_path_named(const std::string& s) {
   if (s == "mma") return AttentionPath::Mma;
@@ -162,6 +162,8 @@ class CudaBackend final : public Backend {
         return "mma";
       case cuda::AttentionPath::Gemm:
         return "gemm";
+      case cuda::AttentionPath::Decode:
+        return "decode";
       case cuda::AttentionPath::Flash:
         break;
     }
@@ -316,13 +318,15 @@ class CudaBackend final : public Backend {
   }
 
   // The kernels a call takes. Decoding steps (fewer than kGemmMinRows query rows per KV head, or the slot read on the
-  // device) take the scalar flash kernel, which reads the cache once: products that thin would idle the tensor cores.
-  // Otherwise, in bf16 mode on compute capability 8.0 and up, the mma kernels where they fit; else the GEMM path,
-  // unless flash was chosen.
-  cuda::AttentionPath route(const AttnDims& d, std::initializer_list<const void*> tensors) const {
+  // device: products that thin would idle the tensor cores) take attention_decode.cu's chunked kernels (the scalar
+  // flash kernel on the flash path, in backward, and for shapes those do not fit). Otherwise, in bf16 mode on compute
+  // capability 8.0 and up, the mma kernels where they fit; else the GEMM path, unless flash was chosen.
+  cuda::AttentionPath route(const AttnDims& d, std::initializer_list<const void*> tensors, bool backward = false) const {
     constexpr int64_t kGemmMinRows = 16;
     const bool wide = !d.q_off_dev && d.KV > 0 && d.H % d.KV == 0 && (int64_t)d.Tq * (d.H / d.KV) >= kGemmMinRows;
-    if (!wide || attn_path_ == cuda::AttentionPath::Flash) return cuda::AttentionPath::Flash;
+    if (attn_path_ == cuda::AttentionPath::Flash) return cuda::AttentionPath::Flash;
+    if (!wide)
+      return !backward && cuda::attention_decode_fits(d) ? cuda::AttentionPath::Decode : cuda::AttentionPath::Flash;
     if (attn_path_ == cuda::AttentionPath::Mma && attn_bf16_ && mma_capable_ && cuda::attention_mma_fits(d, tensors))
       return cuda::AttentionPath::Mma;
     return cuda::AttentionPath::Gemm;
@@ -349,6 +353,10 @@ class CudaBackend final : public Backend {
         void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, false));
         return cuda::attention_gemm_fwd(d, q, k, v, key_valid, seg, out, lse, blas_, attn_bf16_, work, stream_);
       }
+      case cuda::AttentionPath::Decode: {
+        void* work = attn_decode_.get(cuda::attention_decode_bytes(d));
+        return cuda::attention_decode(d, q, k, v, key_valid, seg, out, lse, work, stream_);
+      }
       case cuda::AttentionPath::Flash:
         return cuda::attention_fwd(d, q, k, v, key_valid, seg, out, lse, stream_);
     }
@@ -356,7 +364,7 @@ class CudaBackend final : public Backend {
   void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
                      const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
                      float* dv, float* scratch) override {
-    switch (route(d, {q, k, v, out})) {
+    switch (route(d, {q, k, v, out}, true)) {
       case cuda::AttentionPath::Mma:
         return cuda::attention_mma_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
       case cuda::AttentionPath::Gemm: {
@@ -365,6 +373,7 @@ class CudaBackend final : public Backend {
                                         attn_bf16_, work, stream_);
       }
       case cuda::AttentionPath::Flash:
+      case cuda::AttentionPath::Decode:  // (never routed in backward)
         return cuda::attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
     }
   }
@@ -373,7 +382,7 @@ class CudaBackend final : public Backend {
   void attention_bwd_h(const AttnDims& d, const uint16_t* q, const uint16_t* k, const uint16_t* v,
                        const int32_t* key_valid, const int32_t* seg, const uint16_t* out, const float* lse,
                        const float* dout, float* dq, float* dk, float* dv, float* scratch) override {
-    switch (route(d, {q, k, v, out})) {
+    switch (route(d, {q, k, v, out}, true)) {
       case cuda::AttentionPath::Mma:
         return cuda::attention_mma_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
       case cuda::AttentionPath::Gemm: {
@@ -382,6 +391,7 @@ class CudaBackend final : public Backend {
                                         attn_bf16_, work, stream_);
       }
       case cuda::AttentionPath::Flash:
+      case cuda::AttentionPath::Decode:
         break;
     }
     const int64_t nq = (int64_t)d.B * d.Tq * d.H * d.hd, nk = (int64_t)d.B * d.Tk * d.KV * d.hd;
@@ -522,6 +532,7 @@ class CudaBackend final : public Backend {
   DeviceScratch partial_, row_loss_, act16_, many_items_, many_partial_, many_sums_;
   DeviceScratch attn_work_;  // the GEMM attention's packed operands and one chunk of scores
   DeviceScratch attn_wide_;  // attention_bwd_h on the flash path: q, out, k, v widened to fp32
+  DeviceScratch attn_decode_;  // decoding steps' partial outputs (attention_decode.cu)
   DeviceScratch lora_work_;  // split sums of the LoRA kernels
   DeviceScratch lora_xa_;    // lora_apply's x A^T for ranks past cuda::kMaxApplyRank
   cuda::AttentionPath attn_path_;  // mma (attention_mma.cu), gemm (attention_gemm.cu) or flash (attention.cu)

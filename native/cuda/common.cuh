@@ -38,11 +38,14 @@ bool sync_after_launch();
     if (::tf::cuda::sync_after_launch()) ::tf::cuda::check(cudaDeviceSynchronize(), name, __FILE__, __LINE__); \
   } while (0)
 
-// Unrolls the loop that follows (nvcc); the emulator's g++ builds do without.
+// Unrolls the loop that follows, fully or n times (nvcc); the emulator's g++ builds do without.
 #ifdef __CUDACC__
 #define TF_UNROLL _Pragma("unroll")
+#define TF_PRAGMA(x) _Pragma(#x)
+#define TF_UNROLL_BY(n) TF_PRAGMA(unroll n)
 #else
 #define TF_UNROLL
+#define TF_UNROLL_BY(n)
 #endif
 
 namespace tf::cuda {

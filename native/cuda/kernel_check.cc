@@ -631,6 +631,10 @@ class Harness {
         // run to q_off + its last row; and a decoding step with 16 query heads on one KV head (16 rows: GEMM)
         {{1, 150, 190, 37, 4, 2, 64}, true, false, true},
         {{2, 1, 40, 30, 16, 1, 64}, true, false, false},
+        // decoding steps over several 64-key chunks of a longer cache, the last chunks past the slot (empty partials
+        // on the decode kernels); a 3-row step after 100 cached slots
+        {{2, 1, 200, 150, 8, 2, 64}, true, false, false},
+        {{2, 3, 140, 100, 4, 4, 128}, false, true, true},
     };
     // bf16 mode only: the other head dimensions the mma kernels are built for, and blocks of 64 rows with a partial last
     // one (130 = 64 + 64 + 2 queries, 65 keys = a full key block and one key)
@@ -652,7 +656,7 @@ class Harness {
       if (path != "mma")
         for (const AttnCase& c : cases) attention_case(c, path, false);
       test_.set_weights_dtype(DType::BF16);
-      for (int i : {0, 3, 5, 6, 7, 8, 9}) attention_case(cases[i], path, true);
+      for (int i : {0, 3, 5, 6, 7, 8, 9, 10, 11}) attention_case(cases[i], path, true);
       for (const AttnCase& c : bf16_cases) attention_case(c, path, true);
       test_.set_weights_dtype(DType::F32);
     }

@@ -162,6 +162,15 @@ function assertAttentionPaths(entries: KernelCheckEntry[]): void {
     ),
     "attention_fwd checked on the mma kernels at a cache offset",
   );
+  // decoding steps on the chunked decode kernels (the gemm and mma paths), over several chunks with the slot on the
+  // device, with fp32 and bf16 caches
+  for (const op of ["attention_fwd", "attention_fwd_kv16"])
+    assert.ok(
+      entries.some(
+        (e) => e.op === op && / Tk200 .*slot-on-device ran:decode /.test(e.shape) && e.output === "out",
+      ),
+      `${op} ran the decode kernels on a multi-chunk step with the slot on the device`,
+    );
   for (const path of ["gemm", "flash"]) {
     for (const op of ["attention_fwd", "attention_bwd"]) {
       const shapes = entries.filter((e) => e.op === op).map((e) => e.shape);

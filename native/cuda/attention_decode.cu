@@ -1,0 +1,203 @@
+// Attention for decoding steps (a few query rows per sequence against a long KV cache), flash-decoding style: the key
+// range is cut into chunks of 64 and every (chunk, KV head, sequence) is a block, so a step with 32 sequences of 256
+// cached keys runs 1024 blocks where the flash kernel of attention.cu runs one warp per query row. A block scores its
+// keys for every query row of the heads sharing its KV head (the cache is read once, not once per query head), keeps
+// its own softmax statistics, and writes a partial output; a second kernel merges each row's partials in chunk order.
+// fp32 sums throughout (fp32 mode matches the CPU to the flash kernel's tolerance); K and V fp32 or bf16 (a bf16 cache),
+// the output fp32 or bf16. The slot may be read on the device (a recorded step): the grid covers the whole cache and the
+// chunks past the last visible key only write empty partials. Semantics as native/cpu/attention.cc.
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "cuda/common.cuh"
+#include "cuda/kernels.cuh"
+
+namespace tf::cuda {
+
+namespace {
+
+constexpr int kChunk = 64;                 // keys per block
+constexpr int kDecodeThreads = 128;        // 4 warps, 16 keys each
+constexpr int kKeysPerWarp = kChunk / 4;
+constexpr int kMaxDimsPerLane = kDecodeMaxHeadDim / 32;
+
+int chunks_of(const AttnDims& d) { return (d.Tk + kChunk - 1) / kChunk; }
+
+// A partial: the chunk's unnormalised output for one row, then its max and its sum of exp(score - max).
+__device__ inline int64_t partial_at(const AttnDims& d, int rows, int b, int g, int c, int r) {
+  return ((((int64_t)b * d.KV + g) * ((d.Tk + kChunk - 1) / kChunk) + c) * rows + r) * (d.hd + 2);
+}
+
+// Grid (chunks, KV, B). Row r of a block is query t = r / G of head g * G + r % G; MAXR bounds the rows (G x Tq), whose
+// output sums each thread holds in registers (the common step, 1 or 2 heads per KV head, takes MAXR = 4: fewer
+// registers, more blocks per SM).
+template <typename KV, int MAXR>
+__global__ void __launch_bounds__(kDecodeThreads)
+    attention_decode_kernel(AttnDims d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
+                            const int32_t* seg, float* part, float scale) {
+  extern __shared__ float decode_smem[];
+  const int hd = d.hd, G = d.H / d.KV, rows = G * d.Tq;
+  const int c = blockIdx.x, g = blockIdx.y, b = blockIdx.z, s0 = c * kChunk;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int q_off = d.q_off_dev ? *d.q_off_dev : d.q_off;
+  float* qs = decode_smem;          // [rows][hd]
+  float* ps = qs + rows * hd;       // [rows][kChunk] scores, then probabilities
+  float* stats = ps + rows * kChunk;  // [rows][2] max, sum
+
+  if (s0 > q_off + d.Tq - 1) {  // no query sees a key of this chunk (causal): an empty partial
+    for (int idx = threadIdx.x; idx < rows * (hd + 2); idx += blockDim.x) {
+      const int r = idx / (hd + 2), i = idx % (hd + 2);
+      part[partial_at(d, rows, b, g, c, r) + i] = i == hd ? -INFINITY : 0.0f;
+    }
+    return;
+  }
+  const int64_t qstride = (int64_t)d.H * hd, kstride = (int64_t)d.KV * hd;
+  const int64_t kvrow = (int64_t)b * d.Tk;
+  for (int idx = threadIdx.x; idx < rows * hd; idx += blockDim.x) {
+    const int r = idx / hd, i = idx % hd;
+    qs[idx] = q[((int64_t)b * d.Tq + r / G) * qstride + (int64_t)(g * G + r % G) * hd + i];
+  }
+  __syncthreads();
+
+  // Scores: warp w takes keys s0 + 16w .. s0 + 16w + 15; each lane holds dims lane, lane + 32, ... of one key and the
+  // rows' dot products are warp sums.
+  const KV* kb = k + kvrow * kstride + (int64_t)g * hd;
+  auto load_key = [&](float* kr, int s) {
+    TF_UNROLL for (int e = 0; e < kMaxDimsPerLane; e++) {
+      const int dim = lane + 32 * e;
+      kr[e] = s < d.Tk && dim < hd ? as_float(kb[(int64_t)s * kstride + dim]) : 0.0f;
+    }
+  };
+  float kr[kMaxDimsPerLane], next[kMaxDimsPerLane];
+  load_key(next, s0 + warp * kKeysPerWarp);
+  for (int i = 0; i < kKeysPerWarp; i++) {
+    const int j = warp * kKeysPerWarp + i, s = s0 + j;
+    TF_UNROLL for (int e = 0; e < kMaxDimsPerLane; e++) kr[e] = next[e];
+    if (i + 1 < kKeysPerWarp) load_key(next, s + 1);  // in flight while this key is scored
+    for (int r = 0; r < rows; r++) {
+      float x = 0.0f;
+      TF_UNROLL for (int e = 0; e < kMaxDimsPerLane; e++) {
+        const int dim = lane + 32 * e;
+        if (dim < hd) x = fmaf(qs[r * hd + dim], kr[e], x);
+      }
+      x = warp_sum(x);
+      const int tq = q_off + r / G;  // the query's key index
+      const bool vis = s < d.Tk && s <= tq && (!key_valid || key_valid[kvrow + s] != 0) &&
+                       (!seg || seg[kvrow + s] == seg[kvrow + tq]);
+      if (lane == 0) ps[r * kChunk + j] = vis ? x * scale : -INFINITY;
+    }
+  }
+  __syncthreads();
+
+  // The chunk's softmax per row (a warp per row): probabilities relative to the chunk's max.
+  for (int r = warp; r < rows; r += kDecodeThreads / 32) {
+    float* row = ps + r * kChunk;
+    const float m = warp_max(fmaxf(row[lane], row[lane + 32]));
+    float sum = 0.0f;
+    for (int j = lane; j < kChunk; j += 32) {
+      const float p = m == -INFINITY ? 0.0f : expf(row[j] - m);
+      row[j] = p;
+      sum += p;
+    }
+    sum = warp_sum(sum);
+    if (lane == 0) {
+      stats[2 * r] = m;
+      stats[2 * r + 1] = sum;
+    }
+  }
+  __syncthreads();
+
+  // The partial output: a thread per dimension, keys in order, every row at once (V read once per block).
+  const KV* vb = v + kvrow * kstride + (int64_t)g * hd;
+  const int nk = min(kChunk, d.Tk - s0);
+  for (int dim = threadIdx.x; dim < hd; dim += blockDim.x) {
+    float acc[MAXR];
+    TF_UNROLL for (int r = 0; r < MAXR; r++) acc[r] = 0.0f;
+    TF_UNROLL_BY(8) for (int j = 0; j < nk; j++) {
+      const float x = as_float(vb[(int64_t)(s0 + j) * kstride + dim]);
+      TF_UNROLL for (int r = 0; r < MAXR; r++)
+        if (r < rows) acc[r] = fmaf(ps[r * kChunk + j], x, acc[r]);
+    }
+    TF_UNROLL for (int r = 0; r < MAXR; r++)
+      if (r < rows) part[partial_at(d, rows, b, g, c, r) + dim] = acc[r];
+  }
+  for (int r = threadIdx.x; r < rows; r += blockDim.x) {
+    part[partial_at(d, rows, b, g, c, r) + hd] = stats[2 * r];
+    part[partial_at(d, rows, b, g, c, r) + hd + 1] = stats[2 * r + 1];
+  }
+}
+
+// Grid (H, Tq, B): a row's partials merged in chunk order; a row that saw no key gets output 0 and lse 0.
+template <typename TO>
+__global__ void __launch_bounds__(kDecodeThreads)
+    attention_decode_merge_kernel(AttnDims d, const float* part, TO* out, float* lse) {
+  const int h = blockIdx.x, t = blockIdx.y, b = blockIdx.z;
+  const int G = d.H / d.KV, g = h / G, rows = G * d.Tq, r = t * G + h % G;
+  const int chunks = (d.Tk + kChunk - 1) / kChunk;
+  float m = -INFINITY;
+  for (int c = 0; c < chunks; c++) m = fmaxf(m, part[partial_at(d, rows, b, g, c, r) + d.hd]);
+  float sum = 0.0f;
+  if (m != -INFINITY)
+    for (int c = 0; c < chunks; c++) {
+      const float* p = part + partial_at(d, rows, b, g, c, r);
+      if (p[d.hd] != -INFINITY) sum += p[d.hd + 1] * expf(p[d.hd] - m);
+    }
+  const int64_t o = ((int64_t)b * d.Tq + t) * d.H * d.hd + (int64_t)h * d.hd;
+  for (int dim = threadIdx.x; dim < d.hd; dim += blockDim.x) {
+    float acc = 0.0f;
+    if (m != -INFINITY)
+      for (int c = 0; c < chunks; c++) {
+        const float* p = part + partial_at(d, rows, b, g, c, r);
+        if (p[d.hd] != -INFINITY) acc += p[dim] * expf(p[d.hd] - m);
+      }
+    out[o + dim] = from_float<TO>(m == -INFINITY ? 0.0f : acc / sum);
+  }
+  if (lse && threadIdx.x == 0)
+    lse[((int64_t)b * d.Tq + t) * d.H + h] = m == -INFINITY ? 0.0f : m + logf(sum);
+}
+
+}  // namespace
+
+bool attention_decode_fits(const AttnDims& d) {
+  return d.KV > 0 && d.H % d.KV == 0 && d.hd <= kDecodeMaxHeadDim && (int64_t)(d.H / d.KV) * d.Tq <= kDecodeMaxRows;
+}
+
+size_t attention_decode_bytes(const AttnDims& d) {
+  const int64_t rows = (int64_t)(d.H / d.KV) * d.Tq;
+  return sizeof(float) * (size_t)((int64_t)d.B * d.KV * chunks_of(d) * rows * (d.hd + 2));
+}
+
+template <typename KV, typename TO>
+void attention_decode(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
+                      const int32_t* seg, TO* out, float* lse, void* work, cudaStream_t s) {
+  check_attention_dims(d, false);
+  if (!attention_decode_fits(d)) throw std::invalid_argument("attention_decode: a call attention_decode_fits refuses");
+  if (d.B == 0 || d.Tq == 0) return;
+  float* part = static_cast<float*>(work);
+  const int rows = (d.H / d.KV) * d.Tq;
+  const size_t smem = sizeof(float) * (size_t)rows * (d.hd + kChunk + 2);
+  const dim3 grid(chunks_of(d), d.KV, d.B);
+  const float scale = 1.0f / std::sqrt((float)d.hd);
+  if (rows <= 4) {
+    allow_shared_memory((const void*)attention_decode_kernel<KV, 4>, smem, "attention_decode_kernel");
+    attention_decode_kernel<KV, 4><<<grid, kDecodeThreads, smem, s>>>(d, q, k, v, key_valid, seg, part, scale);
+  } else {
+    allow_shared_memory((const void*)attention_decode_kernel<KV, kDecodeMaxRows>, smem, "attention_decode_kernel");
+    attention_decode_kernel<KV, kDecodeMaxRows><<<grid, kDecodeThreads, smem, s>>>(d, q, k, v, key_valid, seg, part, scale);
+  }
+  CUDA_LAUNCH_CHECK("attention_decode_kernel");
+  attention_decode_merge_kernel<TO><<<dim3(d.H, d.Tq, d.B), kDecodeThreads, 0, s>>>(d, part, out, lse);
+  CUDA_LAUNCH_CHECK("attention_decode_merge_kernel");
+}
+
+template void attention_decode(const AttnDims&, const float*, const float*, const float*, const int32_t*,
+                               const int32_t*, float*, float*, void*, cudaStream_t);
+template void attention_decode(const AttnDims&, const float*, const uint16_t*, const uint16_t*, const int32_t*,
+                               const int32_t*, float*, float*, void*, cudaStream_t);
+template void attention_decode(const AttnDims&, const float*, const float*, const float*, const int32_t*,
+                               const int32_t*, uint16_t*, float*, void*, cudaStream_t);
+template void attention_decode(const AttnDims&, const float*, const uint16_t*, const uint16_t*, const int32_t*,
+                               const int32_t*, uint16_t*, float*, void*, cudaStream_t);
+
+}  // namespace tf::cuda
