@@ -222,7 +222,7 @@ template <int HD>
 __global__ void __launch_bounds__(kThreadsMma)
     attention_mma_dq_kernel(AttnDims d, const void* q, const void* k, const void* v, bool in16, bool vec,
                             const int32_t* key_valid, const int32_t* seg, const float* lse, const float* D,
-                            const float* dout, float* dq, float scale, float scale_log2) {
+                            const uint16_t* dout, float* dq, float scale, float scale_log2) {
   constexpr int LD = kLd<HD>, KS = HD / 16, NS = HD / 8, NT = kTileB / 8;
   // Q, then dO, on their way to the fragments; then each key tile's K (rows 0..31) and V (rows 32..63).
   __shared__ uint4 words[kRows * LD / 8];
@@ -246,7 +246,7 @@ __global__ void __launch_bounds__(kThreadsMma)
   __syncthreads();
   TF_UNROLL for (int kk = 0; kk < KS; kk++) frag_a<LD>(qf[kk], tile, warp * 16, kk * 16);
   __syncthreads();
-  load_tile<HD, kRows>(tile, dout, false, vec, qbase, qstride, nq);
+  load_tile<HD, kRows>(tile, dout, true, vec, qbase, qstride, nq);
   __syncthreads();
   TF_UNROLL for (int kk = 0; kk < KS; kk++) frag_a<LD>(df[kk], tile, warp * 16, kk * 16);
   float lse2[2], Dr[2];
@@ -322,7 +322,7 @@ template <int HD>
 __global__ void __launch_bounds__(kThreadsMma)
     attention_mma_dkv_kernel(AttnDims d, const void* q, const void* k, const void* v, bool in16, bool vec,
                              const int32_t* key_valid, const int32_t* seg, const float* lse, const float* D,
-                             const float* dout, float* dk, float* dv, float scale, float scale_log2) {
+                             const uint16_t* dout, float* dk, float* dv, float scale, float scale_log2) {
   constexpr int LD = kLd<HD>, KS = HD / 16, NS = HD / 8, NT = kTileB / 8;
   extern __shared__ uint4 dkv_words[];
   uint16_t* Ks = reinterpret_cast<uint16_t*>(dkv_words);
@@ -360,7 +360,7 @@ __global__ void __launch_bounds__(kThreadsMma)
       const int64_t qbase = ((int64_t)b * T + t0) * qstride + (int64_t)h * HD;
       __syncthreads();  // the previous query tile is out of Qs, dOs and the row statistics
       load_tile<HD, kTileB>(Qs, q, in16, vec, qbase, qstride, nq);
-      load_tile<HD, kTileB>(dOs, dout, false, vec, qbase, qstride, nq);
+      load_tile<HD, kTileB>(dOs, dout, true, vec, qbase, qstride, nq);
       if (threadIdx.x < kTileB) {
         const int r = threadIdx.x;
         const int64_t at = ((int64_t)b * T + t0 + r) * d.H + h;
@@ -447,8 +447,8 @@ struct LaunchFwd {
 template <int HD>
 struct LaunchBwd {
   static void run(const AttnDims& d, const void* q, const void* k, const void* v, bool in16, bool vec,
-                  const int32_t* key_valid, const int32_t* seg, const float* lse, const float* D, const float* dout,
-                  float* dq, float* dk, float* dv, cudaStream_t s) {
+                  const int32_t* key_valid, const int32_t* seg, const float* lse, const float* D,
+                  const uint16_t* dout, float* dq, float* dk, float* dv, cudaStream_t s) {
     const float scale = 1.0f / std::sqrt((float)HD), scale_log2 = kLog2e * scale;
     const dim3 qgrid((d.Tq + kRows - 1) / kRows, d.H, d.B);
     attention_mma_dq_kernel<HD><<<qgrid, kThreadsMma, 0, s>>>(d, q, k, v, in16, vec, key_valid, seg, lse, D, dout, dq, scale, scale_log2);
@@ -493,18 +493,26 @@ void attention_mma_fwd(const AttnDims& d, const TQ* q, const KV* k, const KV* v,
   with_head_dim<LaunchFwd>(d.hd, d, q, q16, k, v, kv16, vec, key_valid, seg, out, out16, lse, s);
 }
 
+size_t attention_mma_bytes(const AttnDims& d, bool backward) {
+  return backward ? sizeof(uint16_t) * (size_t)d.B * d.Tq * d.H * d.hd : 0;
+}
+
 template <typename T>
 void attention_mma_bwd(const AttnDims& d, const T* q, const T* k, const T* v, const int32_t* key_valid,
                        const int32_t* seg, const T* out, const float* lse, const float* dout, float* dq, float* dk,
-                       float* dv, float* scratch, cudaStream_t s) {
+                       float* dv, float* scratch, void* work, cudaStream_t s) {
   check_attention_dims(d, true);
   if (!attention_mma_fits(d, {q, k, v, out}))
     throw std::invalid_argument("attention_mma_bwd: a call attention_mma_fits refuses");
   if (d.B == 0 || d.Tq == 0) return;
   float* D = scratch;  // [B*T, H]
-  attention_rowdot(out, dout, (int64_t)d.B * d.Tq * d.H, d.hd, D, s);
-  const bool vec = aligned(q, 16) && aligned(k, 16) && aligned(v, 16) && aligned(dout, 16);
-  with_head_dim<LaunchBwd>(d.hd, d, q, k, v, sizeof(T) == 2, vec, key_valid, seg, lse, D, dout, dq, dk, dv, s);
+  const int64_t n = (int64_t)d.B * d.Tq * d.H * d.hd;
+  attention_rowdot(out, dout, n / d.hd, d.hd, D, s);
+  // dO in bf16 once (the products read it so anyway): the dK/dV blocks read it again for every key block after it
+  uint16_t* dout16 = static_cast<uint16_t*>(work);
+  narrow_bf16(dout, n, dout16, s);
+  const bool vec = aligned(q, 16) && aligned(k, 16) && aligned(v, 16) && aligned(dout16, 16);
+  with_head_dim<LaunchBwd>(d.hd, d, q, k, v, sizeof(T) == 2, vec, key_valid, seg, lse, D, dout16, dq, dk, dv, s);
 }
 
 template void attention_mma_fwd(const AttnDims&, const float*, const float*, const float*, const int32_t*,
@@ -517,9 +525,9 @@ template void attention_mma_fwd(const AttnDims&, const float*, const uint16_t*, 
                                 const int32_t*, uint16_t*, float*, cudaStream_t);
 template void attention_mma_bwd(const AttnDims&, const float*, const float*, const float*, const int32_t*,
                                 const int32_t*, const float*, const float*, const float*, float*, float*, float*,
-                                float*, cudaStream_t);
+                                float*, void*, cudaStream_t);
 template void attention_mma_bwd(const AttnDims&, const uint16_t*, const uint16_t*, const uint16_t*, const int32_t*,
                                 const int32_t*, const uint16_t*, const float*, const float*, float*, float*, float*,
-                                float*, cudaStream_t);
+                                float*, void*, cudaStream_t);
 
 }  // namespace tf::cuda

@@ -366,7 +366,8 @@ class CudaBackend final : public Backend {
                      float* dv, float* scratch) override {
     switch (route(d, {q, k, v, out}, true)) {
       case cuda::AttentionPath::Mma:
-        return cuda::attention_mma_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
+        return cuda::attention_mma_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch,
+                                       attn_work_.get(cuda::attention_mma_bytes(d, true)), stream_);
       case cuda::AttentionPath::Gemm: {
         void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, true));
         return cuda::attention_gemm_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, blas_,
@@ -384,7 +385,8 @@ class CudaBackend final : public Backend {
                        const float* dout, float* dq, float* dk, float* dv, float* scratch) override {
     switch (route(d, {q, k, v, out}, true)) {
       case cuda::AttentionPath::Mma:
-        return cuda::attention_mma_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
+        return cuda::attention_mma_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch,
+                                       attn_work_.get(cuda::attention_mma_bytes(d, true)), stream_);
       case cuda::AttentionPath::Gemm: {
         void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, true));
         return cuda::attention_gemm_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, blas_,

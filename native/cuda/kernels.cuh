@@ -113,11 +113,13 @@ bool attention_mma_fits(const AttnDims& d, std::initializer_list<const void*> te
 template <typename TQ, typename KV, typename TO>
 void attention_mma_fwd(const AttnDims& d, const TQ* q, const KV* k, const KV* v, const int32_t* key_valid,
                        const int32_t* seg, TO* out, float* lse, cudaStream_t s);
-// `scratch` holds B*T*H floats (D), as attention_bwd's.
+// `scratch` holds B*T*H floats (D), as attention_bwd's; `work` is device memory of attention_mma_bytes(d, true) (dO in
+// bf16).
+size_t attention_mma_bytes(const AttnDims& d, bool backward);
 template <typename T>
 void attention_mma_bwd(const AttnDims& d, const T* q, const T* k, const T* v, const int32_t* key_valid,
                        const int32_t* seg, const T* out, const float* lse, const float* dout, float* dq, float* dk,
-                       float* dv, float* scratch, cudaStream_t s);
+                       float* dv, float* scratch, void* work, cudaStream_t s);
 
 // attention_decode.cu: the forward for decoding steps (few query rows per KV head against a long cache), the slot
 // possibly read on the device, in chunks of keys with a merge. Only for calls attention_decode_fits: at most
