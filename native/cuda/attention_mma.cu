@@ -85,6 +85,32 @@ __device__ inline int segment_of(const int32_t* seg, int64_t row, int s, int end
   return seg && s < end ? seg[row + s] : 0;
 }
 
+// A key loop's stage: the K and V tiles of keys [k0, k0 + ROWS) and their masks. bf16 tiles from 16-byte-aligned tensors
+// go by cp.async (no registers, in flight while the previous stage is computed; the caller commits), others through
+// registers (visible after the next barrier, as the masks are).
+template <int HD, int ROWS>
+__device__ inline void load_key_stage(uint16_t* Ks, uint16_t* Vs, int* ok, int* sg, const void* k, const void* v,
+                                      bool kv16, bool vec, int64_t base, int64_t stride, int k0, int kend,
+                                      const int32_t* key_valid, const int32_t* seg, int64_t kvrow) {
+  constexpr int LD = kLd<HD>, C = HD / 8;
+  const int nk = min(ROWS, kend - k0);
+  if (kv16 && vec) {
+    for (int idx = threadIdx.x; idx < ROWS * C; idx += kThreadsMma) {
+      const int r = idx / C, c = 8 * (idx % C);
+      const int64_t at = base + (int64_t)(k0 + min(r, nk - 1)) * stride + c;  // a row past nk reads nothing
+      copy16_async(Ks + r * LD + c, static_cast<const uint16_t*>(k) + at, r < nk);
+      copy16_async(Vs + r * LD + c, static_cast<const uint16_t*>(v) + at, r < nk);
+    }
+  } else {
+    load_tile<HD, ROWS>(Ks, k, kv16, vec, base + (int64_t)k0 * stride, stride, nk);
+    load_tile<HD, ROWS>(Vs, v, kv16, vec, base + (int64_t)k0 * stride, stride, nk);
+  }
+  if (threadIdx.x < ROWS) {
+    ok[threadIdx.x] = key_usable(key_valid, kvrow, k0 + threadIdx.x, kend);
+    sg[threadIdx.x] = segment_of(seg, kvrow, k0 + threadIdx.x, kend);
+  }
+}
+
 // A row's maximum and sum over the 4 lanes that hold it (lanes 4g .. 4g+3 of a D fragment).
 __device__ inline float quad_max(float v) {
   v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
@@ -115,10 +141,10 @@ __global__ void __launch_bounds__(kThreadsMma)
                              const int32_t* key_valid, const int32_t* seg, void* out, bool out16, float* lse,
                              float scale_log2) {
   constexpr int LD = kLd<HD>, KS = HD / 16, NS = HD / 8, NT = kTileF / 8;
-  __shared__ uint4 k_words[kTileF * LD / 8], v_words[kTileF * LD / 8];  // 16-byte words: aligned tile stores
-  __shared__ int key_ok[kTileF], key_seg[kTileF];
-  uint16_t* Ks = reinterpret_cast<uint16_t*>(k_words);
-  uint16_t* Vs = reinterpret_cast<uint16_t*>(v_words);
+  // Two stages of the key loop, each a K and a V tile (FwdShared): one is computed while the next one loads.
+  extern __shared__ uint4 fwd_words[];
+  __shared__ int key_ok[2][kTileF], key_seg[2][kTileF];
+  auto keys = [&](int stage) { return reinterpret_cast<uint16_t*>(fwd_words) + stage * 2 * kTileF * LD; };
 
   const int b = blockIdx.z, h = blockIdx.y, t0 = blockIdx.x * kRows;
   const int g = h / (d.H / d.KV);
@@ -129,11 +155,12 @@ __global__ void __launch_bounds__(kThreadsMma)
   const int64_t qbase = ((int64_t)b * d.Tq + t0) * qstride + (int64_t)h * HD;
   const int64_t kvbase = kvrow * kstride + (int64_t)g * HD;
 
-  // The queries go through the key tile's space into fragments each warp holds for the whole loop.
-  load_tile<HD, kRows>(Ks, q, q16, vec, qbase, qstride, nq);
+  // The queries go through the second stage's space into fragments each warp holds for the whole loop.
+  load_tile<HD, kRows>(keys(1), q, q16, vec, qbase, qstride, nq);
   __syncthreads();
   uint32_t qf[KS][4];
-  TF_UNROLL for (int kk = 0; kk < KS; kk++) frag_a<LD>(qf[kk], Ks, warp * 16, kk * 16);
+  TF_UNROLL for (int kk = 0; kk < KS; kk++) frag_a<LD>(qf[kk], keys(1), warp * 16, kk * 16);
+  __syncthreads();  // every warp has its fragments before the second stage is loaded
 
   float acc[NS][4] = {};
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows gr and gr + 8: running max (log2), partial sums
@@ -141,63 +168,71 @@ __global__ void __launch_bounds__(kThreadsMma)
   const int warp_last = d.q_off + t0 + warp * 16 + 15;          // the warp's last query position
   int qseg[2];
   TF_UNROLL for (int hr = 0; hr < 2; hr++) qseg[hr] = segment_of(seg, kvrow, d.q_off + t0 + warp * 16 + gr + 8 * hr, kend);
-  for (int k0 = 0; k0 < kend; k0 += kTileF) {
-    const int nk = min(kTileF, kend - k0);
-    __syncthreads();  // the previous tile (or the queries) are out of Ks and Vs
-    load_tile<HD, kTileF>(Ks, k, kv16, vec, kvbase + k0 * kstride, kstride, nk);
-    load_tile<HD, kTileF>(Vs, v, kv16, vec, kvbase + k0 * kstride, kstride, nk);
-    if (threadIdx.x < kTileF) {
-      key_ok[threadIdx.x] = key_usable(key_valid, kvrow, k0 + threadIdx.x, kend);
-      key_seg[threadIdx.x] = segment_of(seg, kvrow, k0 + threadIdx.x, kend);
-    }
+  auto load_stage = [&](int stage, int from) {
+    load_key_stage<HD, kTileF>(keys(stage), keys(stage) + kTileF * LD, key_ok[stage], key_seg[stage], k, v, kv16, vec,
+                               kvbase, kstride, from, kend, key_valid, seg, kvrow);
+    async_commit();
+  };
+  if (kend > 0) load_stage(0, 0);
+  for (int k0 = 0, it = 0; k0 < kend; k0 += kTileF, it++) {
+    const int cur = it & 1;
+    if (k0 + kTileF < kend) load_stage(cur ^ 1, k0 + kTileF);  // computed last round: free since its closing barrier
+    else async_commit();                                        // (an empty group keeps the count below uniform)
+    async_wait<1>();  // this stage's copies are done (the next stage's may still be in flight)
     __syncthreads();
-    if (k0 > warp_last || warp * 16 >= nq) continue;  // no key of the tile is visible to any of the warp's queries
-
-    float s[NT][4] = {};
-    TF_UNROLL for (int j = 0; j < NT; j++) {
-      TF_UNROLL for (int kk = 0; kk < KS; kk++) {
-        uint32_t kb[2];
-        frag_b_t<LD>(kb, Ks, j * 8, kk * 16);
-        mma_bf16_16816(s[j], qf[kk], kb);
+    // (a warp none of whose queries sees a key of the tile has nothing to add)
+    if (k0 <= warp_last && warp * 16 < nq) {
+      const uint16_t* Ks = keys(cur);
+      const uint16_t* Vs = Ks + kTileF * LD;
+      const int* ok = key_ok[cur];
+      const int* sg = key_seg[cur];
+      float s[NT][4] = {};
+      TF_UNROLL for (int j = 0; j < NT; j++) {
+        TF_UNROLL for (int kk = 0; kk < KS; kk++) {
+          uint32_t kb[2];
+          frag_b_t<LD>(kb, Ks, j * 8, kk * 16);
+          mma_bf16_16816(s[j], qf[kk], kb);
+        }
       }
-    }
-    float mx[2] = {-INFINITY, -INFINITY};
-    TF_UNROLL for (int j = 0; j < NT; j++) {
-      TF_UNROLL for (int i = 0; i < 4; i++) {
-        const int r = warp * 16 + gr + 8 * (i / 2), c = j * 8 + tc + (i & 1);
-        const bool vis = r < nq && k0 + c <= d.q_off + t0 + r && key_ok[c] && key_seg[c] == qseg[i / 2];
-        s[j][i] = vis ? s[j][i] * scale_log2 : -INFINITY;
-        mx[i / 2] = fmaxf(mx[i / 2], s[j][i]);
+      float mx[2] = {-INFINITY, -INFINITY};
+      TF_UNROLL for (int j = 0; j < NT; j++) {
+        TF_UNROLL for (int i = 0; i < 4; i++) {
+          const int r = warp * 16 + gr + 8 * (i / 2), c = j * 8 + tc + (i & 1);
+          const bool vis = r < nq && k0 + c <= d.q_off + t0 + r && ok[c] && sg[c] == qseg[i / 2];
+          s[j][i] = vis ? s[j][i] * scale_log2 : -INFINITY;
+          mx[i / 2] = fmaxf(mx[i / 2], s[j][i]);
+        }
       }
-    }
-    float alpha[2];
-    TF_UNROLL for (int hr = 0; hr < 2; hr++) {
-      const float m_new = fmaxf(m[hr], quad_max(mx[hr]));
-      // exp2(-inf) = 0 resets a row that had seen no visible key; a row that still sees none keeps its zeros.
-      alpha[hr] = m_new == -INFINITY ? 1.0f : exp2f(m[hr] - m_new);
-      m[hr] = m_new;
-      l[hr] *= alpha[hr];
-    }
-    TF_UNROLL for (int j = 0; j < NT; j++) {
-      TF_UNROLL for (int i = 0; i < 4; i++) {
-        // rounded here, as P V will read it: the row's weights then sum to exactly 1 after the division by l
-        const float p = s[j][i] == -INFINITY ? 0.0f : bf16_bits_to_f32(f32_to_bf16_bits(exp2f(s[j][i] - m[i / 2])));
-        s[j][i] = p;
-        l[i / 2] += p;
+      float alpha[2];
+      TF_UNROLL for (int hr = 0; hr < 2; hr++) {
+        const float m_new = fmaxf(m[hr], quad_max(mx[hr]));
+        // exp2(-inf) = 0 resets a row that had seen no visible key; a row that still sees none keeps its zeros.
+        alpha[hr] = m_new == -INFINITY ? 1.0f : exp2f(m[hr] - m_new);
+        m[hr] = m_new;
+        l[hr] *= alpha[hr];
       }
-    }
-    TF_UNROLL for (int n = 0; n < NS; n++) {
-      TF_UNROLL for (int i = 0; i < 4; i++) acc[n][i] *= alpha[i / 2];
-    }
-    TF_UNROLL for (int kk = 0; kk < kTileF / 16; kk++) {
-      uint32_t pa[4];
-      frag_a_from_d(pa, s[2 * kk], s[2 * kk + 1]);
+      TF_UNROLL for (int j = 0; j < NT; j++) {
+        TF_UNROLL for (int i = 0; i < 4; i++) {
+          // rounded here, as P V will read it: the row's weights then sum to exactly 1 after the division by l
+          const float p = s[j][i] == -INFINITY ? 0.0f : bf16_bits_to_f32(f32_to_bf16_bits(exp2f(s[j][i] - m[i / 2])));
+          s[j][i] = p;
+          l[i / 2] += p;
+        }
+      }
       TF_UNROLL for (int n = 0; n < NS; n++) {
-        uint32_t vb[2];
-        frag_b<LD>(vb, Vs, kk * 16, n * 8);
-        mma_bf16_16816(acc[n], pa, vb);
+        TF_UNROLL for (int i = 0; i < 4; i++) acc[n][i] *= alpha[i / 2];
+      }
+      TF_UNROLL for (int kk = 0; kk < kTileF / 16; kk++) {
+        uint32_t pa[4];
+        frag_a_from_d(pa, s[2 * kk], s[2 * kk + 1]);
+        TF_UNROLL for (int n = 0; n < NS; n++) {
+          uint32_t vb[2];
+          frag_b<LD>(vb, Vs, kk * 16, n * 8);
+          mma_bf16_16816(acc[n], pa, vb);
+        }
       }
     }
+    __syncthreads();  // every warp is done with this stage before the next round loads into it
   }
 
   TF_UNROLL for (int hr = 0; hr < 2; hr++) {
@@ -224,12 +259,12 @@ __global__ void __launch_bounds__(kThreadsMma)
                             const int32_t* key_valid, const int32_t* seg, const float* lse, const float* D,
                             const uint16_t* dout, float* dq, float scale, float scale_log2) {
   constexpr int LD = kLd<HD>, KS = HD / 16, NS = HD / 8, NT = kTileB / 8;
-  // Q, then dO, on their way to the fragments; then each key tile's K (rows 0..31) and V (rows 32..63).
-  __shared__ uint4 words[kRows * LD / 8];
-  __shared__ int key_ok[kTileB], key_seg[kTileB];
-  uint16_t* tile = reinterpret_cast<uint16_t*>(words);
-  uint16_t* Ks = tile;
-  uint16_t* Vs = tile + kTileB * LD;
+  // Two stages of the key loop, each a 32-key K tile and its V tile (one computed while the next loads); before the
+  // loop Q, then dO, pass through the second one on their way to the fragments.
+  __shared__ uint4 words[2 * kRows * LD / 8];
+  __shared__ int key_ok[2][kTileB], key_seg[2][kTileB];
+  auto keys = [&](int stage) { return reinterpret_cast<uint16_t*>(words) + stage * kRows * LD; };
+  uint16_t* tile = keys(1);
 
   const int T = d.Tq;
   const int b = blockIdx.z, h = blockIdx.y, t0 = blockIdx.x * kRows;
@@ -249,6 +284,7 @@ __global__ void __launch_bounds__(kThreadsMma)
   load_tile<HD, kRows>(tile, dout, true, vec, qbase, qstride, nq);
   __syncthreads();
   TF_UNROLL for (int kk = 0; kk < KS; kk++) frag_a<LD>(df[kk], tile, warp * 16, kk * 16);
+  __syncthreads();  // every warp has its fragments before the second stage is loaded
   float lse2[2], Dr[2];
   TF_UNROLL for (int hr = 0; hr < 2; hr++) {
     const int r = warp * 16 + gr + 8 * hr;
@@ -262,45 +298,52 @@ __global__ void __launch_bounds__(kThreadsMma)
   const int warp_last = t0 + warp * 16 + 15;
   int qseg[2];
   TF_UNROLL for (int hr = 0; hr < 2; hr++) qseg[hr] = segment_of(seg, kvrow, t0 + warp * 16 + gr + 8 * hr, kend);
-  for (int k0 = 0; k0 < kend; k0 += kTileB) {
-    const int nk = min(kTileB, kend - k0);
-    __syncthreads();  // the previous tile (or dO) is out of shared memory
-    load_tile<HD, kTileB>(Ks, k, in16, vec, kvbase + k0 * kstride, kstride, nk);
-    load_tile<HD, kTileB>(Vs, v, in16, vec, kvbase + k0 * kstride, kstride, nk);
-    if (threadIdx.x < kTileB) {
-      key_ok[threadIdx.x] = key_usable(key_valid, kvrow, k0 + threadIdx.x, kend);
-      key_seg[threadIdx.x] = segment_of(seg, kvrow, k0 + threadIdx.x, kend);
-    }
+  auto load_stage = [&](int stage, int from) {
+    load_key_stage<HD, kTileB>(keys(stage), keys(stage) + kTileB * LD, key_ok[stage], key_seg[stage], k, v, in16, vec,
+                               kvbase, kstride, from, kend, key_valid, seg, kvrow);
+    async_commit();
+  };
+  if (kend > 0) load_stage(0, 0);
+  for (int k0 = 0, it = 0; k0 < kend; k0 += kTileB, it++) {
+    const int cur = it & 1;
+    if (k0 + kTileB < kend) load_stage(cur ^ 1, k0 + kTileB);
+    else async_commit();
+    async_wait<1>();
     __syncthreads();
-    if (k0 > warp_last || warp * 16 >= nq) continue;
-
-    float s[NT][4] = {}, dp[NT][4] = {};
-    TF_UNROLL for (int j = 0; j < NT; j++) {
-      TF_UNROLL for (int kk = 0; kk < KS; kk++) {
-        uint32_t bf[2];
-        frag_b_t<LD>(bf, Ks, j * 8, kk * 16);
-        mma_bf16_16816(s[j], qf[kk], bf);
-        frag_b_t<LD>(bf, Vs, j * 8, kk * 16);
-        mma_bf16_16816(dp[j], df[kk], bf);
+    if (k0 <= warp_last && warp * 16 < nq) {
+      const uint16_t* Ks = keys(cur);
+      const uint16_t* Vs = Ks + kTileB * LD;
+      const int* ok = key_ok[cur];
+      const int* sg = key_seg[cur];
+      float s[NT][4] = {}, dp[NT][4] = {};
+      TF_UNROLL for (int j = 0; j < NT; j++) {
+        TF_UNROLL for (int kk = 0; kk < KS; kk++) {
+          uint32_t bf[2];
+          frag_b_t<LD>(bf, Ks, j * 8, kk * 16);
+          mma_bf16_16816(s[j], qf[kk], bf);
+          frag_b_t<LD>(bf, Vs, j * 8, kk * 16);
+          mma_bf16_16816(dp[j], df[kk], bf);
+        }
+      }
+      TF_UNROLL for (int j = 0; j < NT; j++) {
+        TF_UNROLL for (int i = 0; i < 4; i++) {
+          const int r = warp * 16 + gr + 8 * (i / 2), c = j * 8 + tc + (i & 1);
+          const bool vis = r < nq && k0 + c <= t0 + r && ok[c] && sg[c] == qseg[i / 2];
+          const float p = vis ? exp2f(s[j][i] * scale_log2 - lse2[i / 2]) : 0.0f;
+          s[j][i] = p * (dp[j][i] - Dr[i / 2]);  // dS
+        }
+      }
+      TF_UNROLL for (int kk = 0; kk < kTileB / 16; kk++) {
+        uint32_t da[4];
+        frag_a_from_d(da, s[2 * kk], s[2 * kk + 1]);
+        TF_UNROLL for (int n = 0; n < NS; n++) {
+          uint32_t kb[2];
+          frag_b<LD>(kb, Ks, kk * 16, n * 8);
+          mma_bf16_16816(acc[n], da, kb);
+        }
       }
     }
-    TF_UNROLL for (int j = 0; j < NT; j++) {
-      TF_UNROLL for (int i = 0; i < 4; i++) {
-        const int r = warp * 16 + gr + 8 * (i / 2), c = j * 8 + tc + (i & 1);
-        const bool vis = r < nq && k0 + c <= t0 + r && key_ok[c] && key_seg[c] == qseg[i / 2];
-        const float p = vis ? exp2f(s[j][i] * scale_log2 - lse2[i / 2]) : 0.0f;
-        s[j][i] = p * (dp[j][i] - Dr[i / 2]);  // dS
-      }
-    }
-    TF_UNROLL for (int kk = 0; kk < kTileB / 16; kk++) {
-      uint32_t da[4];
-      frag_a_from_d(da, s[2 * kk], s[2 * kk + 1]);
-      TF_UNROLL for (int n = 0; n < NS; n++) {
-        uint32_t kb[2];
-        frag_b<LD>(kb, Ks, kk * 16, n * 8);
-        mma_bf16_16816(acc[n], da, kb);
-      }
-    }
+    __syncthreads();  // every warp is done with this stage before the next round loads into it
   }
   TF_UNROLL for (int hr = 0; hr < 2; hr++) {
     const int r = warp * 16 + gr + 8 * hr;
@@ -439,7 +482,9 @@ struct LaunchFwd {
                   const int32_t* key_valid, const int32_t* seg, void* out, bool out16, float* lse, cudaStream_t s) {
     const dim3 grid((d.Tq + kRows - 1) / kRows, d.H, d.B);
     const float scale_log2 = kLog2e / std::sqrt((float)HD);
-    attention_mma_fwd_kernel<HD><<<grid, kThreadsMma, 0, s>>>(d, q, q16, k, v, kv16, vec, key_valid, seg, out, out16, lse, scale_log2);
+    const size_t smem = sizeof(uint16_t) * 2 * 2 * kTileF * kLd<HD>;  // two stages of a K and a V tile
+    allow_shared_memory((const void*)attention_mma_fwd_kernel<HD>, smem, "attention_mma_fwd_kernel");
+    attention_mma_fwd_kernel<HD><<<grid, kThreadsMma, smem, s>>>(d, q, q16, k, v, kv16, vec, key_valid, seg, out, out16, lse, scale_log2);
     CUDA_LAUNCH_CHECK("attention_mma_fwd_kernel");
   }
 };
