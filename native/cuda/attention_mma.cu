@@ -85,26 +85,28 @@ __device__ inline int segment_of(const int32_t* seg, int64_t row, int s, int end
   return seg && s < end ? seg[row + s] : 0;
 }
 
-// A key loop's stage: the K and V tiles of keys [k0, k0 + ROWS) and their masks. bf16 tiles from 16-byte-aligned tensors
-// go by cp.async (no registers, in flight while the previous stage is computed; the caller commits), others through
-// registers (visible after the next barrier, as the masks are).
+// A tile for a later stage: bf16 rows from a 16-byte-aligned tensor go by cp.async (no registers, in flight until the
+// caller's async_wait; rows from `avail` on are zero-filled), others as load_tile does (visible after the next barrier).
+template <int HD, int ROWS>
+__device__ inline void stage_tile(uint16_t* dst, const void* src, bool is16, bool vec, int64_t first, int64_t stride,
+                                  int avail) {
+  if (!is16 || !vec) return load_tile<HD, ROWS>(dst, src, is16, vec, first, stride, avail);
+  constexpr int LD = kLd<HD>, C = HD / 8;
+  for (int idx = threadIdx.x; idx < ROWS * C; idx += kThreadsMma) {
+    const int r = idx / C, c = 8 * (idx % C);
+    const int64_t at = first + (int64_t)min(r, avail - 1) * stride + c;  // (a row past avail reads nothing)
+    copy16_async(dst + r * LD + c, static_cast<const uint16_t*>(src) + at, r < avail);
+  }
+}
+
+// A key loop's stage: the K and V tiles of keys [k0, k0 + ROWS) and their masks (the caller commits).
 template <int HD, int ROWS>
 __device__ inline void load_key_stage(uint16_t* Ks, uint16_t* Vs, int* ok, int* sg, const void* k, const void* v,
                                       bool kv16, bool vec, int64_t base, int64_t stride, int k0, int kend,
                                       const int32_t* key_valid, const int32_t* seg, int64_t kvrow) {
-  constexpr int LD = kLd<HD>, C = HD / 8;
   const int nk = min(ROWS, kend - k0);
-  if (kv16 && vec) {
-    for (int idx = threadIdx.x; idx < ROWS * C; idx += kThreadsMma) {
-      const int r = idx / C, c = 8 * (idx % C);
-      const int64_t at = base + (int64_t)(k0 + min(r, nk - 1)) * stride + c;  // a row past nk reads nothing
-      copy16_async(Ks + r * LD + c, static_cast<const uint16_t*>(k) + at, r < nk);
-      copy16_async(Vs + r * LD + c, static_cast<const uint16_t*>(v) + at, r < nk);
-    }
-  } else {
-    load_tile<HD, ROWS>(Ks, k, kv16, vec, base + (int64_t)k0 * stride, stride, nk);
-    load_tile<HD, ROWS>(Vs, v, kv16, vec, base + (int64_t)k0 * stride, stride, nk);
-  }
+  stage_tile<HD, ROWS>(Ks, k, kv16, vec, base + (int64_t)k0 * stride, stride, nk);
+  stage_tile<HD, ROWS>(Vs, v, kv16, vec, base + (int64_t)k0 * stride, stride, nk);
   if (threadIdx.x < ROWS) {
     ok[threadIdx.x] = key_usable(key_valid, kvrow, k0 + threadIdx.x, kend);
     sg[threadIdx.x] = segment_of(seg, kvrow, k0 + threadIdx.x, kend);
@@ -357,8 +359,9 @@ __global__ void __launch_bounds__(kThreadsMma)
 // the group and every 32-query tile at or after the keys (causal). Each warp holds S^T and dP^T of its 16 keys.
 template <int HD>
 struct DkvShared {
-  static constexpr size_t bytes = sizeof(uint16_t) * (2 * kRows + 2 * kTileB) * kLd<HD> +
-                                  sizeof(float) * 3 * kTileB;
+  // K and V, then two stages of a Q and a dO tile, then two stages of the rows' lse, D and segment
+  static constexpr size_t bytes = sizeof(uint16_t) * (2 * kRows + 2 * 2 * kTileB) * kLd<HD> +
+                                  sizeof(float) * 2 * 3 * kTileB;
 };
 
 template <int HD>
@@ -367,14 +370,12 @@ __global__ void __launch_bounds__(kThreadsMma)
                              const int32_t* key_valid, const int32_t* seg, const float* lse, const float* D,
                              const uint16_t* dout, float* dk, float* dv, float scale, float scale_log2) {
   constexpr int LD = kLd<HD>, KS = HD / 16, NS = HD / 8, NT = kTileB / 8;
-  extern __shared__ uint4 dkv_words[];
+  extern __shared__ uint4 dkv_words[];  // DkvShared
   uint16_t* Ks = reinterpret_cast<uint16_t*>(dkv_words);
   uint16_t* Vs = Ks + kRows * LD;
-  uint16_t* Qs = Vs + kRows * LD;
-  uint16_t* dOs = Qs + kTileB * LD;
-  float* lse_s = reinterpret_cast<float*>(dOs + kTileB * LD);  // [kTileB], log2 units
-  float* D_s = lse_s + kTileB;                                  // [kTileB]
-  int* qseg_s = reinterpret_cast<int*>(D_s + kTileB);           // [kTileB] the queries' segments
+  auto q_tile = [&](int stage) { return Vs + kRows * LD + stage * 2 * kTileB * LD; };  // then dO's at + kTileB * LD
+  float* const rows_at = reinterpret_cast<float*>(Vs + kRows * LD + 2 * 2 * kTileB * LD);
+  auto row_stats = [&](int stage) { return rows_at + stage * 3 * kTileB; };  // lse (log2 units), D, segment
 
   const int T = d.Tq;
   const int b = blockIdx.z, g = blockIdx.y, s0 = blockIdx.x * kRows;
@@ -396,24 +397,38 @@ __global__ void __launch_bounds__(kThreadsMma)
     kseg[hr] = segment_of(seg, kvrow, warp_first + gr + 8 * hr, s0 + nk);
   }
 
-  for (int j = 0; j < group; j++) {
-    const int h = g * group + j;
-    for (int t0 = s0 / kTileB * kTileB; t0 < T; t0 += kTileB) {
-      const int nq = min(kTileB, T - t0);
-      const int64_t qbase = ((int64_t)b * T + t0) * qstride + (int64_t)h * HD;
-      __syncthreads();  // the previous query tile is out of Qs, dOs and the row statistics
-      load_tile<HD, kTileB>(Qs, q, in16, vec, qbase, qstride, nq);
-      load_tile<HD, kTileB>(dOs, dout, true, vec, qbase, qstride, nq);
-      if (threadIdx.x < kTileB) {
-        const int r = threadIdx.x;
-        const int64_t at = ((int64_t)b * T + t0 + r) * d.H + h;
-        lse_s[r] = r < nq ? lse[at] * kLog2e : 0.0f;
-        D_s[r] = r < nq ? D[at] : 0.0f;
-        qseg_s[r] = segment_of(seg, kvrow, t0 + r, t0 + nq);
-      }
-      __syncthreads();
-      if (warp_first > t0 + nq - 1 || warp * 16 >= nk) continue;  // every query of the tile precedes the warp's keys
-
+  // One step per (query head of the group, 32-query tile at or after the keys), double-buffered like the key loops.
+  const int first_t0 = s0 / kTileB * kTileB, tiles = (T - first_t0 + kTileB - 1) / kTileB, steps = group * tiles;
+  auto load_stage = [&](int stage, int step) {
+    const int h = g * group + step / tiles, t0 = first_t0 + (step % tiles) * kTileB, nq = min(kTileB, T - t0);
+    const int64_t qbase = ((int64_t)b * T + t0) * qstride + (int64_t)h * HD;
+    stage_tile<HD, kTileB>(q_tile(stage), q, in16, vec, qbase, qstride, nq);
+    stage_tile<HD, kTileB>(q_tile(stage) + kTileB * LD, dout, true, vec, qbase, qstride, nq);
+    if (threadIdx.x < kTileB) {
+      const int r = threadIdx.x;
+      const int64_t at = ((int64_t)b * T + t0 + r) * d.H + h;
+      float* st = row_stats(stage);
+      st[r] = r < nq ? lse[at] * kLog2e : 0.0f;
+      st[kTileB + r] = r < nq ? D[at] : 0.0f;
+      reinterpret_cast<int*>(st)[2 * kTileB + r] = segment_of(seg, kvrow, t0 + r, t0 + nq);
+    }
+    async_commit();
+  };
+  load_stage(0, 0);
+  for (int it = 0; it < steps; it++) {
+    const int cur = it & 1;
+    if (it + 1 < steps) load_stage(cur ^ 1, it + 1);
+    else async_commit();
+    async_wait<1>();
+    __syncthreads();  // (the first one also publishes K and V)
+    const int t0 = first_t0 + (it % tiles) * kTileB, nq = min(kTileB, T - t0);
+    // a warp whose keys all come after the tile's queries has nothing to add
+    if (warp_first <= t0 + nq - 1 && warp * 16 < nk) {
+      const uint16_t* Qs = q_tile(cur);
+      const uint16_t* dOs = Qs + kTileB * LD;
+      const float* lse_s = row_stats(cur);
+      const float* D_s = lse_s + kTileB;
+      const int* qseg_s = reinterpret_cast<const int*>(lse_s) + 2 * kTileB;
       float st[NT][4] = {}, dpt[NT][4] = {};
       TF_UNROLL for (int kk = 0; kk < KS; kk++) {
         uint32_t ka[4], va[4];
@@ -430,7 +445,8 @@ __global__ void __launch_bounds__(kThreadsMma)
       TF_UNROLL for (int n = 0; n < NT; n++) {
         TF_UNROLL for (int i = 0; i < 4; i++) {
           const int qi = n * 8 + tc + (i & 1);
-          const bool vis = qi < nq && warp_first + gr + 8 * (i / 2) <= t0 + qi && kok[i / 2] && kseg[i / 2] == qseg_s[qi];
+          const bool vis =
+              qi < nq && warp_first + gr + 8 * (i / 2) <= t0 + qi && kok[i / 2] && kseg[i / 2] == qseg_s[qi];
           const float p = vis ? exp2f(st[n][i] * scale_log2 - lse_s[qi]) : 0.0f;
           st[n][i] = p;
           dpt[n][i] = p * (dpt[n][i] - D_s[qi]);  // dS^T
@@ -449,6 +465,7 @@ __global__ void __launch_bounds__(kThreadsMma)
         }
       }
     }
+    __syncthreads();  // every warp is done with this stage before the next round loads into it
   }
   TF_UNROLL for (int hr = 0; hr < 2; hr++) {
     const int r = warp * 16 + gr + 8 * hr;
