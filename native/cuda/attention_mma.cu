@@ -134,6 +134,22 @@ __device__ inline void store_pair(void* dst, bool is16, int64_t i, float a, floa
   }
 }
 
+// acc[n] += A B for every 8-column tile n of the head: A is the 16 x 16*KK matrix a warp holds as 2*KK accumulator
+// fragments (probabilities or dS, rounded to bf16 as they become A fragments), B rows [0, 16*KK) of a shared tile
+// (P V, dS K, P^T dO, dS^T Q).
+template <int LD, int KK, int NS>
+__device__ inline void mma_acc_by_tile(float (&acc)[NS][4], const float (&a)[2 * KK][4], const uint16_t* tile) {
+  TF_UNROLL for (int kk = 0; kk < KK; kk++) {
+    uint32_t fa[4];
+    frag_a_from_d(fa, a[2 * kk], a[2 * kk + 1]);
+    TF_UNROLL for (int n = 0; n < NS; n++) {
+      uint32_t fb[2];
+      frag_b<LD>(fb, tile, kk * 16, n * 8);
+      mma_bf16_16816(acc[n], fa, fb);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Forward. Grid (ceil(Tq / 64), H, B). Scores are kept in log2 units (scale * log2 e folded in) for exp2.
 
@@ -224,15 +240,7 @@ __global__ void __launch_bounds__(kThreadsMma)
       TF_UNROLL for (int n = 0; n < NS; n++) {
         TF_UNROLL for (int i = 0; i < 4; i++) acc[n][i] *= alpha[i / 2];
       }
-      TF_UNROLL for (int kk = 0; kk < kTileF / 16; kk++) {
-        uint32_t pa[4];
-        frag_a_from_d(pa, s[2 * kk], s[2 * kk + 1]);
-        TF_UNROLL for (int n = 0; n < NS; n++) {
-          uint32_t vb[2];
-          frag_b<LD>(vb, Vs, kk * 16, n * 8);
-          mma_bf16_16816(acc[n], pa, vb);
-        }
-      }
+      mma_acc_by_tile<LD, kTileF / 16>(acc, s, Vs);  // O += P V
     }
     __syncthreads();  // every warp is done with this stage before the next round loads into it
   }
@@ -335,15 +343,7 @@ __global__ void __launch_bounds__(kThreadsMma)
           s[j][i] = p * (dp[j][i] - Dr[i / 2]);  // dS
         }
       }
-      TF_UNROLL for (int kk = 0; kk < kTileB / 16; kk++) {
-        uint32_t da[4];
-        frag_a_from_d(da, s[2 * kk], s[2 * kk + 1]);
-        TF_UNROLL for (int n = 0; n < NS; n++) {
-          uint32_t kb[2];
-          frag_b<LD>(kb, Ks, kk * 16, n * 8);
-          mma_bf16_16816(acc[n], da, kb);
-        }
-      }
+      mma_acc_by_tile<LD, kTileB / 16>(acc, s, Ks);  // dQ += dS K
     }
     __syncthreads();  // every warp is done with this stage before the next round loads into it
   }
@@ -452,18 +452,8 @@ __global__ void __launch_bounds__(kThreadsMma)
           dpt[n][i] = p * (dpt[n][i] - D_s[qi]);  // dS^T
         }
       }
-      TF_UNROLL for (int kk = 0; kk < kTileB / 16; kk++) {
-        uint32_t pa[4], da[4];
-        frag_a_from_d(pa, st[2 * kk], st[2 * kk + 1]);
-        frag_a_from_d(da, dpt[2 * kk], dpt[2 * kk + 1]);
-        TF_UNROLL for (int n = 0; n < NS; n++) {
-          uint32_t bf[2];
-          frag_b<LD>(bf, dOs, kk * 16, n * 8);
-          mma_bf16_16816(dva[n], pa, bf);
-          frag_b<LD>(bf, Qs, kk * 16, n * 8);
-          mma_bf16_16816(dka[n], da, bf);
-        }
-      }
+      mma_acc_by_tile<LD, kTileB / 16>(dva, st, dOs);  // dV += P^T dO
+      mma_acc_by_tile<LD, kTileB / 16>(dka, dpt, Qs);  // dK += dS^T Q
     }
     __syncthreads();  // every warp is done with this stage before the next round loads into it
   }

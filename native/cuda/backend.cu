@@ -361,41 +361,40 @@ class CudaBackend final : public Backend {
         return cuda::attention_fwd(d, q, k, v, key_valid, seg, out, lse, stream_);
     }
   }
-  void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
-                     const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
-                     float* dv, float* scratch) override {
+  // The backward on the mma or GEMM path, from fp32 or bf16 (T) values; false where the call takes the flash kernels.
+  template <typename T>
+  bool attention_backward_tc(const AttnDims& d, const T* q, const T* k, const T* v, const int32_t* key_valid,
+                             const int32_t* seg, const T* out, const float* lse, const float* dout, float* dq,
+                             float* dk, float* dv, float* scratch) {
     switch (route(d, {q, k, v, out}, true)) {
       case cuda::AttentionPath::Mma:
-        return cuda::attention_mma_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch,
-                                       attn_work_.get(cuda::attention_mma_bytes(d, true)), stream_);
+        cuda::attention_mma_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch,
+                                attn_work_.get(cuda::attention_mma_bytes(d, true)), stream_);
+        return true;
       case cuda::AttentionPath::Gemm: {
         void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, true));
-        return cuda::attention_gemm_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, blas_,
-                                        attn_bf16_, work, stream_);
+        cuda::attention_gemm_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, blas_, attn_bf16_,
+                                 work, stream_);
+        return true;
       }
       case cuda::AttentionPath::Flash:
       case cuda::AttentionPath::Decode:  // (never routed in backward)
-        return cuda::attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
+        break;
     }
+    return false;
+  }
+  void attention_bwd(const AttnDims& d, const float* q, const float* k, const float* v, const int32_t* key_valid,
+                     const int32_t* seg, const float* out, const float* lse, const float* dout, float* dq, float* dk,
+                     float* dv, float* scratch) override {
+    if (!attention_backward_tc(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch))
+      cuda::attention_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, stream_);
   }
 
   // The mma and GEMM paths read the bf16 values as they are; the flash kernels take fp32, so they get widened copies.
   void attention_bwd_h(const AttnDims& d, const uint16_t* q, const uint16_t* k, const uint16_t* v,
                        const int32_t* key_valid, const int32_t* seg, const uint16_t* out, const float* lse,
                        const float* dout, float* dq, float* dk, float* dv, float* scratch) override {
-    switch (route(d, {q, k, v, out}, true)) {
-      case cuda::AttentionPath::Mma:
-        return cuda::attention_mma_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch,
-                                       attn_work_.get(cuda::attention_mma_bytes(d, true)), stream_);
-      case cuda::AttentionPath::Gemm: {
-        void* work = attn_work_.get(cuda::attention_gemm_bytes(d, attn_bf16_, true));
-        return cuda::attention_gemm_bwd(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch, blas_,
-                                        attn_bf16_, work, stream_);
-      }
-      case cuda::AttentionPath::Flash:
-      case cuda::AttentionPath::Decode:
-        break;
-    }
+    if (attention_backward_tc(d, q, k, v, key_valid, seg, out, lse, dout, dq, dk, dv, scratch)) return;
     const int64_t nq = (int64_t)d.B * d.Tq * d.H * d.hd, nk = (int64_t)d.B * d.Tk * d.KV * d.hd;
     float* wide = static_cast<float*>(attn_wide_.get(sizeof(float) * (size_t)(2 * nq + 2 * nk)));
     float *qf = wide, *of = wide + nq, *kf = wide + 2 * nq, *vf = kf + nk;
