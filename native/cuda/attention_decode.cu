@@ -54,6 +54,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
   }
   const int64_t qstride = (int64_t)d.H * hd, kstride = (int64_t)d.KV * hd;
   const int64_t kvrow = (int64_t)b * d.Tk;
+  const int kend = min(d.Tk, q_off + d.Tq);  // no query sees a key from here on: its slots are not read
   for (int idx = threadIdx.x; idx < rows * hd; idx += blockDim.x) {
     const int r = idx / hd, i = idx % hd;
     qs[idx] = q[((int64_t)b * d.Tq + r / G) * qstride + (int64_t)(g * G + r % G) * hd + i];
@@ -66,7 +67,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
   auto load_key = [&](float* kr, int s) {
     TF_UNROLL for (int e = 0; e < kMaxDimsPerLane; e++) {
       const int dim = lane + 32 * e;
-      kr[e] = s < d.Tk && dim < hd ? as_float(kb[(int64_t)s * kstride + dim]) : 0.0f;
+      kr[e] = s < kend && dim < hd ? as_float(kb[(int64_t)s * kstride + dim]) : 0.0f;
     }
   };
   float kr[kMaxDimsPerLane], next[kMaxDimsPerLane];
@@ -83,7 +84,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
       }
       x = warp_sum(x);
       const int tq = q_off + r / G;  // the query's key index
-      const bool vis = s < d.Tk && s <= tq && (!key_valid || key_valid[kvrow + s] != 0) &&
+      const bool vis = s < kend && s <= tq && (!key_valid || key_valid[kvrow + s] != 0) &&
                        (!seg || seg[kvrow + s] == seg[kvrow + tq]);
       if (lane == 0) ps[r * kChunk + j] = vis ? x * scale : -INFINITY;
     }
@@ -110,7 +111,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
 
   // The partial output: a thread per dimension, keys in order, every row at once (V read once per block).
   const KV* vb = v + kvrow * kstride + (int64_t)g * hd;
-  const int nk = min(kChunk, d.Tk - s0);
+  const int nk = min(kChunk, kend - s0);
   for (int dim = threadIdx.x; dim < hd; dim += blockDim.x) {
     float acc[MAXR];
     TF_UNROLL for (int r = 0; r < MAXR; r++) acc[r] = 0.0f;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -667,7 +668,15 @@ class Harness {
     const std::string shape = describe(c, path, bf16);
     const int64_t nq = (int64_t)d.B * d.Tq * d.H * d.hd, nk = (int64_t)d.B * d.Tk * d.KV * d.hd;
     const int64_t rows = (int64_t)d.B * d.Tq * d.H;
-    const F q = rand(nq, -2.0f, 2.0f), k = rand(nk, -2.0f, 2.0f), v = rand(nk), dout = rand(nq);
+    F q = rand(nq, -2.0f, 2.0f), k = rand(nk, -2.0f, 2.0f), v = rand(nk), dout = rand(nq);
+    // Cache slots past the last query are NaN: no query sees them, so no kernel may let them into a sum (a product
+    // with a zero probability would still give NaN).
+    for (int b = 0; b < d.B; b++)
+      for (int s = d.q_off + d.Tq; s < d.Tk; s++)
+        for (int64_t i = 0; i < (int64_t)d.KV * d.hd; i++) {
+          const int64_t at = ((int64_t)b * d.Tk + s) * d.KV * d.hd + i;
+          k[at] = v[at] = std::numeric_limits<float>::quiet_NaN();
+        }
     I key_valid, seg;
     if (c.left_pad || c.tail_pad) {
       key_valid.assign((size_t)d.B * d.Tk, 1);
@@ -686,6 +695,9 @@ class Harness {
     F out(nq), lse(rows);
     Tensor gout(std::vector<int64_t>{nq}, DType::F32, dev_), glse(std::vector<int64_t>{rows}, DType::F32, dev_);
     ref_.attention_fwd(d, q.data(), k.data(), v.data(), ip(key_valid), ip(seg), out.data(), lse.data(), nullptr);
+    // (the comparison counts NaN against NaN as equal: the reference itself must not have read the NaN slots)
+    for (float x : out)
+      if (!std::isfinite(x)) throw std::runtime_error("kernel check: the reference attention read a slot past its last query");
     test_.attention_fwd(d, dq_.f32(), dk_.f32(), dv_.f32(), ip(dvalid), ip(dseg), gout.f32(), glse.f32(), nullptr);
     compare_dev("attention_fwd", "out", shape, out, gout);
     compare_dev("attention_fwd", "lse", shape, lse, glse);
