@@ -1,7 +1,7 @@
 // Attention on the tensor cores in the flash style (bf16 mode, compute capability 8.0 and up): the forward and the two
 // backward kernels keep each tile's scores in registers as mma fragments (cuda/mma.cuh), so no score ever reaches
 // device memory. The GEMM path (attention_gemm.cu) writes every chunk of scores out in fp32 and reads it back, in
-// backward several times: at seq 1024 that traffic is most of what attention costs there.
+// backward several times: at seq 1024 that traffic is, by estimate, most of what attention costs there.
 //
 // Precision as the GEMM path's bf16 mode: Q, K, V and dO enter the products rounded to bf16, and so do P and dS;
 // scores, the softmax, lse, D and every sum stay fp32. Semantics as native/cpu/attention.cc: causal, grouped KV heads,
