@@ -64,6 +64,7 @@
                   "native/cuda/common.cuh",
                   "native/cuda/kernels.cuh",
                   "native/cuda/mma.cuh",
+                  "native/cuda/attention_mask.cuh",
                   "native/cuda/memory.h",
                   "native/cuda/fill.h",
                   "native/cuda/bandwidth.h",

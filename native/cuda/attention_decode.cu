@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cuda/attention_mask.cuh"
 #include "cuda/common.cuh"
 #include "cuda/kernels.cuh"
 
@@ -22,11 +23,11 @@ constexpr int kDecodeThreads = 128;        // 4 warps, 16 keys each
 constexpr int kKeysPerWarp = kChunk / 4;
 constexpr int kMaxDimsPerLane = kDecodeMaxHeadDim / 32;
 
-int chunks_of(const AttnDims& d) { return (d.Tk + kChunk - 1) / kChunk; }
+__host__ __device__ inline int chunks_of(const AttnDims& d) { return (d.Tk + kChunk - 1) / kChunk; }
 
 // A partial: the chunk's unnormalised output for one row, then its max and its sum of exp(score - max).
 __device__ inline int64_t partial_at(const AttnDims& d, int rows, int b, int g, int c, int r) {
-  return ((((int64_t)b * d.KV + g) * ((d.Tk + kChunk - 1) / kChunk) + c) * rows + r) * (d.hd + 2);
+  return ((((int64_t)b * d.KV + g) * chunks_of(d) + c) * rows + r) * (d.hd + 2);
 }
 
 // Grid (chunks, KV, B). Row r of a block is query t = r / G of head g * G + r % G; MAXR bounds the rows (G x Tq), whose
@@ -76,6 +77,8 @@ __global__ void __launch_bounds__(kDecodeThreads)
     const int j = warp * kKeysPerWarp + i, s = s0 + j;
     TF_UNROLL for (int e = 0; e < kMaxDimsPerLane; e++) kr[e] = next[e];
     if (i + 1 < kKeysPerWarp) load_key(next, s + 1);  // in flight while this key is scored
+    const bool usable = key_usable(key_valid, kvrow, s, kend);
+    const int key_seg = segment_of(seg, kvrow, s, kend);
     for (int r = 0; r < rows; r++) {
       float x = 0.0f;
       TF_UNROLL for (int e = 0; e < kMaxDimsPerLane; e++) {
@@ -84,8 +87,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
       }
       x = warp_sum(x);
       const int tq = q_off + r / G;  // the query's key index
-      const bool vis = s < kend && s <= tq && (!key_valid || key_valid[kvrow + s] != 0) &&
-                       (!seg || seg[kvrow + s] == seg[kvrow + tq]);
+      const bool vis = usable && s <= tq && key_seg == segment_of(seg, kvrow, tq, kend);
       if (lane == 0) ps[r * kChunk + j] = vis ? x * scale : -INFINITY;
     }
   }
@@ -135,7 +137,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
     attention_decode_merge_kernel(AttnDims d, const float* part, TO* out, float* lse) {
   const int h = blockIdx.x, t = blockIdx.y, b = blockIdx.z;
   const int G = d.H / d.KV, g = h / G, rows = G * d.Tq, r = t * G + h % G;
-  const int chunks = (d.Tk + kChunk - 1) / kChunk;
+  const int chunks = chunks_of(d);
   float m = -INFINITY;
   for (int c = 0; c < chunks; c++) m = fmaxf(m, part[partial_at(d, rows, b, g, c, r) + d.hd]);
   float sum = 0.0f;

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "cuda/attention_mask.cuh"
 #include "cuda/common.cuh"
 #include "cuda/kernels.cuh"
 #include "cuda/mma.cuh"
@@ -75,16 +76,6 @@ __device__ inline void load_tile(uint16_t* dst, const void* src, bool is16, bool
   }
 }
 
-// The masks, read once per tile instead of once per score: a key is usable when it lies before `end` and is not
-// padding, and visible to a query at or after it in the same segment (attention.cu's visible(); segment 0 without
-// segment ids).
-__device__ inline bool key_usable(const int32_t* key_valid, int64_t row, int s, int end) {
-  return s < end && (!key_valid || key_valid[row + s] != 0);
-}
-__device__ inline int segment_of(const int32_t* seg, int64_t row, int s, int end) {
-  return seg && s < end ? seg[row + s] : 0;
-}
-
 // A tile for a later stage: bf16 rows from a 16-byte-aligned tensor go by cp.async (no registers, in flight until the
 // caller's async_wait; rows from `avail` on are zero-filled), others as load_tile does (visible after the next barrier).
 template <int HD, int ROWS>
@@ -131,6 +122,36 @@ __device__ inline void store_pair(void* dst, bool is16, int64_t i, float a, floa
     float* f = static_cast<float*>(dst) + i;
     f[0] = a;
     f[1] = b;
+  }
+}
+
+// The double-buffered loop of the three kernels: step `it`'s tiles sit in stage it % 2. load(stage, step) issues a step's
+// copies (the next one's while body(stage, step) computes this one); a step's stage is free again after the barrier
+// that closes the step before, and an empty group keeps the count async_wait<1> relies on uniform.
+template <typename Load, typename Body>
+__device__ inline void double_buffered(int steps, Load load, Body body) {
+  if (steps > 0) load(0, 0);
+  async_commit();
+  for (int it = 0; it < steps; it++) {
+    if (it + 1 < steps) load((it + 1) & 1, it + 1);
+    async_commit();
+    async_wait<1>();  // this step's copies are done (the next step's may still be in flight)
+    __syncthreads();
+    body(it & 1, it);
+    __syncthreads();  // every warp is done with this stage before a later step loads into it
+  }
+}
+
+// acc[j] += A B^T for every 8-row group j of a shared tile: A is the 16 x HD matrix a warp holds as KS = HD / 16 A
+// fragments (its queries, or dO), B the tile's rows (keys, or values): S = Q K^T, dP = dO V^T.
+template <int LD, int KS, int NT>
+__device__ inline void mma_frags_by_tile_t(float (&acc)[NT][4], const uint32_t (&a)[KS][4], const uint16_t* tile) {
+  TF_UNROLL for (int j = 0; j < NT; j++) {
+    TF_UNROLL for (int kk = 0; kk < KS; kk++) {
+      uint32_t fb[2];
+      frag_b_t<LD>(fb, tile, j * 8, kk * 16);
+      mma_bf16_16816(acc[j], a[kk], fb);
+    }
   }
 }
 
@@ -186,18 +207,12 @@ __global__ void __launch_bounds__(kThreadsMma)
   const int warp_last = d.q_off + t0 + warp * 16 + 15;          // the warp's last query position
   int qseg[2];
   TF_UNROLL for (int hr = 0; hr < 2; hr++) qseg[hr] = segment_of(seg, kvrow, d.q_off + t0 + warp * 16 + gr + 8 * hr, kend);
-  auto load_stage = [&](int stage, int from) {
+  auto load = [&](int stage, int step) {
     load_key_stage<HD, kTileF>(keys(stage), keys(stage) + kTileF * LD, key_ok[stage], key_seg[stage], k, v, kv16, vec,
-                               kvbase, kstride, from, kend, key_valid, seg, kvrow);
-    async_commit();
+                               kvbase, kstride, step * kTileF, kend, key_valid, seg, kvrow);
   };
-  if (kend > 0) load_stage(0, 0);
-  for (int k0 = 0, it = 0; k0 < kend; k0 += kTileF, it++) {
-    const int cur = it & 1;
-    if (k0 + kTileF < kend) load_stage(cur ^ 1, k0 + kTileF);  // computed last round: free since its closing barrier
-    else async_commit();                                        // (an empty group keeps the count below uniform)
-    async_wait<1>();  // this stage's copies are done (the next stage's may still be in flight)
-    __syncthreads();
+  double_buffered((kend + kTileF - 1) / kTileF, load, [&](int cur, int step) {
+    const int k0 = step * kTileF;
     // (a warp none of whose queries sees a key of the tile has nothing to add)
     if (k0 <= warp_last && warp * 16 < nq) {
       const uint16_t* Ks = keys(cur);
@@ -205,13 +220,7 @@ __global__ void __launch_bounds__(kThreadsMma)
       const int* ok = key_ok[cur];
       const int* sg = key_seg[cur];
       float s[NT][4] = {};
-      TF_UNROLL for (int j = 0; j < NT; j++) {
-        TF_UNROLL for (int kk = 0; kk < KS; kk++) {
-          uint32_t kb[2];
-          frag_b_t<LD>(kb, Ks, j * 8, kk * 16);
-          mma_bf16_16816(s[j], qf[kk], kb);
-        }
-      }
+      mma_frags_by_tile_t<LD>(s, qf, Ks);  // S = Q K^T
       float mx[2] = {-INFINITY, -INFINITY};
       TF_UNROLL for (int j = 0; j < NT; j++) {
         TF_UNROLL for (int i = 0; i < 4; i++) {
@@ -242,8 +251,7 @@ __global__ void __launch_bounds__(kThreadsMma)
       }
       mma_acc_by_tile<LD, kTileF / 16>(acc, s, Vs);  // O += P V
     }
-    __syncthreads();  // every warp is done with this stage before the next round loads into it
-  }
+  });
 
   TF_UNROLL for (int hr = 0; hr < 2; hr++) {
     const float sum = quad_sum(l[hr]);
@@ -308,33 +316,20 @@ __global__ void __launch_bounds__(kThreadsMma)
   const int warp_last = t0 + warp * 16 + 15;
   int qseg[2];
   TF_UNROLL for (int hr = 0; hr < 2; hr++) qseg[hr] = segment_of(seg, kvrow, t0 + warp * 16 + gr + 8 * hr, kend);
-  auto load_stage = [&](int stage, int from) {
+  auto load = [&](int stage, int step) {
     load_key_stage<HD, kTileB>(keys(stage), keys(stage) + kTileB * LD, key_ok[stage], key_seg[stage], k, v, in16, vec,
-                               kvbase, kstride, from, kend, key_valid, seg, kvrow);
-    async_commit();
+                               kvbase, kstride, step * kTileB, kend, key_valid, seg, kvrow);
   };
-  if (kend > 0) load_stage(0, 0);
-  for (int k0 = 0, it = 0; k0 < kend; k0 += kTileB, it++) {
-    const int cur = it & 1;
-    if (k0 + kTileB < kend) load_stage(cur ^ 1, k0 + kTileB);
-    else async_commit();
-    async_wait<1>();
-    __syncthreads();
+  double_buffered((kend + kTileB - 1) / kTileB, load, [&](int cur, int step) {
+    const int k0 = step * kTileB;
     if (k0 <= warp_last && warp * 16 < nq) {
       const uint16_t* Ks = keys(cur);
       const uint16_t* Vs = Ks + kTileB * LD;
       const int* ok = key_ok[cur];
       const int* sg = key_seg[cur];
       float s[NT][4] = {}, dp[NT][4] = {};
-      TF_UNROLL for (int j = 0; j < NT; j++) {
-        TF_UNROLL for (int kk = 0; kk < KS; kk++) {
-          uint32_t bf[2];
-          frag_b_t<LD>(bf, Ks, j * 8, kk * 16);
-          mma_bf16_16816(s[j], qf[kk], bf);
-          frag_b_t<LD>(bf, Vs, j * 8, kk * 16);
-          mma_bf16_16816(dp[j], df[kk], bf);
-        }
-      }
+      mma_frags_by_tile_t<LD>(s, qf, Ks);   // S = Q K^T
+      mma_frags_by_tile_t<LD>(dp, df, Vs);  // dP = dO V^T
       TF_UNROLL for (int j = 0; j < NT; j++) {
         TF_UNROLL for (int i = 0; i < 4; i++) {
           const int r = warp * 16 + gr + 8 * (i / 2), c = j * 8 + tc + (i & 1);
@@ -345,8 +340,7 @@ __global__ void __launch_bounds__(kThreadsMma)
       }
       mma_acc_by_tile<LD, kTileB / 16>(acc, s, Ks);  // dQ += dS K
     }
-    __syncthreads();  // every warp is done with this stage before the next round loads into it
-  }
+  });
   TF_UNROLL for (int hr = 0; hr < 2; hr++) {
     const int r = warp * 16 + gr + 8 * hr;
     if (r >= nq) continue;
@@ -412,15 +406,9 @@ __global__ void __launch_bounds__(kThreadsMma)
       st[kTileB + r] = r < nq ? D[at] : 0.0f;
       reinterpret_cast<int*>(st)[2 * kTileB + r] = segment_of(seg, kvrow, t0 + r, t0 + nq);
     }
-    async_commit();
   };
-  load_stage(0, 0);
-  for (int it = 0; it < steps; it++) {
-    const int cur = it & 1;
-    if (it + 1 < steps) load_stage(cur ^ 1, it + 1);
-    else async_commit();
-    async_wait<1>();
-    __syncthreads();  // (the first one also publishes K and V)
+  // (the first step's barrier also publishes K and V)
+  double_buffered(steps, load_stage, [&](int cur, int it) {
     const int t0 = first_t0 + (it % tiles) * kTileB, nq = min(kTileB, T - t0);
     // a warp whose keys all come after the tile's queries has nothing to add
     if (warp_first <= t0 + nq - 1 && warp * 16 < nk) {
@@ -455,8 +443,7 @@ __global__ void __launch_bounds__(kThreadsMma)
       mma_acc_by_tile<LD, kTileB / 16>(dva, st, dOs);  // dV += P^T dO
       mma_acc_by_tile<LD, kTileB / 16>(dka, dpt, Qs);  // dK += dS^T Q
     }
-    __syncthreads();  // every warp is done with this stage before the next round loads into it
-  }
+  });
   TF_UNROLL for (int hr = 0; hr < 2; hr++) {
     const int r = warp * 16 + gr + 8 * hr;
     if (r >= nk) continue;
