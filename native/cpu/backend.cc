@@ -324,6 +324,7 @@ class CpuBackend final : public Backend {
     std::vector<float> xa((size_t)N * r);
     for (int k = 0; k < count; k++) {
       lora_down(x, x16, N, in, terms[k].A, r, 0.0f, 0, xa.data());
+      if (terms[k].bias) add_bias(terms[k].y, terms[k].bias, N, terms[k].out);
       matmul(false, true, N, terms[k].out, r, scale, xa.data(), r, terms[k].B, r, 1.0f, terms[k].y, terms[k].out);
     }
   }

@@ -500,8 +500,6 @@ struct LaunchBwd {
   }
 };
 
-bool aligned(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
-
 }  // namespace
 
 bool attention_mma_fits(const AttnDims& d, std::initializer_list<const void*> tensors) {

@@ -456,14 +456,17 @@ class CudaBackend final : public Backend {
   void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count) override {
     cuda::lora_dx(dx, N, in, r, p, terms, count, stream_);
   }
-  // One launch for a decoding step's group; ranks past the kernel's shared rows take lora_down and cuBLAS.
+  // Two launches for a decoding step's group; ranks past the kernel's shared rows take lora_down and lora_up.
   void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
                   int count) override {
-    if (r <= cuda::kMaxApplyRank) return cuda::lora_apply(x, x16, N, in, r, scale, terms, count, stream_);
+    if (r <= cuda::kMaxApplyRank) {
+      auto* work = static_cast<float*>(lora_xa_.get(sizeof(float) * cuda::lora_apply_work_floats(N, in, r, count)));
+      return cuda::lora_apply(x, x16, N, in, r, scale, terms, count, work, stream_);
+    }
     auto* xa = static_cast<float*>(lora_xa_.get(sizeof(float) * (size_t)N * r));
     for (int k = 0; k < count; k++) {
       lora_down(x, x16, N, in, terms[k].A, r, 0.0f, 0, xa);
-      matmul(false, true, N, terms[k].out, r, scale, xa, r, terms[k].B, r, 1.0f, terms[k].y, terms[k].out);
+      cuda::lora_up(terms[k].y, N, terms[k].out, xa, terms[k].B, r, scale, terms[k].bias, stream_);
     }
   }
   bool fused_lora() const override { return true; }
@@ -535,7 +538,7 @@ class CudaBackend final : public Backend {
   DeviceScratch attn_wide_;  // attention_bwd_h on the flash path: q, out, k, v widened to fp32
   DeviceScratch attn_decode_;  // decoding steps' partial outputs (attention_decode.cu)
   DeviceScratch lora_work_;  // split sums of the LoRA kernels
-  DeviceScratch lora_xa_;    // lora_apply's x A^T for ranks past cuda::kMaxApplyRank
+  DeviceScratch lora_xa_;    // lora_apply's partial sums of x A^T (or x A^T for ranks past cuda::kMaxApplyRank)
   cuda::AttentionPath attn_path_;  // mma (attention_mma.cu), gemm (attention_gemm.cu) or flash (attention.cu)
   bool mma_capable_ = false;        // compute capability 8.0 and up: bf16 mma.sync
   bool attn_bf16_ = false;   // bf16 base weights: attention's GEMMs in bf16 too

@@ -104,6 +104,9 @@ __device__ inline uint16_t f32_to_f16_bits(float f) {
   return sign | (uint16_t)((r + 0xfffu + ((r >> 13) & 1u)) >> 13);
 }
 
+// Whether p may be read with loads of `bytes` bytes (vector loads, cp.async).
+inline bool aligned(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
+
 // Blocks for a grid-stride loop over n items: enough to fill the GPU, capped so huge n loops instead.
 inline unsigned grid_for(int64_t n, int threads = kThreads) {
   const int64_t blocks = (n + threads - 1) / threads;

@@ -908,7 +908,8 @@ class Harness {
     };
     const Case cases[] = {{37, 71, 16, 0.1f, false, 3},  {300, 1031, 8, 0.05f, false, 1}, {37, 71, 20, 0.0f, false, 2},
                           {65, 130, 16, 0.1f, true, 3},  {3, 300, 16, 0.0f, false, 1},   {600, 40, 4, 0.3f, false, 2},
-                          {260, 300, 33, 0.05f, true, 2}, {5, 200, 16, 0.1f, true, 3}};
+                          {260, 300, 33, 0.05f, true, 2}, {5, 200, 16, 0.1f, true, 3},
+                          {32, 1024, 16, 0.0f, true, 3}};  // the last: a decoding step of batch 32
     for (const Case& c : cases) {
       const std::string shape = "N" + std::to_string(c.N) + " in" + std::to_string(c.in) + " r" + std::to_string(c.r) +
                                 " p" + std::to_string(c.p).substr(0, 4) + (c.x16 ? " bf16x" : "");
@@ -958,21 +959,25 @@ class Harness {
       test_.lora_dx(ddx.f32(), c.N, c.in, c.r, c.p, test_terms.data(), c.terms);
       compare_dev("lora_dx", "dx", shape + " terms" + std::to_string(c.terms), dx, ddx);
 
-      // lora_apply (inference, no dropout): each module its own B and output width, added to the base's output.
-      std::vector<F> Bs, ys;
-      std::vector<Tensor> dBs, dys;
+      // lora_apply (inference, no dropout): each module its own B, output width (past one 128-column tile from the
+      // second on) and bias (the first and third), added to the base's output.
+      std::vector<F> Bs, ys, biases;
+      std::vector<Tensor> dBs, dys, dbiases;
+      auto apply_out = [](int k) { return 17 + 140 * k; };
       for (int k = 0; k < c.terms; k++) {
-        const int out = 17 + 40 * k;
+        const int out = apply_out(k);
         Bs.push_back(rand((int64_t)out * c.r));
         ys.push_back(rand((int64_t)c.N * out));
+        biases.push_back(rand(out));
         dBs.push_back(up(Bs.back()));
         dys.push_back(up(ys.back()));
+        dbiases.push_back(up(biases.back()));
       }
       std::vector<LoraApplyTerm> ref_apply, test_apply;
       for (int k = 0; k < c.terms; k++) {
-        const int out = 17 + 40 * k;
-        ref_apply.push_back({As[k].data(), Bs[k].data(), ys[k].data(), out});
-        test_apply.push_back({dAs[k].f32(), dBs[k].f32(), dys[k].f32(), out});
+        const bool bias = k % 2 == 0;
+        ref_apply.push_back({As[k].data(), Bs[k].data(), ys[k].data(), apply_out(k), bias ? biases[k].data() : nullptr});
+        test_apply.push_back({dAs[k].f32(), dBs[k].f32(), dys[k].f32(), apply_out(k), bias ? dbiases[k].f32() : nullptr});
       }
       ref_.lora_apply(rx, rx16, c.N, c.in, c.r, 0.5f, ref_apply.data(), c.terms);
       test_.lora_apply(tx, tx16, c.N, c.in, c.r, 0.5f, test_apply.data(), c.terms);

@@ -161,10 +161,12 @@ void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, in
 template <typename T>
 void lora_up(T* y, int N, int out, const float* xa, const float* B, int r, float scale, const float* bias,
              cudaStream_t s);
-// Backend::lora_apply in one launch, for r <= kMaxApplyRank (x A^T is staged in shared memory).
+// Backend::lora_apply in two launches, for r <= kMaxApplyRank (x A^T is staged in shared memory); `work` holds
+// lora_apply_work_floats(N, in, r, count) floats (the down-projection's partial sums).
 constexpr int kMaxApplyRank = 256;
+size_t lora_apply_work_floats(int N, int in, int r, int count);
 void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
-                int count, cudaStream_t s);
+                int count, float* work, cudaStream_t s);
 
 // adamw.cu
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h, cudaStream_t s);

@@ -227,37 +227,138 @@ __global__ void __launch_bounds__(256) lora_dx_kernel(float* dx, int N, int in, 
     }
 }
 
-// Decoding steps (inference, a few rows): block (row group, term k) makes x A_k^T for its kApplyRows rows in shared
-// memory (a warp per dot product, lanes striding the input), then adds scale (x A_k^T) B_k^T to their outputs. The
-// LoRA of a projection group in one launch instead of a down-projection and a product per module.
-constexpr int kApplyRows = 4;
+// Decoding steps (inference on a few rows, no dropout): y_k += bias_k + scale (x A_k^T) B_k^T for the group's terms in
+// two launches spread over the GPU. (One block per few rows and term, which made x A^T with a warp per dot product and
+// then the up-projection, gave a batch-32 step 24 blocks with long dependent loops; its LoRA then took several times
+// the roofline of the whole layer.)
+// lora_apply_down_kernel: x A_k^T in splits of the input, block (split s, term k), partial sums into `part`.
+// lora_apply_up_kernel: block (128 output columns of one term, 16 rows) adds the splits in split order (results repeat
+// bit for bit) and then scale (x A^T) B^T and the bias onto y.
 struct ApplyTerms {
   LoraApplyTerm t[kMaxLoraTerms];
+  int tile_begin[kMaxLoraTerms + 1];  // the up kernel's column tiles: term k has [tile_begin[k], tile_begin[k + 1])
 };
-template <typename T>
-__global__ void __launch_bounds__(256) lora_apply_kernel(const T* x, int N, int in, int r, float scale,
-                                                         ApplyTerms terms) {
-  __shared__ float xa[kApplyRows][kMaxApplyRank];
-  // picked with constant indices: indexing a kernel parameter array at run time would copy it to local memory
+// picked with constant indices: indexing a kernel parameter array at run time would copy it to local memory
+__device__ inline const LoraApplyTerm& apply_term(const ApplyTerms& at, int k) {
   static_assert(kMaxLoraTerms == 3, "one choice per term");
-  const LoraApplyTerm term = blockIdx.y == 0 ? terms.t[0] : blockIdx.y == 1 ? terms.t[1] : terms.t[2];
-  const int n0 = blockIdx.x * kApplyRows, rows = min(kApplyRows, N - n0);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int d = warp; d < rows * r; d += blockDim.x / 32) {  // whole warps: d is the same on every lane
-    const int row = d / r, j = d % r;
-    const int64_t xi = (int64_t)(n0 + row) * in, ai = (int64_t)j * in;
-    float sum = 0.0f;
-    for (int i = lane; i < in; i += 32) sum = fmaf(as_float(x[xi + i]), term.A[ai + i], sum);
-    sum = warp_sum(sum);
-    if (lane == 0) xa[row][j] = sum;
+  return k == 0 ? at.t[0] : k == 1 ? at.t[1] : at.t[2];
+}
+
+constexpr int kApplySplitsMax = 32;  // the down kernel's splits of the input (per term)
+constexpr int kApplyRowsPass = 64;   // rows per pass of the down kernel: 8 warps x 8
+constexpr int kApplyCols = 128;      // the up kernel's columns per block: a thread each
+constexpr int kApplyRowsUp = 16;     // ... and its rows per block
+constexpr int kApplyRankStage = 16;  // ranks per pass: the down kernel's half-warp, the up kernel's staged B
+
+// Each split at least 64 inputs long, a multiple of 8 (two half-warps' 4-wide vectors).
+struct ApplySplit {
+  int count, len;
+};
+ApplySplit apply_split(int in) {
+  int len = std::max(64, (in + kApplySplitsMax - 1) / kApplySplitsMax);
+  len = (len + 7) / 8 * 8;
+  return {(in + len - 1) / len, len};
+}
+
+// V consecutive values from i on, widened to fp32 (V = 4: one 16-byte or 8-byte load; the caller checked alignment).
+template <int V>
+__device__ inline void load_vec(const float* p, int64_t i, float (&v)[V]) {
+  if constexpr (V == 4) {
+    const float4 f = *reinterpret_cast<const float4*>(p + i);
+    v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+  } else {
+    for (int e = 0; e < V; e++) v[e] = p[i + e];
   }
-  __syncthreads();
-  for (int e = threadIdx.x; e < rows * term.out; e += blockDim.x) {
-    const int row = e / term.out, o = e % term.out;
-    const float* b = term.B + (int64_t)o * r;
+}
+template <int V>
+__device__ inline void load_vec(const uint16_t* p, int64_t i, float (&v)[V]) {
+  if constexpr (V == 4) {
+    const uint2 h = *reinterpret_cast<const uint2*>(p + i);
+    v[0] = __uint_as_float(h.x << 16), v[1] = __uint_as_float(h.x & 0xffff0000u);
+    v[2] = __uint_as_float(h.y << 16), v[3] = __uint_as_float(h.y & 0xffff0000u);
+  } else {
+    for (int e = 0; e < V; e++) v[e] = as_float(p[i + e]);
+  }
+}
+
+// part[((k S + s) N + n) r + j] = sum over split s's inputs i of x[n, i] A_k[j, i]. Warp w takes rows w, w + 8, ...;
+// lane (j, h) = (lane % 16, lane / 16) rank j0 + j and every other V-wide vector of the split (h = 0 the even ones): a
+// half-warp reads one x address at a time (a broadcast), each lane a rank's row of A. One shuffle adds the halves.
+template <typename T, int V>
+__global__ void __launch_bounds__(256) lora_apply_down_kernel(const T* x, int N, int in, int r, ApplyTerms terms,
+                                                              int len, float* part) {
+  constexpr int kRowsPerWarp = kApplyRowsPass / 8;
+  const LoraApplyTerm& term = apply_term(terms, blockIdx.y);
+  const int S = gridDim.x, s = blockIdx.x;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, jl = lane % kApplyRankStage, h = lane / kApplyRankStage;
+  const int i_begin = s * len, i_end = min(in, i_begin + len);
+  float* out = part + ((int64_t)blockIdx.y * S + s) * N * r;
+  for (int n0 = 0; n0 < N; n0 += kApplyRowsPass)
+    for (int j0 = 0; j0 < r; j0 += kApplyRankStage) {
+      const int j = j0 + jl;
+      const float* a = term.A + (int64_t)min(j, r - 1) * in;  // lanes past r compute a copy, never written
+      float acc[kRowsPerWarp] = {};
+      for (int i = i_begin + V * h; i < i_end; i += 2 * V) {
+        float av[V];
+        load_vec<V>(a, i, av);
+        TF_UNROLL
+        for (int q = 0; q < kRowsPerWarp; q++) {
+          const int n = n0 + warp + 8 * q;  // the same on every lane of the warp
+          if (n >= N) break;
+          float xv[V];
+          load_vec<V>(x, (int64_t)n * in + i, xv);
+          for (int e = 0; e < V; e++) acc[q] = fmaf(xv[e], av[e], acc[q]);
+        }
+      }
+      TF_UNROLL
+      for (int q = 0; q < kRowsPerWarp; q++) {
+        acc[q] += __shfl_xor_sync(0xffffffffu, acc[q], kApplyRankStage);
+        const int n = n0 + warp + 8 * q;
+        if (h == 0 && j < r && n < N) out[(int64_t)n * r + j] = acc[q];
+      }
+    }
+}
+
+// y_k[n, c] = y + bias_k[c] + scale sum_j xa_k[n, j] B_k[c, j] (rounded once, as lora_up), xa_k the sum of the down
+// kernel's S splits in split order. Thread t: column c0 + t, B's rows for the block staged 16 ranks at a time (the
+// tile's rows of B are one contiguous run: read coalesced), xa broadcast from shared memory.
+__global__ void __launch_bounds__(kApplyCols) lora_apply_up_kernel(int N, int r, float scale, ApplyTerms terms, int S,
+                                                                   const float* part) {
+  extern __shared__ float apply_xa[];  // [kApplyRowsUp][r]
+  __shared__ float bs[kApplyCols][kApplyRankStage + 1];
+  const int k = (int)blockIdx.x >= terms.tile_begin[2] ? 2 : (int)blockIdx.x >= terms.tile_begin[1] ? 1 : 0;
+  const LoraApplyTerm& term = apply_term(terms, k);
+  const int c0 = ((int)blockIdx.x - terms.tile_begin[k]) * kApplyCols, c = c0 + threadIdx.x;
+  const int n0 = blockIdx.y * kApplyRowsUp, rows = min(kApplyRowsUp, N - n0);
+  const float* pk = part + (int64_t)k * S * N * r;
+  for (int e = threadIdx.x; e < rows * r; e += blockDim.x) {
+    const int n = e / r, j = e % r;
     float sum = 0.0f;
-    for (int j = 0; j < r; j++) sum = fmaf(xa[row][j], b[j], sum);
-    term.y[(int64_t)(n0 + row) * term.out + o] += scale * sum;
+    for (int sp = 0; sp < S; sp++) sum += pk[((int64_t)sp * N + n0 + n) * r + j];
+    apply_xa[e] = sum;
+  }
+  float acc[kApplyRowsUp] = {};
+  for (int j0 = 0; j0 < r; j0 += kApplyRankStage) {
+    const int width = min(kApplyRankStage, r - j0);
+    __syncthreads();  // xa is written (first pass), or the last stage of B read
+    for (int e = threadIdx.x; e < kApplyCols * width; e += blockDim.x) {
+      const int cc = e / width, j = e % width;
+      bs[cc][j] = c0 + cc < term.out ? term.B[(int64_t)(c0 + cc) * r + j0 + j] : 0.0f;
+    }
+    __syncthreads();
+    TF_UNROLL
+    for (int n = 0; n < kApplyRowsUp; n++) {
+      if (n >= rows) break;
+      for (int j = 0; j < width; j++) acc[n] = fmaf(apply_xa[n * r + j0 + j], bs[threadIdx.x][j], acc[n]);
+    }
+  }
+  if (c >= term.out) return;
+  const float bias = term.bias ? term.bias[c] : 0.0f;
+  TF_UNROLL
+  for (int n = 0; n < kApplyRowsUp; n++) {
+    if (n >= rows) break;
+    float& y = term.y[(int64_t)(n0 + n) * term.out + c];
+    y = y + bias + scale * acc[n];
   }
 }
 
@@ -365,17 +466,36 @@ void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, in
   CUDA_LAUNCH_CHECK("lora_dx_kernel");
 }
 
+size_t lora_apply_work_floats(int N, int in, int r, int count) {
+  return std::max<size_t>(1, (size_t)count * apply_split(in).count * N * r);
+}
+
 void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
-                int count, cudaStream_t s) {
+                int count, float* work, cudaStream_t s) {
   if (N <= 0 || r <= 0 || count <= 0) return;
   if (count > kMaxLoraTerms || r > kMaxApplyRank)
     throw std::invalid_argument("CUDA lora_apply: more terms than kMaxLoraTerms or a rank past kMaxApplyRank");
   ApplyTerms at{};
-  for (int k = 0; k < count; k++) at.t[k] = terms[k];
-  const dim3 grid(blocks_of(N, kApplyRows), count);
-  if (x16) lora_apply_kernel<uint16_t><<<grid, 256, 0, s>>>(x16, N, in, r, scale, at);
-  else lora_apply_kernel<float><<<grid, 256, 0, s>>>(x, N, in, r, scale, at);
-  CUDA_LAUNCH_CHECK("lora_apply_kernel");
+  at.tile_begin[0] = 0;
+  bool vec = in % 4 == 0 && (x16 ? aligned(x16, 8) : aligned(x, 16));
+  for (int k = 0; k < kMaxLoraTerms; k++) {
+    if (k < count) {
+      at.t[k] = terms[k];
+      vec = vec && aligned(terms[k].A, 16);
+    }
+    at.tile_begin[k + 1] = at.tile_begin[k] + (k < count ? blocks_of(terms[k].out, kApplyCols) : 0);
+  }
+  const ApplySplit sp = apply_split(in);
+  const dim3 down(sp.count, count);
+  if (x16 && vec) lora_apply_down_kernel<uint16_t, 4><<<down, 256, 0, s>>>(x16, N, in, r, at, sp.len, work);
+  else if (x16) lora_apply_down_kernel<uint16_t, 1><<<down, 256, 0, s>>>(x16, N, in, r, at, sp.len, work);
+  else if (vec) lora_apply_down_kernel<float, 4><<<down, 256, 0, s>>>(x, N, in, r, at, sp.len, work);
+  else lora_apply_down_kernel<float, 1><<<down, 256, 0, s>>>(x, N, in, r, at, sp.len, work);
+  CUDA_LAUNCH_CHECK("lora_apply_down_kernel");
+  const dim3 up(at.tile_begin[count], blocks_of(N, kApplyRowsUp));
+  const size_t smem = sizeof(float) * kApplyRowsUp * r;
+  lora_apply_up_kernel<<<up, kApplyCols, smem, s>>>(N, r, scale, at, sp.count, work);
+  CUDA_LAUNCH_CHECK("lora_apply_up_kernel");
 }
 
 template <typename T>

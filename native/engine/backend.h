@@ -50,12 +50,14 @@ struct LoraTerm {
   uint64_t seed;
 };
 constexpr int kMaxLoraTerms = 3;  // the most projections reading one input (q, k, v)
-// One LoRA module's share of Backend::lora_apply: its A [r, in], B [out, r] and the projection's output y [N, out].
+// One LoRA module's share of Backend::lora_apply: its A [r, in], B [out, r], the projection's output y [N, out] and
+// its bias [out] (null: none), added with the LoRA term.
 struct LoraApplyTerm {
   const float* A;
   const float* B;
   float* y;
   int out;
+  const float* bias;
 };
 
 // A piece of work for Backend::concurrently: a few calls whose outputs no other piece reads or writes.
@@ -257,9 +259,9 @@ class Backend {
   // dx [N, in] += sum over the count (<= kMaxLoraTerms) terms of mask_k * (dxa_k A_k): the input gradient of the
   // LoRA modules of projections that read the same input, in one pass over dx.
   virtual void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count) = 0;
-  // Inference on a few rows (decoding steps): y_k += scale (x A_k^T) B_k^T for the count (<= kMaxLoraTerms) LoRA
-  // modules of projections that read x (fp32, or bf16 bits when x16 is given), no dropout. One launch on a GPU where
-  // lora_down and a product per module would take six for q, k and v.
+  // Inference on a few rows (decoding steps): y_k += bias_k + scale (x A_k^T) B_k^T for the count (<= kMaxLoraTerms)
+  // LoRA modules of projections that read x (fp32, or bf16 bits when x16 is given), no dropout. Two launches on a GPU
+  // where lora_down, a product and a bias per module would take up to nine for q, k and v.
   virtual void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale,
                           const LoraApplyTerm* terms, int count) = 0;
   virtual bool fused_lora() const { return false; }

@@ -382,16 +382,18 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
     float* y = o.data;
     uint16_t* y16 = o.data16;
     if (y16 && (!x16 || !up)) throw std::logic_error("bf16 projection outputs need a bf16 input and lora_up");
-    pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, y16, N, up] {
+    // A decoding step's LoRA adds the bias with its own terms (lora_apply), the GPU's lora_up with LoRA's up-projection.
+    const bool bias_here = !lin.b.empty() && !up && !(apply && lin.lora);
+    pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, y16, N, bias_here] {
                         if (x16)
                           be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in,
                                            0.0f, y, y16, lin.out);
                         else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
-                        if (!lin.b.empty() && !up) be_->add_bias(y, lin.b.f32(), N, lin.out);
+                        if (bias_here) be_->add_bias(y, lin.b.f32(), N, lin.out);
                       }});
     if (!lin.lora) continue;
     if (apply) {
-      terms[count++] = {lin.lora->A.f32(), lin.lora->B.f32(), y, lin.out};
+      terms[count++] = {lin.lora->A.f32(), lin.lora->B.f32(), y, lin.out, lin.b.empty() ? nullptr : lin.b.f32()};
       continue;
     }
     // Allocations happen here, on this thread, before the pieces run.

@@ -326,7 +326,8 @@ class ProfilingBackend final : public Backend {
     double flops = 0, bytes = (x16 ? 2.0 : 4.0) * N * in;
     for (int k = 0; k < count; k++) {
       flops += 2.0 * N * r * ((double)in + terms[k].out);
-      bytes += 4.0 * r * ((double)in + terms[k].out) + 8.0 * N * terms[k].out;  // A and B read, y read and written
+      // A and B read, y read and written, the bias read
+      bytes += 4.0 * r * ((double)in + terms[k].out) + 8.0 * N * terms[k].out + (terms[k].bias ? 4.0 * terms[k].out : 0);
     }
     Timed t(dev_, "lora_apply", flops, bytes);
     in_->lora_apply(x, x16, N, in, r, scale, terms, count);

@@ -30,7 +30,10 @@ struct dim3 {
 struct uint3 {
   unsigned x, y, z;
 };
-// 16-byte vectors, aligned as CUDA's (one load or store of 16 bytes)
+// 8- and 16-byte vectors, aligned as CUDA's (one load or store of 8 or 16 bytes)
+struct alignas(8) uint2 {
+  unsigned x, y;
+};
 struct alignas(16) uint4 {
   unsigned x, y, z, w;
 };
