@@ -502,6 +502,14 @@ struct LaunchBwd {
 
 }  // namespace
 
+bool attention_mma_compiled() {
+  // Code built for compute 8.0 or later (SASS, or PTX the driver compiles): a build for older targets only, run on a
+  // newer GPU, would JIT the 7.x PTX, where mma.sync and cp.async are __trap().
+  cudaFuncAttributes a{};
+  CUDA_CHECK(cudaFuncGetAttributes(&a, (const void*)attention_mma_fwd_kernel<64>));
+  return a.ptxVersion >= 80;
+}
+
 bool attention_mma_fits(const AttnDims& d, std::initializer_list<const void*> tensors) {
   // Pairs of values are read and written as one 32-bit word: tensors must start on one (rows and heads then do).
   for (const void* p : tensors)

@@ -52,17 +52,21 @@ void allow_shared_memory(const void* kernel, size_t bytes, const char* name) {
   if (bytes <= 48 * 1024) return;
   // Raised only when a call needs more than the kernel's limit so far: the launches of a decoding step are recorded
   // (CudaBackend::record), and the attribute call is not stream work a recording could hold.
-  static std::map<const void*, size_t> allowed;
-  if (allowed[kernel] >= bytes) return;
+  // The attribute belongs to the kernel on one device.
+  static std::map<std::pair<int, const void*>, size_t> allowed;
   int dev = 0, optin = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
+  size_t& done = allowed[{dev, kernel}];
+  if (done >= bytes) return;
   CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
-  if (bytes > (size_t)optin)
-    throw std::runtime_error(std::string("CUDA: ") + name + " needs " + std::to_string(bytes) +
+  cudaFuncAttributes attr{};
+  CUDA_CHECK(cudaFuncGetAttributes(&attr, kernel));  // its static shared memory counts against the same limit
+  if (attr.sharedSizeBytes + bytes > (size_t)optin)
+    throw std::runtime_error(std::string("CUDA: ") + name + " needs " + std::to_string(attr.sharedSizeBytes + bytes) +
                              " bytes of shared memory per block, the device allows " + std::to_string(optin) +
                              " (head_dim too large for this kernel's tile sizes)");
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
-  allowed[kernel] = bytes;
+  done = bytes;
 }
 
 // TUNEFORGE_CUDA_GRAPHS=0 turns recording off (every decoding step launches its kernels one by one). Read at each
@@ -130,7 +134,7 @@ class CudaBackend final : public Backend {
     cudaDeviceProp prop{};
     CUDA_CHECK(cudaGetDevice(&dev));
     CUDA_CHECK(cudaGetDeviceProperties(&prop, dev));
-    mma_capable_ = prop.major >= 8;
+    mma_capable_ = prop.major >= 8 && cuda::attention_mma_compiled();
     CUBLAS_CHECK(cublasCreate(&blas_));
     try {
       // fp32 mode: no TF32 tensor-core rounding (cuBLAS only uses it when asked; say so explicitly).

@@ -110,6 +110,8 @@ void attention_gemm_bwd(const AttnDims& d, const T* q, const T* k, const T* v, c
 // attention_mma_fits: a head dimension it is built for (16, 32, 64, 80, 96, 128), no slot read on the device, and
 // every tensor starting on a 32-bit word.
 bool attention_mma_fits(const AttnDims& d, std::initializer_list<const void*> tensors);
+// Whether this build's code for the mma kernels (on the current device) is compute 8.0's or later.
+bool attention_mma_compiled();
 template <typename TQ, typename KV, typename TO>
 void attention_mma_fwd(const AttnDims& d, const TQ* q, const KV* k, const KV* v, const int32_t* key_valid,
                        const int32_t* seg, TO* out, float* lse, cudaStream_t s);

@@ -10,7 +10,6 @@
 // lanes, so a kernel whose fragments are wrong fails its checks there as it would on a GPU.
 #pragma once
 #include <cstdint>
-#include <cstring>
 
 #include "cuda/common.cuh"
 
@@ -57,27 +56,32 @@ __device__ inline void mma_bf16_16816(float d[4], const uint32_t a[4], const uin
 
 // 16 bytes from global to shared memory without passing through registers (cp.async, compute 8.0 and up), or 16 zero
 // bytes when !valid (src is then not read). The copy is in flight until async_wait lets fewer groups than asked be
-// pending; async_commit closes the group of copies issued since the last one. The emulator copies at once.
+// pending; async_commit closes the group of copies issued since the last one. The emulator delays each copy to the
+// wait that retires it (the destination holds NaN bytes until then), as a GPU may. The "memory" clobbers keep the
+// compiler from moving shared-memory accesses across them.
 __device__ inline void copy16_async(void* dst, const void* src, bool valid) {
 #ifdef TUNEFORGE_CUDA_EMU
-  if (valid) std::memcpy(dst, src, 16);
-  else std::memset(dst, 0, 16);
+  ::emu::async_copy16(dst, src, valid);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   const unsigned to = (unsigned)__cvta_generic_to_shared(dst);
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(to), "l"(src), "r"(valid ? 16 : 0));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(to), "l"(src), "r"(valid ? 16 : 0) : "memory");
 #else
   __trap();
 #endif
 }
 __device__ inline void async_commit() {
-#if !defined(TUNEFORGE_CUDA_EMU) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;\n" ::);
+#ifdef TUNEFORGE_CUDA_EMU
+  ::emu::async_commit();
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
 #endif
 }
 template <int N>
 __device__ inline void async_wait() {
-#if !defined(TUNEFORGE_CUDA_EMU) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#ifdef TUNEFORGE_CUDA_EMU
+  ::emu::async_wait(N);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 #endif
 }
 

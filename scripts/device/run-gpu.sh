@@ -6,7 +6,7 @@
 # runs scripts/device/check_hf.py on .devkit/hf-check (transformers + PEFT load the tiny and fixture models, our
 # adapters and merged folders and match our engine's logits; also runnable here: scripts/dev/hf-check-sid.sh), the GPU benchmark with its HF peers (scripts/device/bench-gpu.sh, budget
 # BENCH_BUDGET_S seconds, default 420; 0 leaves it out) and, when compute-sanitizer exists, a memcheck pass over
-# every kernel. Everything lands in $OUT.
+# every kernel (SANITIZERS below picks other passes). Everything lands in $OUT.
 # One device call may run 10 minutes: with the build and tests, give the benchmark its own call, e.g.
 #   BENCH_BUDGET_S=0 bash scripts/device/run-gpu.sh        then        bash scripts/device/bench-gpu.sh
 # Exit status: 0 only when the build and every test passed (and the benchmark, when run, wrote its results).
@@ -74,13 +74,26 @@ if [ "${BENCH_BUDGET_S:-420}" != 0 ]; then
   OUT=$OUT bash scripts/device/bench-gpu.sh || status=1
 fi
 
+# SANITIZERS: the compute-sanitizer passes, in order (default memcheck: every kernel). The others look at the attention
+# kernels (those whose names hold "attention_": the mma, decode, flash and GEMM-path kernels share tiles between
+# threads): racecheck (shared-memory hazards), synccheck (barriers under divergence), initcheck (reads of device
+# memory never written). Each pass has
+# SANITIZER_TIMEOUT_S seconds (default 300); give them a call of their own, e.g.
+#   BENCH_BUDGET_S=0 SANITIZERS="racecheck synccheck initcheck" SANITIZER_TIMEOUT_S=150 bash scripts/device/run-gpu.sh
 if command -v compute-sanitizer >/dev/null 2>&1; then
-  echo "== compute-sanitizer memcheck (out-of-bounds and uninitialised accesses in every kernel)"
-  timeout 300 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 \
-    node -e 'require(process.env.TUNEFORGE_NATIVE).kernelCheck("cuda", 3)' >"$OUT/memcheck.txt" 2>&1
-  rc=$?
-  tail -5 "$OUT/memcheck.txt"
-  [ $rc = 0 ] || { echo "memcheck: exit $rc"; status=1; }
+  for tool in ${SANITIZERS:-memcheck}; do
+    case $tool in
+      memcheck) args=(--tool memcheck --leak-check no) ;;
+      racecheck | synccheck | initcheck) args=(--tool "$tool" --kernel-name kns=attention_) ;;
+      *) echo "SANITIZERS: unknown tool $tool (memcheck, racecheck, synccheck, initcheck)"; status=1; continue ;;
+    esac
+    echo "== compute-sanitizer $tool"
+    timeout "${SANITIZER_TIMEOUT_S:-300}" compute-sanitizer "${args[@]}" --error-exitcode 9 \
+      node -e 'require(process.env.TUNEFORGE_NATIVE).kernelCheck("cuda", 3)' >"$OUT/$tool.txt" 2>&1
+    rc=$?
+    tail -5 "$OUT/$tool.txt"
+    [ $rc = 0 ] || { echo "$tool: exit $rc"; status=1; }
+  done
 fi
 
 echo "== done (status $status); results in $OUT"

@@ -129,9 +129,17 @@ void switch_context(Context& from, Context& to) { swapcontext(&from.uc, &to.uc);
 // ---- the scheduler ----
 enum class Wait { None, Block, Warp, Done };
 
+struct AsyncCopy {
+  void* dst;
+  const void* src;
+  bool valid;
+};
+
 struct FiberState {
   Context ctx;
   Wait wait = Wait::None;
+  std::vector<AsyncCopy> open;                     // cp.async copies issued since the last commit
+  std::vector<std::vector<AsyncCopy>> committed;   // committed groups, oldest first, not yet landed
 };
 
 constexpr int kMaxThreads = 1024;
@@ -178,9 +186,14 @@ void set_thread_index(int t) {
   threadIdx.z = t / (blockDim.x * blockDim.y);
 }
 
+std::string block_name();
+
 [[noreturn]] void fiber_main() {
   run->body(run->ctx);
   const int t = run->current;
+  const FiberState& f = run->fibers[t];
+  if (!f.open.empty() || std::any_of(f.committed.begin(), f.committed.end(), [](const auto& g) { return !g.empty(); }))
+    die(block_name() + ": thread " + std::to_string(t) + " ended with cp.async copies in flight");
   run->fibers[t].wait = Wait::Done;
   run->done++;
   run->warp_done[t / 32]++;
@@ -214,6 +227,8 @@ void run_block() {
   for (int t = 0; t < n; t++) {
     make_context(run->fibers[t].ctx, fiber_stack(t), kStackBytes, fiber_main);
     run->fibers[t].wait = Wait::None;
+    run->fibers[t].open.clear();
+    run->fibers[t].committed.clear();
     run->ready.push_back(t);
   }
   run->at_block = run->done = 0;
@@ -365,6 +380,31 @@ const uint64_t* warp_publish(const void* p) {
 }
 
 void warp_release() { wait_at(Wait::Warp); }
+
+void async_copy16(void* dst, const void* src, bool valid) {
+  if (reinterpret_cast<uintptr_t>(dst) % 16 != 0 || (valid && reinterpret_cast<uintptr_t>(src) % 16 != 0))
+    die(block_name() + ": cp.async of 16 bytes at an address not 16-byte aligned");
+  run->fibers[run->current].open.push_back({dst, src, valid});
+  std::memset(dst, 0xff, 16);  // what a read before the wait may see
+}
+
+void async_commit() {
+  FiberState& f = run->fibers[run->current];
+  f.committed.push_back(std::move(f.open));
+  f.open.clear();
+}
+
+void async_wait(int pending) {
+  FiberState& f = run->fibers[run->current];
+  const size_t keep = (size_t)std::max(pending, 0);
+  size_t landed = 0;
+  for (; f.committed.size() - landed > keep; landed++)
+    for (const AsyncCopy& c : f.committed[landed]) {
+      if (c.valid) std::memcpy(c.dst, c.src, 16);
+      else std::memset(c.dst, 0, 16);
+    }
+  f.committed.erase(f.committed.begin(), f.committed.begin() + (std::ptrdiff_t)landed);
+}
 
 void* dynamic_shared() { return run->shared.data(); }
 
@@ -547,6 +587,11 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int dev) {
   }
   if (attr != cudaDevAttrMaxSharedMemoryPerBlockOptin) return fail(cudaErrorInvalidValue);
   *value = (int)kMaxOptinShared;
+  return cudaSuccess;
+}
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, const void* func) {
+  if (!attr || !func) return fail(cudaErrorInvalidValue);
+  *attr = {0, 90, 90};
   return cudaSuccess;
 }
 cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {

@@ -70,6 +70,13 @@ enum cudaMemcpyKind {
 };
 enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount = 16, cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+// What cudaFuncGetAttributes reports that the backend reads (the emulator: code for its compute capability, 9.0, and
+// no static shared memory counted: kernels' __shared__ arrays are the host's statics).
+struct cudaFuncAttributes {
+  size_t sharedSizeBytes;
+  int ptxVersion;
+  int binaryVersion;
+};
 struct CUstream_st;
 struct CUevent_st;
 struct CUgraph_st;
@@ -132,6 +139,7 @@ template <class T>
 cudaError_t cudaFuncSetAttribute(T* func, cudaFuncAttribute attr, int value) {
   return cudaFuncSetAttribute(reinterpret_cast<const void*>(func), attr, value);
 }
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, const void* func);
 cudaError_t cudaMalloc(void** p, size_t bytes);
 template <class T>
 cudaError_t cudaMalloc(T** p, size_t bytes) {
@@ -207,6 +215,12 @@ uint64_t shfl_xor(unsigned mask, uint64_t bits, int lane_mask, int width);
 // warp_release() (two warp barriers in all, as a shuffle).
 const uint64_t* warp_publish(const void* p);
 void warp_release();
+// cp.async (cuda/mma.cuh) as a GPU may run it: a copy of 16 bytes (zeros when !valid) lands only when async_wait
+// retires its group; until then the destination holds NaN bytes. Misaligned addresses, and copies still pending when
+// the thread ends, stop the process.
+void async_copy16(void* dst, const void* src, bool valid);
+void async_commit();
+void async_wait(int pending);
 
 struct LaunchConfig {
   dim3 grid;
