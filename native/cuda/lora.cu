@@ -261,21 +261,15 @@ ApplySplit apply_split(int in) {
 }
 
 // V consecutive values from i on, widened to fp32 (V = 4: one 16-byte or 8-byte load; the caller checked alignment).
-template <int V>
-__device__ inline void load_vec(const float* p, int64_t i, float (&v)[V]) {
-  if constexpr (V == 4) {
+template <int V, typename T>
+__device__ inline void load_vec(const T* p, int64_t i, float (&v)[V]) {
+  if constexpr (V == 4 && sizeof(T) == 4) {
     const float4 f = *reinterpret_cast<const float4*>(p + i);
     v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
-  } else {
-    for (int e = 0; e < V; e++) v[e] = p[i + e];
-  }
-}
-template <int V>
-__device__ inline void load_vec(const uint16_t* p, int64_t i, float (&v)[V]) {
-  if constexpr (V == 4) {
-    const uint2 h = *reinterpret_cast<const uint2*>(p + i);
-    v[0] = __uint_as_float(h.x << 16), v[1] = __uint_as_float(h.x & 0xffff0000u);
-    v[2] = __uint_as_float(h.y << 16), v[3] = __uint_as_float(h.y & 0xffff0000u);
+  } else if constexpr (V == 4) {
+    const uint2 h = *reinterpret_cast<const uint2*>(p + i);  // four bf16, the lower index in the low half
+    v[0] = bf16_bits_to_f32((uint16_t)h.x), v[1] = bf16_bits_to_f32((uint16_t)(h.x >> 16));
+    v[2] = bf16_bits_to_f32((uint16_t)h.y), v[3] = bf16_bits_to_f32((uint16_t)(h.y >> 16));
   } else {
     for (int e = 0; e < V; e++) v[e] = as_float(p[i + e]);
   }

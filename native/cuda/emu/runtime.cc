@@ -186,7 +186,10 @@ void set_thread_index(int t) {
   threadIdx.z = t / (blockDim.x * blockDim.y);
 }
 
-std::string block_name();
+std::string block_name() {
+  return std::string(run->kernel) + " block (" + std::to_string(blockIdx.x) + "," + std::to_string(blockIdx.y) +
+         "," + std::to_string(blockIdx.z) + ")";
+}
 
 [[noreturn]] void fiber_main() {
   run->body(run->ctx);
@@ -209,11 +212,6 @@ void wait_at(Wait w) {
   if (w == Wait::Block) run->at_block++;
   else run->warp_waiting[t / 32]++;
   switch_context(run->fibers[t].ctx, run->scheduler);
-}
-
-std::string block_name() {
-  return std::string(run->kernel) + " block (" + std::to_string(blockIdx.x) + "," + std::to_string(blockIdx.y) +
-         "," + std::to_string(blockIdx.z) + ")";
 }
 
 bool reverse_order() {
