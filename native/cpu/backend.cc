@@ -195,6 +195,24 @@ class CpuBackend final : public Backend {
     if (copies.q) narrow_bf16(q, copies.q, nq);
     if (copies.k) narrow_bf16(k, copies.k, nk);
   }
+  // The GPU's decoding form, composed here (the reference): q, k and v taken out of the stacked rows, qk_norm_rope, then
+  // the cache write.
+  void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B, int Tq, int H,
+                    int KV, int hd, float eps, float* q, float* kc, float* vc, uint16_t* kc16, uint16_t* vc16, int Tk,
+                    int off, const int32_t* off_dev) override {
+    const int N = B * Tq, qd = H * hd, kd = KV * hd;
+    std::vector<float> qi((size_t)N * qd), ki((size_t)N * kd), vi((size_t)N * kd), ko((size_t)N * kd);
+    std::vector<float> rq(N * H), rk(N * KV);
+    for (int n = 0; n < N; n++) {
+      const float* row = qkv + (int64_t)n * ld;
+      std::copy(row, row + qd, qi.begin() + (int64_t)n * qd);
+      std::copy(row + qd, row + qd + kd, ki.begin() + (int64_t)n * kd);
+      std::copy(row + qd + kd, row + qd + 2 * kd, vi.begin() + (int64_t)n * kd);
+    }
+    qk_norm_rope(qi.data(), ki.data(), q_w, k_w, cs, N, H, KV, hd, eps, q, ko.data(), rq.data(), rk.data(), {});
+    if (kc16) cache_write_bf16(kc16, vc16, ko.data(), vi.data(), B, Tq, Tk, off, off_dev, kd);
+    else cache_write(kc, vc, ko.data(), vi.data(), B, Tq, Tk, off, off_dev, kd);
+  }
   void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
                    uint16_t* out16, float* rstd) override {
     add_out(sum, a, b, (int64_t)N * C);
@@ -238,6 +256,17 @@ class CpuBackend final : public Backend {
     narrow_bf16(y.data(), out, n);
     if (g16) narrow_bf16(g, g16, n);
     if (u16) narrow_bf16(u, u16, n);
+  }
+  void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16) override {
+    const int64_t n = (int64_t)N * inter;
+    std::vector<float> g(n), u(n);
+    for (int i = 0; i < N; i++) {
+      const float* row = gu + (int64_t)i * 2 * inter;
+      std::copy(row, row + inter, g.begin() + (int64_t)i * inter);
+      std::copy(row + inter, row + 2 * inter, u.begin() + (int64_t)i * inter);
+    }
+    if (out16) swiglu_fwd_bf16(g.data(), u.data(), n, out16, nullptr, nullptr);
+    else swiglu_fwd(g.data(), u.data(), n, out);
   }
   void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) override {
     std::vector<float> gf(n), uf(n);
@@ -324,8 +353,10 @@ class CpuBackend final : public Backend {
     std::vector<float> xa((size_t)N * r);
     for (int k = 0; k < count; k++) {
       lora_down(x, x16, N, in, terms[k].A, r, 0.0f, 0, xa.data());
-      if (terms[k].bias) add_bias(terms[k].y, terms[k].bias, N, terms[k].out);
-      matmul(false, true, N, terms[k].out, r, scale, xa.data(), r, terms[k].B, r, 1.0f, terms[k].y, terms[k].out);
+      const LoraApplyTerm& t = terms[k];
+      if (t.bias)
+        for (int n = 0; n < N; n++) add_bias(t.y + (int64_t)n * t.row_stride(), t.bias, 1, t.out);
+      matmul(false, true, N, t.out, r, scale, xa.data(), r, t.B, r, 1.0f, t.y, t.row_stride());
     }
   }
   // The reference: the bias, then the product (the GPU adds both in one sum), on a widened copy of a bf16 y.

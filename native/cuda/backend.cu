@@ -419,6 +419,10 @@ class CudaBackend final : public Backend {
   void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) override {
     cuda::swiglu_fwd(g, u, n, out, stream_);
   }
+  void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16) override {
+    if (out16) cuda::swiglu_fwd_stacked(gu, N, inter, out16, stream_);
+    else cuda::swiglu_fwd_stacked(gu, N, inter, out, stream_);
+  }
   void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, uint16_t* dg,
                     uint16_t* du) override {
     cuda::swiglu_bwd(g, u, dout, n, dg, du, stream_);
@@ -496,6 +500,13 @@ class CudaBackend final : public Backend {
                         const int32_t* off_dev, int C) override {
     check_slots("cache_write_bf16", off, Tq, Tk);
     cuda::cache_write(dk, dv, k, v, B, Tq, Tk, off, off_dev, C, stream_);
+  }
+  void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B, int Tq, int H,
+                    int KV, int hd, float eps, float* q, float* kc, float* vc, uint16_t* kc16, uint16_t* vc16, int Tk,
+                    int off, const int32_t* off_dev) override {
+    check_slots("qkv_to_cache", off, Tq, Tk);
+    if (kc16) cuda::qkv_to_cache(qkv, ld, q_w, k_w, cs, B, Tq, H, KV, hd, eps, q, kc16, vc16, Tk, off, off_dev, stream_);
+    else cuda::qkv_to_cache(qkv, ld, q_w, k_w, cs, B, Tq, H, KV, hd, eps, q, kc, vc, Tk, off, off_dev, stream_);
   }
 
  private:

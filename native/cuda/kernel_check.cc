@@ -470,6 +470,11 @@ class Harness {
     qk_norm_rope_bf16_in_case(41, 5, 2, 128, true);
     qk_norm_rope_bf16_in_case(41, 5, 1, 128, false);
     qk_norm_rope_bf16_in_case(7, 3, 3, 80, true);
+    // a decoding step's q, k and v from one stacked product: qk-norm or not, fp32 and bf16 caches, the slot given or
+    // read on the device, rows with spare columns past v
+    qkv_to_cache_case(3, 1, 4, 2, 64, true, true, 0);
+    qkv_to_cache_case(2, 5, 3, 3, 128, false, false, 7);
+    qkv_to_cache_case(4, 1, 2, 1, 256, true, true, 3);
     // the backward: rotation only, from fp32 and bf16 inputs of the norm, and with the norm weights' gradients
     qk_norm_rope_bwd_case(41, 5, 1, 128, false, false, false);
     qk_norm_rope_bwd_case(41, 5, 2, 128, true, false, false);
@@ -562,6 +567,39 @@ class Harness {
     compare_dev("qk_norm_rope", "rstd_k", shape, rk, drk);
     compare_dev("qk_norm_rope", "q_pre16", shape, widen(qp16), dqp16);
     compare_dev("qk_norm_rope", "k_pre16", shape, widen(kp16), dkp16);
+  }
+
+  // qkv_to_cache against the reference's composition (qk_norm_rope, then the cache write), into fp32 and bf16 caches
+  // whose other slots must keep their values.
+  void qkv_to_cache_case(int B, int Tq, int H, int KV, int hd, bool norm, bool slot_on_device, int spare) {
+    const int N = B * Tq, Tk = 11, off = 4, kd = KV * hd, ld = (H + 2 * KV) * hd + spare;
+    const std::string shape = "B" + std::to_string(B) + " Tq" + std::to_string(Tq) + " H" + std::to_string(H) + " KV" +
+                              std::to_string(KV) + " hd" + std::to_string(hd) + " ld" + std::to_string(ld) +
+                              (norm ? " norm" : " rotation only") + (slot_on_device ? " slot-on-device" : "");
+    const float eps = 1e-6f;
+    const F qkv = rand((int64_t)N * ld, -3.0f, 3.0f), qw = rand(hd, 0.5f, 1.5f), kw = rand(hd, 0.5f, 1.5f);
+    const F cs = rand((int64_t)N * hd);
+    const Tensor dqkv = up(qkv), dqw = up(qw), dkw = up(kw), dcs = up(cs), slot = up(I{off});
+    const int32_t* test_slot = slot_on_device ? slot.i32() : nullptr;
+    const int host_off = slot_on_device ? 0 : off;  // a stale host value where the device holds the slot
+    const int64_t cache = (int64_t)B * Tk * kd;
+    F q((int64_t)N * H * hd), kc = rand(cache), vc = rand(cache);
+    Tensor dq = up(q), dkc = up(kc), dvc = up(vc);
+    ref_.qkv_to_cache(qkv.data(), ld, norm ? qw.data() : nullptr, norm ? kw.data() : nullptr, cs.data(), B, Tq, H, KV,
+                      hd, eps, q.data(), kc.data(), vc.data(), nullptr, nullptr, Tk, off, nullptr);
+    test_.qkv_to_cache(dqkv.f32(), ld, norm ? dqw.f32() : nullptr, norm ? dkw.f32() : nullptr, dcs.f32(), B, Tq, H, KV,
+                       hd, eps, dq.f32(), dkc.f32(), dvc.f32(), nullptr, nullptr, Tk, host_off, test_slot);
+    compare_dev("qkv_to_cache", "q", shape, q, dq);
+    compare_dev("qkv_to_cache", "k", shape, kc, dkc);
+    compare_dev("qkv_to_cache", "v", shape, vc, dvc);
+    std::vector<uint16_t> kc16 = narrow(rand(cache)), vc16 = narrow(rand(cache));
+    Tensor dkc16 = up(kc16), dvc16 = up(vc16);
+    ref_.qkv_to_cache(qkv.data(), ld, norm ? qw.data() : nullptr, norm ? kw.data() : nullptr, cs.data(), B, Tq, H, KV,
+                      hd, eps, q.data(), nullptr, nullptr, kc16.data(), vc16.data(), Tk, off, nullptr);
+    test_.qkv_to_cache(dqkv.f32(), ld, norm ? dqw.f32() : nullptr, norm ? dkw.f32() : nullptr, dcs.f32(), B, Tq, H, KV,
+                       hd, eps, dq.f32(), nullptr, nullptr, dkc16.bf16(), dvc16.bf16(), Tk, host_off, test_slot);
+    compare_dev("qkv_to_cache", "k16", shape, widen(kc16), dkc16);
+    compare_dev("qkv_to_cache", "v16", shape, widen(vc16), dvc16);
   }
 
   // The inputs only in bf16 (a training layer's q and k products write them so), no fp32 k wanted: against the fp32
@@ -805,6 +843,26 @@ class Harness {
     ref_.swiglu_fwd_h(g16.data(), u16.data(), n, out16.data());
     test_.swiglu_fwd_h(dg16.bf16(), du16.bf16(), n, gout16.bf16());
     compare_dev("swiglu_fwd_h", "out", "n100003", widen(out16), gout16);
+    // g and u side by side in the rows of one product (a decoding step's gate/up): the first 37 x 1001 of g, u
+    {
+      const int N = 37, inter = 1001;
+      F gu((int64_t)N * 2 * inter);
+      for (int i = 0; i < N; i++)
+        for (int c = 0; c < inter; c++) {
+          gu[(int64_t)i * 2 * inter + c] = g[(int64_t)i * inter + c];
+          gu[(int64_t)i * 2 * inter + inter + c] = u[(int64_t)i * inter + c];
+        }
+      const Tensor dgu = up(gu);
+      F sout((int64_t)N * inter);
+      std::vector<uint16_t> sout16((int64_t)N * inter);
+      Tensor dsout = up(sout), dsout16 = up(sout16);
+      ref_.swiglu_fwd_stacked(gu.data(), N, inter, sout.data(), nullptr);
+      test_.swiglu_fwd_stacked(dgu.f32(), N, inter, dsout.f32(), nullptr);
+      compare_dev("swiglu_fwd_stacked", "out", "N37 inter1001", sout, dsout);
+      ref_.swiglu_fwd_stacked(gu.data(), N, inter, nullptr, sout16.data());
+      test_.swiglu_fwd_stacked(dgu.f32(), N, inter, nullptr, dsout16.bf16());
+      compare_dev("swiglu_fwd_stacked", "out16", "N37 inter1001", widen(sout16), dsout16);
+    }
     // dg and du rounded to bf16, written over the bf16 g and u (as the Model calls it)
     std::vector<uint16_t> dg16_ref(n), du16_ref(n);
     ref_.swiglu_bwd_h(g16.data(), u16.data(), d.data(), n, dg16_ref.data(), du16_ref.data());
@@ -984,6 +1042,19 @@ class Harness {
       for (int k = 0; k < c.terms; k++)
         compare_dev("lora_apply", "y", shape + " term" + std::to_string(k) + " of " + std::to_string(c.terms), ys[k],
                     dys[k]);
+      // the same terms' outputs side by side in the rows of one buffer (a decoding step's stacked q/k/v product)
+      int ld = 0;
+      for (int k = 0; k < c.terms; k++) ld += apply_out(k);
+      F ycat = rand((int64_t)c.N * ld);
+      Tensor dycat = up(ycat);
+      for (int k = 0, col = 0; k < c.terms; col += apply_out(k), k++) {
+        ref_apply[k].y = ycat.data() + col;
+        test_apply[k].y = dycat.f32() + col;
+        ref_apply[k].ld = test_apply[k].ld = ld;
+      }
+      ref_.lora_apply(rx, rx16, c.N, c.in, c.r, 0.5f, ref_apply.data(), c.terms);
+      test_.lora_apply(tx, tx16, c.N, c.in, c.r, 0.5f, test_apply.data(), c.terms);
+      compare_dev("lora_apply", "y", shape + " stacked ld" + std::to_string(ld), ycat, dycat);
 
       // lora_up: xa B^T (and a bias) onto an fp32 or a bf16 y, with widths past a 64-column tile; r = 0 adds the bias
       // alone (a projection without LoRA).

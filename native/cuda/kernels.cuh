@@ -77,6 +77,11 @@ constexpr int kMaxRopeHeadDim = 256;
 void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const float* k_w, const float* cs, int N,
                   int H, int KV, int hd, float eps, float* q, float* k, float* rstd_q, float* rstd_k,
                   const QkCopies& copies, cudaStream_t s);
+// Backend::qkv_to_cache in one launch, into a cache of C: float, or bf16 bits (uint16_t) rounded to nearest even.
+template <typename C>
+void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B, int Tq, int H,
+                  int KV, int hd, float eps, float* q, C* kc, C* vc, int Tk, int off, const int32_t* off_dev,
+                  cudaStream_t s);
 
 // attention.cu (the forward also reads K and V from a bf16 KV cache: KV = uint16_t, and writes its output in bf16:
 // TO = uint16_t)
@@ -140,6 +145,9 @@ void attention_decode(const AttnDims& d, const float* q, const KV* k, const KV* 
 template <typename TI, typename TO>
 void swiglu_fwd(const TI* g, const TI* u, int64_t n, TO* out, cudaStream_t s, uint16_t* g16 = nullptr,
                 uint16_t* u16 = nullptr);
+// Backend::swiglu_fwd_stacked: g and u side by side in the rows of gu [N, 2 inter]; out fp32 or bf16 bits (TO)
+template <typename TO>
+void swiglu_fwd_stacked(const float* gu, int N, int inter, TO* out, cudaStream_t s);
 // (backward: dg, du fp32 from fp32 g, u; bf16 from bf16 ones)
 template <typename T>
 void swiglu_bwd(const T* g, const T* u, const float* dout, int64_t n, T* dg, T* du, cudaStream_t s);

@@ -313,9 +313,9 @@ __global__ void __launch_bounds__(256) lora_apply_down_kernel(const T* x, int N,
     }
 }
 
-// y_k[n, c] = y + bias_k[c] + scale sum_j xa_k[n, j] B_k[c, j] (rounded once, as lora_up), xa_k the sum of the down
-// kernel's S splits in split order. Thread t: column c0 + t, B's rows for the block staged 16 ranks at a time (the
-// tile's rows of B are one contiguous run: read coalesced), xa broadcast from shared memory.
+// y_k[n, c] = y + bias_k[c] + scale sum_j xa_k[n, j] B_k[c, j] (rounded once, as lora_up; y_k's rows ld_k apart), xa_k
+// the sum of the down kernel's S splits in split order. Thread t: column c0 + t, B's rows for the block staged 16 ranks
+// at a time (the tile's rows of B are one contiguous run: read coalesced), xa broadcast from shared memory.
 __global__ void __launch_bounds__(kApplyCols) lora_apply_up_kernel(int N, int r, float scale, ApplyTerms terms, int S,
                                                                    const float* part) {
   extern __shared__ float apply_xa[];  // [kApplyRowsUp][r]
@@ -351,7 +351,7 @@ __global__ void __launch_bounds__(kApplyCols) lora_apply_up_kernel(int N, int r,
   TF_UNROLL
   for (int n = 0; n < kApplyRowsUp; n++) {
     if (n >= rows) break;
-    float& y = term.y[(int64_t)(n0 + n) * term.out + c];
+    float& y = term.y[(int64_t)(n0 + n) * term.ld + c];
     y = y + bias + scale * acc[n];
   }
 }
@@ -475,6 +475,7 @@ void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float
   for (int k = 0; k < kMaxLoraTerms; k++) {
     if (k < count) {
       at.t[k] = terms[k];
+      at.t[k].ld = terms[k].row_stride();  // the kernel reads ld as it is
       vec = vec && aligned(terms[k].A, 16);
     }
     at.tile_begin[k + 1] = at.tile_begin[k] + (k < count ? blocks_of(terms[k].out, kApplyCols) : 0);

@@ -66,8 +66,38 @@ __device__ inline void for_each_head_row(const Side& q, const Side& k, int N, F 
   }
 }
 
+constexpr int kPairs = kMaxRopeHeadDim / 2 / 32;  // rotation pairs per lane
+
+// This lane's pairs of a head row (j = lane + 32 p < hd/2: a[p] = x[j], b[p] = x[j + hd/2]) RMS-normed with weights w,
+// from the lane's share of the row's sum of squares (the sum in double, as rmsnorm_fwd). Returns the row's 1/rms.
+__device__ inline float norm_pairs(float (&a)[kPairs], float (&b)[kPairs], double ss, const float* w, int hd,
+                                   float eps) {
+  const int half = hd / 2, lane = threadIdx.x % 32;
+  ss = warp_sum(ss);
+  const float rs = (float)(1.0 / sqrt(ss / hd + eps));
+  for (int p = 0; p < kPairs; p++) {
+    const int j = lane + 32 * p;
+    if (j >= half) continue;
+    a[p] = (a[p] * rs) * w[j];
+    b[p] = (b[p] * rs) * w[j + half];
+  }
+  return rs;
+}
+
+// The pairs rotated by their token's angles (cs_row: hd/2 cosines, then hd/2 sines).
+__device__ inline void rotate_pairs(float (&a)[kPairs], float (&b)[kPairs], const float* cs_row, int hd) {
+  const int half = hd / 2, lane = threadIdx.x % 32;
+  for (int p = 0; p < kPairs; p++) {
+    const int j = lane + 32 * p;
+    if (j >= half) continue;
+    const float c = cs_row[j], s = cs_row[half + j];
+    const float y0 = a[p] * c - b[p] * s, y1 = b[p] * c + a[p] * s;
+    a[p] = y0;
+    b[p] = y1;
+  }
+}
+
 __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, int hd, float eps) {
-  constexpr int kPairs = kMaxRopeHeadDim / 2 / 32;
   const int half = hd / 2, lane = threadIdx.x % 32;
   for_each_head_row(q, k, N, [&](const QkSide& side, int64_t r, int64_t token) {
     float a[kPairs], b[kPairs];
@@ -84,32 +114,76 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
       }
     }
     if (side.w) {
-      ss = warp_sum(ss);
-      const float rs = (float)(1.0 / sqrt(ss / hd + eps));
+      const float rs = norm_pairs(a, b, ss, side.w, hd, eps);
       if (lane == 0) side.rstd[r] = rs;
-      for (int p = 0; p < kPairs; p++) {
-        const int j = lane + 32 * p;
-        if (j >= half) continue;
-        a[p] = (a[p] * rs) * side.w[j];
-        b[p] = (b[p] * rs) * side.w[j + half];
-      }
     }
+    rotate_pairs(a, b, cs + token * hd, hd);
     // (out16 may be in16: this lane read its elements of the row above)
     for (int p = 0; p < kPairs; p++) {
       const int j = lane + 32 * p;
       if (j >= half) continue;
-      const float c = cs[token * hd + j], s = cs[token * hd + half + j];
-      const float y0 = a[p] * c - b[p] * s, y1 = b[p] * c + a[p] * s;
       if (side.out) {
-        side.out[r * hd + j] = y0;
-        side.out[r * hd + j + half] = y1;
+        side.out[r * hd + j] = a[p];
+        side.out[r * hd + j + half] = b[p];
       }
       if (side.out16) {
-        side.out16[r * hd + j] = f32_to_bf16_bits(y0);
-        side.out16[r * hd + j + half] = f32_to_bf16_bits(y1);
+        side.out16[r * hd + j] = f32_to_bf16_bits(a[p]);
+        side.out16[r * hd + j + half] = f32_to_bf16_bits(b[p]);
       }
     }
   });
+}
+
+// A decoding step's q, k and v from one stacked product (token n's row at qkv + n ld: q's H heads, k's KV, v's KV): a
+// warp per head row of q (rows < N H), then of k, then of v. q and k are normed (with weights) and rotated as above;
+// q goes to q [N, H hd], k and v to token n = b Tq + t's cache slot b Tk + o + t (nothing to the cache for a slot
+// outside it: the host checked its own copy).
+template <typename C>
+__global__ void qkv_to_cache_kernel(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int N,
+                                    int Tq, int H, int KV, int hd, float eps, float* q, C* kc, C* vc, int Tk, int off,
+                                    const int32_t* off_dev) {
+  const int o = off_dev ? *off_dev : off;
+  const bool slot_ok = o >= 0 && o + Tq <= Tk;
+  const int half = hd / 2, lane = threadIdx.x % 32;
+  const int64_t q_rows = (int64_t)N * H, kv_rows = (int64_t)N * KV, rows = q_rows + 2 * kv_rows;
+  const int64_t warps = (int64_t)gridDim.x * blockDim.x / 32;
+  for (int64_t row = (blockIdx.x * (int64_t)blockDim.x + threadIdx.x) / 32; row < rows; row += warps) {
+    const int kind = row < q_rows ? 0 : row < q_rows + kv_rows ? 1 : 2;  // q, k, v: the same on the whole warp
+    const int64_t r = kind == 0 ? row : kind == 1 ? row - q_rows : row - q_rows - kv_rows;
+    const int heads = kind == 0 ? H : KV, h = (int)(r % heads);
+    const int64_t n = r / heads;
+    const float* src = qkv + n * ld + (kind == 0 ? 0 : kind == 1 ? H * hd : (H + KV) * hd) + (int64_t)h * hd;
+    float a[kPairs], b[kPairs];
+    double ss = 0;
+    for (int p = 0; p < kPairs; p++) {
+      const int j = lane + 32 * p;
+      a[p] = j >= half ? 0.0f : src[j];
+      b[p] = j >= half ? 0.0f : src[j + half];
+      ss += (double)a[p] * a[p] + (double)b[p] * b[p];
+    }
+    if (kind != 2) {
+      const float* w = kind == 0 ? q_w : k_w;
+      if (w) norm_pairs(a, b, ss, w, hd, eps);
+      rotate_pairs(a, b, cs + n * hd, hd);
+    }
+    if (kind == 0) {
+      float* dst = q + r * hd;
+      for (int p = 0; p < kPairs; p++) {
+        const int j = lane + 32 * p;
+        if (j >= half) continue;
+        dst[j] = a[p];
+        dst[j + half] = b[p];
+      }
+    } else if (slot_ok) {
+      C* dst = (kind == 1 ? kc : vc) + ((n / Tq) * Tk + o + n % Tq) * (int64_t)KV * hd + (int64_t)h * hd;
+      for (int p = 0; p < kPairs; p++) {
+        const int j = lane + 32 * p;
+        if (j >= half) continue;
+        dst[j] = from_float<C>(a[p]);
+        dst[j + half] = from_float<C>(b[p]);
+      }
+    }
+  }
 }
 
 // qk_norm_rope's backward: a warp per head row of dq (rows < N*H) or dk, lanes holding rotation pairs as above. The
@@ -127,7 +201,6 @@ struct QkGradSide {
   bool keep_rotated;  // the weights' gradient (a separate column sum) reads the rotated dy
 };
 __global__ void qk_norm_rope_bwd_kernel(QkGradSide q, QkGradSide k, const float* cs, int N, int hd) {
-  constexpr int kPairs = kMaxRopeHeadDim / 2 / 32;
   const int half = hd / 2, lane = threadIdx.x % 32;
   for_each_head_row(q, k, N, [&](const QkGradSide& side, int64_t r, int64_t token) {
     const int64_t at = r * hd;
@@ -215,6 +288,23 @@ void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const 
   qk_norm_rope_kernel<<<grid_for(rows * 32), kThreads, 0, s>>>(qs, ks, cs, N, hd, eps);
   CUDA_LAUNCH_CHECK("qk_norm_rope_kernel");
 }
+
+template <typename C>
+void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B, int Tq, int H,
+                  int KV, int hd, float eps, float* q, C* kc, C* vc, int Tk, int off, const int32_t* off_dev,
+                  cudaStream_t s) {
+  check_head_dim("qkv_to_cache", hd);
+  const int N = B * Tq;
+  const int64_t rows = (int64_t)N * (H + 2 * KV);
+  if (rows <= 0) return;
+  qkv_to_cache_kernel<C><<<grid_for(rows * 32), kThreads, 0, s>>>(qkv, ld, q_w, k_w, cs, N, Tq, H, KV, hd, eps, q, kc,
+                                                                   vc, Tk, off, off_dev);
+  CUDA_LAUNCH_CHECK("qkv_to_cache_kernel");
+}
+template void qkv_to_cache(const float*, int, const float*, const float*, const float*, int, int, int, int, int, float,
+                           float*, float*, float*, int, int, const int32_t*, cudaStream_t);
+template void qkv_to_cache(const float*, int, const float*, const float*, const float*, int, int, int, int, int, float,
+                           float*, uint16_t*, uint16_t*, int, int, const int32_t*, cudaStream_t);
 
 void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs, cudaStream_t s) {
   const int64_t n = (int64_t)N * (hd / 2);

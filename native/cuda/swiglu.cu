@@ -26,6 +26,17 @@ __global__ void swiglu_fwd_kernel(const TI* g, const TI* u, int64_t n, TO* out, 
   }
 }
 
+// The same for g and u side by side in each row of gu (columns [0, inter) and [inter, 2 inter)).
+template <typename TO>
+__global__ void swiglu_fwd_stacked_kernel(const float* gu, int inter, int64_t n, TO* out) {
+  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+    const float* row = gu + (i / inter) * 2 * inter;
+    const int c = (int)(i % inter);
+    const float gf = row[c], uf = row[inter + c];
+    out[i] = from_float<TO>(gf * sigmoid(gf) * uf);
+  }
+}
+
 // d silu(g)/dg = sig * (1 + g * (1 - sig)). dg, du in g's and u's type (may be g and u: each element is read first).
 template <typename T>
 __global__ void swiglu_bwd_kernel(const T* g, const T* u, const float* dout, int64_t n, T* dg, T* du) {
@@ -48,6 +59,16 @@ void swiglu_fwd(const TI* g, const TI* u, int64_t n, TO* out, cudaStream_t s, ui
 template void swiglu_fwd(const float*, const float*, int64_t, float*, cudaStream_t, uint16_t*, uint16_t*);
 template void swiglu_fwd(const float*, const float*, int64_t, uint16_t*, cudaStream_t, uint16_t*, uint16_t*);
 template void swiglu_fwd(const uint16_t*, const uint16_t*, int64_t, uint16_t*, cudaStream_t, uint16_t*, uint16_t*);
+
+template <typename TO>
+void swiglu_fwd_stacked(const float* gu, int N, int inter, TO* out, cudaStream_t s) {
+  const int64_t n = (int64_t)N * inter;
+  if (n <= 0) return;
+  swiglu_fwd_stacked_kernel<TO><<<grid_for(n), kThreads, 0, s>>>(gu, inter, n, out);
+  CUDA_LAUNCH_CHECK("swiglu_fwd_stacked_kernel");
+}
+template void swiglu_fwd_stacked(const float*, int, int, float*, cudaStream_t);
+template void swiglu_fwd_stacked(const float*, int, int, uint16_t*, cudaStream_t);
 
 template <typename T>
 void swiglu_bwd(const T* g, const T* u, const float* dout, int64_t n, T* dg, T* du, cudaStream_t s) {

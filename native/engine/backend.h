@@ -50,14 +50,17 @@ struct LoraTerm {
   uint64_t seed;
 };
 constexpr int kMaxLoraTerms = 3;  // the most projections reading one input (q, k, v)
-// One LoRA module's share of Backend::lora_apply: its A [r, in], B [out, r], the projection's output y [N, out] and
-// its bias [out] (null: none), added with the LoRA term.
+// One LoRA module's share of Backend::lora_apply: its A [r, in], B [out, r], the projection's output y [N, out] (rows
+// ld apart: 0 means out; a stacked product's outputs share rows) and its bias [out] (null: none), added with the LoRA
+// term.
 struct LoraApplyTerm {
   const float* A;
   const float* B;
   float* y;
   int out;
   const float* bias;
+  int ld = 0;
+  int row_stride() const { return ld > 0 ? ld : out; }
 };
 
 // A piece of work for Backend::concurrently: a few calls whose outputs no other piece reads or writes.
@@ -225,6 +228,9 @@ class Backend {
   // backward's dg and du are rounded to bf16 (gate's and up's dy, which their three products read in bf16); they may
   // be g and u.
   virtual void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) = 0;
+  // swiglu of a stacked gate/up product gu [N, 2 inter] (g in columns [0, inter), u after them) into out [N, inter]:
+  // fp32, or bf16 into out16 (out null), as swiglu_fwd and swiglu_fwd_bf16.
+  virtual void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16) = 0;
   virtual void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, uint16_t* dg,
                             uint16_t* du) = 0;
   virtual void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg,
@@ -280,6 +286,13 @@ class Backend {
   // rounds to nearest even, attention widens K and V exactly as it reads them (same contracts as the fp32 forms).
   virtual void cache_write_bf16(uint16_t* dk, uint16_t* dv, const float* k, const float* v, int B, int Tq, int Tk,
                                 int off, const int32_t* off_dev, int C) = 0;
+  // A decoding layer's attention inputs from one stacked q/k/v product qkv [B*Tq, ld] (q in columns [0, H hd), then k
+  // [KV hd], then v): q and k as qk_norm_rope makes them (norm weights null: rotation only), q into q [B*Tq, H hd] for
+  // attention, k and v into the cache at the step's slots as cache_write puts them (kc16, vc16 instead of kc, vc: a
+  // bf16 cache, as cache_write_bf16). On a GPU one pass for what qk_norm_rope and cache_write do in two.
+  virtual void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B,
+                            int Tq, int H, int KV, int hd, float eps, float* q, float* kc, float* vc, uint16_t* kc16,
+                            uint16_t* vc16, int Tk, int off, const int32_t* off_dev) = 0;
   virtual void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
                                   const int32_t* key_valid, const int32_t* seg, float* out, float* lse,
                                   uint16_t* out16) = 0;

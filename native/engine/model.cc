@@ -79,9 +79,28 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
       Linear& lin = L.proj[p];
       lin.out = shapes[p][0];
       lin.in = shapes[p][1];
-      lin.w = make({lin.out, lin.in}, wdt_);
-      if (bias[p]) lin.b = make({lin.out});
+      if (p == O_PROJ || p == DOWN_PROJ) {
+        lin.w = make({lin.out, lin.in}, wdt_);
+        if (bias[p]) lin.b = make({lin.out});
+      }
     }
+    stack(L.qkv, L, {Q_PROJ, K_PROJ, V_PROJ}, bias[Q_PROJ]);
+    stack(L.gate_up, L, {GATE_PROJ, UP_PROJ}, bias[GATE_PROJ]);
+  }
+}
+
+void Model::stack(Stack& s, Layer& L, std::initializer_list<Proj> group, bool bias) {
+  const int in = L.proj[*group.begin()].in;
+  int64_t rows = 0;
+  for (Proj p : group) rows += L.proj[p].out;
+  s.w = make({rows, in}, wdt_);
+  if (bias) s.b = make({rows});
+  int64_t at = 0;
+  for (Proj p : group) {
+    Linear& lin = L.proj[p];
+    lin.w = Tensor::view(s.w, at * in, {lin.out, lin.in});
+    if (bias) lin.b = Tensor::view(s.b, at, {lin.out});
+    at += lin.out;
   }
 }
 
@@ -368,14 +387,31 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
   // LoRA reads the rounded input where activations are bf16 (bf16_acts_): backward then reads the same values.
   const uint16_t* lora_x16 = bf16_acts_ ? x16 : nullptr;
   const float p = drop ? lora_cfg_.dropout : 0.0f;
-  // A decoding step (inference on a few rows) adds its LoRA terms in one call after the base products: on a GPU one
-  // launch for the group instead of a down-projection and a product per module.
-  const bool apply = fused_lora_ && !train && N <= kApplyRows;
+  // A decoding step adds its LoRA terms in one call after the base products: on a GPU one launch for the group instead
+  // of a down-projection and a product per module.
+  const bool apply = decoding_step(N, train);
   // Otherwise a GPU adds the bias and LoRA's up-projection together after the products (lora_up): one pass over y.
   const bool up = fused_lora_ && !apply;
+  std::vector<Piece> pieces;
+  // A decoding step's q/k/v or gate/up as one product over the stacked weights, into the caller's side-by-side outputs.
+  Stack* stack = outs.begin()->ld > 0 ? stacked_outputs(L, outs, apply) : nullptr;
+  bool all_lora = true;
+  for (const ProjIO& o : outs) all_lora = all_lora && L.proj[o.proj].lora;
+  // The stacked biases in one add, unless every projection's LoRA term carries its own (lora_apply adds them).
+  const bool stack_bias = stack && !stack->b.empty() && !all_lora;
+  if (stack) {
+    const int rows = (int)stack->w.dim(0);
+    float* y = outs.begin()->data;
+    pieces.push_back({(double)N * rows * first.in, [this, stack, x, x16, y, N, rows, stack_bias, in = first.in] {
+                        if (x16)
+                          be_->matmul_bf16(false, true, N, rows, in, 1.0f, x16, in, stack->w.bf16(), in, 0.0f, y,
+                                           nullptr, rows);
+                        else matmul_w(true, N, rows, in, 1.0f, x, in, stack->w, 0.0f, y, rows);
+                        if (stack_bias) be_->add_bias(y, stack->b.f32(), N, rows);
+                      }});
+  }
   LoraApplyTerm terms[kMaxLoraTerms];
   int count = 0;
-  std::vector<Piece> pieces;
   for (const ProjIO& o : outs) {
     Linear& lin = L.proj[o.proj];
     LinSave& s = a.lin[o.proj];
@@ -384,16 +420,18 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
     if (y16 && (!x16 || !up)) throw std::logic_error("bf16 projection outputs need a bf16 input and lora_up");
     // A decoding step's LoRA adds the bias with its own terms (lora_apply), the GPU's lora_up with LoRA's up-projection.
     const bool bias_here = !lin.b.empty() && !up && !(apply && lin.lora);
-    pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, y16, N, bias_here] {
-                        if (x16)
-                          be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in,
-                                           0.0f, y, y16, lin.out);
-                        else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
-                        if (bias_here) be_->add_bias(y, lin.b.f32(), N, lin.out);
-                      }});
+    if (!stack)
+      pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, y16, N, bias_here] {
+                          if (x16)
+                            be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in,
+                                             0.0f, y, y16, lin.out);
+                          else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
+                          if (bias_here) be_->add_bias(y, lin.b.f32(), N, lin.out);
+                        }});
     if (!lin.lora) continue;
     if (apply) {
-      terms[count++] = {lin.lora->A.f32(), lin.lora->B.f32(), y, lin.out, lin.b.empty() ? nullptr : lin.b.f32()};
+      const float* bias = lin.b.empty() || stack_bias ? nullptr : lin.b.f32();
+      terms[count++] = {lin.lora->A.f32(), lin.lora->B.f32(), y, lin.out, bias, o.ld};
       continue;
     }
     // Allocations happen here, on this thread, before the pieces run.
@@ -436,6 +474,23 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
                   o.data, lin.out);
     }
   }
+}
+
+bool Model::decoding_step(int N, bool train) const { return fused_lora_ && !train && N <= kApplyRows; }
+
+// The stack whose product fills `outs`: a decoding step's whole q/k/v or gate/up group, each output its projection's
+// columns of one [N, ld] buffer (ld the stack's rows).
+Stack* Model::stacked_outputs(Layer& L, std::initializer_list<ProjIO> outs, bool decoding) {
+  Stack* s = outs.begin()->proj == Q_PROJ ? &L.qkv : outs.begin()->proj == GATE_PROJ ? &L.gate_up : nullptr;
+  const int64_t rows = s ? s->w.dim(0) : 0;
+  bool ok = decoding && s && outs.begin()->ld == rows;
+  int64_t col = 0;
+  for (const ProjIO& o : outs) {
+    ok = ok && o.ld == rows && o.data == outs.begin()->data + col && !o.data16;
+    col += L.proj[o.proj].out;
+  }
+  if (!ok || col != rows) throw std::logic_error("stacked outputs are a decoding step's whole q/k/v or gate/up group");
+  return s;
 }
 
 // Backward of linears_fwd for projections that read the same input x, their dy in `grads`:
@@ -606,17 +661,29 @@ void Model::swiglu(const LayerActs& a, int N) {
   else be_->swiglu_fwd(a.g.f32(), a.u.f32(), n, acts_.act.f32());
 }
 
-void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq,
-                          const int32_t* key_valid, const int32_t* seg, const CacheAt& at, bool train, bool chained) {
+// Attention's inputs for layer l: q (fp32, in a.q), k and v, from the layer's q, k and v products, qk-norm (Qwen3) and
+// the rotation; with a cache, k and v written into it at the step's slots.
+void Model::attention_inputs(int l, LayerActs& a, LayerActs* keep, int B, int Tq, const CacheAt& at, bool train) {
   const ModelConfig& c = cfg_;
-  const int N = B * Tq, D = c.hidden, hd = c.head_dim;
-  const int kd = c.kv_heads * hd;
+  const int N = B * Tq, hd = c.head_dim, qd = c.heads * hd, kd = c.kv_heads * hd;
   Layer& L = layers_[l];
-  float* tmp = acts_.tmp.f32();
-  // Training with bf16 sets: the layer's saved set, into which the products, qk_norm_rope and attention write q, k, v
-  // (and q_pre, k_pre), attention's output, g and u in bf16 as they make them.
-  LayerActs* keep = train && !acts_.work.h1.empty() ? &acts_.layer[acts_.set_of(l)] : nullptr;
-  if (!chained) normed(xin, L.ln1, N, a.h1, a.rstd1);
+  const float* q_w = c.qk_norm ? L.q_norm.f32() : nullptr;
+  const float* k_w = c.qk_norm ? L.k_norm.f32() : nullptr;
+  if (at.cache && decoding_step(N, train)) {
+    // A decoding step: q, k and v as one product over the stacked weights, then one pass makes attention's q and puts
+    // k and v into the cache.
+    float* qkv = stacked_buffer(N);
+    const int ld = qd + 2 * kd;
+    linears_fwd(L, a, group_in(a.h1),
+                {{Q_PROJ, qkv, nullptr, ld}, {K_PROJ, qkv + qd, nullptr, ld}, {V_PROJ, qkv + qd + kd, nullptr, ld}}, N,
+                train);
+    Tensor &ck = at.cache->k[l], &cv = at.cache->v[l];
+    const bool half = ck.dtype() == DType::BF16;
+    be_->qkv_to_cache(qkv, ld, q_w, k_w, acts_.rope.f32(), B, Tq, c.heads, c.kv_heads, hd, c.eps, a.q.f32(),
+                      half ? nullptr : ck.f32(), half ? nullptr : cv.f32(), half ? ck.bf16() : nullptr,
+                      half ? cv.bf16() : nullptr, at.cache->S, at.off, at.off_dev);
+    return;
+  }
   // With bf16 sets the products write q, k, v straight into the saved set in bf16 (q and k before qk-norm: into q_pre,
   // k_pre; without it into q, k, rotated there in place), and qk_norm_rope reads them there: no fp32 copy of them, of
   // k, or of v exists, and attention reads K and V in bf16. Otherwise fp32 in the run set.
@@ -631,9 +698,34 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   // set (q in fp32 too: attention's input)
   QkCopies copies;
   if (keep) copies = {q16, k16, keep->q.bf16(), keep->k.bf16(), true};
-  be_->qk_norm_rope(qdst, kdst, c.qk_norm ? L.q_norm.f32() : nullptr, c.qk_norm ? L.k_norm.f32() : nullptr,
-                    acts_.rope.f32(), N, c.heads, c.kv_heads, hd, c.eps, a.q.f32(), keep ? nullptr : a.k.f32(),
-                    c.qk_norm ? a.rstd_q.f32() : nullptr, c.qk_norm ? a.rstd_k.f32() : nullptr, copies);
+  be_->qk_norm_rope(qdst, kdst, q_w, k_w, acts_.rope.f32(), N, c.heads, c.kv_heads, hd, c.eps, a.q.f32(),
+                    keep ? nullptr : a.k.f32(), c.qk_norm ? a.rstd_q.f32() : nullptr,
+                    c.qk_norm ? a.rstd_k.f32() : nullptr, copies);
+  if (KVCache* cache = at.cache) {
+    Tensor &ck = cache->k[l], &cv = cache->v[l];
+    if (ck.dtype() == DType::BF16)
+      be_->cache_write_bf16(ck.bf16(), cv.bf16(), a.k.f32(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
+    else be_->cache_write(ck.f32(), cv.f32(), a.k.f32(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
+  }
+}
+
+float* Model::stacked_buffer(int N) {
+  const ModelConfig& c = cfg_;
+  const int64_t width = std::max(c.heads * c.head_dim + 2 * c.kv_heads * c.head_dim, 2 * c.inter);
+  return scratch(sc_.stacked, N * width, dev_);
+}
+
+void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq,
+                          const int32_t* key_valid, const int32_t* seg, const CacheAt& at, bool train, bool chained) {
+  const ModelConfig& c = cfg_;
+  const int N = B * Tq, D = c.hidden, hd = c.head_dim;
+  Layer& L = layers_[l];
+  float* tmp = acts_.tmp.f32();
+  // Training with bf16 sets: the layer's saved set, into which the products, qk_norm_rope and attention write q, k, v
+  // (and q_pre, k_pre), attention's output, g and u in bf16 as they make them.
+  LayerActs* keep = train && !acts_.work.h1.empty() ? &acts_.layer[acts_.set_of(l)] : nullptr;
+  if (!chained) normed(xin, L.ln1, N, a.h1, a.rstd1);
+  attention_inputs(l, a, keep, B, Tq, at, train);
   // Attention's output, o_proj's input: in bf16 straight from attention where activations are bf16 (into the saved set
   // in training, else a work buffer), fp32 in a.att otherwise.
   uint16_t* att16 = nullptr;
@@ -642,15 +734,12 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   if (KVCache* cache = at.cache) {
     Tensor &ck = cache->k[l], &cv = cache->v[l];
     const AttnDims d{B, Tq, cache->S, at.off, c.heads, c.kv_heads, hd, at.off_dev};
-    if (ck.dtype() == DType::BF16) {
-      be_->cache_write_bf16(ck.bf16(), cv.bf16(), a.k.f32(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
+    if (ck.dtype() == DType::BF16)
       be_->attention_fwd_kv16(d, a.q.f32(), ck.bf16(), cv.bf16(), cache->valid.i32(), nullptr, a.att.f32(),
                               a.lse.f32(), att16);
-    } else {
-      be_->cache_write(ck.f32(), cv.f32(), a.k.f32(), a.v.f32(), B, Tq, cache->S, at.off, at.off_dev, kd);
+    else
       be_->attention_fwd(d, a.q.f32(), ck.f32(), cv.f32(), cache->valid.i32(), nullptr, a.att.f32(), a.lse.f32(),
                          att16);
-    }
   } else if (keep) {
     AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
     be_->attention_fwd_kv16(d, a.q.f32(), keep->k.bf16(), keep->v.bf16(), key_valid, seg, nullptr, a.lse.f32(), att16);
@@ -664,6 +753,12 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
     linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, nullptr, keep->g.bf16()}, {UP_PROJ, nullptr, keep->u.bf16()}}, N,
                 train);
     be_->swiglu_fwd_h(keep->g.bf16(), keep->u.bf16(), (int64_t)N * c.inter, acts_.act.bf16());
+  } else if (decoding_step(N, train)) {  // gate and up as one product, swiglu reading them side by side
+    float* gu = stacked_buffer(N);
+    const int ld = 2 * c.inter;
+    linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, gu, nullptr, ld}, {UP_PROJ, gu + c.inter, nullptr, ld}}, N, train);
+    const bool half = acts_.act.dtype() == DType::BF16;
+    be_->swiglu_fwd_stacked(gu, N, c.inter, half ? nullptr : acts_.act.f32(), half ? acts_.act.bf16() : nullptr);
   } else {
     linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
     swiglu(a, N);

@@ -37,10 +37,17 @@ struct Linear {
   std::unique_ptr<Lora> lora;
 };
 
+// The weights (and biases) of projections that read one input, one tensor: [q; k; v] and [gate; up], rows in that
+// order. Each projection's w and b are views into it, so a decoding step can run the group as one product.
+struct Stack {
+  Tensor w, b;
+};
+
 struct Layer {
   Tensor ln1, ln2, q_norm, k_norm;
   Tensor g_ln1, g_ln2, g_q_norm, g_k_norm;  // full fine-tuning only
   std::array<Linear, NPROJ> proj;
+  Stack qkv, gate_up;
 };
 
 struct LoraConfig {
@@ -218,9 +225,13 @@ class Model {
     Tensor x16;  // bf16 mode on a GPU: a projection group's input rounded once (linears_fwd)
     // bf16 activations: one projection's dy rounded to bf16, and its LoRA x A^T and B rounded (linears_bwd_bf16)
     Tensor dy16, lora16;
+    // A decoding step's stacked product: q, k, v (or gate, up) side by side in each row (layer_forward)
+    Tensor stacked;
   };
 
   Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }
+  // Allocates a group's stacked weights (and biases) and points its projections' w (b) at their rows.
+  void stack(Stack& s, Layer& L, std::initializer_list<Proj> group, bool bias);
   void check_ids(const int32_t* ids, int64_t n) const;
   // out_host[b] = first maximum of logits [B, vocab] row b (device memory), via the backend's argmax_rows.
   void greedy_tokens(const float* logits, int B, int32_t* out_host);
@@ -260,15 +271,22 @@ class Model {
   // norm (the next layer's into a.h1, or the final one into hF): one launch each instead of two.
   void layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq, const int32_t* key_valid,
                      const int32_t* seg, const CacheAt& at, bool train, bool chained);
+  // Attention's inputs for layer l (q in a.q; k and v, into the cache when there is one); keep: the saved set a training
+  // layer's bf16 copies go to.
+  void attention_inputs(int l, LayerActs& a, LayerActs* keep, int B, int Tq, const CacheAt& at, bool train);
+  // sc_.stacked, wide enough for a decoding step's q/k/v or gate/up product on N rows.
+  float* stacked_buffer(int N);
   // decode() for one token per row: from the cache's fixed step buffers, replaying its recording when it has one.
   void decode_step(KVCache& cache, const int32_t* ids, const int32_t* pos, int off, float* logits, int32_t* argmax);
   // A projection of the layer and its output (forward) or output gradient (backward), fp32 in `data`, or in bf16 in
   // `data16` (`data` then null): a training layer's outputs kept only in bf16 (linears_fwd, with bf16 sets), a dy its
   // maker wrote in bf16 (linears_bwd_bf16).
+  // ld > 0: the outputs of a decoding step's stacked product, the group's columns side by side in rows ld apart.
   struct ProjIO {
     Proj proj;
     float* data;
     uint16_t* data16 = nullptr;
+    int ld = 0;
   };
   // The input of a group of projections: fp32, or in bf16 mode on a GPU (bf16_acts_) the normed inputs and swiglu's
   // output held only as their bf16 rounding, which the products, LoRA and backward all read.
@@ -280,6 +298,10 @@ class Model {
     return t.dtype() == DType::BF16 ? GroupIn{nullptr, t.bf16()} : GroupIn{t.f32(), nullptr};
   }
   void linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> outs, int N, bool train);
+  // A decoding step (inference on a few rows where the backend fuses LoRA: a GPU): LoRA in one lora_apply per group,
+  // and q/k/v and gate/up as one product each over their stacked weights.
+  bool decoding_step(int N, bool train) const;
+  Stack* stacked_outputs(Layer& L, std::initializer_list<ProjIO> outs, bool decoding);
   void linears_bwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> grads, int N, float* dx,
                    bool acc_dx);
   // linears_bwd with bf16 activations (a GPU): each dy rounded to bf16 once for all three of its products.

@@ -349,6 +349,18 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "cache_write_bf16", 0, 12.0 * B * Tq * C);
     in_->cache_write_bf16(dk, dv, k, v, B, Tq, Tk, off, off_dev, C);
   }
+  void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B, int Tq, int H,
+                    int KV, int hd, float eps, float* q, float* kc, float* vc, uint16_t* kc16, uint16_t* vc16, int Tk,
+                    int off, const int32_t* off_dev) override {
+    // q, k, v read in fp32; q written in fp32, k and v into the cache (fp32 or bf16)
+    const double N = (double)B * Tq, qs = N * H * hd, kvs = N * KV * hd;
+    Timed t(dev_, "qkv_to_cache", 0, 8.0 * qs + (4.0 + (kc16 ? 2.0 : 4.0)) * 2 * kvs);
+    in_->qkv_to_cache(qkv, ld, q_w, k_w, cs, B, Tq, H, KV, hd, eps, q, kc, vc, kc16, vc16, Tk, off, off_dev);
+  }
+  void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16) override {
+    Timed t(dev_, "swiglu_fwd_stacked", 0, (out16 ? 10.0 : 12.0) * N * inter);
+    in_->swiglu_fwd_stacked(gu, N, inter, out, out16);
+  }
   void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
                           const int32_t* key_valid, const int32_t* seg, float* out, float* lse,
                           uint16_t* out16) override {

@@ -111,6 +111,19 @@ Tensor::Tensor(std::vector<int64_t> shape, DType dtype, Device device)
   data_ = allocator_for(device_).allocate(bytes());
 }
 
+Tensor Tensor::view(Tensor& base, int64_t offset, std::vector<int64_t> shape) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.numel_ = 1;
+  for (int64_t d : t.shape_) t.numel_ *= d;
+  if (offset < 0 || offset + t.numel_ > base.numel_) throw std::out_of_range("tensor view past the end of its base");
+  t.dtype_ = base.dtype_;
+  t.device_ = base.device_;
+  t.data_ = static_cast<char*>(base.data_) + offset * (int64_t)dtype_size(base.dtype_);
+  t.view_ = true;
+  return t;
+}
+
 Tensor& Tensor::operator=(Tensor&& o) noexcept {
   if (this != &o) {
     reset();
@@ -119,7 +132,9 @@ Tensor& Tensor::operator=(Tensor&& o) noexcept {
     numel_ = o.numel_;
     dtype_ = o.dtype_;
     device_ = o.device_;
+    view_ = o.view_;
     o.data_ = nullptr;
+    o.view_ = false;
     o.numel_ = 0;
     o.shape_.clear();
   }
@@ -127,8 +142,9 @@ Tensor& Tensor::operator=(Tensor&& o) noexcept {
 }
 
 void Tensor::reset() {
-  if (data_) allocator_for(device_).release(data_, bytes());
+  if (data_ && !view_) allocator_for(device_).release(data_, bytes());
   data_ = nullptr;
+  view_ = false;
   numel_ = 0;
   shape_.clear();
 }

@@ -40,11 +40,14 @@ Allocator& allocator_for(Device device);
 // True when this build has the CUDA backend compiled in (whether or not a GPU is present).
 bool cuda_built();
 
-// A dense row-major tensor. Move-only: the memory has exactly one owner.
+// A dense row-major tensor. Move-only: the memory has exactly one owner. A view (Tensor::view) names consecutive
+// elements of another tensor and owns nothing: the base must outlive it.
 class Tensor {
  public:
   Tensor() = default;
   explicit Tensor(std::vector<int64_t> shape, DType dtype = DType::F32, Device device = Device::CPU);
+  // Elements [offset, offset + numel(shape)) of `base`, with base's dtype and device.
+  static Tensor view(Tensor& base, int64_t offset, std::vector<int64_t> shape);
   ~Tensor() { reset(); }
   Tensor(Tensor&& o) noexcept { *this = std::move(o); }
   Tensor& operator=(Tensor&& o) noexcept;
@@ -66,6 +69,7 @@ class Tensor {
   int64_t numel() const { return numel_; }
   size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
   bool empty() const { return data_ == nullptr; }
+  bool is_view() const { return view_; }
   Device device() const { return device_; }
   DType dtype() const { return dtype_; }
   void reset();
@@ -76,6 +80,7 @@ class Tensor {
   int64_t numel_ = 0;
   DType dtype_ = DType::F32;
   Device device_ = Device::CPU;
+  bool view_ = false;
 };
 
 // Copies between host memory and a tensor of any device (memcpy for CPU tensors, a synchronous cudaMemcpy

@@ -90,6 +90,10 @@ const TOLERANCE: Record<string, number> = {
   swiglu_fwd_h: 1e-2,
   // from bf16 g and u: the same sums as swiglu_bwd
   swiglu_bwd_h: 2e-6,
+  // a decoding step's gate/up product read side by side: swiglu_fwd's arithmetic
+  swiglu_fwd_stacked: 2e-6,
+  // qk_norm_rope and the cache write in one pass (k, v; bf16 caches: k16, v16)
+  qkv_to_cache: 1e-5,
 };
 
 /** Every method of tf::Backend that computes (device() and set_threads() aside). */
@@ -128,6 +132,8 @@ function assertReport(entries: KernelCheckEntry[]): void {
       `${op} checked with the slot in device memory`,
     );
   assert.ok(entries.some((e) => e.op === "cache_write" && e.shape.includes("slot-on-device")));
+  assert.ok(entries.some((e) => e.op === "qkv_to_cache" && e.shape.includes("slot-on-device")));
+  assert.ok(entries.some((e) => e.op === "lora_apply" && e.shape.includes(" stacked ")));
   const failures: string[] = [];
   for (const e of entries) {
     assert.ok(e.count > 0, `${e.op}.${e.output} [${e.shape}] compared nothing`);
