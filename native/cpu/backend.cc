@@ -199,7 +199,7 @@ class CpuBackend final : public Backend {
   // the cache write.
   void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B, int Tq, int H,
                     int KV, int hd, float eps, float* q, float* kc, float* vc, uint16_t* kc16, uint16_t* vc16, int Tk,
-                    int off, const int32_t* off_dev) override {
+                    int off, const int32_t* off_dev, const LoraUps& ups) override {
     const int N = B * Tq, qd = H * hd, kd = KV * hd;
     std::vector<float> qi((size_t)N * qd), ki((size_t)N * kd), vi((size_t)N * kd), ko((size_t)N * kd);
     std::vector<float> rq(N * H), rk(N * KV);
@@ -209,12 +209,21 @@ class CpuBackend final : public Backend {
       std::copy(row + qd, row + qd + kd, ki.begin() + (int64_t)n * kd);
       std::copy(row + qd + kd, row + qd + 2 * kd, vi.begin() + (int64_t)n * kd);
     }
+    add_up(qi.data(), N, qd, ups, 0);
+    add_up(ki.data(), N, kd, ups, 1);
+    add_up(vi.data(), N, kd, ups, 2);
     qk_norm_rope(qi.data(), ki.data(), q_w, k_w, cs, N, H, KV, hd, eps, q, ko.data(), rq.data(), rk.data(), {});
     if (kc16) cache_write_bf16(kc16, vc16, ko.data(), vi.data(), B, Tq, Tk, off, off_dev, kd);
     else cache_write(kc, vc, ko.data(), vi.data(), B, Tq, Tk, off, off_dev, kd);
   }
   void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
-                   uint16_t* out16, float* rstd) override {
+                   uint16_t* out16, float* rstd, const LoraUps& ups) override {
+    std::vector<float> bu;
+    if (ups.p[0].xa || ups.p[0].bias) {
+      bu.assign(b, b + (int64_t)N * C);
+      add_up(bu.data(), N, C, ups, 0);
+      b = bu.data();
+    }
     add_out(sum, a, b, (int64_t)N * C);
     if (out16) rmsnorm_fwd_bf16(sum, w, N, C, eps, out16, rstd);
     else rmsnorm_fwd(sum, w, N, C, eps, out, rstd);
@@ -257,7 +266,7 @@ class CpuBackend final : public Backend {
     if (g16) narrow_bf16(g, g16, n);
     if (u16) narrow_bf16(u, u16, n);
   }
-  void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16) override {
+  void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16, const LoraUps& ups) override {
     const int64_t n = (int64_t)N * inter;
     std::vector<float> g(n), u(n);
     for (int i = 0; i < N; i++) {
@@ -265,6 +274,8 @@ class CpuBackend final : public Backend {
       std::copy(row, row + inter, g.begin() + (int64_t)i * inter);
       std::copy(row + inter, row + 2 * inter, u.begin() + (int64_t)i * inter);
     }
+    add_up(g.data(), N, inter, ups, 0);
+    add_up(u.data(), N, inter, ups, 1);
     if (out16) swiglu_fwd_bf16(g.data(), u.data(), n, out16, nullptr, nullptr);
     else swiglu_fwd(g.data(), u.data(), n, out);
   }
@@ -348,16 +359,9 @@ class CpuBackend final : public Backend {
     const std::vector<float> xd = dropped(x, x16, (int64_t)N * in, p, seed);
     matmul(true, false, r, in, N, 1.0f, dxa, r, xd.data(), in, 1.0f, gA, in);
   }
-  void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
-                  int count) override {
-    std::vector<float> xa((size_t)N * r);
-    for (int k = 0; k < count; k++) {
-      lora_down(x, x16, N, in, terms[k].A, r, 0.0f, 0, xa.data());
-      const LoraApplyTerm& t = terms[k];
-      if (t.bias)
-        for (int n = 0; n < N; n++) add_bias(t.y + (int64_t)n * t.row_stride(), t.bias, 1, t.out);
-      matmul(false, true, N, t.out, r, scale, xa.data(), r, t.B, r, 1.0f, t.y, t.row_stride());
-    }
+  void lora_apply_down(const float* x, const uint16_t* x16, int N, int in, int r, const float* const* A, int count,
+                       float* xa) override {
+    for (int k = 0; k < count; k++) lora_down(x, x16, N, in, A[k], r, 0.0f, 0, xa + (int64_t)k * N * r);
   }
   // The reference: the bias, then the product (the GPU adds both in one sum), on a widened copy of a bf16 y.
   void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
@@ -380,6 +384,13 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // y [N, out] += projection k's bias, then scale (x A^T) B^T: what a GPU reader adds for LoraUps (the reference).
+  void add_up(float* y, int N, int out, const LoraUps& ups, int k) {
+    const LoraUp& u = ups.p[k];
+    if (u.bias) add_bias(y, u.bias, N, out);
+    if (u.xa) matmul(false, true, N, out, ups.r, ups.scale, u.xa, ups.r, u.B, ups.r, 1.0f, y, out);
+  }
+
   // x (or x16 widened) times its dropout mask.
   std::vector<float> dropped(const float* x, const uint16_t* x16, int64_t n, float p, uint64_t seed) {
     std::vector<float> xd(n);

@@ -150,6 +150,7 @@ class CudaBackend final : public Backend {
     }
   }
   ~CudaBackend() override {
+    cuda::allocator().release(arrived_, sizeof(unsigned) * kMaxLoraTerms);
     cublasDestroy(blas_);
     if (capture_) cudaStreamDestroy(capture_);
     cuda::allocator().release(blas_workspace_, kBlasWorkspace);
@@ -293,9 +294,9 @@ class CudaBackend final : public Backend {
     cuda::rmsnorm_fwd(x, w, N, C, eps, out, rstd, stream_);
   }
   void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
-                   uint16_t* out16, float* rstd) override {
-    if (out16) cuda::add_rmsnorm(a, b, w, N, C, eps, sum, out16, rstd, stream_);
-    else cuda::add_rmsnorm(a, b, w, N, C, eps, sum, out, rstd, stream_);
+                   uint16_t* out16, float* rstd, const LoraUps& ups) override {
+    if (out16) cuda::add_rmsnorm(a, b, w, N, C, eps, sum, out16, rstd, ups, stream_);
+    else cuda::add_rmsnorm(a, b, w, N, C, eps, sum, out, rstd, ups, stream_);
   }
   void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
                    bool accumulate_dx, float* dw) override {
@@ -419,9 +420,9 @@ class CudaBackend final : public Backend {
   void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) override {
     cuda::swiglu_fwd(g, u, n, out, stream_);
   }
-  void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16) override {
-    if (out16) cuda::swiglu_fwd_stacked(gu, N, inter, out16, stream_);
-    else cuda::swiglu_fwd_stacked(gu, N, inter, out, stream_);
+  void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16, const LoraUps& ups) override {
+    if (out16) cuda::swiglu_fwd_stacked(gu, N, inter, out16, ups, stream_);
+    else cuda::swiglu_fwd_stacked(gu, N, inter, out, ups, stream_);
   }
   void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, uint16_t* dg,
                     uint16_t* du) override {
@@ -464,18 +465,14 @@ class CudaBackend final : public Backend {
   void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count) override {
     cuda::lora_dx(dx, N, in, r, p, terms, count, stream_);
   }
-  // Two launches for a decoding step's group; ranks past the kernel's shared rows take lora_down and lora_up.
-  void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
-                  int count) override {
-    if (r <= cuda::kMaxApplyRank) {
-      auto* work = static_cast<float*>(lora_xa_.get(sizeof(float) * cuda::lora_apply_work_floats(N, in, r, count)));
-      return cuda::lora_apply(x, x16, N, in, r, scale, terms, count, work, stream_);
+  void lora_apply_down(const float* x, const uint16_t* x16, int N, int in, int r, const float* const* A, int count,
+                       float* xa) override {
+    auto* work = static_cast<float*>(lora_xa_.get(sizeof(float) * cuda::lora_apply_work_floats(N, in, r, count)));
+    if (!arrived_) {  // zeroed once: each launch leaves its counters at 0
+      arrived_ = static_cast<unsigned*>(cuda::allocator().allocate(sizeof(unsigned) * kMaxLoraTerms));
+      CUDA_CHECK(cudaMemsetAsync(arrived_, 0, sizeof(unsigned) * kMaxLoraTerms, stream_));
     }
-    auto* xa = static_cast<float*>(lora_xa_.get(sizeof(float) * (size_t)N * r));
-    for (int k = 0; k < count; k++) {
-      lora_down(x, x16, N, in, terms[k].A, r, 0.0f, 0, xa);
-      cuda::lora_up(terms[k].y, N, terms[k].out, xa, terms[k].B, r, scale, terms[k].bias, stream_);
-    }
+    cuda::lora_apply_down(x, x16, N, in, r, A, count, xa, work, arrived_, stream_);
   }
   bool fused_lora() const override { return true; }
   void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
@@ -503,10 +500,11 @@ class CudaBackend final : public Backend {
   }
   void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B, int Tq, int H,
                     int KV, int hd, float eps, float* q, float* kc, float* vc, uint16_t* kc16, uint16_t* vc16, int Tk,
-                    int off, const int32_t* off_dev) override {
+                    int off, const int32_t* off_dev, const LoraUps& ups) override {
     check_slots("qkv_to_cache", off, Tq, Tk);
-    if (kc16) cuda::qkv_to_cache(qkv, ld, q_w, k_w, cs, B, Tq, H, KV, hd, eps, q, kc16, vc16, Tk, off, off_dev, stream_);
-    else cuda::qkv_to_cache(qkv, ld, q_w, k_w, cs, B, Tq, H, KV, hd, eps, q, kc, vc, Tk, off, off_dev, stream_);
+    if (kc16)
+      cuda::qkv_to_cache(qkv, ld, q_w, k_w, cs, B, Tq, H, KV, hd, eps, q, kc16, vc16, Tk, off, off_dev, ups, stream_);
+    else cuda::qkv_to_cache(qkv, ld, q_w, k_w, cs, B, Tq, H, KV, hd, eps, q, kc, vc, Tk, off, off_dev, ups, stream_);
   }
 
  private:
@@ -553,7 +551,8 @@ class CudaBackend final : public Backend {
   DeviceScratch attn_wide_;  // attention_bwd_h on the flash path: q, out, k, v widened to fp32
   DeviceScratch attn_decode_;  // decoding steps' partial outputs (attention_decode.cu)
   DeviceScratch lora_work_;  // split sums of the LoRA kernels
-  DeviceScratch lora_xa_;    // lora_apply's partial sums of x A^T (or x A^T for ranks past cuda::kMaxApplyRank)
+  DeviceScratch lora_xa_;    // lora_apply_down's partial sums of x A^T
+  unsigned* arrived_ = nullptr;  // lora_apply_down's counters of finished blocks, one per term
   cuda::AttentionPath attn_path_;  // mma (attention_mma.cu), gemm (attention_gemm.cu) or flash (attention.cu)
   bool mma_capable_ = false;        // compute capability 8.0 and up: bf16 mma.sync
   bool attn_bf16_ = false;   // bf16 base weights: attention's GEMMs in bf16 too

@@ -85,6 +85,35 @@ class Harness {
     for (size_t i = 0; i < b.size(); i++) x[i] = bf16_to_f32(b[i]);
     return x;
   }
+  // Random LoraUps for a reader's projections of widths outs[k] over N rows: LoRA (x A^T and B, rank r) where lora[k],
+  // a bias where bias[k]. `ref` points at host copies for the reference, `test` at device copies.
+  struct UpsPair {
+    LoraUps ref, test;
+    std::vector<F> host;
+    std::vector<Tensor> dev;
+  };
+  UpsPair random_ups(int N, int r, const std::vector<int>& outs, const std::vector<bool>& lora,
+                     const std::vector<bool>& bias) {
+    UpsPair u;
+    u.host.reserve(3 * outs.size());  // no reallocation: the pointers below stay valid
+    u.dev.reserve(3 * outs.size());
+    u.ref.r = u.test.r = r;
+    u.ref.scale = u.test.scale = 0.75f;
+    auto add = [&](F v, const float*& ref, const float*& test) {
+      u.host.push_back(std::move(v));
+      u.dev.push_back(up(u.host.back()));
+      ref = u.host.back().data();
+      test = u.dev.back().f32();
+    };
+    for (size_t k = 0; k < outs.size(); k++) {
+      if (lora[k]) {
+        add(rand((int64_t)N * r), u.ref.p[k].xa, u.test.p[k].xa);
+        add(rand((int64_t)outs[k] * r), u.ref.p[k].B, u.test.p[k].B);
+      }
+      if (bias[k]) add(rand(outs[k]), u.ref.p[k].bias, u.test.p[k].bias);
+    }
+    return u;
+  }
   static const int32_t* ip(const Tensor& t) { return t.empty() ? nullptr : t.i32(); }
   static const int32_t* ip(const I& v) { return v.empty() ? nullptr : v.data(); }
 
@@ -414,16 +443,19 @@ class Harness {
     // the residual add before a norm, in one call: fp32 output, then bf16 (reported as " bf16out")
     const F b = rand((int64_t)N * C, -3.0f, 3.0f);
     Tensor db = up(b);
-    for (bool half : {false, true}) {
+    // ... and a decoding step's, b its o or down product with the projection's bias and LoRA added as it is read
+    for (const int variant : {0, 1, 2}) {
+      const bool half = variant == 1, lora = variant == 2;
+      const UpsPair ups = random_ups(N, 16, {C}, {lora}, {lora});
       F sum((int64_t)N * C), nout((int64_t)N * C), nrstd(N);
       std::vector<uint16_t> nout16(half ? (size_t)N * C : 0);
       Tensor dsum(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_), dno = up(nout), dno16 = up(nout16),
           dnr(std::vector<int64_t>{N}, DType::F32, dev_);
       ref_.add_rmsnorm(x.data(), b.data(), w.data(), N, C, eps, sum.data(), half ? nullptr : nout.data(),
-                       half ? nout16.data() : nullptr, nrstd.data());
+                       half ? nout16.data() : nullptr, nrstd.data(), ups.ref);
       test_.add_rmsnorm(dx.f32(), db.f32(), dw.f32(), N, C, eps, dsum.f32(), half ? nullptr : dno.f32(),
-                        half ? dno16.bf16() : nullptr, dnr.f32());
-      const std::string shape = base + (half ? " bf16out" : "");
+                        half ? dno16.bf16() : nullptr, dnr.f32(), ups.test);
+      const std::string shape = base + (half ? " bf16out" : "") + (lora ? " lora bias" : "");
       compare_dev("add_rmsnorm", "sum", shape, sum, dsum);
       if (half) compare_dev("add_rmsnorm", "out", shape, widen(nout16), dno16);
       else compare_dev("add_rmsnorm", "out", shape, nout, dno);
@@ -471,10 +503,12 @@ class Harness {
     qk_norm_rope_bf16_in_case(41, 5, 1, 128, false);
     qk_norm_rope_bf16_in_case(7, 3, 3, 80, true);
     // a decoding step's q, k and v from one stacked product: qk-norm or not, fp32 and bf16 caches, the slot given or
-    // read on the device, rows with spare columns past v
-    qkv_to_cache_case(3, 1, 4, 2, 64, true, true, 0);
-    qkv_to_cache_case(2, 5, 3, 3, 128, false, false, 7);
-    qkv_to_cache_case(4, 1, 2, 1, 256, true, true, 3);
+    // read on the device,
+    // rows with spare columns past v; each value with LoRA on q and v and every bias, LoRA on all three, or nothing
+    qkv_to_cache_case(3, 1, 4, 2, 64, true, true, 0, 1);
+    qkv_to_cache_case(2, 5, 3, 3, 128, false, false, 7, 2);
+    qkv_to_cache_case(4, 1, 2, 1, 256, true, true, 3, 0);
+    qkv_to_cache_case(5, 1, 4, 2, 80, false, true, 0, 1);
     // the backward: rotation only, from fp32 and bf16 inputs of the norm, and with the norm weights' gradients
     qk_norm_rope_bwd_case(41, 5, 1, 128, false, false, false);
     qk_norm_rope_bwd_case(41, 5, 2, 128, true, false, false);
@@ -571,11 +605,13 @@ class Harness {
 
   // qkv_to_cache against the reference's composition (qk_norm_rope, then the cache write), into fp32 and bf16 caches
   // whose other slots must keep their values.
-  void qkv_to_cache_case(int B, int Tq, int H, int KV, int hd, bool norm, bool slot_on_device, int spare) {
+  void qkv_to_cache_case(int B, int Tq, int H, int KV, int hd, bool norm, bool slot_on_device, int spare, int lora) {
     const int N = B * Tq, Tk = 11, off = 4, kd = KV * hd, ld = (H + 2 * KV) * hd + spare;
     const std::string shape = "B" + std::to_string(B) + " Tq" + std::to_string(Tq) + " H" + std::to_string(H) + " KV" +
                               std::to_string(KV) + " hd" + std::to_string(hd) + " ld" + std::to_string(ld) +
-                              (norm ? " norm" : " rotation only") + (slot_on_device ? " slot-on-device" : "");
+                              (norm ? " norm" : " rotation only") + (slot_on_device ? " slot-on-device" : "") +
+                              (lora == 1 ? " lora q,v bias" : lora == 2 ? " lora q,k,v" : "");
+    const UpsPair ups = random_ups(N, 8, {H * hd, kd, kd}, {lora > 0, lora == 2, lora > 0}, {lora == 1, lora == 1, lora == 1});
     const float eps = 1e-6f;
     const F qkv = rand((int64_t)N * ld, -3.0f, 3.0f), qw = rand(hd, 0.5f, 1.5f), kw = rand(hd, 0.5f, 1.5f);
     const F cs = rand((int64_t)N * hd);
@@ -586,18 +622,19 @@ class Harness {
     F q((int64_t)N * H * hd), kc = rand(cache), vc = rand(cache);
     Tensor dq = up(q), dkc = up(kc), dvc = up(vc);
     ref_.qkv_to_cache(qkv.data(), ld, norm ? qw.data() : nullptr, norm ? kw.data() : nullptr, cs.data(), B, Tq, H, KV,
-                      hd, eps, q.data(), kc.data(), vc.data(), nullptr, nullptr, Tk, off, nullptr);
+                      hd, eps, q.data(), kc.data(), vc.data(), nullptr, nullptr, Tk, off, nullptr, ups.ref);
     test_.qkv_to_cache(dqkv.f32(), ld, norm ? dqw.f32() : nullptr, norm ? dkw.f32() : nullptr, dcs.f32(), B, Tq, H, KV,
-                       hd, eps, dq.f32(), dkc.f32(), dvc.f32(), nullptr, nullptr, Tk, host_off, test_slot);
+                       hd, eps, dq.f32(), dkc.f32(), dvc.f32(), nullptr, nullptr, Tk, host_off, test_slot, ups.test);
     compare_dev("qkv_to_cache", "q", shape, q, dq);
     compare_dev("qkv_to_cache", "k", shape, kc, dkc);
     compare_dev("qkv_to_cache", "v", shape, vc, dvc);
     std::vector<uint16_t> kc16 = narrow(rand(cache)), vc16 = narrow(rand(cache));
     Tensor dkc16 = up(kc16), dvc16 = up(vc16);
     ref_.qkv_to_cache(qkv.data(), ld, norm ? qw.data() : nullptr, norm ? kw.data() : nullptr, cs.data(), B, Tq, H, KV,
-                      hd, eps, q.data(), nullptr, nullptr, kc16.data(), vc16.data(), Tk, off, nullptr);
+                      hd, eps, q.data(), nullptr, nullptr, kc16.data(), vc16.data(), Tk, off, nullptr, ups.ref);
     test_.qkv_to_cache(dqkv.f32(), ld, norm ? dqw.f32() : nullptr, norm ? dkw.f32() : nullptr, dcs.f32(), B, Tq, H, KV,
-                       hd, eps, dq.f32(), nullptr, nullptr, dkc16.bf16(), dvc16.bf16(), Tk, host_off, test_slot);
+                       hd, eps, dq.f32(), nullptr, nullptr, dkc16.bf16(), dvc16.bf16(), Tk, host_off, test_slot,
+                       ups.test);
     compare_dev("qkv_to_cache", "k16", shape, widen(kc16), dkc16);
     compare_dev("qkv_to_cache", "v16", shape, widen(vc16), dvc16);
   }
@@ -856,12 +893,21 @@ class Harness {
       F sout((int64_t)N * inter);
       std::vector<uint16_t> sout16((int64_t)N * inter);
       Tensor dsout = up(sout), dsout16 = up(sout16);
-      ref_.swiglu_fwd_stacked(gu.data(), N, inter, sout.data(), nullptr);
-      test_.swiglu_fwd_stacked(dgu.f32(), N, inter, dsout.f32(), nullptr);
+      const UpsPair none = random_ups(N, 16, {inter, inter}, {false, false}, {false, false});
+      ref_.swiglu_fwd_stacked(gu.data(), N, inter, sout.data(), nullptr, none.ref);
+      test_.swiglu_fwd_stacked(dgu.f32(), N, inter, dsout.f32(), nullptr, none.test);
       compare_dev("swiglu_fwd_stacked", "out", "N37 inter1001", sout, dsout);
-      ref_.swiglu_fwd_stacked(gu.data(), N, inter, nullptr, sout16.data());
-      test_.swiglu_fwd_stacked(dgu.f32(), N, inter, nullptr, dsout16.bf16());
+      ref_.swiglu_fwd_stacked(gu.data(), N, inter, nullptr, sout16.data(), none.ref);
+      test_.swiglu_fwd_stacked(dgu.f32(), N, inter, nullptr, dsout16.bf16(), none.test);
       compare_dev("swiglu_fwd_stacked", "out16", "N37 inter1001", widen(sout16), dsout16);
+      // with LoRA on gate and a bias on up, then LoRA and biases on both
+      for (const bool both : {false, true}) {
+        const UpsPair ups = random_ups(N, 16, {inter, inter}, {true, both}, {both, true});
+        ref_.swiglu_fwd_stacked(gu.data(), N, inter, sout.data(), nullptr, ups.ref);
+        test_.swiglu_fwd_stacked(dgu.f32(), N, inter, dsout.f32(), nullptr, ups.test);
+        compare_dev("swiglu_fwd_stacked", "out", both ? "N37 inter1001 lora bias" : "N37 inter1001 lora gate bias up",
+                    sout, dsout);
+      }
     }
     // dg and du rounded to bf16, written over the bf16 g and u (as the Model calls it)
     std::vector<uint16_t> dg16_ref(n), du16_ref(n);
@@ -1017,44 +1063,21 @@ class Harness {
       test_.lora_dx(ddx.f32(), c.N, c.in, c.r, c.p, test_terms.data(), c.terms);
       compare_dev("lora_dx", "dx", shape + " terms" + std::to_string(c.terms), dx, ddx);
 
-      // lora_apply (inference, no dropout): each module its own B, output width (past one 128-column tile from the
-      // second on) and bias (the first and third), added to the base's output.
-      std::vector<F> Bs, ys, biases;
-      std::vector<Tensor> dBs, dys, dbiases;
-      auto apply_out = [](int k) { return 17 + 140 * k; };
+      // lora_apply_down (inference, no dropout): x A_k^T for every module in one call; twice, as a replayed decoding
+      // step runs it (the counters its last blocks reset must be back at 0)
+      std::vector<const float*> rA, tA;
       for (int k = 0; k < c.terms; k++) {
-        const int out = apply_out(k);
-        Bs.push_back(rand((int64_t)out * c.r));
-        ys.push_back(rand((int64_t)c.N * out));
-        biases.push_back(rand(out));
-        dBs.push_back(up(Bs.back()));
-        dys.push_back(up(ys.back()));
-        dbiases.push_back(up(biases.back()));
+        rA.push_back(As[k].data());
+        tA.push_back(dAs[k].f32());
       }
-      std::vector<LoraApplyTerm> ref_apply, test_apply;
-      for (int k = 0; k < c.terms; k++) {
-        const bool bias = k % 2 == 0;
-        ref_apply.push_back({As[k].data(), Bs[k].data(), ys[k].data(), apply_out(k), bias ? biases[k].data() : nullptr});
-        test_apply.push_back({dAs[k].f32(), dBs[k].f32(), dys[k].f32(), apply_out(k), bias ? dbiases[k].f32() : nullptr});
+      const int64_t nxa = (int64_t)c.terms * c.N * c.r;
+      F xas(nxa);
+      ref_.lora_apply_down(rx, rx16, c.N, c.in, c.r, rA.data(), c.terms, xas.data());
+      for (const char* run : {"", " again"}) {
+        Tensor dxas = up(rand(nxa));
+        test_.lora_apply_down(tx, tx16, c.N, c.in, c.r, tA.data(), c.terms, dxas.f32());
+        compare_dev("lora_apply_down", "xa", shape + " terms" + std::to_string(c.terms) + run, xas, dxas);
       }
-      ref_.lora_apply(rx, rx16, c.N, c.in, c.r, 0.5f, ref_apply.data(), c.terms);
-      test_.lora_apply(tx, tx16, c.N, c.in, c.r, 0.5f, test_apply.data(), c.terms);
-      for (int k = 0; k < c.terms; k++)
-        compare_dev("lora_apply", "y", shape + " term" + std::to_string(k) + " of " + std::to_string(c.terms), ys[k],
-                    dys[k]);
-      // the same terms' outputs side by side in the rows of one buffer (a decoding step's stacked q/k/v product)
-      int ld = 0;
-      for (int k = 0; k < c.terms; k++) ld += apply_out(k);
-      F ycat = rand((int64_t)c.N * ld);
-      Tensor dycat = up(ycat);
-      for (int k = 0, col = 0; k < c.terms; col += apply_out(k), k++) {
-        ref_apply[k].y = ycat.data() + col;
-        test_apply[k].y = dycat.f32() + col;
-        ref_apply[k].ld = test_apply[k].ld = ld;
-      }
-      ref_.lora_apply(rx, rx16, c.N, c.in, c.r, 0.5f, ref_apply.data(), c.terms);
-      test_.lora_apply(tx, tx16, c.N, c.in, c.r, 0.5f, test_apply.data(), c.terms);
-      compare_dev("lora_apply", "y", shape + " stacked ld" + std::to_string(ld), ycat, dycat);
 
       // lora_up: xa B^T (and a bias) onto an fp32 or a bf16 y, with widths past a 64-column tile; r = 0 adds the bias
       // alone (a projection without LoRA).

@@ -58,7 +58,7 @@ template <typename T>
 void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, T* out, float* rstd, cudaStream_t s);
 template <typename T>
 void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, T* out,
-                 float* rstd, cudaStream_t s);
+                 float* rstd, const LoraUps& ups, cudaStream_t s);
 void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
                  bool accumulate_dx, float* dw, cudaStream_t s);
 
@@ -81,7 +81,7 @@ void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const 
 template <typename C>
 void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B, int Tq, int H,
                   int KV, int hd, float eps, float* q, C* kc, C* vc, int Tk, int off, const int32_t* off_dev,
-                  cudaStream_t s);
+                  const LoraUps& ups, cudaStream_t s);
 
 // attention.cu (the forward also reads K and V from a bf16 KV cache: KV = uint16_t, and writes its output in bf16:
 // TO = uint16_t)
@@ -147,7 +147,7 @@ void swiglu_fwd(const TI* g, const TI* u, int64_t n, TO* out, cudaStream_t s, ui
                 uint16_t* u16 = nullptr);
 // Backend::swiglu_fwd_stacked: g and u side by side in the rows of gu [N, 2 inter]; out fp32 or bf16 bits (TO)
 template <typename TO>
-void swiglu_fwd_stacked(const float* gu, int N, int inter, TO* out, cudaStream_t s);
+void swiglu_fwd_stacked(const float* gu, int N, int inter, TO* out, const LoraUps& ups, cudaStream_t s);
 // (backward: dg, du fp32 from fp32 g, u; bf16 from bf16 ones)
 template <typename T>
 void swiglu_bwd(const T* g, const T* u, const float* dout, int64_t n, T* dg, T* du, cudaStream_t s);
@@ -171,12 +171,11 @@ void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, in
 template <typename T>
 void lora_up(T* y, int N, int out, const float* xa, const float* B, int r, float scale, const float* bias,
              cudaStream_t s);
-// Backend::lora_apply in two launches, for r <= kMaxApplyRank (x A^T is staged in shared memory); `work` holds
-// lora_apply_work_floats(N, in, r, count) floats (the down-projection's partial sums).
-constexpr int kMaxApplyRank = 256;
+// Backend::lora_apply_down in one launch: `work` holds lora_apply_work_floats(N, in, r, count) floats (the splits'
+// partial sums), `arrived` kMaxLoraTerms counters that are 0 before the launch (and are again after it).
 size_t lora_apply_work_floats(int N, int in, int r, int count);
-void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
-                int count, float* work, cudaStream_t s);
+void lora_apply_down(const float* x, const uint16_t* x16, int N, int in, int r, const float* const* A, int count,
+                     float* xa, float* work, unsigned* arrived, cudaStream_t s);
 
 // adamw.cu
 void adamw(float* p, const float* g, float* m, float* v, int64_t n, const AdamWHyper& h, cudaStream_t s);

@@ -227,28 +227,24 @@ __global__ void __launch_bounds__(256) lora_dx_kernel(float* dx, int N, int in, 
     }
 }
 
-// Decoding steps (inference on a few rows, no dropout): y_k += bias_k + scale (x A_k^T) B_k^T for the group's terms in
-// two launches spread over the GPU. (One block per few rows and term, which made x A^T with a warp per dot product and
-// then the up-projection, gave a batch-32 step 24 blocks with long dependent loops; its LoRA then took several times
-// the roofline of the whole layer.)
-// lora_apply_down_kernel: x A_k^T in splits of the input, block (split s, term k), partial sums into `part`.
-// lora_apply_up_kernel: block (128 output columns of one term, 16 rows) adds the splits in split order (results repeat
-// bit for bit) and then scale (x A^T) B^T and the bias onto y.
-struct ApplyTerms {
-  LoraApplyTerm t[kMaxLoraTerms];
-  int tile_begin[kMaxLoraTerms + 1];  // the up kernel's column tiles: term k has [tile_begin[k], tile_begin[k + 1])
+// Decoding steps (inference on a few rows, no dropout): xa_k = x A_k^T for the group's terms in one launch spread over
+// the GPU, block (split s of the input, term k), partial sums into `part`; the last block of a term to finish adds its
+// splits in split order into xa_k (results repeat bit for bit). The readers of the products add the up-projections
+// (lora_up.cuh). (One block per few rows and term, which made x A^T with a warp per dot product and then the
+// up-projection, gave a batch-32 step 24 blocks with long dependent loops; its LoRA then took several times the
+// roofline of the whole layer.)
+struct DownTerms {
+  const float* A[kMaxLoraTerms];
 };
 // picked with constant indices: indexing a kernel parameter array at run time would copy it to local memory
-__device__ inline const LoraApplyTerm& apply_term(const ApplyTerms& at, int k) {
+__device__ inline const float* term_A(const DownTerms& t, int k) {
   static_assert(kMaxLoraTerms == 3, "one choice per term");
-  return k == 0 ? at.t[0] : k == 1 ? at.t[1] : at.t[2];
+  return k == 0 ? t.A[0] : k == 1 ? t.A[1] : t.A[2];
 }
 
-constexpr int kApplySplitsMax = 32;  // the down kernel's splits of the input (per term)
-constexpr int kApplyRowsPass = 64;   // rows per pass of the down kernel: 8 warps x 8
-constexpr int kApplyCols = 128;      // the up kernel's columns per block: a thread each
-constexpr int kApplyRowsUp = 16;     // ... and its rows per block
-constexpr int kApplyRankStage = 16;  // ranks per pass: the down kernel's half-warp, the up kernel's staged B
+constexpr int kApplySplitsMax = 32;  // splits of the input (per term)
+constexpr int kApplyRowsPass = 64;   // rows per pass: 8 warps x 8
+constexpr int kApplyRankStage = 16;  // ranks per pass: a half-warp
 
 // Each split at least 64 inputs long, a multiple of 8 (two half-warps' 4-wide vectors).
 struct ApplySplit {
@@ -278,19 +274,23 @@ __device__ inline void load_vec(const T* p, int64_t i, float (&v)[V]) {
 // part[((k S + s) N + n) r + j] = sum over split s's inputs i of x[n, i] A_k[j, i]. Warp w takes rows w, w + 8, ...;
 // lane (j, h) = (lane % 16, lane / 16) rank j0 + j and every other V-wide vector of the split (h = 0 the even ones): a
 // half-warp reads one x address at a time (a broadcast), each lane a rank's row of A. One shuffle adds the halves.
+// arrived[k] counts term k's finished blocks; the last one sums the splits into xa + k N r and sets it back to 0 for
+// the next launch (a replayed decoding step).
 template <typename T, int V>
-__global__ void __launch_bounds__(256) lora_apply_down_kernel(const T* x, int N, int in, int r, ApplyTerms terms,
-                                                              int len, float* part) {
+__global__ void __launch_bounds__(256) lora_apply_down_kernel(const T* x, int N, int in, int r, DownTerms terms,
+                                                              int len, float* part, float* xa, unsigned* arrived) {
   constexpr int kRowsPerWarp = kApplyRowsPass / 8;
-  const LoraApplyTerm& term = apply_term(terms, blockIdx.y);
+  const int k = blockIdx.y;
+  const float* A = term_A(terms, k);
   const int S = gridDim.x, s = blockIdx.x;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, jl = lane % kApplyRankStage, h = lane / kApplyRankStage;
   const int i_begin = s * len, i_end = min(in, i_begin + len);
-  float* out = part + ((int64_t)blockIdx.y * S + s) * N * r;
+  const int64_t nr = (int64_t)N * r;
+  float* out = part + ((int64_t)k * S + s) * nr;
   for (int n0 = 0; n0 < N; n0 += kApplyRowsPass)
     for (int j0 = 0; j0 < r; j0 += kApplyRankStage) {
       const int j = j0 + jl;
-      const float* a = term.A + (int64_t)min(j, r - 1) * in;  // lanes past r compute a copy, never written
+      const float* a = A + (int64_t)min(j, r - 1) * in;  // lanes past r compute a copy, never written
       float acc[kRowsPerWarp] = {};
       for (int i = i_begin + V * h; i < i_end; i += 2 * V) {
         float av[V];
@@ -311,49 +311,21 @@ __global__ void __launch_bounds__(256) lora_apply_down_kernel(const T* x, int N,
         if (h == 0 && j < r && n < N) out[(int64_t)n * r + j] = acc[q];
       }
     }
-}
-
-// y_k[n, c] = y + bias_k[c] + scale sum_j xa_k[n, j] B_k[c, j] (rounded once, as lora_up; y_k's rows ld_k apart), xa_k
-// the sum of the down kernel's S splits in split order. Thread t: column c0 + t, B's rows for the block staged 16 ranks
-// at a time (the tile's rows of B are one contiguous run: read coalesced), xa broadcast from shared memory.
-__global__ void __launch_bounds__(kApplyCols) lora_apply_up_kernel(int N, int r, float scale, ApplyTerms terms, int S,
-                                                                   const float* part) {
-  extern __shared__ float apply_xa[];  // [kApplyRowsUp][r]
-  __shared__ float bs[kApplyCols][kApplyRankStage + 1];
-  const int k = (int)blockIdx.x >= terms.tile_begin[2] ? 2 : (int)blockIdx.x >= terms.tile_begin[1] ? 1 : 0;
-  const LoraApplyTerm& term = apply_term(terms, k);
-  const int c0 = ((int)blockIdx.x - terms.tile_begin[k]) * kApplyCols, c = c0 + threadIdx.x;
-  const int n0 = blockIdx.y * kApplyRowsUp, rows = min(kApplyRowsUp, N - n0);
-  const float* pk = part + (int64_t)k * S * N * r;
-  for (int e = threadIdx.x; e < rows * r; e += blockDim.x) {
-    const int n = e / r, j = e % r;
+  // The CUDA programming guide's last-block pattern: the partials are visible device-wide before the count says so.
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(&arrived[k], 1u) == (unsigned)S - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const volatile float* pk = part + (int64_t)k * S * nr;  // other blocks' writes: not from a stale cache line
+  for (int64_t e = threadIdx.x; e < nr; e += blockDim.x) {
     float sum = 0.0f;
-    for (int sp = 0; sp < S; sp++) sum += pk[((int64_t)sp * N + n0 + n) * r + j];
-    apply_xa[e] = sum;
+    for (int sp = 0; sp < S; sp++) sum += pk[sp * nr + e];
+    xa[(int64_t)k * nr + e] = sum;
   }
-  float acc[kApplyRowsUp] = {};
-  for (int j0 = 0; j0 < r; j0 += kApplyRankStage) {
-    const int width = min(kApplyRankStage, r - j0);
-    __syncthreads();  // xa is written (first pass), or the last stage of B read
-    for (int e = threadIdx.x; e < kApplyCols * width; e += blockDim.x) {
-      const int cc = e / width, j = e % width;
-      bs[cc][j] = c0 + cc < term.out ? term.B[(int64_t)(c0 + cc) * r + j0 + j] : 0.0f;
-    }
-    __syncthreads();
-    TF_UNROLL
-    for (int n = 0; n < kApplyRowsUp; n++) {
-      if (n >= rows) break;
-      for (int j = 0; j < width; j++) acc[n] = fmaf(apply_xa[n * r + j0 + j], bs[threadIdx.x][j], acc[n]);
-    }
-  }
-  if (c >= term.out) return;
-  const float bias = term.bias ? term.bias[c] : 0.0f;
-  TF_UNROLL
-  for (int n = 0; n < kApplyRowsUp; n++) {
-    if (n >= rows) break;
-    float& y = term.y[(int64_t)(n0 + n) * term.ld + c];
-    y = y + bias + scale * acc[n];
-  }
+  if (threadIdx.x == 0) arrived[k] = 0;
 }
 
 // y[n, c] = y + bias[c] + scale sum_j xa[n, j] B[c, j], rounded once into y's type: LoRA's up-projection (and the
@@ -464,33 +436,27 @@ size_t lora_apply_work_floats(int N, int in, int r, int count) {
   return std::max<size_t>(1, (size_t)count * apply_split(in).count * N * r);
 }
 
-void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
-                int count, float* work, cudaStream_t s) {
+void lora_apply_down(const float* x, const uint16_t* x16, int N, int in, int r, const float* const* A, int count,
+                     float* xa, float* work, unsigned* arrived, cudaStream_t s) {
   if (N <= 0 || r <= 0 || count <= 0) return;
-  if (count > kMaxLoraTerms || r > kMaxApplyRank)
-    throw std::invalid_argument("CUDA lora_apply: more terms than kMaxLoraTerms or a rank past kMaxApplyRank");
-  ApplyTerms at{};
-  at.tile_begin[0] = 0;
+  if (count > kMaxLoraTerms) throw std::invalid_argument("CUDA lora_apply_down: more terms than kMaxLoraTerms");
+  if (in <= 0) {
+    CUDA_CHECK(cudaMemsetAsync(xa, 0, sizeof(float) * count * N * r, s));
+    return;
+  }
+  DownTerms dt{};
   bool vec = in % 4 == 0 && (x16 ? aligned(x16, 8) : aligned(x, 16));
-  for (int k = 0; k < kMaxLoraTerms; k++) {
-    if (k < count) {
-      at.t[k] = terms[k];
-      at.t[k].ld = terms[k].row_stride();  // the kernel reads ld as it is
-      vec = vec && aligned(terms[k].A, 16);
-    }
-    at.tile_begin[k + 1] = at.tile_begin[k] + (k < count ? blocks_of(terms[k].out, kApplyCols) : 0);
+  for (int k = 0; k < count; k++) {
+    dt.A[k] = A[k];
+    vec = vec && aligned(A[k], 16);
   }
   const ApplySplit sp = apply_split(in);
-  const dim3 down(sp.count, count);
-  if (x16 && vec) lora_apply_down_kernel<uint16_t, 4><<<down, 256, 0, s>>>(x16, N, in, r, at, sp.len, work);
-  else if (x16) lora_apply_down_kernel<uint16_t, 1><<<down, 256, 0, s>>>(x16, N, in, r, at, sp.len, work);
-  else if (vec) lora_apply_down_kernel<float, 4><<<down, 256, 0, s>>>(x, N, in, r, at, sp.len, work);
-  else lora_apply_down_kernel<float, 1><<<down, 256, 0, s>>>(x, N, in, r, at, sp.len, work);
+  const dim3 grid(sp.count, count);
+  if (x16 && vec) lora_apply_down_kernel<uint16_t, 4><<<grid, 256, 0, s>>>(x16, N, in, r, dt, sp.len, work, xa, arrived);
+  else if (x16) lora_apply_down_kernel<uint16_t, 1><<<grid, 256, 0, s>>>(x16, N, in, r, dt, sp.len, work, xa, arrived);
+  else if (vec) lora_apply_down_kernel<float, 4><<<grid, 256, 0, s>>>(x, N, in, r, dt, sp.len, work, xa, arrived);
+  else lora_apply_down_kernel<float, 1><<<grid, 256, 0, s>>>(x, N, in, r, dt, sp.len, work, xa, arrived);
   CUDA_LAUNCH_CHECK("lora_apply_down_kernel");
-  const dim3 up(at.tile_begin[count], blocks_of(N, kApplyRowsUp));
-  const size_t smem = sizeof(float) * kApplyRowsUp * r;
-  lora_apply_up_kernel<<<up, kApplyCols, smem, s>>>(N, r, scale, at, sp.count, work);
-  CUDA_LAUNCH_CHECK("lora_apply_up_kernel");
 }
 
 template <typename T>

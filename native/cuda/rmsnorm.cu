@@ -2,6 +2,7 @@
 // rstd = 1 / sqrt(mean(x^2) + eps). One block per row; row sums in double through a fixed-order tree.
 #include "cuda/common.cuh"
 #include "cuda/kernels.cuh"
+#include "cuda/lora_up.cuh"
 
 namespace tf::cuda {
 
@@ -22,17 +23,18 @@ __global__ void rmsnorm_fwd_kernel(const float* x, const float* w, int C, float 
   for (int c = threadIdx.x; c < C; c += blockDim.x) oi[c] = from_float<T>((xi[c] * r) * w[c]);
 }
 
-// sum = a + b, then the same norm of sum (each thread reads back only the sums it wrote).
+// sum = a + b, then the same norm of sum (each thread reads back only the sums it wrote). A decoding step's b gets its
+// projection's bias and LoRA as it is read (up; nothing otherwise).
 template <typename T>
 __global__ void add_rmsnorm_kernel(const float* a, const float* b, const float* w, int C, float eps, float* sum, T* out,
-                                   float* rstd) {
+                                   float* rstd, LoraUps up) {
   __shared__ double sh[kThreads];
   const int64_t row = blockIdx.x;
   const float *ai = a + row * C, *bi = b + row * C;
   float* si = sum + row * C;
   double ss = 0;
   for (int c = threadIdx.x; c < C; c += blockDim.x) {
-    const float v = ai[c] + bi[c];
+    const float v = ai[c] + with_up(bi[c], up.p[0], up.r, up.scale, row, c);
     si[c] = v;
     ss += (double)v * v;
   }
@@ -84,15 +86,15 @@ template void rmsnorm_fwd(const float*, const float*, int, int, float, uint16_t*
 
 template <typename T>
 void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, T* out,
-                 float* rstd, cudaStream_t s) {
+                 float* rstd, const LoraUps& ups, cudaStream_t s) {
   if (N <= 0 || C <= 0) return;
-  add_rmsnorm_kernel<T><<<N, kThreads, 0, s>>>(a, b, w, C, eps, sum, out, rstd);
+  add_rmsnorm_kernel<T><<<N, kThreads, 0, s>>>(a, b, w, C, eps, sum, out, rstd, ups);
   CUDA_LAUNCH_CHECK("add_rmsnorm_kernel");
 }
 template void add_rmsnorm(const float*, const float*, const float*, int, int, float, float*, float*, float*,
-                          cudaStream_t);
+                          const LoraUps&, cudaStream_t);
 template void add_rmsnorm(const float*, const float*, const float*, int, int, float, float*, uint16_t*, float*,
-                          cudaStream_t);
+                          const LoraUps&, cudaStream_t);
 
 void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
                  bool accumulate_dx, float* dw, cudaStream_t s) {

@@ -5,6 +5,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/kernels.cuh"
+#include "cuda/lora_up.cuh"
 
 namespace tf::cuda {
 
@@ -135,13 +136,13 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
 }
 
 // A decoding step's q, k and v from one stacked product (token n's row at qkv + n ld: q's H heads, k's KV, v's KV): a
-// warp per head row of q (rows < N H), then of k, then of v. q and k are normed (with weights) and rotated as above;
-// q goes to q [N, H hd], k and v to token n = b Tq + t's cache slot b Tk + o + t (nothing to the cache for a slot
-// outside it: the host checked its own copy).
+// warp per head row of q (rows < N H), then of k, then of v, each value with its bias and LoRA added as it is read.
+// q and k are normed (with weights) and rotated as above; q goes to q [N, H hd], k and v to token n = b Tq + t's cache
+// slot b Tk + o + t (nothing to the cache for a slot outside it: the host checked its own copy).
 template <typename C>
 __global__ void qkv_to_cache_kernel(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int N,
                                     int Tq, int H, int KV, int hd, float eps, float* q, C* kc, C* vc, int Tk, int off,
-                                    const int32_t* off_dev) {
+                                    const int32_t* off_dev, LoraUps ups) {
   const int o = off_dev ? *off_dev : off;
   const bool slot_ok = o >= 0 && o + Tq <= Tk;
   const int half = hd / 2, lane = threadIdx.x % 32;
@@ -153,12 +154,13 @@ __global__ void qkv_to_cache_kernel(const float* qkv, int ld, const float* q_w, 
     const int heads = kind == 0 ? H : KV, h = (int)(r % heads);
     const int64_t n = r / heads;
     const float* src = qkv + n * ld + (kind == 0 ? 0 : kind == 1 ? H * hd : (H + KV) * hd) + (int64_t)h * hd;
+    const LoraUp up = up_of(ups, kind);
     float a[kPairs], b[kPairs];
     double ss = 0;
     for (int p = 0; p < kPairs; p++) {
-      const int j = lane + 32 * p;
-      a[p] = j >= half ? 0.0f : src[j];
-      b[p] = j >= half ? 0.0f : src[j + half];
+      const int j = lane + 32 * p, c = h * hd + j;  // c: the column in the projection's output
+      a[p] = j >= half ? 0.0f : with_up(src[j], up, ups.r, ups.scale, n, c);
+      b[p] = j >= half ? 0.0f : with_up(src[j + half], up, ups.r, ups.scale, n, c + half);
       ss += (double)a[p] * a[p] + (double)b[p] * b[p];
     }
     if (kind != 2) {
@@ -292,19 +294,19 @@ void qk_norm_rope(const float* q_in, const float* k_in, const float* q_w, const 
 template <typename C>
 void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B, int Tq, int H,
                   int KV, int hd, float eps, float* q, C* kc, C* vc, int Tk, int off, const int32_t* off_dev,
-                  cudaStream_t s) {
+                  const LoraUps& ups, cudaStream_t s) {
   check_head_dim("qkv_to_cache", hd);
   const int N = B * Tq;
   const int64_t rows = (int64_t)N * (H + 2 * KV);
   if (rows <= 0) return;
   qkv_to_cache_kernel<C><<<grid_for(rows * 32), kThreads, 0, s>>>(qkv, ld, q_w, k_w, cs, N, Tq, H, KV, hd, eps, q, kc,
-                                                                   vc, Tk, off, off_dev);
+                                                                   vc, Tk, off, off_dev, ups);
   CUDA_LAUNCH_CHECK("qkv_to_cache_kernel");
 }
 template void qkv_to_cache(const float*, int, const float*, const float*, const float*, int, int, int, int, int, float,
-                           float*, float*, float*, int, int, const int32_t*, cudaStream_t);
+                           float*, float*, float*, int, int, const int32_t*, const LoraUps&, cudaStream_t);
 template void qkv_to_cache(const float*, int, const float*, const float*, const float*, int, int, int, int, int, float,
-                           float*, uint16_t*, uint16_t*, int, int, const int32_t*, cudaStream_t);
+                           float*, uint16_t*, uint16_t*, int, int, const int32_t*, const LoraUps&, cudaStream_t);
 
 void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs, cudaStream_t s) {
   const int64_t n = (int64_t)N * (hd / 2);

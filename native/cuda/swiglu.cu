@@ -2,6 +2,7 @@
 // 1/64 of the fp32 rate, where a double exp per element would make this pass compute-bound).
 #include "cuda/common.cuh"
 #include "cuda/kernels.cuh"
+#include "cuda/lora_up.cuh"
 
 namespace tf::cuda {
 
@@ -26,13 +27,16 @@ __global__ void swiglu_fwd_kernel(const TI* g, const TI* u, int64_t n, TO* out, 
   }
 }
 
-// The same for g and u side by side in each row of gu (columns [0, inter) and [inter, 2 inter)).
+// The same for g and u side by side in each row of gu (columns [0, inter) and [inter, 2 inter)), each with its bias and
+// LoRA added as it is read (a decoding step's gate/up product).
 template <typename TO>
-__global__ void swiglu_fwd_stacked_kernel(const float* gu, int inter, int64_t n, TO* out) {
+__global__ void swiglu_fwd_stacked_kernel(const float* gu, int inter, int64_t n, TO* out, LoraUps ups) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const float* row = gu + (i / inter) * 2 * inter;
+    const int64_t row = i / inter;
     const int c = (int)(i % inter);
-    const float gf = row[c], uf = row[inter + c];
+    const float* y = gu + row * 2 * inter;
+    const float gf = with_up(y[c], up_of(ups, 0), ups.r, ups.scale, row, c);
+    const float uf = with_up(y[inter + c], up_of(ups, 1), ups.r, ups.scale, row, c);
     out[i] = from_float<TO>(gf * sigmoid(gf) * uf);
   }
 }
@@ -61,14 +65,14 @@ template void swiglu_fwd(const float*, const float*, int64_t, uint16_t*, cudaStr
 template void swiglu_fwd(const uint16_t*, const uint16_t*, int64_t, uint16_t*, cudaStream_t, uint16_t*, uint16_t*);
 
 template <typename TO>
-void swiglu_fwd_stacked(const float* gu, int N, int inter, TO* out, cudaStream_t s) {
+void swiglu_fwd_stacked(const float* gu, int N, int inter, TO* out, const LoraUps& ups, cudaStream_t s) {
   const int64_t n = (int64_t)N * inter;
   if (n <= 0) return;
-  swiglu_fwd_stacked_kernel<TO><<<grid_for(n), kThreads, 0, s>>>(gu, inter, n, out);
+  swiglu_fwd_stacked_kernel<TO><<<grid_for(n), kThreads, 0, s>>>(gu, inter, n, out, ups);
   CUDA_LAUNCH_CHECK("swiglu_fwd_stacked_kernel");
 }
-template void swiglu_fwd_stacked(const float*, int, int, float*, cudaStream_t);
-template void swiglu_fwd_stacked(const float*, int, int, uint16_t*, cudaStream_t);
+template void swiglu_fwd_stacked(const float*, int, int, float*, const LoraUps&, cudaStream_t);
+template void swiglu_fwd_stacked(const float*, int, int, uint16_t*, const LoraUps&, cudaStream_t);
 
 template <typename T>
 void swiglu_bwd(const T* g, const T* u, const float* dout, int64_t n, T* dg, T* du, cudaStream_t s) {

@@ -50,17 +50,21 @@ struct LoraTerm {
   uint64_t seed;
 };
 constexpr int kMaxLoraTerms = 3;  // the most projections reading one input (q, k, v)
-// One LoRA module's share of Backend::lora_apply: its A [r, in], B [out, r], the projection's output y [N, out] (rows
-// ld apart: 0 means out; a stacked product's outputs share rows) and its bias [out] (null: none), added with the LoRA
-// term.
-struct LoraApplyTerm {
-  const float* A;
-  const float* B;
-  float* y;
-  int out;
-  const float* bias;
-  int ld = 0;
-  int row_stride() const { return ld > 0 ? ld : out; }
+// A decoding step's LoRA for one projection, added by the op that reads the projection's output: its x A^T [N, r]
+// (from Backend::lora_apply_down), B [out, r] and the projection's bias [out]. xa null: no LoRA, the bias alone (which
+// may be null too).
+struct LoraUp {
+  const float* xa = nullptr;
+  const float* B = nullptr;
+  const float* bias = nullptr;
+};
+// What a reader of a decoding step's projection outputs adds to each value it reads, y + bias + scale (x A^T) B^T
+// (rounded once, the ranks in order): for the reader's projections in order (qkv_to_cache: q, k, v; swiglu_fwd_stacked:
+// gate, up; add_rmsnorm: its b). A default one adds nothing.
+struct LoraUps {
+  LoraUp p[kMaxLoraTerms];
+  int r = 0;
+  float scale = 0;
 };
 
 // A piece of work for Backend::concurrently: a few calls whose outputs no other piece reads or writes.
@@ -170,9 +174,10 @@ class Backend {
   virtual void rmsnorm_fwd_bf16(const float* x, const float* w, int N, int C, float eps, uint16_t* out,
                                 float* rstd) = 0;
   // sum = a + b (the residual stream after a sublayer; may alias a), then rmsnorm_fwd of sum into out (fp32), or into
-  // out16 rounded to bf16 (out null): the residual add and the next norm in one pass.
+  // out16 rounded to bf16 (out null): the residual add and the next norm in one pass. A decoding step's b is its o or
+  // down product, to which `ups` adds that projection's bias and LoRA as it is read.
   virtual void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum,
-                           float* out, uint16_t* out16, float* rstd) = 0;
+                           float* out, uint16_t* out16, float* rstd, const LoraUps& ups) = 0;
   // dx (+)= ...; dw += ... when dw != nullptr.
   virtual void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N,
                            int C, float* dx, bool accumulate_dx, float* dw) = 0;
@@ -228,9 +233,10 @@ class Backend {
   // backward's dg and du are rounded to bf16 (gate's and up's dy, which their three products read in bf16); they may
   // be g and u.
   virtual void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) = 0;
-  // swiglu of a stacked gate/up product gu [N, 2 inter] (g in columns [0, inter), u after them) into out [N, inter]:
-  // fp32, or bf16 into out16 (out null), as swiglu_fwd and swiglu_fwd_bf16.
-  virtual void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16) = 0;
+  // swiglu of a decoding step's stacked gate/up product gu [N, 2 inter] (g in columns [0, inter), u after them), with
+  // their biases and LoRA (`ups`), into out [N, inter]: fp32, or bf16 into out16 (out null).
+  virtual void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16,
+                                  const LoraUps& ups) = 0;
   virtual void swiglu_bwd_h(const uint16_t* g, const uint16_t* u, const float* dout, int64_t n, uint16_t* dg,
                             uint16_t* du) = 0;
   virtual void swiglu_bwd(const float* g, const float* u, const float* dout, int64_t n, float* dg,
@@ -265,11 +271,11 @@ class Backend {
   // dx [N, in] += sum over the count (<= kMaxLoraTerms) terms of mask_k * (dxa_k A_k): the input gradient of the
   // LoRA modules of projections that read the same input, in one pass over dx.
   virtual void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count) = 0;
-  // Inference on a few rows (decoding steps): y_k += bias_k + scale (x A_k^T) B_k^T for the count (<= kMaxLoraTerms)
-  // LoRA modules of projections that read x (fp32, or bf16 bits when x16 is given), no dropout. Two launches on a GPU
-  // where lora_down, a product and a bias per module would take up to nine for q, k and v.
-  virtual void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale,
-                          const LoraApplyTerm* terms, int count) = 0;
+  // A decoding step's LoRA down-projections: xa_k = x A_k^T [N, r] (at xa + k N r) for the count (<= kMaxLoraTerms)
+  // modules of projections that read x (fp32, or bf16 bits when x16 is given), no dropout. One launch on a GPU; the
+  // reader of the products adds the rest (LoraUps).
+  virtual void lora_apply_down(const float* x, const uint16_t* x16, int N, int in, int r, const float* const* A,
+                               int count, float* xa) = 0;
   virtual bool fused_lora() const { return false; }
   // y [N, out] (fp32, or bf16 bits when y16 is given) += bias (when given) + scale xa B^T for xa [N, r], B [out, r]
   // (r = 0: the bias alone), rounded once: LoRA's up-projection and the projection's bias in one pass over y.
@@ -287,12 +293,13 @@ class Backend {
   virtual void cache_write_bf16(uint16_t* dk, uint16_t* dv, const float* k, const float* v, int B, int Tq, int Tk,
                                 int off, const int32_t* off_dev, int C) = 0;
   // A decoding layer's attention inputs from one stacked q/k/v product qkv [B*Tq, ld] (q in columns [0, H hd), then k
-  // [KV hd], then v): q and k as qk_norm_rope makes them (norm weights null: rotation only), q into q [B*Tq, H hd] for
-  // attention, k and v into the cache at the step's slots as cache_write puts them (kc16, vc16 instead of kc, vc: a
-  // bf16 cache, as cache_write_bf16). On a GPU one pass for what qk_norm_rope and cache_write do in two.
+  // [KV hd], then v), with their biases and LoRA (`ups`): q and k as qk_norm_rope makes them (norm weights null:
+  // rotation only), q into q [B*Tq, H hd] for attention, k and v into the cache at the step's slots as cache_write
+  // puts them (kc16, vc16 instead of kc, vc: a bf16 cache, as cache_write_bf16). On a GPU one pass for what LoRA's
+  // up-projections, qk_norm_rope and cache_write do in several.
   virtual void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B,
                             int Tq, int H, int KV, int hd, float eps, float* q, float* kc, float* vc, uint16_t* kc16,
-                            uint16_t* vc16, int Tk, int off, const int32_t* off_dev) = 0;
+                            uint16_t* vc16, int Tk, int off, const int32_t* off_dev, const LoraUps& ups) = 0;
   virtual void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
                                   const int32_t* key_valid, const int32_t* seg, float* out, float* lse,
                                   uint16_t* out16) = 0;

@@ -40,8 +40,8 @@ Tensor& grow(Tensor& t, int64_t n, DType dt, Device dev) {
 }
 float* scratch(Tensor& t, int64_t n, Device dev) { return grow(t, n, DType::F32, dev).f32(); }
 
-// Inference on this many token rows or fewer (decoding steps up to batch 64) applies LoRA with Backend::lora_apply.
-constexpr int kApplyRows = 64;
+// Inference on this many token rows or fewer with a KV cache (decoding steps up to batch 64) runs layer_decode.
+constexpr int kDecodeRows = 64;
 
 }  // namespace
 
@@ -79,29 +79,26 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
       Linear& lin = L.proj[p];
       lin.out = shapes[p][0];
       lin.in = shapes[p][1];
-      if (p == O_PROJ || p == DOWN_PROJ) {
-        lin.w = make({lin.out, lin.in}, wdt_);
-        if (bias[p]) lin.b = make({lin.out});
-      }
+      if (p == O_PROJ || p == DOWN_PROJ) lin.w = make({lin.out, lin.in}, wdt_);  // the others: views (stacked)
+      if (bias[p]) lin.b = make({lin.out});
     }
-    stack(L.qkv, L, {Q_PROJ, K_PROJ, V_PROJ}, bias[Q_PROJ]);
-    stack(L.gate_up, L, {GATE_PROJ, UP_PROJ}, bias[GATE_PROJ]);
+    L.qkv_w = stacked(L, {Q_PROJ, K_PROJ, V_PROJ});
+    L.gate_up_w = stacked(L, {GATE_PROJ, UP_PROJ});
   }
 }
 
-void Model::stack(Stack& s, Layer& L, std::initializer_list<Proj> group, bool bias) {
+Tensor Model::stacked(Layer& L, std::initializer_list<Proj> group) {
   const int in = L.proj[*group.begin()].in;
   int64_t rows = 0;
   for (Proj p : group) rows += L.proj[p].out;
-  s.w = make({rows, in}, wdt_);
-  if (bias) s.b = make({rows});
+  Tensor w = make({rows, in}, wdt_);
   int64_t at = 0;
   for (Proj p : group) {
     Linear& lin = L.proj[p];
-    lin.w = Tensor::view(s.w, at * in, {lin.out, lin.in});
-    if (bias) lin.b = Tensor::view(s.b, at, {lin.out});
+    lin.w = Tensor::view(w, at * in, {lin.out, lin.in});
     at += lin.out;
   }
+  return w;
 }
 
 Tensor* Model::weight(const std::string& name) {
@@ -377,63 +374,30 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
   // the same values, one kernel and one pass over x instead of up to three), unless it came in bf16. The CPU keeps x
   // in fp32.
   const Linear& first = L.proj[outs.begin()->proj];
+  in = with_x16(in, first, N);
   const float* x = in.x;
   const uint16_t* x16 = in.x16;
-  if (!x16 && first.w.dtype() == DType::BF16 && dev_ != Device::CPU) {
-    uint16_t* buf = grow(sc_.x16, (int64_t)N * first.in, DType::BF16, dev_).bf16();
-    be_->narrow_bf16(x, buf, (int64_t)N * first.in);
-    x16 = buf;
-  }
   // LoRA reads the rounded input where activations are bf16 (bf16_acts_): backward then reads the same values.
   const uint16_t* lora_x16 = bf16_acts_ ? x16 : nullptr;
   const float p = drop ? lora_cfg_.dropout : 0.0f;
-  // A decoding step adds its LoRA terms in one call after the base products: on a GPU one launch for the group instead
-  // of a down-projection and a product per module.
-  const bool apply = decoding_step(N, train);
-  // Otherwise a GPU adds the bias and LoRA's up-projection together after the products (lora_up): one pass over y.
-  const bool up = fused_lora_ && !apply;
+  // A GPU adds the bias and LoRA's up-projection together after the products (lora_up): one pass over y.
+  const bool up = fused_lora_;
   std::vector<Piece> pieces;
-  // A decoding step's q/k/v or gate/up as one product over the stacked weights, into the caller's side-by-side outputs.
-  Stack* stack = outs.begin()->ld > 0 ? stacked_outputs(L, outs, apply) : nullptr;
-  bool all_lora = true;
-  for (const ProjIO& o : outs) all_lora = all_lora && L.proj[o.proj].lora;
-  // The stacked biases in one add, unless every projection's LoRA term carries its own (lora_apply adds them).
-  const bool stack_bias = stack && !stack->b.empty() && !all_lora;
-  if (stack) {
-    const int rows = (int)stack->w.dim(0);
-    float* y = outs.begin()->data;
-    pieces.push_back({(double)N * rows * first.in, [this, stack, x, x16, y, N, rows, stack_bias, in = first.in] {
-                        if (x16)
-                          be_->matmul_bf16(false, true, N, rows, in, 1.0f, x16, in, stack->w.bf16(), in, 0.0f, y,
-                                           nullptr, rows);
-                        else matmul_w(true, N, rows, in, 1.0f, x, in, stack->w, 0.0f, y, rows);
-                        if (stack_bias) be_->add_bias(y, stack->b.f32(), N, rows);
-                      }});
-  }
-  LoraApplyTerm terms[kMaxLoraTerms];
-  int count = 0;
   for (const ProjIO& o : outs) {
     Linear& lin = L.proj[o.proj];
     LinSave& s = a.lin[o.proj];
     float* y = o.data;
     uint16_t* y16 = o.data16;
     if (y16 && (!x16 || !up)) throw std::logic_error("bf16 projection outputs need a bf16 input and lora_up");
-    // A decoding step's LoRA adds the bias with its own terms (lora_apply), the GPU's lora_up with LoRA's up-projection.
-    const bool bias_here = !lin.b.empty() && !up && !(apply && lin.lora);
-    if (!stack)
-      pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, y16, N, bias_here] {
-                          if (x16)
-                            be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in,
-                                             0.0f, y, y16, lin.out);
-                          else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
-                          if (bias_here) be_->add_bias(y, lin.b.f32(), N, lin.out);
-                        }});
+    const bool bias_here = !lin.b.empty() && !up;
+    pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, y16, N, bias_here] {
+                        if (x16)
+                          be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in,
+                                           0.0f, y, y16, lin.out);
+                        else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
+                        if (bias_here) be_->add_bias(y, lin.b.f32(), N, lin.out);
+                      }});
     if (!lin.lora) continue;
-    if (apply) {
-      const float* bias = lin.b.empty() || stack_bias ? nullptr : lin.b.f32();
-      terms[count++] = {lin.lora->A.f32(), lin.lora->B.f32(), y, lin.out, bias, o.ld};
-      continue;
-    }
     // Allocations happen here, on this thread, before the pieces run.
     ensure(s.xa, {N, r}, dev_);
     if (drop) s.drop_seed = lora_cfg_.seed * 0x100000001b3ULL + dropout_calls_++;
@@ -459,10 +423,6 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
   }
   be_->concurrently(pieces);
   ProfileRegion region("lora.fwd");
-  if (apply) {
-    if (count > 0) be_->lora_apply(x, lora_x16, N, first.in, r, lora_cfg_.scale, terms, count);
-    return;
-  }
   for (const ProjIO& o : outs) {
     Linear& lin = L.proj[o.proj];
     const float* bias = lin.b.empty() ? nullptr : lin.b.f32();
@@ -476,21 +436,43 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
   }
 }
 
-bool Model::decoding_step(int N, bool train) const { return fused_lora_ && !train && N <= kApplyRows; }
+Model::GroupIn Model::with_x16(GroupIn in, const Linear& first, int N) {
+  if (in.x16 || first.w.dtype() != DType::BF16 || dev_ == Device::CPU) return in;
+  uint16_t* buf = grow(sc_.x16, (int64_t)N * first.in, DType::BF16, dev_).bf16();
+  be_->narrow_bf16(in.x, buf, (int64_t)N * first.in);
+  return {in.x, buf};
+}
 
-// The stack whose product fills `outs`: a decoding step's whole q/k/v or gate/up group, each output its projection's
-// columns of one [N, ld] buffer (ld the stack's rows).
-Stack* Model::stacked_outputs(Layer& L, std::initializer_list<ProjIO> outs, bool decoding) {
-  Stack* s = outs.begin()->proj == Q_PROJ ? &L.qkv : outs.begin()->proj == GATE_PROJ ? &L.gate_up : nullptr;
-  const int64_t rows = s ? s->w.dim(0) : 0;
-  bool ok = decoding && s && outs.begin()->ld == rows;
-  int64_t col = 0;
-  for (const ProjIO& o : outs) {
-    ok = ok && o.ld == rows && o.data == outs.begin()->data + col && !o.data16;
-    col += L.proj[o.proj].out;
+bool Model::decoding_step(int N, bool train, const CacheAt& at) const {
+  return fused_lora_ && !train && at.cache && N <= kDecodeRows;
+}
+
+void Model::decode_linears(Layer& L, GroupIn in, std::initializer_list<Proj> group, const Tensor& w, float* y, int N,
+                           LoraUps& ups) {
+  const Linear& first = L.proj[*group.begin()];
+  in = with_x16(in, first, N);
+  const int rows = (int)w.dim(0), r = lora_cfg_.r;
+  if (in.x16) be_->matmul_bf16(false, true, N, rows, first.in, 1.0f, in.x16, first.in, w.bf16(), first.in, 0.0f, y,
+                               nullptr, rows);
+  else matmul_w(true, N, rows, first.in, 1.0f, in.x, first.in, w, 0.0f, y, rows);
+  ups = LoraUps{};
+  ups.r = r;
+  ups.scale = lora_cfg_.scale;
+  float* xa = scratch(sc_.decode_xa, (int64_t)kMaxLoraTerms * N * std::max(r, 1), dev_);
+  const float* A[kMaxLoraTerms];
+  int count = 0, k = 0;
+  for (Proj p : group) {
+    const Linear& lin = L.proj[p];
+    LoraUp& u = ups.p[k++];
+    u.bias = lin.b.empty() ? nullptr : lin.b.f32();
+    if (!lin.lora) continue;
+    u.xa = xa + (int64_t)count * N * r;
+    u.B = lin.lora->B.f32();
+    A[count++] = lin.lora->A.f32();
   }
-  if (!ok || col != rows) throw std::logic_error("stacked outputs are a decoding step's whole q/k/v or gate/up group");
-  return s;
+  ProfileRegion region("lora.fwd");
+  // LoRA reads the rounded input where activations are bf16, as in linears_fwd
+  if (count > 0) be_->lora_apply_down(in.x, bf16_acts_ ? in.x16 : nullptr, N, first.in, r, A, count, xa);
 }
 
 // Backward of linears_fwd for projections that read the same input x, their dy in `grads`:
@@ -648,10 +630,10 @@ void Model::normed(const float* x, const Tensor& w, int N, Tensor& out, Tensor& 
 }
 
 void Model::added_normed(const float* x, const float* y, float* sum, const Tensor& w, int N, Tensor& out,
-                         Tensor& rstd) {
+                         Tensor& rstd, const LoraUps& ups) {
   const bool half = out.dtype() == DType::BF16;
   be_->add_rmsnorm(x, y, w.f32(), N, cfg_.hidden, cfg_.eps, sum, half ? nullptr : out.f32(), half ? out.bf16() : nullptr,
-                   rstd.f32());
+                   rstd.f32(), ups);
 }
 
 void Model::swiglu(const LayerActs& a, int N) {
@@ -665,25 +647,10 @@ void Model::swiglu(const LayerActs& a, int N) {
 // the rotation; with a cache, k and v written into it at the step's slots.
 void Model::attention_inputs(int l, LayerActs& a, LayerActs* keep, int B, int Tq, const CacheAt& at, bool train) {
   const ModelConfig& c = cfg_;
-  const int N = B * Tq, hd = c.head_dim, qd = c.heads * hd, kd = c.kv_heads * hd;
+  const int N = B * Tq, hd = c.head_dim, kd = c.kv_heads * hd;
   Layer& L = layers_[l];
   const float* q_w = c.qk_norm ? L.q_norm.f32() : nullptr;
   const float* k_w = c.qk_norm ? L.k_norm.f32() : nullptr;
-  if (at.cache && decoding_step(N, train)) {
-    // A decoding step: q, k and v as one product over the stacked weights, then one pass makes attention's q and puts
-    // k and v into the cache.
-    float* qkv = stacked_buffer(N);
-    const int ld = qd + 2 * kd;
-    linears_fwd(L, a, group_in(a.h1),
-                {{Q_PROJ, qkv, nullptr, ld}, {K_PROJ, qkv + qd, nullptr, ld}, {V_PROJ, qkv + qd + kd, nullptr, ld}}, N,
-                train);
-    Tensor &ck = at.cache->k[l], &cv = at.cache->v[l];
-    const bool half = ck.dtype() == DType::BF16;
-    be_->qkv_to_cache(qkv, ld, q_w, k_w, acts_.rope.f32(), B, Tq, c.heads, c.kv_heads, hd, c.eps, a.q.f32(),
-                      half ? nullptr : ck.f32(), half ? nullptr : cv.f32(), half ? ck.bf16() : nullptr,
-                      half ? cv.bf16() : nullptr, at.cache->S, at.off, at.off_dev);
-    return;
-  }
   // With bf16 sets the products write q, k, v straight into the saved set in bf16 (q and k before qk-norm: into q_pre,
   // k_pre; without it into q, k, rotated there in place), and qk_norm_rope reads them there: no fp32 copy of them, of
   // k, or of v exists, and attention reads K and V in bf16. Otherwise fp32 in the run set.
@@ -709,16 +676,54 @@ void Model::attention_inputs(int l, LayerActs& a, LayerActs* keep, int B, int Tq
   }
 }
 
-float* Model::stacked_buffer(int N) {
+// A decoding step's layer: each projection group one product (q/k/v and gate/up over their stacked weights) and one
+// call for its LoRA x A^T; the products' readers add the biases and LoRA's up-projections as they read them
+// (qkv_to_cache, which also norms, rotates and writes the cache; add_rmsnorm; swiglu_fwd_stacked). Results are those
+// of layer_forward's path, summed in the same order.
+void Model::layer_decode(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq, const CacheAt& at) {
   const ModelConfig& c = cfg_;
-  const int64_t width = std::max(c.heads * c.head_dim + 2 * c.kv_heads * c.head_dim, 2 * c.inter);
-  return scratch(sc_.stacked, N * width, dev_);
+  const int N = B * Tq, hd = c.head_dim, qd = c.heads * hd, kd = c.kv_heads * hd;
+  Layer& L = layers_[l];
+  KVCache& cache = *at.cache;
+  float* tmp = acts_.tmp.f32();
+  const int64_t width = std::max(qd + 2 * kd, 2 * c.inter);
+  float* stacked = scratch(sc_.stacked, N * width, dev_);  // q, k, v (then gate, up) side by side in each row
+  LoraUps ups;
+  decode_linears(L, group_in(a.h1), {Q_PROJ, K_PROJ, V_PROJ}, L.qkv_w, stacked, N, ups);
+  Tensor &ck = cache.k[l], &cv = cache.v[l];
+  const bool kv16 = ck.dtype() == DType::BF16;
+  be_->qkv_to_cache(stacked, qd + 2 * kd, c.qk_norm ? L.q_norm.f32() : nullptr, c.qk_norm ? L.k_norm.f32() : nullptr,
+                    acts_.rope.f32(), B, Tq, c.heads, c.kv_heads, hd, c.eps, a.q.f32(), kv16 ? nullptr : ck.f32(),
+                    kv16 ? nullptr : cv.f32(), kv16 ? ck.bf16() : nullptr, kv16 ? cv.bf16() : nullptr, cache.S, at.off,
+                    at.off_dev, ups);
+  // attention's output in bf16 for o_proj where activations are bf16
+  uint16_t* att16 = bf16_acts_ ? grow(sc_.x16, a.att.numel(), DType::BF16, dev_).bf16() : nullptr;
+  const AttnDims d{B, Tq, cache.S, at.off, c.heads, c.kv_heads, hd, at.off_dev};
+  if (kv16)
+    be_->attention_fwd_kv16(d, a.q.f32(), ck.bf16(), cv.bf16(), cache.valid.i32(), nullptr, a.att.f32(), a.lse.f32(),
+                            att16);
+  else
+    be_->attention_fwd(d, a.q.f32(), ck.f32(), cv.f32(), cache.valid.i32(), nullptr, a.att.f32(), a.lse.f32(), att16);
+  decode_linears(L, att16 ? GroupIn{nullptr, att16} : group_in(a.att), {O_PROJ}, L.proj[O_PROJ].w, tmp, N, ups);
+  added_normed(xin, tmp, a.res2.f32(), L.ln2, N, a.h2, a.rstd2, ups);  // res2 = xin + o(...), h2 = norm(res2)
+  decode_linears(L, group_in(a.h2), {GATE_PROJ, UP_PROJ}, L.gate_up_w, stacked, N, ups);
+  const bool half = acts_.act.dtype() == DType::BF16;
+  be_->swiglu_fwd_stacked(stacked, N, c.inter, half ? nullptr : acts_.act.f32(), half ? acts_.act.bf16() : nullptr,
+                          ups);
+  decode_linears(L, group_in(acts_.act), {DOWN_PROJ}, L.proj[DOWN_PROJ].w, tmp, N, ups);
+  // xout (may be xin: read above) = res2 + down(...), and the next layer's input norm (or the final one)
+  if (l + 1 < c.layers) added_normed(a.res2.f32(), tmp, xout, layers_[l + 1].ln1, N, a.h1, a.rstd1, ups);
+  else added_normed(a.res2.f32(), tmp, xout, norm_, N, acts_.hF, acts_.rstdF, ups);
 }
 
 void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq,
                           const int32_t* key_valid, const int32_t* seg, const CacheAt& at, bool train, bool chained) {
   const ModelConfig& c = cfg_;
   const int N = B * Tq, D = c.hidden, hd = c.head_dim;
+  if (decoding_step(N, train, at)) {
+    if (!chained || !xout) throw std::logic_error("a decoding step runs chained, with an output");
+    return layer_decode(l, a, xin, xout, B, Tq, at);
+  }
   Layer& L = layers_[l];
   float* tmp = acts_.tmp.f32();
   // Training with bf16 sets: the layer's saved set, into which the products, qk_norm_rope and attention write q, k, v
@@ -753,12 +758,6 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
     linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, nullptr, keep->g.bf16()}, {UP_PROJ, nullptr, keep->u.bf16()}}, N,
                 train);
     be_->swiglu_fwd_h(keep->g.bf16(), keep->u.bf16(), (int64_t)N * c.inter, acts_.act.bf16());
-  } else if (decoding_step(N, train)) {  // gate and up as one product, swiglu reading them side by side
-    float* gu = stacked_buffer(N);
-    const int ld = 2 * c.inter;
-    linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, gu, nullptr, ld}, {UP_PROJ, gu + c.inter, nullptr, ld}}, N, train);
-    const bool half = acts_.act.dtype() == DType::BF16;
-    be_->swiglu_fwd_stacked(gu, N, c.inter, half ? nullptr : acts_.act.f32(), half ? acts_.act.bf16() : nullptr);
   } else {
     linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
     swiglu(a, N);

@@ -37,17 +37,13 @@ struct Linear {
   std::unique_ptr<Lora> lora;
 };
 
-// The weights (and biases) of projections that read one input, one tensor: [q; k; v] and [gate; up], rows in that
-// order. Each projection's w and b are views into it, so a decoding step can run the group as one product.
-struct Stack {
-  Tensor w, b;
-};
-
 struct Layer {
   Tensor ln1, ln2, q_norm, k_norm;
   Tensor g_ln1, g_ln2, g_q_norm, g_k_norm;  // full fine-tuning only
   std::array<Linear, NPROJ> proj;
-  Stack qkv, gate_up;
+  // The weights of projections that read one input, one tensor each: [q; k; v] and [gate; up], rows in that order.
+  // Those projections' w are views into them, so a decoding step runs each group as one product.
+  Tensor qkv_w, gate_up_w;
 };
 
 struct LoraConfig {
@@ -225,13 +221,13 @@ class Model {
     Tensor x16;  // bf16 mode on a GPU: a projection group's input rounded once (linears_fwd)
     // bf16 activations: one projection's dy rounded to bf16, and its LoRA x A^T and B rounded (linears_bwd_bf16)
     Tensor dy16, lora16;
-    // A decoding step's stacked product: q, k, v (or gate, up) side by side in each row (layer_forward)
-    Tensor stacked;
+    // A decoding step's stacked product (q, k, v or gate, up side by side in each row) and LoRA x A^T (layer_decode)
+    Tensor stacked, decode_xa;
   };
 
   Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }
-  // Allocates a group's stacked weights (and biases) and points its projections' w (b) at their rows.
-  void stack(Stack& s, Layer& L, std::initializer_list<Proj> group, bool bias);
+  // Allocates a group's stacked weights and points its projections' w at their rows.
+  Tensor stacked(Layer& L, std::initializer_list<Proj> group);
   void check_ids(const int32_t* ids, int64_t n) const;
   // out_host[b] = first maximum of logits [B, vocab] row b (device memory), via the backend's argmax_rows.
   void greedy_tokens(const float* logits, int B, int32_t* out_host);
@@ -263,7 +259,8 @@ class Model {
   // RMSNorm of x [N, hidden] into out (fp32 or bf16, by its dtype) and its row statistics.
   void normed(const float* x, const Tensor& w, int N, Tensor& out, Tensor& rstd);
   // sum = x + y (the residual stream), then its RMSNorm as normed(), in one backend call.
-  void added_normed(const float* x, const float* y, float* sum, const Tensor& w, int N, Tensor& out, Tensor& rstd);
+  void added_normed(const float* x, const float* y, float* sum, const Tensor& w, int N, Tensor& out, Tensor& rstd,
+                    const LoraUps& ups = {});
   // swiglu(a.g, a.u) into acts_.act (fp32 or bf16, by its dtype).
   void swiglu(const LayerActs& a, int N);
   // Decoder layer l from xin into xout (xout may alias xin; nullptr: only refill `a`, as a recomputation does).
@@ -274,19 +271,17 @@ class Model {
   // Attention's inputs for layer l (q in a.q; k and v, into the cache when there is one); keep: the saved set a training
   // layer's bf16 copies go to.
   void attention_inputs(int l, LayerActs& a, LayerActs* keep, int B, int Tq, const CacheAt& at, bool train);
-  // sc_.stacked, wide enough for a decoding step's q/k/v or gate/up product on N rows.
-  float* stacked_buffer(int N);
+  // layer_forward for a decoding step (decoding_step): fewer launches, the same results.
+  void layer_decode(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq, const CacheAt& at);
   // decode() for one token per row: from the cache's fixed step buffers, replaying its recording when it has one.
   void decode_step(KVCache& cache, const int32_t* ids, const int32_t* pos, int off, float* logits, int32_t* argmax);
   // A projection of the layer and its output (forward) or output gradient (backward), fp32 in `data`, or in bf16 in
   // `data16` (`data` then null): a training layer's outputs kept only in bf16 (linears_fwd, with bf16 sets), a dy its
   // maker wrote in bf16 (linears_bwd_bf16).
-  // ld > 0: the outputs of a decoding step's stacked product, the group's columns side by side in rows ld apart.
   struct ProjIO {
     Proj proj;
     float* data;
     uint16_t* data16 = nullptr;
-    int ld = 0;
   };
   // The input of a group of projections: fp32, or in bf16 mode on a GPU (bf16_acts_) the normed inputs and swiglu's
   // output held only as their bf16 rounding, which the products, LoRA and backward all read.
@@ -298,10 +293,15 @@ class Model {
     return t.dtype() == DType::BF16 ? GroupIn{nullptr, t.bf16()} : GroupIn{t.f32(), nullptr};
   }
   void linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> outs, int N, bool train);
-  // A decoding step (inference on a few rows where the backend fuses LoRA: a GPU): LoRA in one lora_apply per group,
-  // and q/k/v and gate/up as one product each over their stacked weights.
-  bool decoding_step(int N, bool train) const;
-  Stack* stacked_outputs(Layer& L, std::initializer_list<ProjIO> outs, bool decoding);
+  // The group's input with its bf16 rounding (x16) where the products take one: bf16 weights on a GPU round x once
+  // for the group's products (matmul_bf16w would round it for each), unless it came in bf16. The CPU keeps x in fp32.
+  GroupIn with_x16(GroupIn in, const Linear& first, int N);
+  // A decoding step (inference on a few rows with a KV cache where the backend fuses LoRA: a GPU) runs layer_decode.
+  bool decoding_step(int N, bool train, const CacheAt& at) const;
+  // A decoding step's product of a group of projections reading `in` over their weights w (stacked for more than one:
+  // outputs side by side in y's rows) and LoRA's x A^T for the group; `ups` gets what the product's reader adds.
+  void decode_linears(Layer& L, GroupIn in, std::initializer_list<Proj> group, const Tensor& w, float* y, int N,
+                      LoraUps& ups);
   void linears_bwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> grads, int N, float* dx,
                    bool acc_dx);
   // linears_bwd with bf16 activations (a GPU): each dy rounded to bf16 once for all three of its products.

@@ -90,6 +90,33 @@ double total(const int64_t* ns, int count) {
   return n;
 }
 
+// What a reader adds for LoraUps over N rows of its projections' outputs (widths outs[k]): per projection with LoRA,
+// 2 r multiply-adds per value, and xa and B read; each bias read.
+template <size_t K>
+double ups_flops(const LoraUps& ups, int N, const int (&outs)[K]) {
+  double f = 0;
+  for (size_t k = 0; k < K; k++)
+    if (ups.p[k].xa) f += 2.0 * N * outs[k] * ups.r;
+  return f;
+}
+template <size_t K>
+double ups_bytes(const LoraUps& ups, int N, const int (&outs)[K]) {
+  double b = 0;
+  for (size_t k = 0; k < K; k++) {
+    if (ups.p[k].xa) b += 4.0 * ups.r * ((double)N + outs[k]);
+    if (ups.p[k].bias) b += 4.0 * outs[k];
+  }
+  return b;
+}
+double ups_flops(const LoraUps& ups, int N, int out) {
+  const int outs[] = {out};
+  return ups_flops(ups, N, outs);
+}
+double ups_bytes(const LoraUps& ups, int N, int out) {
+  const int outs[] = {out};
+  return ups_bytes(ups, N, outs);
+}
+
 // Attention: q, the keys and values it can see (a decoding step's cache up to its slot), lse; in backward also the
 // output, its gradient and dq, dk, dv (fp32). The output of a forward is counted by the caller (fp32 or bf16).
 double attention_bytes(const AttnDims& d, double q_bytes, double kv_bytes, bool backward) {
@@ -167,9 +194,10 @@ class ProfilingBackend final : public Backend {
     in_->qk_norm_rope(q_in, k_in, q_w, k_w, cs, N, H, KV, hd, eps, q, k, rstd_q, rstd_k, copies);
   }
   void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
-                   uint16_t* out16, float* rstd) override {
-    Timed t(dev_, "add_rmsnorm", 0, (12.0 + (out16 ? 2 : 4)) * N * C + 4.0 * (N + C));
-    in_->add_rmsnorm(a, b, w, N, C, eps, sum, out, out16, rstd);
+                   uint16_t* out16, float* rstd, const LoraUps& ups) override {
+    Timed t(dev_, "add_rmsnorm", ups_flops(ups, N, C),
+            (12.0 + (out16 ? 2 : 4)) * N * C + 4.0 * (N + C) + ups_bytes(ups, N, C));
+    in_->add_rmsnorm(a, b, w, N, C, eps, sum, out, out16, rstd, ups);
   }
   void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) override {
     Timed t(dev_, "swiglu_fwd_h", 0, 6.0 * n);
@@ -321,16 +349,12 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "lora_dx", 2.0 * N * in * r * count, 8.0 * N * in + count * 4.0 * ((double)r * in + (double)N * r));
     in_->lora_dx(dx, N, in, r, p, terms, count);
   }
-  void lora_apply(const float* x, const uint16_t* x16, int N, int in, int r, float scale, const LoraApplyTerm* terms,
-                  int count) override {
-    double flops = 0, bytes = (x16 ? 2.0 : 4.0) * N * in;
-    for (int k = 0; k < count; k++) {
-      flops += 2.0 * N * r * ((double)in + terms[k].out);
-      // A and B read, y read and written, the bias read
-      bytes += 4.0 * r * ((double)in + terms[k].out) + 8.0 * N * terms[k].out + (terms[k].bias ? 4.0 * terms[k].out : 0);
-    }
-    Timed t(dev_, "lora_apply", flops, bytes);
-    in_->lora_apply(x, x16, N, in, r, scale, terms, count);
+  void lora_apply_down(const float* x, const uint16_t* x16, int N, int in, int r, const float* const* A, int count,
+                       float* xa) override {
+    // x read once, each A once, xa written
+    Timed t(dev_, "lora_apply_down", 2.0 * N * in * r * count,
+            (x16 ? 2.0 : 4.0) * N * in + count * 4.0 * ((double)r * in + (double)N * r));
+    in_->lora_apply_down(x, x16, N, in, r, A, count, xa);
   }
   bool fused_lora() const override { return in_->fused_lora(); }
   void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
@@ -351,15 +375,20 @@ class ProfilingBackend final : public Backend {
   }
   void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int B, int Tq, int H,
                     int KV, int hd, float eps, float* q, float* kc, float* vc, uint16_t* kc16, uint16_t* vc16, int Tk,
-                    int off, const int32_t* off_dev) override {
+                    int off, const int32_t* off_dev, const LoraUps& ups) override {
     // q, k, v read in fp32; q written in fp32, k and v into the cache (fp32 or bf16)
-    const double N = (double)B * Tq, qs = N * H * hd, kvs = N * KV * hd;
-    Timed t(dev_, "qkv_to_cache", 0, 8.0 * qs + (4.0 + (kc16 ? 2.0 : 4.0)) * 2 * kvs);
-    in_->qkv_to_cache(qkv, ld, q_w, k_w, cs, B, Tq, H, KV, hd, eps, q, kc, vc, kc16, vc16, Tk, off, off_dev);
+    const int N = B * Tq;
+    const double qs = (double)N * H * hd, kvs = (double)N * KV * hd;
+    const int outs[] = {H * hd, KV * hd, KV * hd};
+    Timed t(dev_, "qkv_to_cache", ups_flops(ups, N, outs),
+            8.0 * qs + (4.0 + (kc16 ? 2.0 : 4.0)) * 2 * kvs + ups_bytes(ups, N, outs));
+    in_->qkv_to_cache(qkv, ld, q_w, k_w, cs, B, Tq, H, KV, hd, eps, q, kc, vc, kc16, vc16, Tk, off, off_dev, ups);
   }
-  void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16) override {
-    Timed t(dev_, "swiglu_fwd_stacked", 0, (out16 ? 10.0 : 12.0) * N * inter);
-    in_->swiglu_fwd_stacked(gu, N, inter, out, out16);
+  void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16, const LoraUps& ups) override {
+    const int outs[] = {inter, inter};
+    Timed t(dev_, "swiglu_fwd_stacked", ups_flops(ups, N, outs),
+            (out16 ? 10.0 : 12.0) * N * inter + ups_bytes(ups, N, outs));
+    in_->swiglu_fwd_stacked(gu, N, inter, out, out16, ups);
   }
   void attention_fwd_kv16(const AttnDims& d, const float* q, const uint16_t* k, const uint16_t* v,
                           const int32_t* key_valid, const int32_t* seg, float* out, float* lse,

@@ -189,6 +189,14 @@ inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float __expf(float x) { return std::exp(x); }
 
 void __syncthreads();
+// Blocks run one at a time, and a fiber switches only at a barrier or shuffle: an atomic is a plain read-modify-write
+// and a fence has nothing to order.
+inline unsigned atomicAdd(unsigned* p, unsigned v) {
+  const unsigned old = *p;
+  *p = old + v;
+  return old;
+}
+inline void __threadfence() {}
 
 // CUDA's integer and float min/max overloads of device code.
 #define TF_EMU_MINMAX(T)                           \
