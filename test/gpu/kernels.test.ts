@@ -137,7 +137,10 @@ function assertReport(entries: KernelCheckEntry[]): void {
   // a decoding step's LoRA: the down-projections run twice (counters reset), the readers add the rest
   assert.ok(entries.some((e) => e.op === "lora_apply_down" && e.shape.endsWith(" again")));
   for (const op of ["qkv_to_cache", "swiglu_fwd_stacked", "add_rmsnorm"])
-    assert.ok(entries.some((e) => e.op === op && e.shape.includes("lora")), `${op} checked with LoRA`);
+    assert.ok(
+      entries.some((e) => e.op === op && e.shape.includes("lora")),
+      `${op} checked with LoRA`,
+    );
   const failures: string[] = [];
   for (const e of entries) {
     assert.ok(e.count > 0, `${e.op}.${e.output} [${e.shape}] compared nothing`);
