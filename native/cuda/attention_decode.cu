@@ -2,7 +2,8 @@
 // range is cut into chunks of 64 and every (chunk, KV head, sequence) is a block, so a step with 32 sequences of 256
 // cached keys runs 1024 blocks where the flash kernel of attention.cu runs one warp per query row. A block scores its
 // keys for every query row of the heads sharing its KV head (the cache is read once, not once per query head), keeps
-// its own softmax statistics, and writes a partial output; a second kernel merges each row's partials in chunk order.
+// its own softmax statistics, and writes a partial output; the last block of a (sequence, KV head) to finish merges its
+// rows' partials in chunk order (one launch per layer, not two).
 // fp32 sums throughout (fp32 mode matches the CPU to the flash kernel's tolerance); K and V fp32 or bf16 (a bf16 cache),
 // the output fp32 or bf16. The slot may be read on the device (a recorded step): the grid covers the whole cache and the
 // chunks past the last visible key only write empty partials. Semantics as native/cpu/attention.cc.
@@ -30,13 +31,12 @@ __device__ inline int64_t partial_at(const AttnDims& d, int rows, int b, int g, 
   return ((((int64_t)b * d.KV + g) * chunks_of(d) + c) * rows + r) * (d.hd + 2);
 }
 
-// Grid (chunks, KV, B). Row r of a block is query t = r / G of head g * G + r % G; MAXR bounds the rows (G x Tq), whose
-// output sums each thread holds in registers (the common step, 1 or 2 heads per KV head, takes MAXR = 4: fewer
-// registers, more blocks per SM).
+// Block (c, g, b) of grid (chunks, KV, B): chunk c's partials of its rows. Row r of a block is query t = r / G of head
+// g * G + r % G; MAXR bounds the rows (G x Tq), whose output sums each thread holds in registers (the common step, 1 or
+// 2 heads per KV head, takes MAXR = 4: fewer registers, more blocks per SM).
 template <typename KV, int MAXR>
-__global__ void __launch_bounds__(kDecodeThreads)
-    attention_decode_kernel(AttnDims d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
-                            const int32_t* seg, float* part, float scale) {
+__device__ void chunk_partial(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
+                              const int32_t* seg, float* part, float scale) {
   extern __shared__ float decode_smem[];
   const int hd = d.hd, G = d.H / d.KV, rows = G * d.Tq;
   const int c = blockIdx.x, g = blockIdx.y, b = blockIdx.z, s0 = c * kChunk;
@@ -131,20 +131,20 @@ __global__ void __launch_bounds__(kDecodeThreads)
   }
 }
 
-// Grid (H, Tq, B): a row's partials merged in chunk order; a row that saw no key gets output 0 and lse 0.
+// Row r of (b, g) (query t = r / G of head h = g G + r % G) merged from its partials in chunk order, by the whole block;
+// a row that saw no key gets output 0 and lse 0. The partials are other blocks' writes: read past the L1 cache.
 template <typename TO>
-__global__ void __launch_bounds__(kDecodeThreads)
-    attention_decode_merge_kernel(AttnDims d, const float* part, TO* out, float* lse) {
-  const int h = blockIdx.x, t = blockIdx.y, b = blockIdx.z;
-  const int G = d.H / d.KV, g = h / G, rows = G * d.Tq, r = t * G + h % G;
+__device__ void merge_row(const AttnDims& d, const float* part, TO* out, float* lse, int b, int g, int r) {
+  const int G = d.H / d.KV, rows = G * d.Tq, t = r / G, h = g * G + r % G;
   const int chunks = chunks_of(d);
   float m = -INFINITY;
-  for (int c = 0; c < chunks; c++) m = fmaxf(m, part[partial_at(d, rows, b, g, c, r) + d.hd]);
+  for (int c = 0; c < chunks; c++) m = fmaxf(m, __ldcg(part + partial_at(d, rows, b, g, c, r) + d.hd));
   float sum = 0.0f;
   if (m != -INFINITY)
     for (int c = 0; c < chunks; c++) {
       const float* p = part + partial_at(d, rows, b, g, c, r);
-      if (p[d.hd] != -INFINITY) sum += p[d.hd + 1] * expf(p[d.hd] - m);
+      const float pm = __ldcg(p + d.hd);
+      if (pm != -INFINITY) sum += __ldcg(p + d.hd + 1) * expf(pm - m);
     }
   const int64_t o = ((int64_t)b * d.Tq + t) * d.H * d.hd + (int64_t)h * d.hd;
   for (int dim = threadIdx.x; dim < d.hd; dim += blockDim.x) {
@@ -152,12 +152,34 @@ __global__ void __launch_bounds__(kDecodeThreads)
     if (m != -INFINITY)
       for (int c = 0; c < chunks; c++) {
         const float* p = part + partial_at(d, rows, b, g, c, r);
-        if (p[d.hd] != -INFINITY) acc += p[dim] * expf(p[d.hd] - m);
+        const float pm = __ldcg(p + d.hd);
+        if (pm != -INFINITY) acc += __ldcg(p + dim) * expf(pm - m);
       }
     out[o + dim] = from_float<TO>(m == -INFINITY ? 0.0f : acc / sum);
   }
   if (lse && threadIdx.x == 0)
     lse[((int64_t)b * d.Tq + t) * d.H + h] = m == -INFINITY ? 0.0f : m + logf(sum);
+}
+
+// Grid (chunks, KV, B): each block its chunk's partials; the last of a (b, g)'s blocks to finish (arrived[b KV + g]
+// counts them, the CUDA guide's last-block pattern) merges its rows and sets the count back to 0 for the next launch.
+template <typename KV, typename TO, int MAXR>
+__global__ void __launch_bounds__(kDecodeThreads)
+    attention_decode_kernel(AttnDims d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
+                            const int32_t* seg, float* part, float scale, TO* out, float* lse, unsigned* arrived) {
+  chunk_partial<KV, MAXR>(d, q, k, v, key_valid, seg, part, scale);
+  const int g = blockIdx.y, b = blockIdx.z;
+  unsigned& count = arrived[(int64_t)b * d.KV + g];
+  __shared__ bool last;
+  __threadfence();  // this block's partials are visible device-wide before the count says so
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(&count, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const int rows = (d.H / d.KV) * d.Tq;
+  for (int r = 0; r < rows; r++) merge_row(d, part, out, lse, b, g, r);
+  if (threadIdx.x == 0) count = 0;
 }
 
 }  // namespace
@@ -173,7 +195,7 @@ size_t attention_decode_bytes(const AttnDims& d) {
 
 template <typename KV, typename TO>
 void attention_decode(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
-                      const int32_t* seg, TO* out, float* lse, void* work, cudaStream_t s) {
+                      const int32_t* seg, TO* out, float* lse, void* work, unsigned* arrived, cudaStream_t s) {
   check_attention_dims(d, false);
   if (!attention_decode_fits(d)) throw std::invalid_argument("attention_decode: a call attention_decode_fits refuses");
   if (d.B == 0 || d.Tq == 0) return;
@@ -183,24 +205,24 @@ void attention_decode(const AttnDims& d, const float* q, const KV* k, const KV* 
   const dim3 grid(chunks_of(d), d.KV, d.B);
   const float scale = 1.0f / std::sqrt((float)d.hd);
   if (rows <= 4) {
-    allow_shared_memory((const void*)attention_decode_kernel<KV, 4>, smem, "attention_decode_kernel");
-    attention_decode_kernel<KV, 4><<<grid, kDecodeThreads, smem, s>>>(d, q, k, v, key_valid, seg, part, scale);
+    allow_shared_memory((const void*)attention_decode_kernel<KV, TO, 4>, smem, "attention_decode_kernel");
+    attention_decode_kernel<KV, TO, 4>
+        <<<grid, kDecodeThreads, smem, s>>>(d, q, k, v, key_valid, seg, part, scale, out, lse, arrived);
   } else {
-    allow_shared_memory((const void*)attention_decode_kernel<KV, kDecodeMaxRows>, smem, "attention_decode_kernel");
-    attention_decode_kernel<KV, kDecodeMaxRows><<<grid, kDecodeThreads, smem, s>>>(d, q, k, v, key_valid, seg, part, scale);
+    allow_shared_memory((const void*)attention_decode_kernel<KV, TO, kDecodeMaxRows>, smem, "attention_decode_kernel");
+    attention_decode_kernel<KV, TO, kDecodeMaxRows>
+        <<<grid, kDecodeThreads, smem, s>>>(d, q, k, v, key_valid, seg, part, scale, out, lse, arrived);
   }
   CUDA_LAUNCH_CHECK("attention_decode_kernel");
-  attention_decode_merge_kernel<TO><<<dim3(d.H, d.Tq, d.B), kDecodeThreads, 0, s>>>(d, part, out, lse);
-  CUDA_LAUNCH_CHECK("attention_decode_merge_kernel");
 }
 
 template void attention_decode(const AttnDims&, const float*, const float*, const float*, const int32_t*,
-                               const int32_t*, float*, float*, void*, cudaStream_t);
+                               const int32_t*, float*, float*, void*, unsigned*, cudaStream_t);
 template void attention_decode(const AttnDims&, const float*, const uint16_t*, const uint16_t*, const int32_t*,
-                               const int32_t*, float*, float*, void*, cudaStream_t);
+                               const int32_t*, float*, float*, void*, unsigned*, cudaStream_t);
 template void attention_decode(const AttnDims&, const float*, const float*, const float*, const int32_t*,
-                               const int32_t*, uint16_t*, float*, void*, cudaStream_t);
+                               const int32_t*, uint16_t*, float*, void*, unsigned*, cudaStream_t);
 template void attention_decode(const AttnDims&, const float*, const uint16_t*, const uint16_t*, const int32_t*,
-                               const int32_t*, uint16_t*, float*, void*, cudaStream_t);
+                               const int32_t*, uint16_t*, float*, void*, unsigned*, cudaStream_t);
 
 }  // namespace tf::cuda

@@ -105,6 +105,29 @@ class DeviceScratch {
   size_t bytes_ = 0;
 };
 
+// Counters a kernel's last-block reduction counts its finished blocks with (lora_apply_down, attention_decode): zeroed
+// when allocated; each launch sets the ones it used back to 0.
+class DeviceCounters {
+ public:
+  ~DeviceCounters() { cuda::allocator().release(ptr_, sizeof(unsigned) * n_); }
+  unsigned* get(size_t n, cudaStream_t s) {
+    if (n > n_) {
+      g_scratch_moves++;
+      cuda::allocator().release(ptr_, sizeof(unsigned) * n_);
+      ptr_ = nullptr;
+      n_ = 0;
+      ptr_ = static_cast<unsigned*>(cuda::allocator().allocate(sizeof(unsigned) * n));
+      n_ = n;
+      CUDA_CHECK(cudaMemsetAsync(ptr_, 0, sizeof(unsigned) * n, s));
+    }
+    return ptr_;
+  }
+
+ private:
+  unsigned* ptr_ = nullptr;
+  size_t n_ = 0;
+};
+
 // A CUDA graph of recorded work, launched on the legacy stream (ordered with everything else the engine queues).
 class CudaRecording final : public Recording {
  public:
@@ -150,7 +173,6 @@ class CudaBackend final : public Backend {
     }
   }
   ~CudaBackend() override {
-    cuda::allocator().release(arrived_, sizeof(unsigned) * kMaxLoraTerms);
     cublasDestroy(blas_);
     if (capture_) cudaStreamDestroy(capture_);
     cuda::allocator().release(blas_workspace_, kBlasWorkspace);
@@ -360,7 +382,8 @@ class CudaBackend final : public Backend {
       }
       case cuda::AttentionPath::Decode: {
         void* work = attn_decode_.get(cuda::attention_decode_bytes(d));
-        return cuda::attention_decode(d, q, k, v, key_valid, seg, out, lse, work, stream_);
+        unsigned* arrived = attn_decode_arrived_.get((size_t)d.B * d.KV, stream_);
+        return cuda::attention_decode(d, q, k, v, key_valid, seg, out, lse, work, arrived, stream_);
       }
       case cuda::AttentionPath::Flash:
         return cuda::attention_fwd(d, q, k, v, key_valid, seg, out, lse, stream_);
@@ -468,11 +491,7 @@ class CudaBackend final : public Backend {
   void lora_apply_down(const float* x, const uint16_t* x16, int N, int in, int r, const float* const* A, int count,
                        float* xa) override {
     auto* work = static_cast<float*>(lora_xa_.get(sizeof(float) * cuda::lora_apply_work_floats(N, in, r, count)));
-    if (!arrived_) {  // zeroed once: each launch leaves its counters at 0
-      arrived_ = static_cast<unsigned*>(cuda::allocator().allocate(sizeof(unsigned) * kMaxLoraTerms));
-      CUDA_CHECK(cudaMemsetAsync(arrived_, 0, sizeof(unsigned) * kMaxLoraTerms, stream_));
-    }
-    cuda::lora_apply_down(x, x16, N, in, r, A, count, xa, work, arrived_, stream_);
+    cuda::lora_apply_down(x, x16, N, in, r, A, count, xa, work, lora_arrived_.get(kMaxLoraTerms, stream_), stream_);
   }
   bool fused_lora() const override { return true; }
   void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
@@ -552,7 +571,8 @@ class CudaBackend final : public Backend {
   DeviceScratch attn_decode_;  // decoding steps' partial outputs (attention_decode.cu)
   DeviceScratch lora_work_;  // split sums of the LoRA kernels
   DeviceScratch lora_xa_;    // lora_apply_down's partial sums of x A^T
-  unsigned* arrived_ = nullptr;  // lora_apply_down's counters of finished blocks, one per term
+  DeviceCounters lora_arrived_;  // lora_apply_down's finished blocks, per term
+  DeviceCounters attn_decode_arrived_;  // attention_decode's finished chunks, per (sequence, KV head)
   cuda::AttentionPath attn_path_;  // mma (attention_mma.cu), gemm (attention_gemm.cu) or flash (attention.cu)
   bool mma_capable_ = false;        // compute capability 8.0 and up: bf16 mma.sync
   bool attn_bf16_ = false;   // bf16 base weights: attention's GEMMs in bf16 too

@@ -129,16 +129,16 @@ void attention_mma_bwd(const AttnDims& d, const T* q, const T* k, const T* v, co
                        float* dv, float* scratch, void* work, cudaStream_t s);
 
 // attention_decode.cu: the forward for decoding steps (few query rows per KV head against a long cache), the slot
-// possibly read on the device, in chunks of keys with a merge. Only for calls attention_decode_fits: at most
-// kDecodeMaxRows query rows per KV head (G x Tq) and head dims up to kDecodeMaxHeadDim. `work` is device memory of
-// attention_decode_bytes(d).
+// possibly read on the device, in chunks of keys with a merge, in one launch. Only for calls attention_decode_fits: at
+// most kDecodeMaxRows query rows per KV head (G x Tq) and head dims up to kDecodeMaxHeadDim. `work` is device memory of
+// attention_decode_bytes(d); `arrived` B x KV counters that are 0 before the launch (and are again after it).
 constexpr int kDecodeMaxRows = 32;
 constexpr int kDecodeMaxHeadDim = 256;
 bool attention_decode_fits(const AttnDims& d);
 size_t attention_decode_bytes(const AttnDims& d);
 template <typename KV, typename TO>
 void attention_decode(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
-                      const int32_t* seg, TO* out, float* lse, void* work, cudaStream_t s);
+                      const int32_t* seg, TO* out, float* lse, void* work, unsigned* arrived, cudaStream_t s);
 
 // swiglu.cu: g and u fp32 or bf16 bits (TI), the forward's output fp32 or bf16 bits (TO)
 // (g16, u16: optional bf16 copies of fp32 g and u, written as they are read)

@@ -319,10 +319,10 @@ __global__ void __launch_bounds__(256) lora_apply_down_kernel(const T* x, int N,
   __syncthreads();
   if (!last) return;
   __threadfence();
-  const volatile float* pk = part + (int64_t)k * S * nr;  // other blocks' writes: not from a stale cache line
+  const float* pk = part + (int64_t)k * S * nr;
   for (int64_t e = threadIdx.x; e < nr; e += blockDim.x) {
     float sum = 0.0f;
-    for (int sp = 0; sp < S; sp++) sum += pk[sp * nr + e];
+    for (int sp = 0; sp < S; sp++) sum += __ldcg(pk + sp * nr + e);  // other blocks' writes: read past the L1 cache
     xa[(int64_t)k * nr + e] = sum;
   }
   if (threadIdx.x == 0) arrived[k] = 0;

@@ -265,7 +265,7 @@ test(`${DEVICE}: decoding steps replay one recorded step (a CUDA graph) and give
     const ref = cpu.generateWithLogits(prompts, settings);
     if (DEVICE === "cuda") {
       // 7 steps: the prefill, then 6 single-token steps; the first runs directly, the second is recorded, and the
-      // recording runs it and the 4 after it, each layer's 14 kernels and products included
+      // recording runs it and the 4 after it, each layer's 13 kernels and products included
       for (const r of [recorded, recordedGreedy]) {
         assert.equal(r.replayedSteps, 5);
         assert.ok(r.stepLaunches > 12 * 2, `the recording holds ${r.stepLaunches} launches for 2 layers`);

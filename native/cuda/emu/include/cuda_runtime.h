@@ -197,6 +197,10 @@ inline unsigned atomicAdd(unsigned* p, unsigned v) {
   return old;
 }
 inline void __threadfence() {}
+template <typename T>
+inline T __ldcg(const T* p) {  // a load past the L1 cache: there is none here
+  return *p;
+}
 
 // CUDA's integer and float min/max overloads of device code.
 #define TF_EMU_MINMAX(T)                           \
