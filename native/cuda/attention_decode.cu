@@ -131,8 +131,8 @@ __device__ void chunk_partial(const AttnDims& d, const float* q, const KV* k, co
   }
 }
 
-// Row r of (b, g) (query t = r / G of head h = g G + r % G) merged from its partials in chunk order, by the whole block;
-// a row that saw no key gets output 0 and lse 0. The partials are other blocks' writes: read past the L1 cache.
+// Row r of (b, g) (query t = r / G of head h = g G + r % G) merged from its partials in chunk order by the whole
+// block; a row that saw no key gets output 0 and lse 0. The partials are other blocks' writes: read past the L1 cache.
 template <typename TO>
 __device__ void merge_row(const AttnDims& d, const float* part, TO* out, float* lse, int b, int g, int r) {
   const int G = d.H / d.KV, rows = G * d.Tq, t = r / G, h = g * G + r % G;

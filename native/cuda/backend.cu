@@ -173,6 +173,9 @@ class CudaBackend final : public Backend {
     }
   }
   ~CudaBackend() override {
+    if (side_) cudaStreamDestroy(side_);
+    if (fork_) cudaEventDestroy(fork_);
+    if (join_) cudaEventDestroy(join_);
     cublasDestroy(blas_);
     if (capture_) cudaStreamDestroy(capture_);
     cuda::allocator().release(blas_workspace_, kBlasWorkspace);
@@ -488,6 +491,27 @@ class CudaBackend final : public Backend {
   void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, int count) override {
     cuda::lora_dx(dx, N, in, r, p, terms, count, stream_);
   }
+  void run_beside(const std::function<void()>& main, const std::function<void()>& side) override {
+    if (!side_) {
+      CUDA_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
+      CUDA_CHECK(cudaEventCreateWithFlags(&fork_, cudaEventDisableTiming));
+      CUDA_CHECK(cudaEventCreateWithFlags(&join_, cudaEventDisableTiming));
+    }
+    const cudaStream_t origin = stream_;
+    CUDA_CHECK(cudaEventRecord(fork_, origin));
+    CUDA_CHECK(cudaStreamWaitEvent(side_, fork_, 0));
+    stream_ = side_;  // side's kernels take stream_; cuBLAS stays on origin (side issues no products)
+    try {
+      side();
+    } catch (...) {
+      stream_ = origin;
+      throw;
+    }
+    stream_ = origin;
+    CUDA_CHECK(cudaEventRecord(join_, side_));
+    main();
+    CUDA_CHECK(cudaStreamWaitEvent(origin, join_, 0));
+  }
   void lora_apply_down(const float* x, const uint16_t* x16, int N, int in, int r, const float* const* A, int count,
                        float* xa) override {
     auto* work = static_cast<float*>(lora_xa_.get(sizeof(float) * cuda::lora_apply_work_floats(N, in, r, count)));
@@ -562,6 +586,8 @@ class CudaBackend final : public Backend {
 
   cudaStream_t stream_ = 0;   // the legacy stream, or capture_ while recording
   cudaStream_t capture_ = 0;  // created at the first recording
+  cudaStream_t side_ = 0;     // run_beside's second stream and its fork and join events, made at its first call
+  cudaEvent_t fork_ = nullptr, join_ = nullptr;
   static constexpr size_t kBlasWorkspace = size_t{32} << 20;  // cuBLAS's own default on Hopper
   void* blas_workspace_ = nullptr;
   cublasHandle_t blas_ = nullptr;

@@ -900,9 +900,10 @@ class Harness {
       ref_.swiglu_fwd_stacked(gu.data(), N, inter, nullptr, sout16.data(), none.ref);
       test_.swiglu_fwd_stacked(dgu.f32(), N, inter, nullptr, dsout16.bf16(), none.test);
       compare_dev("swiglu_fwd_stacked", "out16", "N37 inter1001", widen(sout16), dsout16);
-      // with LoRA on gate and a bias on up, then LoRA and biases on both
+      // with LoRA on gate and a bias on up, then LoRA (of a rank that is no multiple of 4: scalar loads) and biases on
+      // both
       for (const bool both : {false, true}) {
-        const UpsPair ups = random_ups(N, 16, {inter, inter}, {true, both}, {both, true});
+        const UpsPair ups = random_ups(N, both ? 6 : 16, {inter, inter}, {true, both}, {both, true});
         ref_.swiglu_fwd_stacked(gu.data(), N, inter, sout.data(), nullptr, ups.ref);
         test_.swiglu_fwd_stacked(dgu.f32(), N, inter, dsout.f32(), nullptr, ups.test);
         compare_dev("swiglu_fwd_stacked", "out", both ? "N37 inter1001 lora bias" : "N37 inter1001 lora gate bias up",

@@ -27,14 +27,14 @@ __global__ void rmsnorm_fwd_kernel(const float* x, const float* w, int C, float 
 // projection's bias and LoRA as it is read (up; nothing otherwise).
 template <typename T>
 __global__ void add_rmsnorm_kernel(const float* a, const float* b, const float* w, int C, float eps, float* sum, T* out,
-                                   float* rstd, LoraUps up) {
+                                   float* rstd, ReaderUps up) {
   __shared__ double sh[kThreads];
   const int64_t row = blockIdx.x;
   const float *ai = a + row * C, *bi = b + row * C;
   float* si = sum + row * C;
   double ss = 0;
   for (int c = threadIdx.x; c < C; c += blockDim.x) {
-    const float v = ai[c] + with_up(bi[c], up.p[0], up.r, up.scale, row, c);
+    const float v = ai[c] + with_up(bi[c], up.ups.p[0], up, row, c);
     si[c] = v;
     ss += (double)v * v;
   }
@@ -88,7 +88,7 @@ template <typename T>
 void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, T* out,
                  float* rstd, const LoraUps& ups, cudaStream_t s) {
   if (N <= 0 || C <= 0) return;
-  add_rmsnorm_kernel<T><<<N, kThreads, 0, s>>>(a, b, w, C, eps, sum, out, rstd, ups);
+  add_rmsnorm_kernel<T><<<N, kThreads, 0, s>>>(a, b, w, C, eps, sum, out, rstd, reader_ups(ups));
   CUDA_LAUNCH_CHECK("add_rmsnorm_kernel");
 }
 template void add_rmsnorm(const float*, const float*, const float*, int, int, float, float*, float*, float*,

@@ -142,7 +142,7 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
 template <typename C>
 __global__ void qkv_to_cache_kernel(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int N,
                                     int Tq, int H, int KV, int hd, float eps, float* q, C* kc, C* vc, int Tk, int off,
-                                    const int32_t* off_dev, LoraUps ups) {
+                                    const int32_t* off_dev, ReaderUps ups) {
   const int o = off_dev ? *off_dev : off;
   const bool slot_ok = o >= 0 && o + Tq <= Tk;
   const int half = hd / 2, lane = threadIdx.x % 32;
@@ -154,13 +154,13 @@ __global__ void qkv_to_cache_kernel(const float* qkv, int ld, const float* q_w, 
     const int heads = kind == 0 ? H : KV, h = (int)(r % heads);
     const int64_t n = r / heads;
     const float* src = qkv + n * ld + (kind == 0 ? 0 : kind == 1 ? H * hd : (H + KV) * hd) + (int64_t)h * hd;
-    const LoraUp up = up_of(ups, kind);
+    const LoraUp up = up_of(ups.ups, kind);
     float a[kPairs], b[kPairs];
     double ss = 0;
     for (int p = 0; p < kPairs; p++) {
       const int j = lane + 32 * p, c = h * hd + j;  // c: the column in the projection's output
-      a[p] = j >= half ? 0.0f : with_up(src[j], up, ups.r, ups.scale, n, c);
-      b[p] = j >= half ? 0.0f : with_up(src[j + half], up, ups.r, ups.scale, n, c + half);
+      a[p] = j >= half ? 0.0f : with_up(src[j], up, ups, n, c);
+      b[p] = j >= half ? 0.0f : with_up(src[j + half], up, ups, n, c + half);
       ss += (double)a[p] * a[p] + (double)b[p] * b[p];
     }
     if (kind != 2) {
@@ -300,7 +300,7 @@ void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, 
   const int64_t rows = (int64_t)N * (H + 2 * KV);
   if (rows <= 0) return;
   qkv_to_cache_kernel<C><<<grid_for(rows * 32), kThreads, 0, s>>>(qkv, ld, q_w, k_w, cs, N, Tq, H, KV, hd, eps, q, kc,
-                                                                   vc, Tk, off, off_dev, ups);
+                                                                   vc, Tk, off, off_dev, reader_ups(ups));
   CUDA_LAUNCH_CHECK("qkv_to_cache_kernel");
 }
 template void qkv_to_cache(const float*, int, const float*, const float*, const float*, int, int, int, int, int, float,

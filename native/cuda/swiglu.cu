@@ -30,13 +30,13 @@ __global__ void swiglu_fwd_kernel(const TI* g, const TI* u, int64_t n, TO* out, 
 // The same for g and u side by side in each row of gu (columns [0, inter) and [inter, 2 inter)), each with its bias and
 // LoRA added as it is read (a decoding step's gate/up product).
 template <typename TO>
-__global__ void swiglu_fwd_stacked_kernel(const float* gu, int inter, int64_t n, TO* out, LoraUps ups) {
+__global__ void swiglu_fwd_stacked_kernel(const float* gu, int inter, int64_t n, TO* out, ReaderUps ups) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t row = i / inter;
     const int c = (int)(i % inter);
     const float* y = gu + row * 2 * inter;
-    const float gf = with_up(y[c], up_of(ups, 0), ups.r, ups.scale, row, c);
-    const float uf = with_up(y[inter + c], up_of(ups, 1), ups.r, ups.scale, row, c);
+    const float gf = with_up(y[c], up_of(ups.ups, 0), ups, row, c);
+    const float uf = with_up(y[inter + c], up_of(ups.ups, 1), ups, row, c);
     out[i] = from_float<TO>(gf * sigmoid(gf) * uf);
   }
 }
@@ -68,7 +68,7 @@ template <typename TO>
 void swiglu_fwd_stacked(const float* gu, int N, int inter, TO* out, const LoraUps& ups, cudaStream_t s) {
   const int64_t n = (int64_t)N * inter;
   if (n <= 0) return;
-  swiglu_fwd_stacked_kernel<TO><<<grid_for(n), kThreads, 0, s>>>(gu, inter, n, out, ups);
+  swiglu_fwd_stacked_kernel<TO><<<grid_for(n), kThreads, 0, s>>>(gu, inter, n, out, reader_ups(ups));
   CUDA_LAUNCH_CHECK("swiglu_fwd_stacked_kernel");
 }
 template void swiglu_fwd_stacked(const float*, int, int, float*, const LoraUps&, cudaStream_t);

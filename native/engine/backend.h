@@ -110,6 +110,15 @@ class Backend {
     for (const Piece& p : pieces) p.run();
   }
 
+  // Runs `side` beside `main` where the device can overlap them: a GPU issues side on a second stream that forks from
+  // the current one and joins it again (a recorded step holds them as parallel branches). side may launch only the
+  // backend's own kernels, no products (cuBLAS works in one workspace), and neither may touch what the other writes.
+  // This default runs side, then main.
+  virtual void run_beside(const std::function<void()>& main, const std::function<void()>& side) {
+    side();
+    main();
+  }
+
   // Records the device work `body` issues without running it. nullptr where the backend cannot record (the CPU,
   // the profiler, TUNEFORGE_CUDA_GRAPHS=0) or where body did something a recording cannot hold (allocated or freed
   // memory, waited for the device): nothing of body's work has then run, and the caller runs body itself.

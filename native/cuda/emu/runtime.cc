@@ -286,6 +286,8 @@ struct CUstream_st {
 struct CUevent_st {
   std::chrono::steady_clock::time_point t;
   uint64_t captured_by = 0;  // the capture that recorded this event last (0: a real record)
+  cudaStream_t stream = nullptr;  // ... on which stream of it,
+  uint64_t ops = 0;               // ... after how many of that stream's operations in the capture
 };
 using GraphOp = std::function<cudaError_t()>;
 struct CUgraphNode_st {
@@ -318,6 +320,12 @@ bool known_stream(cudaStream_t s) {
 
 // The capture in progress: one at a time (the backend never needs two). A graph collects its nodes until
 // cudaStreamEndCapture; after an error it is invalidated, and EndCapture returns no graph.
+// Other streams join it by waiting for an event it recorded (a fork); each must be joined back (the capturing stream
+// waits for an event recorded after its last operation) before the capture ends.
+struct Joined {
+  uint64_t ops = 0;       // operations it recorded into the capture
+  uint64_t joined_at = 0;  // of which the capturing stream has waited for this many
+};
 struct Capture {
   cudaStream_t stream = nullptr;  // nullptr: no capture
   cudaStreamCaptureMode mode = cudaStreamCaptureModeGlobal;
@@ -326,10 +334,14 @@ struct Capture {
   bool invalidated = false;
   std::string reason;  // what invalidated it
   std::unique_ptr<CUgraph_st> graph;
+  std::unordered_map<cudaStream_t, Joined> joined;
 };
 std::mutex capture_mu;
 Capture cap;
 uint64_t captures_begun = 0;
+
+// With capture_mu held: whether s's work goes into the capture (the capturing stream, or one that joined it).
+bool captures(cudaStream_t s) { return cap.stream && (s == cap.stream || cap.joined.count(s) > 0); }
 
 // With capture_mu held. Keeps the first reason: later errors are usually its consequences.
 void invalidate(const std::string& why) {
@@ -472,7 +484,7 @@ cudaError_t issue(cudaStream_t s, const char* what, bool& record) {
   if (!known_stream(s)) return fail(cudaErrorInvalidResourceHandle);
   std::lock_guard<std::mutex> lock(capture_mu);
   if (!cap.stream) return cudaSuccess;
-  if (s == cap.stream) {
+  if (captures(s)) {
     // Work after the capture broke is refused too: the graph could not hold what it depends on.
     if (cap.invalidated) return fail(cudaErrorStreamCaptureInvalidated);
     record = true;
@@ -491,9 +503,10 @@ cudaError_t issue(cudaStream_t s, const char* what, bool& record) {
 void record(cudaStream_t s, cudaGraphNodeType type, const char* what, std::function<cudaError_t()> op) {
   {
     std::lock_guard<std::mutex> lock(capture_mu);
-    if (cap.stream == s) {
+    if (captures(s)) {
       if (!cap.invalidated)
         cap.graph->nodes.push_back(std::make_unique<CUgraphNode_st>(CUgraphNode_st{type, what, std::move(op)}));
+      if (s != cap.stream) cap.joined[s].ops++;
       return;
     }
   }
@@ -502,7 +515,7 @@ void record(cudaStream_t s, cudaGraphNodeType type, const char* what, std::funct
 
 cudaError_t fail_in_capture(cudaStream_t s, cudaError_t e, const char* what) {
   std::lock_guard<std::mutex> lock(capture_mu);
-  if (s == cap.stream) invalidate(std::string(what) + " failed (" + cudaGetErrorName(e) + ") during a stream capture");
+  if (captures(s)) invalidate(std::string(what) + " failed (" + cudaGetErrorName(e) + ") during a stream capture");
   return fail(e);
 }
 
@@ -522,6 +535,7 @@ const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
     case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
     case cudaErrorStreamCaptureUnmatched: return "cudaErrorStreamCaptureUnmatched";
+    case cudaErrorStreamCaptureUnjoined: return "cudaErrorStreamCaptureUnjoined";
     case cudaErrorStreamCaptureImplicit: return "cudaErrorStreamCaptureImplicit";
     case cudaErrorStreamCaptureWrongThread: return "cudaErrorStreamCaptureWrongThread";
   }
@@ -540,6 +554,7 @@ const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
     case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
     case cudaErrorStreamCaptureUnmatched: return "capture was not initiated in this stream";
+    case cudaErrorStreamCaptureUnjoined: return "capturing stream has unjoined work";
     case cudaErrorStreamCaptureImplicit:
       return "operation would make the legacy stream depend on a capturing blocking stream";
     case cudaErrorStreamCaptureWrongThread:
@@ -755,7 +770,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
   {
     // The emulator's choice: a capture is ended with cudaStreamEndCapture, not by destroying its stream.
     std::lock_guard<std::mutex> lock(capture_mu);
-    if (cap.stream == s) return fail(cudaErrorIllegalState);
+    if (captures(s)) return fail(cudaErrorIllegalState);
   }
   std::lock_guard<std::mutex> lock(streams_mu);
   streams.erase(s);
@@ -768,9 +783,30 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
   bool capturing;
   {
     std::lock_guard<std::mutex> lock(capture_mu);
-    capturing = cap.stream && cap.stream == s;
+    capturing = captures(s);
   }
   return unsafe_call("cudaStreamSynchronize", capturing);
+}
+// Waiting for an event recorded in the capture: a stream outside it joins it (a fork: its work becomes part of the
+// graph, after what the event follows); the capturing stream waiting for a joined stream's event joins that stream
+// back up to the event. Anything else waits for nothing: work here is done when it is issued.
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags) {
+  if (!e || !known_stream(s)) return fail(cudaErrorInvalidResourceHandle);
+  if (flags != 0) return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(capture_mu);
+  if (!cap.stream || e->captured_by != cap.id) return cudaSuccess;
+  if (cap.invalidated) return fail(cudaErrorStreamCaptureInvalidated);
+  if (is_legacy(s)) {
+    invalidate("cudaStreamWaitEvent on the legacy stream during a stream capture");
+    return fail(cudaErrorStreamCaptureImplicit);
+  }
+  if (s == cap.stream) {
+    if (auto it = cap.joined.find(e->stream); it != cap.joined.end())
+      it->second.joined_at = std::max(it->second.joined_at, e->ops);
+  } else {
+    cap.joined.emplace(s, Joined{});
+  }
+  return cudaSuccess;
 }
 
 cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
@@ -804,6 +840,9 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
   }
   if (cap.mode != cudaStreamCaptureModeRelaxed && std::this_thread::get_id() != cap.thread)
     return fail(cudaErrorStreamCaptureWrongThread);  // the capture goes on
+  bool unjoined = false;
+  for (const auto& [stream, j] : cap.joined) unjoined = unjoined || j.joined_at < j.ops;
+  if (unjoined) invalidate("a stream that joined the capture and was not joined back");
   const bool invalidated = cap.invalidated;
   if (invalidated) {
     // Said once per process: the first reason a capture broke is what one needs to fix it.
@@ -816,6 +855,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph) {
     *graph = cap.graph.release();
   }
   cap = Capture();
+  if (unjoined) return fail(cudaErrorStreamCaptureUnjoined);
   return invalidated ? fail(cudaErrorStreamCaptureInvalidated) : cudaSuccess;
 }
 cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status) {
@@ -824,7 +864,7 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* statu
   std::lock_guard<std::mutex> lock(capture_mu);
   *status = cudaStreamCaptureStatusNone;
   if (!cap.stream) return cudaSuccess;
-  if (s == cap.stream) {
+  if (captures(s)) {
     *status = cap.invalidated ? cudaStreamCaptureStatusInvalidated : cudaStreamCaptureStatusActive;
     return cudaSuccess;
   }
@@ -894,24 +934,25 @@ cudaError_t cudaEventCreate(cudaEvent_t* e) {
   *e = new CUevent_st();
   return cudaSuccess;
 }
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int flags) {
+  if (flags & ~cudaEventDisableTiming) return fail(cudaErrorInvalidValue);
+  return cudaEventCreate(e);
+}
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
   delete e;
   return cudaSuccess;
 }
-// On a capturing stream the record is a node: the event takes its time when a replay reaches it.
+// On a capturing stream the record is no node (as CUDA's without cudaEventRecordExternal): it marks the point of the
+// stream's work that another stream may wait for (cudaStreamWaitEvent: a fork or a join).
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   if (!e) return fail(cudaErrorInvalidResourceHandle);
   bool record = false;
   if (const cudaError_t err = emu::issue(s, "cudaEventRecord", record)) return err;
   if (record) {
-    {
-      std::lock_guard<std::mutex> lock(capture_mu);
-      e->captured_by = cap.id;
-    }
-    emu::record(s, cudaGraphNodeTypeEventRecord, "cudaEventRecord", [e] {
-      e->t = std::chrono::steady_clock::now();
-      return cudaSuccess;
-    });
+    std::lock_guard<std::mutex> lock(capture_mu);
+    e->captured_by = cap.id;
+    e->stream = s;
+    e->ops = s == cap.stream ? 0 : cap.joined[s].ops;
     return cudaSuccess;
   }
   e->t = std::chrono::steady_clock::now();

@@ -94,7 +94,7 @@ int main() {
   cudaEvent_t ev;
   CHECK(cudaEventCreate(&ev));
 
-  // ---- a capture of nine operations ----
+  // ---- a capture of eight operations and an event record ----
   put("status_before", capture_status(s));
   put("begin", cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
   put("status_during", capture_status(s));
@@ -313,6 +313,54 @@ int main() {
     const int here = cudaMalloc(&p, 64);
     const int end = end_capture(s)[0];
     put("thread_local", ints({other_thread, status, here, end}));
+  }
+
+  // ---- a fork and a join: a second stream joins by waiting for an event the capture recorded, and is joined back ----
+  {
+    cudaStream_t side;
+    CHECK(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking));
+    cudaEvent_t fork, join;
+    CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+    CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
+    fill(d_y, 1.0f, kN);
+    fill(d_out, 1.0f, kN);
+    (void)cudaGetLastError();  // the sections above leave their last error
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    std::vector<int> rc;
+    rc.push_back(cudaEventRecord(fork, s));
+    rc.push_back(cudaStreamWaitEvent(side, fork, 0));
+    rc.push_back(capture_status(side));  // joined: capturing
+    scale_add<<<kBlocks, kThreads, 0, side>>>(d_out, 3.0f, 0.0f, kN);  // on the side branch
+    rc.push_back(cudaGetLastError());
+    scale_add<<<kBlocks, kThreads, 0, s>>>(d_y, 2.0f, 0.0f, kN);  // on the main one
+    rc.push_back(cudaEventRecord(join, side));
+    rc.push_back(cudaStreamWaitEvent(s, join, 0));
+    cudaGraph_t g = nullptr;
+    rc.push_back(cudaStreamEndCapture(s, &g));
+    rc.push_back(capture_status(side));  // no longer capturing
+    size_t n = 0;
+    if (g) CHECK(cudaGraphGetNodes(g, nullptr, &n));
+    rc.push_back((int)n);               // the two launches; the records are no nodes
+    rc.push_back((int)d_out[0]);        // nothing ran yet
+    cudaGraphExec_t x = nullptr;
+    if (g) CHECK(cudaGraphInstantiate(&x, g, 0));
+    if (x) CHECK(cudaGraphLaunch(x, 0));
+    rc.push_back((int)d_out[0]);  // 3
+    rc.push_back((int)d_y[0]);    // 2
+    put("fork_join", ints(rc));
+    if (x) cudaGraphExecDestroy(x);
+    if (g) cudaGraphDestroy(g);
+
+    // A side branch left unjoined: EndCapture fails and gives no graph.
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    CHECK(cudaEventRecord(fork, s));
+    CHECK(cudaStreamWaitEvent(side, fork, 0));
+    scale_add<<<kBlocks, kThreads, 0, side>>>(d_out, 3.0f, 0.0f, kN);
+    const std::vector<int> end = end_capture(s);
+    put("unjoined", ints({end[0], end[1], capture_status(side)}));
+    CHECK(cudaEventDestroy(fork));
+    CHECK(cudaEventDestroy(join));
+    CHECK(cudaStreamDestroy(side));
   }
 
   // ---- cublasSetWorkspace's argument checks ----
