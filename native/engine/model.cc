@@ -467,20 +467,19 @@ void Model::decode_linears(Layer& L, GroupIn in, std::initializer_list<Proj> gro
     u.B = lin.lora->B.f32();
     A[count++] = lin.lora->A.f32();
   }
+  auto product = [&] {
+    if (in.x16)
+      be_->matmul_bf16(false, true, N, rows, first.in, 1.0f, in.x16, first.in, w.bf16(), first.in, 0.0f, y, nullptr,
+                       rows);
+    else matmul_w(true, N, rows, first.in, 1.0f, in.x, first.in, w, 0.0f, y, rows);
+  };
+  if (count == 0) return product();
   // The product and LoRA's x A^T side by side: both read x, neither writes what the other reads
-  be_->run_beside(
-      [&] {
-        if (in.x16)
-          be_->matmul_bf16(false, true, N, rows, first.in, 1.0f, in.x16, first.in, w.bf16(), first.in, 0.0f, y,
-                           nullptr, rows);
-        else matmul_w(true, N, rows, first.in, 1.0f, in.x, first.in, w, 0.0f, y, rows);
-      },
-      [&] {
-        if (count == 0) return;
-        ProfileRegion region("lora.fwd");
-        // LoRA reads the rounded input where activations are bf16, as in linears_fwd
-        be_->lora_apply_down(in.x, bf16_acts_ ? in.x16 : nullptr, N, first.in, r, A, count, xa);
-      });
+  be_->run_beside(product, [&] {
+    ProfileRegion region("lora.fwd");
+    // LoRA reads the rounded input where activations are bf16, as in linears_fwd
+    be_->lora_apply_down(in.x, bf16_acts_ ? in.x16 : nullptr, N, first.in, r, A, count, xa);
+  });
 }
 
 // Backward of linears_fwd for projections that read the same input x, their dy in `grads`:
