@@ -201,29 +201,17 @@ class CpuBackend final : public Backend {
                     int KV, int hd, float eps, float* q, float* kc, float* vc, uint16_t* kc16, uint16_t* vc16, int Tk,
                     int off, const int32_t* off_dev, const LoraUps& ups) override {
     const int N = B * Tq, qd = H * hd, kd = KV * hd;
-    std::vector<float> qi((size_t)N * qd), ki((size_t)N * kd), vi((size_t)N * kd), ko((size_t)N * kd);
-    std::vector<float> rq(N * H), rk(N * KV);
-    for (int n = 0; n < N; n++) {
-      const float* row = qkv + (int64_t)n * ld;
-      std::copy(row, row + qd, qi.begin() + (int64_t)n * qd);
-      std::copy(row + qd, row + qd + kd, ki.begin() + (int64_t)n * kd);
-      std::copy(row + qd + kd, row + qd + 2 * kd, vi.begin() + (int64_t)n * kd);
-    }
-    add_up(qi.data(), N, qd, ups, 0);
-    add_up(ki.data(), N, kd, ups, 1);
-    add_up(vi.data(), N, kd, ups, 2);
+    const std::vector<float> qi = with_up(qkv, N, ld, 0, qd, ups, 0), ki = with_up(qkv, N, ld, qd, kd, ups, 1),
+                             vi = with_up(qkv, N, ld, qd + kd, kd, ups, 2);
+    std::vector<float> ko((size_t)N * kd), rq(N * H), rk(N * KV);
     qk_norm_rope(qi.data(), ki.data(), q_w, k_w, cs, N, H, KV, hd, eps, q, ko.data(), rq.data(), rk.data(), {});
     if (kc16) cache_write_bf16(kc16, vc16, ko.data(), vi.data(), B, Tq, Tk, off, off_dev, kd);
     else cache_write(kc, vc, ko.data(), vi.data(), B, Tq, Tk, off, off_dev, kd);
   }
   void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
                    uint16_t* out16, float* rstd, const LoraUps& ups) override {
-    std::vector<float> bu;
-    if (ups.p[0].xa || ups.p[0].bias) {
-      bu.assign(b, b + (int64_t)N * C);
-      add_up(bu.data(), N, C, ups, 0);
-      b = bu.data();
-    }
+    std::vector<float> bu;  // only a decoding step's reference has anything to add
+    if (ups.p[0].xa || ups.p[0].bias) b = (bu = with_up(b, N, C, 0, C, ups, 0)).data();
     add_out(sum, a, b, (int64_t)N * C);
     if (out16) rmsnorm_fwd_bf16(sum, w, N, C, eps, out16, rstd);
     else rmsnorm_fwd(sum, w, N, C, eps, out, rstd);
@@ -268,14 +256,8 @@ class CpuBackend final : public Backend {
   }
   void swiglu_fwd_stacked(const float* gu, int N, int inter, float* out, uint16_t* out16, const LoraUps& ups) override {
     const int64_t n = (int64_t)N * inter;
-    std::vector<float> g(n), u(n);
-    for (int i = 0; i < N; i++) {
-      const float* row = gu + (int64_t)i * 2 * inter;
-      std::copy(row, row + inter, g.begin() + (int64_t)i * inter);
-      std::copy(row + inter, row + 2 * inter, u.begin() + (int64_t)i * inter);
-    }
-    add_up(g.data(), N, inter, ups, 0);
-    add_up(u.data(), N, inter, ups, 1);
+    const std::vector<float> g = with_up(gu, N, 2 * inter, 0, inter, ups, 0),
+                             u = with_up(gu, N, 2 * inter, inter, inter, ups, 1);
     if (out16) swiglu_fwd_bf16(g.data(), u.data(), n, out16, nullptr, nullptr);
     else swiglu_fwd(g.data(), u.data(), n, out);
   }
@@ -384,11 +366,18 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // y [N, out] += projection k's bias, then scale (x A^T) B^T: what a GPU reader adds for LoraUps (the reference).
-  void add_up(float* y, int N, int out, const LoraUps& ups, int k) {
+  // Projection k's output: columns [col, col + width) of the rows of y (ld apart), with its bias, then
+  // scale (x A^T) B^T added: what a GPU reader adds for LoraUps (the reference).
+  std::vector<float> with_up(const float* y, int N, int ld, int col, int width, const LoraUps& ups, int k) {
+    std::vector<float> out((size_t)N * width);
+    for (int n = 0; n < N; n++) {
+      const float* row = y + (int64_t)n * ld + col;
+      std::copy(row, row + width, out.begin() + (int64_t)n * width);
+    }
     const LoraUp& u = ups.p[k];
-    if (u.bias) add_bias(y, u.bias, N, out);
-    if (u.xa) matmul(false, true, N, out, ups.r, ups.scale, u.xa, ups.r, u.B, ups.r, 1.0f, y, out);
+    if (u.bias) add_bias(out.data(), u.bias, N, width);
+    if (u.xa) matmul(false, true, N, width, ups.r, ups.scale, u.xa, ups.r, u.B, ups.r, 1.0f, out.data(), width);
+    return out;
   }
 
   // x (or x16 widened) times its dropout mask.

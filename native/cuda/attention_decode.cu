@@ -162,7 +162,7 @@ __device__ void merge_row(const AttnDims& d, const float* part, TO* out, float* 
 }
 
 // Grid (chunks, KV, B): each block its chunk's partials; the last of a (b, g)'s blocks to finish (arrived[b KV + g]
-// counts them, the CUDA guide's last-block pattern) merges its rows and sets the count back to 0 for the next launch.
+// counts them: last_block_done) merges its rows and sets the count back to 0 for the next launch.
 template <typename KV, typename TO, int MAXR>
 __global__ void __launch_bounds__(kDecodeThreads)
     attention_decode_kernel(AttnDims d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
@@ -170,13 +170,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
   chunk_partial<KV, MAXR>(d, q, k, v, key_valid, seg, part, scale);
   const int g = blockIdx.y, b = blockIdx.z;
   unsigned& count = arrived[(int64_t)b * d.KV + g];
-  __shared__ bool last;
-  __threadfence();  // this block's partials are visible device-wide before the count says so
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(&count, 1u) == gridDim.x - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
+  if (!last_block_done(&count, gridDim.x)) return;
   const int rows = (d.H / d.KV) * d.Tq;
   for (int r = 0; r < rows; r++) merge_row(d, part, out, lse, b, g, r);
   if (threadIdx.x == 0) count = 0;

@@ -105,27 +105,22 @@ class DeviceScratch {
   size_t bytes_ = 0;
 };
 
-// Counters a kernel's last-block reduction counts its finished blocks with (lora_apply_down, attention_decode): zeroed
-// when allocated; each launch sets the ones it used back to 0.
+// Counters a kernel's last-block reduction counts its finished blocks with (last_block_done: lora_apply_down,
+// attention_decode): zeroed when the buffer grows; each launch sets the ones it used back to 0.
 class DeviceCounters {
  public:
-  ~DeviceCounters() { cuda::allocator().release(ptr_, sizeof(unsigned) * n_); }
   unsigned* get(size_t n, cudaStream_t s) {
-    if (n > n_) {
-      g_scratch_moves++;
-      cuda::allocator().release(ptr_, sizeof(unsigned) * n_);
-      ptr_ = nullptr;
-      n_ = 0;
-      ptr_ = static_cast<unsigned*>(cuda::allocator().allocate(sizeof(unsigned) * n));
-      n_ = n;
-      CUDA_CHECK(cudaMemsetAsync(ptr_, 0, sizeof(unsigned) * n, s));
+    auto* p = static_cast<unsigned*>(buf_.get(sizeof(unsigned) * n));
+    if (n > zeroed_) {  // a new buffer (or the first): none of it is known to be 0
+      CUDA_CHECK(cudaMemsetAsync(p, 0, sizeof(unsigned) * n, s));
+      zeroed_ = n;
     }
-    return ptr_;
+    return p;
   }
 
  private:
-  unsigned* ptr_ = nullptr;
-  size_t n_ = 0;
+  DeviceScratch buf_;
+  size_t zeroed_ = 0;
 };
 
 // A CUDA graph of recorded work, launched on the legacy stream (ordered with everything else the engine queues).
@@ -514,7 +509,8 @@ class CudaBackend final : public Backend {
   }
   void lora_apply_down(const float* x, const uint16_t* x16, int N, int in, int r, const float* const* A, int count,
                        float* xa) override {
-    auto* work = static_cast<float*>(lora_xa_.get(sizeof(float) * cuda::lora_apply_work_floats(N, in, r, count)));
+    const size_t floats = cuda::lora_apply_work_floats(N, in, r, count);
+    auto* work = static_cast<float*>(lora_apply_work_.get(sizeof(float) * floats));
     cuda::lora_apply_down(x, x16, N, in, r, A, count, xa, work, lora_arrived_.get(kMaxLoraTerms, stream_), stream_);
   }
   bool fused_lora() const override { return true; }
@@ -596,7 +592,7 @@ class CudaBackend final : public Backend {
   DeviceScratch attn_wide_;  // attention_bwd_h on the flash path: q, out, k, v widened to fp32
   DeviceScratch attn_decode_;  // decoding steps' partial outputs (attention_decode.cu)
   DeviceScratch lora_work_;  // split sums of the LoRA kernels
-  DeviceScratch lora_xa_;    // lora_apply_down's partial sums of x A^T
+  DeviceScratch lora_apply_work_;  // lora_apply_down's partial sums of x A^T
   DeviceCounters lora_arrived_;  // lora_apply_down's finished blocks, per term
   DeviceCounters attn_decode_arrived_;  // attention_decode's finished chunks, per (sequence, KV head)
   cuda::AttentionPath attn_path_;  // mma (attention_mma.cu), gemm (attention_gemm.cu) or flash (attention.cu)

@@ -104,6 +104,19 @@ __device__ inline uint16_t f32_to_f16_bits(float f) {
   return sign | (uint16_t)((r + 0xfffu + ((r >> 13) & 1u)) >> 13);
 }
 
+// The CUDA programming guide's last-block pattern, called by every thread of a block once its results are written:
+// true (in every thread) in the last of `blocks` blocks to get here, which may then read the others' results (with
+// __ldcg: past the L1 cache) and must set *count back to 0 for the next launch.
+__device__ inline bool last_block_done(unsigned* count, unsigned blocks) {
+  __shared__ bool last;
+  __threadfence();  // this block's results are visible device-wide before the count says so
+  __syncthreads();
+  if (threadIdx.x == 0) last = atomicAdd(count, 1u) == blocks - 1;
+  __syncthreads();
+  if (last) __threadfence();
+  return last;
+}
+
 // Whether p may be read with loads of `bytes` bytes (vector loads, cp.async).
 inline bool aligned(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 

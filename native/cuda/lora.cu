@@ -311,14 +311,7 @@ __global__ void __launch_bounds__(256) lora_apply_down_kernel(const T* x, int N,
         if (h == 0 && j < r && n < N) out[(int64_t)n * r + j] = acc[q];
       }
     }
-  // The CUDA programming guide's last-block pattern: the partials are visible device-wide before the count says so.
-  __shared__ bool last;
-  __threadfence();
-  __syncthreads();
-  if (threadIdx.x == 0) last = atomicAdd(&arrived[k], 1u) == (unsigned)S - 1;
-  __syncthreads();
-  if (!last) return;
-  __threadfence();
+  if (!last_block_done(&arrived[k], S)) return;
   const float* pk = part + (int64_t)k * S * nr;
   for (int64_t e = threadIdx.x; e < nr; e += blockDim.x) {
     float sum = 0.0f;

@@ -98,6 +98,18 @@ __device__ inline void rotate_pairs(float (&a)[kPairs], float (&b)[kPairs], cons
   }
 }
 
+// The pairs into a head row at dst (float, or bf16 bits rounded to nearest even).
+template <typename T>
+__device__ inline void store_pairs(T* dst, const float (&a)[kPairs], const float (&b)[kPairs], int hd) {
+  const int half = hd / 2, lane = threadIdx.x % 32;
+  for (int p = 0; p < kPairs; p++) {
+    const int j = lane + 32 * p;
+    if (j >= half) continue;
+    dst[j] = from_float<T>(a[p]);
+    dst[j + half] = from_float<T>(b[p]);
+  }
+}
+
 __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, int hd, float eps) {
   const int half = hd / 2, lane = threadIdx.x % 32;
   for_each_head_row(q, k, N, [&](const QkSide& side, int64_t r, int64_t token) {
@@ -120,18 +132,8 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
     }
     rotate_pairs(a, b, cs + token * hd, hd);
     // (out16 may be in16: this lane read its elements of the row above)
-    for (int p = 0; p < kPairs; p++) {
-      const int j = lane + 32 * p;
-      if (j >= half) continue;
-      if (side.out) {
-        side.out[r * hd + j] = a[p];
-        side.out[r * hd + j + half] = b[p];
-      }
-      if (side.out16) {
-        side.out16[r * hd + j] = f32_to_bf16_bits(a[p]);
-        side.out16[r * hd + j + half] = f32_to_bf16_bits(b[p]);
-      }
-    }
+    if (side.out) store_pairs(side.out + r * hd, a, b, hd);
+    if (side.out16) store_pairs(side.out16 + r * hd, a, b, hd);
   });
 }
 
@@ -140,9 +142,9 @@ __global__ void qk_norm_rope_kernel(QkSide q, QkSide k, const float* cs, int N, 
 // q and k are normed (with weights) and rotated as above; q goes to q [N, H hd], k and v to token n = b Tq + t's cache
 // slot b Tk + o + t (nothing to the cache for a slot outside it: the host checked its own copy).
 template <typename C>
-__global__ void qkv_to_cache_kernel(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs, int N,
-                                    int Tq, int H, int KV, int hd, float eps, float* q, C* kc, C* vc, int Tk, int off,
-                                    const int32_t* off_dev, ReaderUps ups) {
+__global__ void qkv_to_cache_kernel(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs,
+                                    int N, int Tq, int H, int KV, int hd, float eps, float* q, C* kc, C* vc, int Tk,
+                                    int off, const int32_t* off_dev, ReaderUps ups) {
   const int o = off_dev ? *off_dev : off;
   const bool slot_ok = o >= 0 && o + Tq <= Tk;
   const int half = hd / 2, lane = threadIdx.x % 32;
@@ -168,23 +170,9 @@ __global__ void qkv_to_cache_kernel(const float* qkv, int ld, const float* q_w, 
       if (w) norm_pairs(a, b, ss, w, hd, eps);
       rotate_pairs(a, b, cs + n * hd, hd);
     }
-    if (kind == 0) {
-      float* dst = q + r * hd;
-      for (int p = 0; p < kPairs; p++) {
-        const int j = lane + 32 * p;
-        if (j >= half) continue;
-        dst[j] = a[p];
-        dst[j + half] = b[p];
-      }
-    } else if (slot_ok) {
-      C* dst = (kind == 1 ? kc : vc) + ((n / Tq) * Tk + o + n % Tq) * (int64_t)KV * hd + (int64_t)h * hd;
-      for (int p = 0; p < kPairs; p++) {
-        const int j = lane + 32 * p;
-        if (j >= half) continue;
-        dst[j] = from_float<C>(a[p]);
-        dst[j + half] = from_float<C>(b[p]);
-      }
-    }
+    if (kind == 0) store_pairs(q + r * hd, a, b, hd);
+    else if (slot_ok)
+      store_pairs((kind == 1 ? kc : vc) + ((n / Tq) * Tk + o + n % Tq) * (int64_t)KV * hd + (int64_t)h * hd, a, b, hd);
   }
 }
 

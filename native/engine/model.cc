@@ -683,6 +683,19 @@ void Model::attention_inputs(int l, LayerActs& a, LayerActs* keep, int B, int Tq
   }
 }
 
+// Attention of q (a.q) over layer l's cache, up to the step's slots, into a.att (and att16 when given).
+void Model::cached_attention(int l, LayerActs& a, int B, int Tq, const CacheAt& at, uint16_t* att16) {
+  const ModelConfig& c = cfg_;
+  KVCache& cache = *at.cache;
+  Tensor &ck = cache.k[l], &cv = cache.v[l];
+  const AttnDims d{B, Tq, cache.S, at.off, c.heads, c.kv_heads, c.head_dim, at.off_dev};
+  if (ck.dtype() == DType::BF16)
+    be_->attention_fwd_kv16(d, a.q.f32(), ck.bf16(), cv.bf16(), cache.valid.i32(), nullptr, a.att.f32(), a.lse.f32(),
+                            att16);
+  else
+    be_->attention_fwd(d, a.q.f32(), ck.f32(), cv.f32(), cache.valid.i32(), nullptr, a.att.f32(), a.lse.f32(), att16);
+}
+
 // A decoding step's layer: each projection group one product (q/k/v and gate/up over their stacked weights) and one
 // call for its LoRA x A^T; the products' readers add the biases and LoRA's up-projections as they read them
 // (qkv_to_cache, which also norms, rotates and writes the cache; add_rmsnorm; swiglu_fwd_stacked). Results are those
@@ -705,12 +718,7 @@ void Model::layer_decode(int l, LayerActs& a, const float* xin, float* xout, int
                     at.off_dev, ups);
   // attention's output in bf16 for o_proj where activations are bf16
   uint16_t* att16 = bf16_acts_ ? grow(sc_.x16, a.att.numel(), DType::BF16, dev_).bf16() : nullptr;
-  const AttnDims d{B, Tq, cache.S, at.off, c.heads, c.kv_heads, hd, at.off_dev};
-  if (kv16)
-    be_->attention_fwd_kv16(d, a.q.f32(), ck.bf16(), cv.bf16(), cache.valid.i32(), nullptr, a.att.f32(), a.lse.f32(),
-                            att16);
-  else
-    be_->attention_fwd(d, a.q.f32(), ck.f32(), cv.f32(), cache.valid.i32(), nullptr, a.att.f32(), a.lse.f32(), att16);
+  cached_attention(l, a, B, Tq, at, att16);
   decode_linears(L, att16 ? GroupIn{nullptr, att16} : group_in(a.att), {O_PROJ}, L.proj[O_PROJ].w, tmp, N, ups);
   added_normed(xin, tmp, a.res2.f32(), L.ln2, N, a.h2, a.rstd2, ups);  // res2 = xin + o(...), h2 = norm(res2)
   decode_linears(L, group_in(a.h2), {GATE_PROJ, UP_PROJ}, L.gate_up_w, stacked, N, ups);
@@ -743,15 +751,8 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   uint16_t* att16 = nullptr;
   if (keep) att16 = keep->att.bf16();
   else if (bf16_acts_) att16 = grow(sc_.x16, a.att.numel(), DType::BF16, dev_).bf16();
-  if (KVCache* cache = at.cache) {
-    Tensor &ck = cache->k[l], &cv = cache->v[l];
-    const AttnDims d{B, Tq, cache->S, at.off, c.heads, c.kv_heads, hd, at.off_dev};
-    if (ck.dtype() == DType::BF16)
-      be_->attention_fwd_kv16(d, a.q.f32(), ck.bf16(), cv.bf16(), cache->valid.i32(), nullptr, a.att.f32(),
-                              a.lse.f32(), att16);
-    else
-      be_->attention_fwd(d, a.q.f32(), ck.f32(), cv.f32(), cache->valid.i32(), nullptr, a.att.f32(), a.lse.f32(),
-                         att16);
+  if (at.cache) {
+    cached_attention(l, a, B, Tq, at, att16);
   } else if (keep) {
     AttnDims d{B, Tq, Tq, 0, c.heads, c.kv_heads, hd};
     be_->attention_fwd_kv16(d, a.q.f32(), keep->k.bf16(), keep->v.bf16(), key_valid, seg, nullptr, a.lse.f32(), att16);

@@ -271,6 +271,8 @@ class Model {
   // Attention's inputs for layer l (q in a.q; k and v, into the cache when there is one); keep: the saved set a training
   // layer's bf16 copies go to.
   void attention_inputs(int l, LayerActs& a, LayerActs* keep, int B, int Tq, const CacheAt& at, bool train);
+  // Attention of a.q over layer l's KV cache into a.att (and att16, o_proj's bf16 input, when given).
+  void cached_attention(int l, LayerActs& a, int B, int Tq, const CacheAt& at, uint16_t* att16);
   // layer_forward for a decoding step (decoding_step): fewer launches, the same results.
   void layer_decode(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq, const CacheAt& at);
   // decode() for one token per row: from the cache's fixed step buffers, replaying its recording when it has one.

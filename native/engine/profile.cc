@@ -108,14 +108,6 @@ double ups_bytes(const LoraUps& ups, int N, const int (&outs)[K]) {
   }
   return b;
 }
-double ups_flops(const LoraUps& ups, int N, int out) {
-  const int outs[] = {out};
-  return ups_flops(ups, N, outs);
-}
-double ups_bytes(const LoraUps& ups, int N, int out) {
-  const int outs[] = {out};
-  return ups_bytes(ups, N, outs);
-}
 
 // Attention: q, the keys and values it can see (a decoding step's cache up to its slot), lse; in backward also the
 // output, its gradient and dq, dk, dv (fp32). The output of a forward is counted by the caller (fp32 or bf16).
@@ -195,8 +187,9 @@ class ProfilingBackend final : public Backend {
   }
   void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, float* out,
                    uint16_t* out16, float* rstd, const LoraUps& ups) override {
-    Timed t(dev_, "add_rmsnorm", ups_flops(ups, N, C),
-            (12.0 + (out16 ? 2 : 4)) * N * C + 4.0 * (N + C) + ups_bytes(ups, N, C));
+    const int outs[] = {C};
+    Timed t(dev_, "add_rmsnorm", ups_flops(ups, N, outs),
+            (12.0 + (out16 ? 2 : 4)) * N * C + 4.0 * (N + C) + ups_bytes(ups, N, outs));
     in_->add_rmsnorm(a, b, w, N, C, eps, sum, out, out16, rstd, ups);
   }
   void swiglu_fwd_h(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* out) override {
