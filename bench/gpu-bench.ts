@@ -22,7 +22,7 @@ import {
 import { cudaInfo } from "../src/engine/native.js";
 import type { ModelConfig } from "../src/model/config.js";
 import { ALL_PROJECTIONS, expectedTensors, projectionShape } from "../src/model/layout.js";
-import { checkpointLayersToFit } from "../src/train/memory.js";
+import { checkpointLayersToFit, estimateTrainingMemory, type MemoryInput } from "../src/train/memory.js";
 import {
   fullGenerateCase,
   fullTrainCases,
@@ -76,7 +76,8 @@ export interface GpuBenchOptions {
 
 type Status = "ok" | "oom" | "error" | "skipped";
 export type CkptOption = "off" | "on" | "fit" | "both" | "all";
-type CkptMode = "off" | "on" | "fit";
+/** refit: after fit, the fewest layers whose peak, predicted from the one fit measured, still fits (refitCheckpointing). */
+type CkptMode = "off" | "on" | "fit" | "refit";
 const CKPT_MODES: Record<CkptOption, CkptMode[]> = {
   off: ["off"],
   on: ["on"],
@@ -86,6 +87,8 @@ const CKPT_MODES: Record<CkptOption, CkptMode[]> = {
 };
 /** The estimate misses the cuBLAS and attention workspaces and the pool's slack: fit under 90% of the goal. */
 const FIT_MARGIN = 0.9;
+/** A refit predicts from a measured peak, which has all of those in it: a small margin is enough. */
+const REFIT_MARGIN = 0.97;
 
 export interface GoalResult {
   what: string;
@@ -115,7 +118,7 @@ export interface OursTraining {
 
 /** Our run of a case in one mode of activation checkpointing, with the goals judged on it. */
 export interface TrainVariant {
-  /** off: false; on: true (every layer); fit: the number of checkpointed layers chosen. */
+  /** off: false; on: true (every layer); fit, refit: the number of checkpointed layers chosen. */
   gradientCheckpointing: boolean | number;
   checkpointing: CkptMode;
   status: Status;
@@ -315,15 +318,7 @@ export function fitCheckpointing(
   const goal = memoryGoalGiB(c);
   if (goal === null) return "no memory goal with a known number to fit";
   const budget = goal * FIT_MARGIN * GIB;
-  const input = {
-    config: c.config,
-    tokensPerMicroBatch: c.microBatch * c.seq,
-    finetuning: "lora" as const,
-    lora: { r: LORA.r, targets: LORA.targets, dropout },
-    weightsDtype: weights,
-    ...trainingLayout(device, weights),
-  };
-  const k = checkpointLayersToFit(input, budget);
+  const k = checkpointLayersToFit(memoryInput(c, device, weights, dropout), budget);
   if (k === null) return `even every layer checkpointed is estimated above ${gib(budget)} GiB`;
   if (k === 0) return `fits in ${gib(budget)} GiB without checkpointing (the off variant)`;
   if (k === c.config.numLayers)
@@ -331,9 +326,51 @@ export function fitCheckpointing(
   return k;
 }
 
+/** The training memory estimate's input for our run of a case. */
+function memoryInput(
+  c: TrainCase,
+  device: EngineDevice,
+  weights: WeightsDtype,
+  dropout: number,
+): MemoryInput {
+  return {
+    config: c.config,
+    tokensPerMicroBatch: c.microBatch * c.seq,
+    finetuning: "lora",
+    lora: { r: LORA.r, targets: LORA.targets, dropout },
+    weightsDtype: weights,
+    ...trainingLayout(device, weights),
+  };
+}
+
+/**
+ * After the fit variant ran with k checkpointed layers and measured `peakBytes`: the fewest layers (below k) whose
+ * peak, predicted as the measured one plus what the estimate adds for them, fits under REFIT_MARGIN of the memory
+ * goal; null when none does (fit's margin was not too wide). The estimate's step per layer is exactly the engine's
+ * (the checkpointing tests), so what the estimate leaves out (workspaces, the pool's slack) is in both peaks alike.
+ */
+export function refitCheckpointing(
+  c: TrainCase,
+  device: EngineDevice,
+  weights: WeightsDtype,
+  dropout: number,
+  k: number,
+  peakBytes: number,
+): number | null {
+  const goal = memoryGoalGiB(c);
+  if (goal === null) return null;
+  const input = memoryInput(c, device, weights, dropout);
+  const at = (layers: number) => estimateTrainingMemory({ ...input, gradientCheckpointing: layers }).total;
+  // The first fit is the fewest (the peak only falls as layers grow; 1 layer is the plain layout, as 0)
+  for (let layers = 0; layers < k; layers++) {
+    if (peakBytes + at(layers) - at(k) <= goal * REFIT_MARGIN * GIB) return layers;
+  }
+  return null;
+}
+
 function describeCkpt(v: TrainVariant, c: TrainCase): string {
   if (typeof v.gradientCheckpointing === "number")
-    return `fit: ${v.gradientCheckpointing} of ${c.config.numLayers} layers`;
+    return `${v.checkpointing}: ${v.gradientCheckpointing} of ${c.config.numLayers} layers`;
   return v.gradientCheckpointing ? "on" : "off";
 }
 
@@ -415,37 +452,51 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
     training.push(res);
     // The 7B case's memory goal needs checkpointing: run that mode first there, while the budget lasts.
     const modes = c.ckptFirst ? [...ckptModes].reverse() : ckptModes;
-    modes.forEach((mode, i) => {
-      const v: TrainVariant = {
-        gradientCheckpointing: mode === "on",
-        checkpointing: mode,
-        status: "ok",
-        goals: [],
-      };
+    const skip = (v: TrainVariant, note: string) => {
+      v.status = "skipped";
+      v.note = note;
+      log(`${c.shape} checkpointing ${v.checkpointing}: skipped (${note})`);
+    };
+    const variant = (mode: CkptMode, layers: boolean | number): TrainVariant => {
+      const v: TrainVariant = { gradientCheckpointing: layers, checkpointing: mode, status: "ok", goals: [] };
       res.variants.push(v);
-      if (mode === "fit") {
-        const fit = fitCheckpointing(c, dev, weights, dropout);
-        if (typeof fit === "string") {
-          v.status = "skipped";
-          v.note = fit;
-          log(`${c.shape} checkpointing fit: skipped (${fit})`);
-          return;
-        }
-        v.gradientCheckpointing = fit;
-      }
+      return v;
+    };
+    const runVariant = (mode: CkptMode, layers: boolean | number, i: number): TrainVariant => {
+      const v = variant(mode, layers);
       const needS = i === 0 ? c.estimateS : c.estimateS / 2;
       if (left() < needS) {
-        v.status = "skipped";
-        v.note = `budget: ${Math.round(left())} s left, needs ~${Math.round(needS)} s`;
-        log(`${c.shape} checkpointing ${mode}: skipped (${v.note})`);
-        return;
+        skip(v, `budget: ${Math.round(left())} s left, needs ~${Math.round(needS)} s`);
+        return v;
       }
       log(
         `${c.shape}: mb ${c.microBatch} seq ${c.seq}, ${weights} weights, checkpointing ${describeCkpt(v, c)}`,
       );
       trainOurs(c, v);
-      if (first && i === 0 && (o.profile ?? true) && v.status === "ok")
-        profile = profileStep(c, v.gradientCheckpointing);
+      if (first && i === 0 && (o.profile ?? true) && v.status === "ok") profile = profileStep(c, layers);
+      return v;
+    };
+    modes.forEach((mode, i) => {
+      if (mode !== "fit") {
+        runVariant(mode, mode === "on", i);
+        return;
+      }
+      const fit = fitCheckpointing(c, dev, weights, dropout);
+      if (typeof fit === "string") {
+        skip(variant(mode, false), fit);
+        return;
+      }
+      const v = runVariant(mode, fit, i);
+      // The estimate's margin was for what it leaves out; the measured peak has all of it: as few layers as that allows.
+      const peak = v.status === "ok" ? v.ours?.peakBytes : undefined;
+      if (peak === undefined) return;
+      const refit = refitCheckpointing(c, dev, weights, dropout, fit, peak);
+      if (refit === null) return;
+      if (refit === 0 && modes.includes("off")) {
+        skip(variant("refit", 0), "the measured peak leaves room for no checkpointing (the off variant)");
+        return;
+      }
+      runVariant("refit", refit, i + 1);
     });
     for (const ckpt of c.peerCkpts) {
       res.peers.push(

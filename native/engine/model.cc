@@ -259,7 +259,7 @@ void Model::ensure_acts(int N, Keep keep) {
   // Evaluation reuses training activations' first layer and residual; training needs the layout of its number of
   // checkpointed layers (another number reallocates, so the memory it saves is really given back).
   // (not a training layout with bf16 sets, whose run set lacks what inference writes in fp32)
-  const bool reusable = keep == Keep::kInfer && !acts_.res.empty() && acts_.work.h1.empty();
+  const bool reusable = keep == Keep::kInfer && !acts_.res.empty() && !acts_.runs_in_work();
   if (acts_.N == N && ((acts_.keep == keep && acts_.ckpt == ckpt) || reusable)) return;
   // N is set last: an allocation that throws (out of GPU memory) must not leave a half-built set that the next
   // call of the same size would take for complete and run on null pointers.
@@ -271,12 +271,9 @@ void Model::ensure_acts(int N, Keep keep) {
   acts_.ckpt = ckpt;
   acts_.layer.resize(keep == Keep::kInfer ? 1 : acts_.set_of(c.layers - 1) + 1);
   if (ckpt > 0) acts_.dropout_at.assign(c.layers, 0);
-  // `big`: the dtype of the set's large tensors (the projections' inputs and outputs, attention's q, k, v, output).
-  // h1 and h2 (and act) are bf16 in every set with bf16_acts_: nothing reads them in fp32 (GroupIn).
-  const DType inputs = bf16_acts_ ? DType::BF16 : DType::F32;
+  // `big`: the dtype of the set's large tensors (the projections' outputs, attention's q, k, v, output).
   // `run_only`: the run set of training with bf16 sets (Acts::work), without the tensors made in the saved sets.
   auto make_set = [&](LayerActs& a, DType big, bool run_only) {
-    a.h1 = make({N, D}, inputs);
     a.rstd1 = make({N});
     a.q = make({N, qd}, big);
     if (!run_only) {
@@ -296,13 +293,16 @@ void Model::ensure_acts(int N, Keep keep) {
     }
     a.lse = make({N, c.heads});
     a.res2 = make({N, D});
-    a.h2 = make({N, D}, inputs);
     a.rstd2 = make({N});
   };
   // Training in bf16 on a GPU: the saved sets keep their large tensors in bf16, and layers run in one set.
   const bool kept_bf16 = bf16_acts_ && keep == Keep::kTrain;
   for (LayerActs& a : acts_.layer) make_set(a, kept_bf16 ? DType::BF16 : DType::F32, false);
   if (kept_bf16) make_set(acts_.work, DType::F32, true);
+  // The projections' inputs are bf16 with bf16_acts_: nothing reads them in fp32 (GroupIn).
+  const DType inputs = bf16_acts_ ? DType::BF16 : DType::F32;
+  acts_.h1 = make({N, D}, inputs);
+  acts_.h2 = make({N, D}, inputs);
   acts_.act = make({N, F}, inputs);
   acts_.hF = make({N, D});
   acts_.rstdF = make({N});
@@ -312,29 +312,29 @@ void Model::ensure_acts(int N, Keep keep) {
   acts_.keep = keep;
 }
 
-Model::LayerActs& Model::run_set(int set) { return acts_.work.h1.empty() ? acts_.layer[set] : acts_.work; }
+Model::LayerActs& Model::run_set(int set) { return acts_.runs_in_work() ? acts_.work : acts_.layer[set]; }
 
 void Model::keep_set(int l) {
-  if (!acts_.work.h1.empty()) transfer(acts_.work, acts_.layer[acts_.set_of(l)]);
+  if (acts_.runs_in_work()) transfer(acts_.work, acts_.layer[acts_.set_of(l)]);
 }
 
 Model::LayerActs& Model::backward_set(int l) {
   LayerActs& saved = acts_.layer[acts_.set_of(l)];
-  if (acts_.work.h1.empty()) return saved;
+  if (!acts_.runs_in_work()) return saved;
   transfer(saved, acts_.work);
   return acts_.work;
 }
 
-// Tensors of one dtype in both sets (res2, the row statistics, LoRA's x A^T, h1 and h2) trade places: `from`'s old
+// Tensors of one dtype in both sets (res2, the row statistics, LoRA's x A^T) trade places: `from`'s old
 // values are not read again (the work set is refilled by the next layer, a saved set by the next forward), and the
 // same buffers circulate. Nothing crosses between an fp32 tensor and a bf16 one: layer_forward's kernels write those
 // into the saved set in bf16 as they make them, and backward reads them there (attention_bwd_h, qk_norm_rope_bwd,
 // swiglu_*_h, LoRA's x) and writes gate's, up's, q's and k's dy over them.
 void Model::transfer(LayerActs& from, LayerActs& to) {
   static constexpr Tensor LayerActs::*kTensors[] = {
-      &LayerActs::h1,  &LayerActs::rstd1, &LayerActs::q,    &LayerActs::k,     &LayerActs::v,    &LayerActs::q_pre,
-      &LayerActs::k_pre, &LayerActs::rstd_q, &LayerActs::rstd_k, &LayerActs::att, &LayerActs::lse, &LayerActs::res2,
-      &LayerActs::h2,  &LayerActs::rstd2, &LayerActs::g,    &LayerActs::u};
+      &LayerActs::rstd1,  &LayerActs::q,      &LayerActs::k,   &LayerActs::v,   &LayerActs::q_pre,
+      &LayerActs::k_pre,  &LayerActs::rstd_q, &LayerActs::rstd_k, &LayerActs::att, &LayerActs::lse,
+      &LayerActs::res2,   &LayerActs::rstd2,  &LayerActs::g,   &LayerActs::u};
   for (Tensor LayerActs::*f : kTensors) {
     Tensor& src = from.*f;
     Tensor& dst = to.*f;
@@ -390,13 +390,15 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
     uint16_t* y16 = o.data16;
     if (y16 && (!x16 || !up)) throw std::logic_error("bf16 projection outputs need a bf16 input and lora_up");
     const bool bias_here = !lin.b.empty() && !up;
-    pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, y16, N, bias_here] {
-                        if (x16)
-                          be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in,
-                                           0.0f, y, y16, lin.out);
-                        else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
-                        if (bias_here) be_->add_bias(y, lin.b.f32(), N, lin.out);
-                      }});
+    if (y || y16) {
+      pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, y16, N, bias_here] {
+                          if (x16)
+                            be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in,
+                                             0.0f, y, y16, lin.out);
+                          else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
+                          if (bias_here) be_->add_bias(y, lin.b.f32(), N, lin.out);
+                        }});
+    }
     if (!lin.lora) continue;
     // Allocations happen here, on this thread, before the pieces run.
     ensure(s.xa, {N, r}, dev_);
@@ -424,6 +426,7 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
   be_->concurrently(pieces);
   ProfileRegion region("lora.fwd");
   for (const ProjIO& o : outs) {
+    if (!o.data && !o.data16) continue;
     Linear& lin = L.proj[o.proj];
     const float* bias = lin.b.empty() ? nullptr : lin.b.f32();
     if (up && (lin.lora || bias)) {
@@ -619,7 +622,7 @@ void Model::forward_core(const int32_t* ids, const int32_t* pos, int B, int Tq, 
   // Inference chains the norms (layer_forward's `chained`): layer 0's input norm here, each later one and the final
   // norm with the residual add before it.
   const bool chained = !train;
-  if (chained) normed(acts_.res[0].f32(), layers_[0].ln1, N, run_set(0).h1, run_set(0).rstd1);
+  if (chained) normed(acts_.res[0].f32(), layers_[0].ln1, N, acts_.h1, run_set(0).rstd1);
   for (int l = 0; l < c.layers; l++) {
     if (train && l < acts_.ckpt) acts_.dropout_at[l] = dropout_calls_;
     float* xin = acts_.res[train ? l : 0].f32();
@@ -641,6 +644,15 @@ void Model::added_normed(const float* x, const float* y, float* sum, const Tenso
   const bool half = out.dtype() == DType::BF16;
   be_->add_rmsnorm(x, y, w.f32(), N, cfg_.hidden, cfg_.eps, sum, half ? nullptr : out.f32(), half ? out.bf16() : nullptr,
                    rstd.f32(), ups);
+}
+
+void Model::renormed(int l, LayerActs& a, int N) {
+  if (acts_.normed_layer == l) return;
+  const Layer& L = layers_[l];
+  normed(acts_.res[l].f32(), L.ln1, N, acts_.h1, a.rstd1);
+  // add_rmsnorm made h2 in the forward from the sums it wrote to res2, as rmsnorm_fwd makes it from res2 here
+  normed(a.res2.f32(), L.ln2, N, acts_.h2, a.rstd2);
+  acts_.normed_layer = l;
 }
 
 void Model::swiglu(const LayerActs& a, int N) {
@@ -666,7 +678,7 @@ void Model::attention_inputs(int l, LayerActs& a, LayerActs* keep, int B, int Tq
   uint16_t* q16 = keep ? (c.qk_norm ? keep->q_pre : keep->q).bf16() : nullptr;
   uint16_t* k16 = keep ? (c.qk_norm ? keep->k_pre : keep->k).bf16() : nullptr;
   uint16_t* v16 = keep ? keep->v.bf16() : nullptr;
-  linears_fwd(L, a, group_in(a.h1), {{Q_PROJ, qdst, q16}, {K_PROJ, kdst, k16}, {V_PROJ, keep ? nullptr : a.v.f32(), v16}},
+  linears_fwd(L, a, group_in(acts_.h1), {{Q_PROJ, qdst, q16}, {K_PROJ, kdst, k16}, {V_PROJ, keep ? nullptr : a.v.f32(), v16}},
               N, train);
   // qk-norm (Qwen3) from q_pre/k_pre, then the rotation, in place without it; with bf16 sets from and into the saved
   // set (q in fp32 too: attention's input)
@@ -709,7 +721,7 @@ void Model::layer_decode(int l, LayerActs& a, const float* xin, float* xout, int
   const int64_t width = std::max(qd + 2 * kd, 2 * c.inter);
   float* stacked = scratch(sc_.stacked, N * width, dev_);  // q, k, v (then gate, up) side by side in each row
   LoraUps ups;
-  decode_linears(L, group_in(a.h1), {Q_PROJ, K_PROJ, V_PROJ}, L.qkv_w, stacked, N, ups);
+  decode_linears(L, group_in(acts_.h1), {Q_PROJ, K_PROJ, V_PROJ}, L.qkv_w, stacked, N, ups);
   Tensor &ck = cache.k[l], &cv = cache.v[l];
   const bool kv16 = ck.dtype() == DType::BF16;
   be_->qkv_to_cache(stacked, qd + 2 * kd, c.qk_norm ? L.q_norm.f32() : nullptr, c.qk_norm ? L.k_norm.f32() : nullptr,
@@ -720,14 +732,14 @@ void Model::layer_decode(int l, LayerActs& a, const float* xin, float* xout, int
   uint16_t* att16 = bf16_acts_ ? grow(sc_.x16, a.att.numel(), DType::BF16, dev_).bf16() : nullptr;
   cached_attention(l, a, B, Tq, at, att16);
   decode_linears(L, att16 ? GroupIn{nullptr, att16} : group_in(a.att), {O_PROJ}, L.proj[O_PROJ].w, tmp, N, ups);
-  added_normed(xin, tmp, a.res2.f32(), L.ln2, N, a.h2, a.rstd2, ups);  // res2 = xin + o(...), h2 = norm(res2)
-  decode_linears(L, group_in(a.h2), {GATE_PROJ, UP_PROJ}, L.gate_up_w, stacked, N, ups);
+  added_normed(xin, tmp, a.res2.f32(), L.ln2, N, acts_.h2, a.rstd2, ups);  // res2 = xin + o(...), h2 = norm(res2)
+  decode_linears(L, group_in(acts_.h2), {GATE_PROJ, UP_PROJ}, L.gate_up_w, stacked, N, ups);
   const bool half = acts_.act.dtype() == DType::BF16;
   be_->swiglu_fwd_stacked(stacked, N, c.inter, half ? nullptr : acts_.act.f32(), half ? acts_.act.bf16() : nullptr,
                           ups);
   decode_linears(L, group_in(acts_.act), {DOWN_PROJ}, L.proj[DOWN_PROJ].w, tmp, N, ups);
   // xout (may be xin: read above) = res2 + down(...), and the next layer's input norm (or the final one)
-  if (l + 1 < c.layers) added_normed(a.res2.f32(), tmp, xout, layers_[l + 1].ln1, N, a.h1, a.rstd1, ups);
+  if (l + 1 < c.layers) added_normed(a.res2.f32(), tmp, xout, layers_[l + 1].ln1, N, acts_.h1, a.rstd1, ups);
   else added_normed(a.res2.f32(), tmp, xout, norm_, N, acts_.hF, acts_.rstdF, ups);
 }
 
@@ -743,8 +755,8 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   float* tmp = acts_.tmp.f32();
   // Training with bf16 sets: the layer's saved set, into which the products, qk_norm_rope and attention write q, k, v
   // (and q_pre, k_pre), attention's output, g and u in bf16 as they make them.
-  LayerActs* keep = train && !acts_.work.h1.empty() ? &acts_.layer[acts_.set_of(l)] : nullptr;
-  if (!chained) normed(xin, L.ln1, N, a.h1, a.rstd1);
+  LayerActs* keep = train && acts_.runs_in_work() ? &acts_.layer[acts_.set_of(l)] : nullptr;
+  if (!chained) normed(xin, L.ln1, N, acts_.h1, a.rstd1);
   attention_inputs(l, a, keep, B, Tq, at, train);
   // Attention's output, o_proj's input: in bf16 straight from attention where activations are bf16 (into the saved set
   // in training, else a work buffer), fp32 in a.att otherwise.
@@ -761,21 +773,23 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
     be_->attention_fwd(d, a.q.f32(), a.k.f32(), a.v.f32(), key_valid, seg, a.att.f32(), a.lse.f32(), att16);
   }
   linears_fwd(L, a, att16 ? GroupIn{nullptr, att16} : group_in(a.att), {{O_PROJ, tmp}}, N, train);
-  added_normed(xin, tmp, a.res2.f32(), L.ln2, N, a.h2, a.rstd2);  // res2 = xin + o(...), h2 = norm(res2)
+  added_normed(xin, tmp, a.res2.f32(), L.ln2, N, acts_.h2, a.rstd2);  // res2 = xin + o(...), h2 = norm(res2)
+  acts_.normed_layer = train ? l : -1;
   if (keep) {  // gate and up write the saved set's g and u in bf16, which swiglu reads
-    linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, nullptr, keep->g.bf16()}, {UP_PROJ, nullptr, keep->u.bf16()}}, N,
+    linears_fwd(L, a, group_in(acts_.h2), {{GATE_PROJ, nullptr, keep->g.bf16()}, {UP_PROJ, nullptr, keep->u.bf16()}}, N,
                 train);
     be_->swiglu_fwd_h(keep->g.bf16(), keep->u.bf16(), (int64_t)N * c.inter, acts_.act.bf16());
   } else {
-    linears_fwd(L, a, group_in(a.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
+    linears_fwd(L, a, group_in(acts_.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
     swiglu(a, N);
   }
-  // down_proj still runs in a recomputation: its LoRA x A^T and dropout seed are what backward reads.
-  linears_fwd(L, a, group_in(acts_.act), {{DOWN_PROJ, tmp}}, N, train);
+  // A recomputation (no xout) needs down_proj's LoRA x A^T and dropout seed, which backward reads, but not its product
+  // (a third of the layer's forward): linears_fwd with no output runs only the LoRA part.
+  linears_fwd(L, a, group_in(acts_.act), {{DOWN_PROJ, xout ? tmp : nullptr}}, N, train);
   if (!xout) return;
   // xout may alias xin (inference): xin was read above
   if (!chained) be_->add_out(xout, a.res2.f32(), tmp, (int64_t)N * D);
-  else if (l + 1 < c.layers) added_normed(a.res2.f32(), tmp, xout, layers_[l + 1].ln1, N, a.h1, a.rstd1);
+  else if (l + 1 < c.layers) added_normed(a.res2.f32(), tmp, xout, layers_[l + 1].ln1, N, acts_.h1, a.rstd1);
   else added_normed(a.res2.f32(), tmp, xout, norm_, N, acts_.hF, acts_.rstdF);
 }
 
@@ -951,6 +965,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       dropout_calls_ = after;
     }
     LayerActs& a = backward_set(l);
+    renormed(l, a, N);
     // With bf16 sets, q, k, v (and q_pre, k_pre), attention's output, g and u are read from the layer's saved set as
     // they are, in bf16 (transfer); otherwise `a` is the saved set.
     LayerActs& saved = acts_.layer[acts_.set_of(l)];
@@ -968,10 +983,10 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       uint16_t* dg = saved.g.bf16();
       uint16_t* du = saved.u.bf16();
       be_->swiglu_bwd_h(dg, du, dact, (int64_t)N * F, dg, du);
-      linears_bwd(L, a, group_in(a.h2), {{GATE_PROJ, nullptr, dg}, {UP_PROJ, nullptr, du}}, N, dh, false);
+      linears_bwd(L, a, group_in(acts_.h2), {{GATE_PROJ, nullptr, dg}, {UP_PROJ, nullptr, du}}, N, dh, false);
     } else {
       be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, a.g.f32(), a.u.f32());
-      linears_bwd(L, a, group_in(a.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, dh, false);
+      linears_bwd(L, a, group_in(acts_.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, dh, false);
     }
     be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh, N, D, dres, true, gptr(L.g_ln2));
     // res2 = res[l] + o(attention(rope(q), rope(k), v))
@@ -1000,8 +1015,8 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     float* dqp = c.qk_norm ? dq_pre : dq;
     float* dkp = c.qk_norm ? dk_pre : dk;
     if (bf16_saved)
-      linears_bwd(L, a, group_in(a.h1), {{Q_PROJ, nullptr, dq16}, {K_PROJ, nullptr, dk16}, {V_PROJ, dv}}, N, dh, false);
-    else linears_bwd(L, a, group_in(a.h1), {{Q_PROJ, dqp}, {K_PROJ, dkp}, {V_PROJ, dv}}, N, dh, false);
+      linears_bwd(L, a, group_in(acts_.h1), {{Q_PROJ, nullptr, dq16}, {K_PROJ, nullptr, dk16}, {V_PROJ, dv}}, N, dh, false);
+    else linears_bwd(L, a, group_in(acts_.h1), {{Q_PROJ, dqp}, {K_PROJ, dkp}, {V_PROJ, dv}}, N, dh, false);
     // Below layer 0 only the embedding (full fine-tuning) wants the gradient: skip it in LoRA mode.
     if (l > 0 || !g_embed_.empty() || !L.g_ln1.empty())
       be_->rmsnorm_bwd(acts_.res[l].f32(), L.ln1.f32(), a.rstd1.f32(), dh, N, D, dres, true, gptr(L.g_ln1));

@@ -181,8 +181,9 @@ class Model {
     Tensor xa;               // x A^T [N, r]
     uint64_t drop_seed = 0;  // the dropout mask's seed (dropout on)
   };
+  // (The norms' outputs h1 and h2 are not here: Acts holds one of each for all layers.)
   struct LayerActs {
-    Tensor h1, rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u;
+    Tensor rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, rstd2, g, u;
     std::array<LinSave, NPROJ> lin;
   };
   // What the activations hold. kInfer: one layer's set and one residual, reused in place. kTrain: every layer's
@@ -200,14 +201,23 @@ class Model {
     // The activation set layer l writes (kTrain): the shared set 0 for a checkpointed layer, else its own.
     int set_of(int l) const { return l < ckpt ? 0 : l - ckpt + (ckpt > 0 ? 1 : 0); }
     Tensor hF, rstdF, tmp, rope;  // rope: cos/sin table [N, head_dim] of this batch's positions
+    // The input norms' outputs, q/k/v's input (h1) and gate/up's (h2) [N, hidden]: one buffer each for all layers,
+    // made again in backward from the layer's saved input and res2 and their row statistics (renormed: bitwise the
+    // forward's, by the same kernel). Two elementwise passes instead of keeping 2 x hidden per layer: an eighth of a
+    // Qwen2 layer's activations. bf16 with bf16_acts_ (GroupIn).
+    Tensor h1, h2;
+    // The layer whose norms h1 and h2 hold (training; -1: none), so backward skips the passes where the forward or a
+    // recomputation of that layer left them.
+    int normed_layer = -1;
     // swiglu(g, u), down_proj's input [N, inter]: one buffer for all layers, made again from g and u in backward
     // (an elementwise pass instead of keeping [N, inter] per layer: a quarter of a Qwen2 layer's activations). bf16
-    // with bf16_acts_, like h1 and h2 (GroupIn).
+    // with bf16_acts_, like h1 and h2.
     Tensor act;
     // Training with bf16 activations: the set every layer runs in (forward, recomputation and backward): the products
-    // write q, k, v, g and u and attention its output straight into the saved sets in bf16, so it holds only h1, h2
-    // (bf16), q (fp32, attention's input), res2 and the row statistics. Empty otherwise (layers run in their own sets).
+    // write q, k, v, g and u and attention its output straight into the saved sets in bf16, so it holds only q (fp32,
+    // attention's input), res2 and the row statistics. Empty otherwise (layers run in their own sets).
     LayerActs work;
+    bool runs_in_work() const { return !work.res2.empty(); }
   };
 
   // Backward and loss-head work buffers, kept across steps so a steady-state step does not allocate: fresh
@@ -261,11 +271,13 @@ class Model {
   // sum = x + y (the residual stream), then its RMSNorm as normed(), in one backend call.
   void added_normed(const float* x, const float* y, float* sum, const Tensor& w, int N, Tensor& out, Tensor& rstd,
                     const LoraUps& ups = {});
+  // Layer l's norms into acts_.h1 and acts_.h2 for its backward, unless they hold them (Acts::normed_layer).
+  void renormed(int l, LayerActs& a, int N);
   // swiglu(a.g, a.u) into acts_.act (fp32 or bf16, by its dtype).
   void swiglu(const LayerActs& a, int N);
   // Decoder layer l from xin into xout (xout may alias xin; nullptr: only refill `a`, as a recomputation does).
-  // chained (inference, one set): a.h1 already holds xin's norm, and the closing residual add also makes the next
-  // norm (the next layer's into a.h1, or the final one into hF): one launch each instead of two.
+  // chained (inference, one set): acts_.h1 already holds xin's norm, and the closing residual add also makes the next
+  // norm (the next layer's into acts_.h1, or the final one into hF): one launch each instead of two.
   void layer_forward(int l, LayerActs& a, const float* xin, float* xout, int B, int Tq, const int32_t* key_valid,
                      const int32_t* seg, const CacheAt& at, bool train, bool chained);
   // Attention's inputs for layer l (q in a.q; k and v, into the cache when there is one); keep: the saved set a training
@@ -279,7 +291,8 @@ class Model {
   void decode_step(KVCache& cache, const int32_t* ids, const int32_t* pos, int off, float* logits, int32_t* argmax);
   // A projection of the layer and its output (forward) or output gradient (backward), fp32 in `data`, or in bf16 in
   // `data16` (`data` then null): a training layer's outputs kept only in bf16 (linears_fwd, with bf16 sets), a dy its
-  // maker wrote in bf16 (linears_bwd_bf16).
+  // maker wrote in bf16 (linears_bwd_bf16). Neither, in linears_fwd: no product, only the LoRA x A^T backward reads (a
+  // recomputation's down_proj).
   struct ProjIO {
     Proj proj;
     float* data;

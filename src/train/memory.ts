@@ -14,12 +14,12 @@ const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
 
 /**
  * Saved activations per token, in floats' worth of bytes. Per layer the engine keeps (native/engine/model.h
- * LayerActs) its input (the residual), the "large" tensors h1, h2 (2 x hidden), q, att (2 x q width), k, v (2 x kv
- * width), g, u (2 x intermediate) and with qk-norm q and k before it, plus res2 (hidden) and LoRA's x A^T (r per
- * adapted projection). bf16 mode on a GPU saves the large tensors in bf16 (half), written there by the kernels that
- * make them, and runs every layer in one set holding h1 and h2 (bf16), q (fp32), res2 and LoRA's x A^T. swiglu(g, u) is
- * one buffer for all layers, made again in backward. For the common shapes (q width = hidden,
- * intermediate ~ 3-5 x hidden) that is about 1 + 2 + 2 + 1 + 2 x 4 + 1 = 15 x hidden per layer in fp32.
+ * LayerActs) its input (the residual), the "large" tensors q, att (2 x q width), k, v (2 x kv width), g, u (2 x
+ * intermediate) and with qk-norm q and k before it, plus res2 (hidden), LoRA's x A^T (r per adapted projection) and
+ * the rows' statistics. bf16 mode on a GPU saves the large tensors in bf16 (half), written there by the kernels that
+ * make them, and runs every layer in one set holding q (fp32), res2, LoRA's x A^T and the statistics. The norms'
+ * outputs h1 and h2 and swiglu(g, u) are one buffer each for all layers (bf16 in bf16 mode), made again in backward. For the common shapes (q width =
+ * hidden, intermediate ~ 3-5 x hidden) that is about 1 + 2 + 1 + 2 x 4 + 1 = 13 x hidden per layer in fp32.
  * With gradient checkpointing of the bottom k layers the engine keeps every layer's input (the residual), ONE
  * set shared by the k checkpointed layers (backward refills it by recomputing them) and a set of its own for each
  * layer above: layers x hidden + (layers - k + 1) x one layer's rest (k = layers: today's full checkpointing;
@@ -38,16 +38,17 @@ export function activationFloatsPerToken(
 ): number {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
-  const large = 2 * c.hiddenSize + 2 * q + 2 * kv + 2 * c.intermediateSize + (c.qkNorm ? q + kv : 0);
-  // res2 and x A^T stay fp32; with dropout LoRA keeps only the mask's seed (the mask and the dropped input are drawn
-  // again in backward, in buffers counted once: see dropoutBuffers).
-  const fp32Rest = c.hiddenSize + loraRank * loraProjections;
+  const large = 2 * q + 2 * kv + 2 * c.intermediateSize + (c.qkNorm ? q + kv : 0);
+  // res2, x A^T and the row statistics (the norms' rstd, attention's log-sum-exp per head, qk-norm's rstd per head)
+  // stay fp32; with dropout LoRA keeps only the mask's seed (the mask and the dropped input are drawn again in
+  // backward, in buffers counted once: see dropoutBuffers).
+  const stats = 2 + c.numHeads + (c.qkNorm ? c.numHeads + c.numKvHeads : 0);
+  const fp32Rest = c.hiddenSize + loraRank * loraProjections + stats;
   const saved = (more.bf16Activations ? large / 2 : large) + fp32Rest;
-  // swiglu(g, u), and with bf16 activations the set every layer runs in: h1 and h2 (bf16, like swiglu's output there),
-  // q in fp32, res2 and x A^T
-  const shared = more.bf16Activations
-    ? c.intermediateSize / 2 + c.hiddenSize + q + fp32Rest
-    : c.intermediateSize;
+  // h1, h2 and swiglu(g, u) (bf16 with bf16 activations), and then the set every layer runs in: q in fp32, res2 and
+  // x A^T
+  const inputs = 2 * c.hiddenSize + c.intermediateSize;
+  const shared = more.bf16Activations ? inputs / 2 + q + fp32Rest : inputs;
   return c.numLayers * c.hiddenSize + activationSets(c, more.gradientCheckpointing) * saved + shared;
 }
 

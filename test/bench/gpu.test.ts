@@ -8,6 +8,7 @@ import { join } from "node:path";
 import {
   decodeBytes,
   fitCheckpointing,
+  refitCheckpointing,
   memoryGoalGiB,
   runGpuBench,
   type GpuBenchResult,
@@ -253,19 +254,40 @@ describe("bench:gpu --smoke on the CPU", () => {
     const c = { ...tiny!, anchors: [{ ckpt: true, tokensPerS: 1, peakGiB: halfway }] };
     const k = fitCheckpointing(c, "cpu", "f32", 0.05);
     assert.ok(typeof k === "number" && k > 1 && k < layers, `k ${k} of ${layers}`);
-    const r = runGpuBench({
+    const smokeRun = {
       device: "cpu",
       smoke: true,
-      cases: [c],
       generate: null,
       profile: false,
       ckpt: "fit",
       log: quiet,
-    });
-    const [v] = r.training[0]!.variants;
+    } as const;
+    const r = runGpuBench({ ...smokeRun, cases: [c] });
+    const [v, more] = r.training[0]!.variants;
     assert.equal(v!.checkpointing, "fit");
     assert.equal(v!.gradientCheckpointing, k);
     assert.equal(v!.status, "ok");
+    assert.equal(more, undefined, "the measured peak leaves no room for fewer layers");
     assert.ok(r.summary.some((l) => l.startsWith("smoke-tiny f32 ckpt fit")));
+
+    // A goal one layer's step above the measured peak (within the refit's margin): fit still picks k from the
+    // estimate, then the refit runs k - 1 layers, and its peak is the one predicted (the estimate's step per layer is
+    // the engine's).
+    const measured = v!.ours!.peakBytes!;
+    const step = estimate(k - 1) - estimate(k);
+    const roomyGiB = (measured + step + 1) / 0.97 / 2 ** 30;
+    const roomy = { ...tiny!, anchors: [{ ckpt: true, tokensPerS: 1, peakGiB: roomyGiB }] };
+    assert.equal(fitCheckpointing(roomy, "cpu", "f32", 0.05), k);
+    assert.equal(refitCheckpointing(roomy, "cpu", "f32", 0.05, k, measured), k - 1);
+    assert.equal(refitCheckpointing(roomy, "cpu", "f32", 0.05, k, measured + 2), null, "1 byte short");
+    const r2 = runGpuBench({ ...smokeRun, cases: [roomy] });
+    const [fit2, refit] = r2.training[0]!.variants;
+    assert.equal(fit2!.gradientCheckpointing, k);
+    assert.equal(fit2!.ours!.peakBytes, measured);
+    assert.equal(refit!.checkpointing, "refit");
+    assert.equal(refit!.gradientCheckpointing, k - 1);
+    assert.equal(refit!.status, "ok");
+    assert.equal(refit!.ours!.peakBytes, measured + step);
+    assert.ok(r2.summary.some((l) => l.startsWith("smoke-tiny f32 ckpt refit: peak memory")));
   });
 });

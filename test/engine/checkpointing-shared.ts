@@ -63,9 +63,9 @@ export function loraModelWithRandomB(dir: string, threads: number, gradientCheck
 
 /**
  * One layer's saved activations (native/engine/model.h LayerActs) in floats per token, for a qk-norm model with
- * LoRA on all 7 projections: h1, rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, h2, rstd2, g, u,
- * and per LoRA module x A^T (swiglu(g, u) is one buffer for all layers). LoRA dropout adds nothing per layer: only
- * the mask's seed is kept.
+ * LoRA on all 7 projections: rstd1, q, k, v, q_pre, k_pre, rstd_q, rstd_k, att, lse, res2, rstd2, g, u, and per
+ * LoRA module x A^T (the norms' outputs h1, h2 and swiglu(g, u) are one buffer each for all layers). LoRA dropout
+ * adds nothing per layer: only the mask's seed is kept.
  */
 export function layerSetFloats(c: typeof PEAK_MODEL, loraRank: number): number {
   const D = c.hidden_size;
@@ -74,7 +74,7 @@ export function layerSetFloats(c: typeof PEAK_MODEL, loraRank: number): number {
   const KV = c.num_key_value_heads;
   const q = H * c.head_dim;
   const kv = KV * c.head_dim;
-  return D + 1 + q + 2 * kv + (q + kv + H + KV) + q + H + 2 * D + 1 + 2 * F + 7 * loraRank;
+  return 1 + q + 2 * kv + (q + kv + H + KV) + q + H + D + 1 + 2 * F + 7 * loraRank;
 }
 
 /** The training memory estimate for PEAK_MODEL with PEAK_LORA on all 7 projections, N tokens, k checkpointed layers. */

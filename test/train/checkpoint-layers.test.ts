@@ -32,10 +32,11 @@ const config = parseModelConfig({
   rms_norm_eps: 1e-6,
   tie_word_embeddings: true,
 });
-// One layer's set: 4 x 64 + 2 x 64 + 2 x 32 + 2 x 128 = 704 floats per token, 64 of them the kept residual; and one
-// swiglu(g, u) buffer (128) shared by all layers.
-const SET = 704;
-const SHARED = 128;
+// One layer's set: its input and res2 (2 x 64), q and att (2 x 64), k and v (2 x 32), g and u (2 x 128) and the rows'
+// statistics (2 norms' rstd, 4 heads' log-sum-exp) = 582 floats per token, 64 of them the kept residual (the input);
+// and one h1, h2 (2 x 64) and swiglu(g, u) (128) shared by all layers.
+const SET = 582;
+const SHARED = 256;
 const N = 512;
 const INPUT: MemoryInput = { config, tokensPerMicroBatch: N, finetuning: "full" };
 /** Bytes one more recomputed layer saves: one set less its residual, for N tokens. */

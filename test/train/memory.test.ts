@@ -28,15 +28,16 @@ test("parameter count and activations per token follow the layer shapes", () => 
   // gate/up 128x64 each, down 64x128, two norms 2x64.
   const perLayer = 4096 + 64 + 2048 + 32 + 2048 + 32 + 4096 + 3 * 8192 + 128;
   assert.equal(parameterCount(config), 64000 + 64 + 2 * perLayer);
-  // 4 x 64 + 2 x 64 + 2 x 32 + 2 x 128 = 704 per layer, plus r x 7 for the LoRA x A^T of 7 projections, plus one
-  // swiglu(g, u) of 128 for all layers.
-  assert.equal(activationFloatsPerToken(config), 2 * 704 + 128);
-  assert.equal(activationFloatsPerToken(config, 8, 7), 2 * (704 + 56) + 128);
-  // bf16 mode on a GPU: the large tensors (576 of a set's 640) in bf16, plus the set the layers run in (h1 and h2 in
-  // bf16: 64, q in fp32: 64, res2: 64) and swiglu's output in bf16 (64).
+  // Per layer its input and res2 (2 x 64), q and att (2 x 64), k and v (2 x 32), g and u (2 x 128) = 576, the rows'
+  // statistics (two norms' rstd, a log-sum-exp per head: 6), plus r x 7 for the LoRA x A^T of 7 projections; for all
+  // layers one h1 and one h2 (2 x 64) and one swiglu(g, u) (128).
+  assert.equal(activationFloatsPerToken(config), 2 * 582 + 256);
+  assert.equal(activationFloatsPerToken(config, 8, 7), 2 * (582 + 56) + 256);
+  // bf16 mode on a GPU: the large tensors (448 of a set's 518) in bf16, plus h1, h2 and swiglu's output in bf16 (128)
+  // and the set the layers run in (q in fp32: 64, res2: 64, statistics: 6).
   assert.equal(
     activationFloatsPerToken(config, 0, 0, { bf16Activations: true }),
-    2 * (64 + 288 + 64) + 64 + 64 + 64 + 64,
+    2 * (64 + 224 + 64 + 6) + 128 + 64 + 64 + 6,
   );
 });
 
@@ -52,7 +53,7 @@ test("LoRA and full fine-tuning estimates add weights, trainable state, activati
   assert.equal(lora.weights, params * 4);
   // q: 8 x (64 + 64), v: 8 x (32 + 64), per layer; x4 copies (w, g, m, v) x 4 bytes
   assert.equal(lora.trainable, 2 * (8 * 128 + 8 * 96) * 4 * 4);
-  assert.equal(lora.activations, 400 * (2 * (704 + 16) + 128) * 4);
+  assert.equal(lora.activations, 400 * (2 * (582 + 16) + 256) * 4);
   // the loss chunk's logits, and per token 5 x hidden + intermediate + 2 x q + 2 x kv + heads of backward's buffers
   assert.equal(lora.workBuffers, 50 * 1000 * 4 + 400 * (5 * 64 + 128 + 2 * 64 + 2 * 32 + 4) * 4);
   assert.equal(lora.total, lora.weights + lora.trainable + lora.activations + lora.workBuffers);
@@ -78,7 +79,7 @@ test("LoRA and full fine-tuning estimates add weights, trainable state, activati
     lossChunkTokens: 50,
   });
   assert.equal(full.trainable, params * 3 * 4); // grads, m, v on top of the weights
-  assert.equal(full.activations, 400 * (2 * 704 + 128) * 4);
+  assert.equal(full.activations, 400 * (2 * 582 + 256) * 4);
 });
 
 test("an estimate over the machine's memory is an error with the numbers and what to change", () => {
