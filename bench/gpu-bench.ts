@@ -344,10 +344,11 @@ function memoryInput(
 }
 
 /**
- * After the fit variant ran with k checkpointed layers and measured `peakBytes`: the fewest layers (below k) whose
- * peak, predicted as the measured one plus what the estimate adds for them, fits under REFIT_MARGIN of the memory
- * goal; null when none does (fit's margin was not too wide). The estimate's step per layer is exactly the engine's
- * (the checkpointing tests), so what the estimate leaves out (workspaces, the pool's slack) is in both peaks alike.
+ * After the fit variant ran with k checkpointed layers and measured `peakBytes`: the fewest layers whose peak,
+ * predicted as the measured one plus what the estimate adds or takes for them, fits under REFIT_MARGIN of the memory
+ * goal. Fewer than k where fit's margin was wider than needed, more where the measured peak is over the goal; null
+ * when that is k again, or when no number of layers fits. The estimate's step per layer is exactly the engine's (the
+ * checkpointing tests), so what the estimate leaves out (workspaces, the pool's slack) is in both peaks alike.
  */
 export function refitCheckpointing(
   c: TrainCase,
@@ -362,8 +363,8 @@ export function refitCheckpointing(
   const input = memoryInput(c, device, weights, dropout);
   const at = (layers: number) => estimateTrainingMemory({ ...input, gradientCheckpointing: layers }).total;
   // The first fit is the fewest (the peak only falls as layers grow; 1 layer is the plain layout, as 0)
-  for (let layers = 0; layers < k; layers++) {
-    if (peakBytes + at(layers) - at(k) <= goal * REFIT_MARGIN * GIB) return layers;
+  for (let layers = 0; layers <= c.config.numLayers; layers++) {
+    if (peakBytes + at(layers) - at(k) <= goal * REFIT_MARGIN * GIB) return layers === k ? null : layers;
   }
   return null;
 }
@@ -487,7 +488,8 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
         return;
       }
       const v = runVariant(mode, fit, i);
-      // The estimate's margin was for what it leaves out; the measured peak has all of it: as few layers as that allows.
+      // The estimate's margin was for what it leaves out; the measured peak has all of it: as few layers as that allows
+      // (or as many as the goal needs, where the margin was too narrow).
       const peak = v.status === "ok" ? v.ours?.peakBytes : undefined;
       if (peak === undefined) return;
       const refit = refitCheckpointing(c, dev, weights, dropout, fit, peak);

@@ -778,13 +778,15 @@ void Model::layer_forward(int l, LayerActs& a, const float* xin, float* xout, in
   if (keep) {  // gate and up write the saved set's g and u in bf16, which swiglu reads
     linears_fwd(L, a, group_in(acts_.h2), {{GATE_PROJ, nullptr, keep->g.bf16()}, {UP_PROJ, nullptr, keep->u.bf16()}}, N,
                 train);
-    be_->swiglu_fwd_h(keep->g.bf16(), keep->u.bf16(), (int64_t)N * c.inter, acts_.act.bf16());
   } else {
     linears_fwd(L, a, group_in(acts_.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, train);
-    swiglu(a, N);
   }
   // A recomputation (no xout) needs down_proj's LoRA x A^T and dropout seed, which backward reads, but not its product
-  // (a third of the layer's forward): linears_fwd with no output runs only the LoRA part.
+  // (a third of the layer's forward): linears_fwd with no output runs only the LoRA part, and without LoRA on down_proj
+  // not even its input is made.
+  if (!xout && !L.proj[DOWN_PROJ].lora) return;
+  if (keep) be_->swiglu_fwd_h(keep->g.bf16(), keep->u.bf16(), (int64_t)N * c.inter, acts_.act.bf16());
+  else swiglu(a, N);
   linears_fwd(L, a, group_in(acts_.act), {{DOWN_PROJ, xout ? tmp : nullptr}}, N, train);
   if (!xout) return;
   // xout may alias xin (inference): xin was read above

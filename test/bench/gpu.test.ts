@@ -280,6 +280,9 @@ describe("bench:gpu --smoke on the CPU", () => {
     assert.equal(fitCheckpointing(roomy, "cpu", "f32", 0.05), k);
     assert.equal(refitCheckpointing(roomy, "cpu", "f32", 0.05, k, measured), k - 1);
     assert.equal(refitCheckpointing(roomy, "cpu", "f32", 0.05, k, measured + 2), null, "1 byte short");
+    // A measured peak a step over that goal asks for one layer more, one far over it for none that fits.
+    assert.equal(refitCheckpointing(roomy, "cpu", "f32", 0.05, k, measured + 2 * step), k + 1);
+    assert.equal(refitCheckpointing(roomy, "cpu", "f32", 0.05, k, measured + 9 * step), null);
     const r2 = runGpuBench({ ...smokeRun, cases: [roomy] });
     const [fit2, refit] = r2.training[0]!.variants;
     assert.equal(fit2!.gradientCheckpointing, k);

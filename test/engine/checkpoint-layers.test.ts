@@ -199,8 +199,21 @@ test("a recomputed layer runs every base product but down_proj's, whose output n
         Math.abs(row.gflop - (2 * N * perLayer * (k - 1)) / 1e9) < 1e-12,
         `k ${k}: ${row.gflop} GFLOP`,
       );
+      // down_proj's LoRA x A^T still needs its input, swiglu(g, u)
+      const recomputed = (kernel: string) =>
+        report.rows.find((r) => r.region === "layers.recompute" && r.kernel === kernel)?.calls ?? 0;
+      assert.equal(recomputed("swiglu_fwd"), k - 1);
       m.dispose();
     }
+    // Without LoRA on down_proj (PEFT's default q and v) a recomputation does not make swiglu(g, u) either.
+    const m = EngineModel.load(LORA_DIR, { threads: THREADS, gradientCheckpointing: LAYERS });
+    m.setLora({ r: 2, alpha: 4, targets: ["q_proj", "v_proj"], seed: 3 });
+    takeProfile();
+    m.forwardBackward(batch);
+    const report = takeProfile().find((r) => r.call === "forward_backward")!;
+    const kernels = report.rows.filter((r) => r.region === "layers.recompute").map((r) => r.kernel);
+    assert.ok(kernels.includes("matmul") && !kernels.includes("swiglu_fwd"), kernels.join(", "));
+    m.dispose();
   } finally {
     setProfiling(false);
   }
