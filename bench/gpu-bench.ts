@@ -307,7 +307,7 @@ export function memoryGoalGiB(c: TrainCase): number | null {
 
 /**
  * The fewest checkpointed layers whose estimated peak (src/train/memory.ts) fits under FIT_MARGIN of the case's
- * memory goal, or why there is no such variant.
+ * memory goal (0: the plain layout, the off variant's; all: the on variant's), or why there is none.
  */
 export function fitCheckpointing(
   c: TrainCase,
@@ -320,10 +320,18 @@ export function fitCheckpointing(
   const budget = goal * FIT_MARGIN * GIB;
   const k = checkpointLayersToFit(memoryInput(c, device, weights, dropout), budget);
   if (k === null) return `even every layer checkpointed is estimated above ${gib(budget)} GiB`;
-  if (k === 0) return `fits in ${gib(budget)} GiB without checkpointing (the off variant)`;
-  if (k === c.config.numLayers)
-    return `needs every layer checkpointed to fit ${gib(budget)} GiB (the on variant)`;
   return k;
+}
+
+/** The number of checkpointed layers a variant ran with. */
+function layersOf(v: TrainVariant, c: TrainCase): number {
+  const k = v.gradientCheckpointing;
+  return k === true ? c.config.numLayers : k === false ? 0 : k;
+}
+
+/** The off or on variant where `layers` is their layout (0 or every layer), else null. */
+function modeOfLayers(layers: number, c: TrainCase): "off" | "on" | null {
+  return layers === 0 ? "off" : layers === c.config.numLayers ? "on" : null;
 }
 
 /** The training memory estimate's input for our run of a case. */
@@ -477,6 +485,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       if (first && i === 0 && (o.profile ?? true) && v.status === "ok") profile = profileStep(c, layers);
       return v;
     };
+    let fitLayers: number | null = null;
     modes.forEach((mode, i) => {
       if (mode !== "fit") {
         runVariant(mode, mode === "on", i);
@@ -487,19 +496,24 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
         skip(variant(mode, false), fit);
         return;
       }
-      const v = runVariant(mode, fit, i);
-      // The estimate's margin was for what it leaves out; the measured peak has all of it: as few layers as that allows
-      // (or as many as the goal needs, where the margin was too narrow).
-      const peak = v.status === "ok" ? v.ours?.peakBytes : undefined;
-      if (peak === undefined) return;
-      const refit = refitCheckpointing(c, dev, weights, dropout, fit, peak);
-      if (refit === null) return;
-      if (refit === 0 && modes.includes("off")) {
-        skip(variant("refit", 0), "the measured peak leaves room for no checkpointing (the off variant)");
-        return;
-      }
-      runVariant("refit", refit, i + 1);
+      fitLayers = fit;
+      const same = modeOfLayers(fit, c);
+      if (same && modes.includes(same)) skip(variant(mode, fit), `its layout is the ${same} variant's`);
+      else runVariant(mode, fit, i);
     });
+    // The estimate's margin was for what it leaves out; the peak measured in fit's layout has all of it: as few layers
+    // as that allows (or as many as the goal needs, where the margin was too narrow).
+    const measured = res.variants.find(
+      (v) => v.status === "ok" && fitLayers !== null && layersOf(v, c) === fitLayers,
+    );
+    const peak = measured?.ours?.peakBytes;
+    if (fitLayers !== null && peak !== undefined) {
+      const refit = refitCheckpointing(c, dev, weights, dropout, fitLayers, peak);
+      const same = refit === null ? null : modeOfLayers(refit, c);
+      if (refit !== null && same && modes.includes(same))
+        skip(variant("refit", refit), `the measured peak points to the ${same} variant's layout`);
+      else if (refit !== null) runVariant("refit", refit, modes.length);
+    }
     for (const ckpt of c.peerCkpts) {
       res.peers.push(
         peer(

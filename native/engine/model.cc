@@ -846,6 +846,41 @@ void Model::forward_logits(const Batch& b, float* logits) {
   out.finish();
 }
 
+float* Model::Carver::take(int64_t n) {
+  float* p = base ? base + used : nullptr;
+  used += (n + 63) / 64 * 64;
+  return p;
+}
+
+Model::HeadBuffers Model::carve_head(Carver& k, int chunk, int N, bool backward) const {
+  const int64_t D = cfg_.hidden;
+  HeadBuffers h;
+  h.logits = k.take(chunk * (int64_t)cfg_.vocab);
+  h.hc = k.take(chunk * D);
+  if (backward) {
+    h.dhc = k.take(chunk * D);
+    h.dhF = k.take(N * D);
+  }
+  return h;
+}
+
+Model::AttnGrads Model::carve_attn_grads(Carver& k, int N) const {
+  const ModelConfig& c = cfg_;
+  const int64_t qd = (int64_t)c.heads * c.head_dim, kd = (int64_t)c.kv_heads * c.head_dim;
+  AttnGrads g;
+  g.datt = k.take(N * qd);
+  g.dq = k.take(N * qd);
+  g.dk = k.take(N * kd);
+  g.dv = k.take(N * kd);
+  // (bf16 activations: the norms' gradients go over the saved bf16 q_pre, k_pre instead)
+  if (c.qk_norm && !bf16_acts_) {
+    g.dq_pre = k.take(N * qd);
+    g.dk_pre = k.take(N * kd);
+  }
+  g.per_head = k.take((int64_t)N * c.heads);
+  return g;
+}
+
 // Each chunk streams the whole head matrix through both head GEMMs (packing it, transposed, for the logits), so
 // chunks of a large vocabulary are made long: at least 256 rows (a 152K-vocabulary LoRA step: 128-row chunks ran
 // the head at 141 GFLOP/s, 256-row ones 9% faster in all; 27-row chunks once ran at half speed), more when the
@@ -885,8 +920,11 @@ LossResult Model::eval_loss(const Batch& b) {
   const int n_rows = (int)rows.size();
   const DeviceInts rows_d(dev_, rows.data(), rows.size()), targets_d(dev_, targets.data(), targets.size());
   const int chunk = loss_chunk_rows(n_rows);
-  float* hc = scratch(sc_.hc, (int64_t)chunk * D, dev_);
-  float* logits = scratch(sc_.logits, (int64_t)chunk * V, dev_);
+  Carver size;
+  carve_head(size, chunk, b.rows * b.T, false);
+  Carver k{scratch(sc_.phases, size.used, dev_)};
+  const HeadBuffers h = carve_head(k, chunk, b.rows * b.T, false);
+  float *hc = h.hc, *logits = h.logits;
   for (int s = 0; s < n_rows; s += chunk) {
     const int n = std::min(chunk, n_rows - s);
     be_->embedding_fwd(acts_.hF.f32(), rows_d.get() + s, n, D, hc);
@@ -900,7 +938,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   ProfileCall call("forward_backward");
   const ModelConfig& c = cfg_;
   const int N = b.rows * b.T, D = c.hidden, V = c.vocab, hd = c.head_dim;
-  const int qd = c.heads * hd, kd = c.kv_heads * hd, F = c.inter;
+  const int F = c.inter;
   std::vector<int32_t> rows, targets;
   collect_targets(b, rows, targets);
   LossResult res;
@@ -914,15 +952,20 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   forward_core(in.ids.get(), in.pos.get(), b.rows, b.T, in.mask.get(), in.seg.get(), {}, true);
 
   // Loss head in chunks of rows so [tokens, vocab] logits never exist at once.
+  const int n_rows = (int)rows.size();
+  const int chunk = loss_chunk_rows(n_rows);
+  // The head's buffers, MLP backward's dact and attention backward's gradients take turns in Scratch::phases.
+  Carver head_size, attn_size, dact_size;
+  carve_head(head_size, chunk, N, true);
+  carve_attn_grads(attn_size, N);
+  dact_size.take((int64_t)N * F);
+  float* phases = scratch(sc_.phases, std::max({head_size.used, attn_size.used, dact_size.used}), dev_);
   float* dres = scratch(sc_.dres, (int64_t)N * D, dev_);
   {
     ProfileRegion region("head");
-    const int n_rows = (int)rows.size();
-    const int chunk = loss_chunk_rows(n_rows);
-    float* hc = scratch(sc_.hc, (int64_t)chunk * D, dev_);
-    float* dhc = scratch(sc_.dhc, (int64_t)chunk * D, dev_);
-    float* logits = scratch(sc_.logits, (int64_t)chunk * V, dev_);
-    float* dhF = scratch(sc_.dhF, (int64_t)N * D, dev_);
+    Carver k{phases};
+    const HeadBuffers h = carve_head(k, chunk, N, true);
+    float *hc = h.hc, *dhc = h.dhc, *logits = h.logits, *dhF = h.dhF;
     be_->zero(dhF, (int64_t)N * D);  // rows without a target get no gradient
     Tensor& gh = head_grad();
     for (int s = 0; s < n_rows; s += chunk) {
@@ -939,15 +982,13 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   }
 
   float* dh = scratch(sc_.dh, (int64_t)N * D, dev_);
-  float* dact = scratch(sc_.dact, (int64_t)N * F, dev_);
-  float* datt = scratch(sc_.datt, (int64_t)N * qd, dev_);
-  float* dq = scratch(sc_.dq, (int64_t)N * qd, dev_);
-  float* dk = scratch(sc_.dk, (int64_t)N * kd, dev_);
-  float* dv = scratch(sc_.dv, (int64_t)N * kd, dev_);
-  float* attn_scratch = scratch(sc_.attn, (int64_t)N * c.heads, dev_);
-  // (bf16 activations: the norms' gradients go over the saved bf16 q_pre, k_pre instead)
-  float* dq_pre = c.qk_norm && !bf16_acts_ ? scratch(sc_.dq_pre, (int64_t)N * qd, dev_) : nullptr;
-  float* dk_pre = c.qk_norm && !bf16_acts_ ? scratch(sc_.dk_pre, (int64_t)N * kd, dev_) : nullptr;
+  // dact is dead once swiglu's backward has read it, before o_proj's backward makes datt (and alive again only in the
+  // next layer's down_proj backward, after q/k/v's backward read the last of the attention gradients).
+  float* dact = phases;
+  Carver k{phases};
+  const AttnGrads ag = carve_attn_grads(k, N);
+  float *datt = ag.datt, *dq = ag.dq, *dk = ag.dk, *dv = ag.dv, *dq_pre = ag.dq_pre, *dk_pre = ag.dk_pre;
+  float* attn_scratch = ag.per_head;
   auto gptr = [](Tensor& t) { return t.empty() ? nullptr : t.f32(); };
   ProfileRegion region("layers.bwd");
   for (int l = c.layers - 1; l >= 0; l--) {

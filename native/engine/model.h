@@ -223,7 +223,10 @@ class Model {
   // Backward and loss-head work buffers, kept across steps so a steady-state step does not allocate: fresh
   // engine memory is zero-filled, which cost as much as a kernel on the ~80 MB logits chunk. Grow-only, flat.
   struct Scratch {
-    Tensor hc, dhc, logits, dhF, dres, dh, dact, datt, dq, dk, dv, dq_pre, dk_pre, attn, drop;
+    // The work buffers of three phases that are never live at once, carved from one allocation sized for the largest
+    // (HeadBuffers, dact, AttnGrads): a third of a step's work buffers at the bench shapes.
+    Tensor phases;
+    Tensor dres, dh, drop;
     std::array<Tensor, NPROJ> dxa;  // LoRA dy B per projection: the projections of a group run side by side
     // LoRA dropout's dropped input per projection ([N, in]), drawn in forward, and again with its mask in backward
     // (the CPU only: fused_lora_ backends draw masks inside their LoRA kernels).
@@ -235,6 +238,25 @@ class Model {
     Tensor stacked, decode_xa;
   };
 
+  // The loss head's buffers (Scratch::phases): a chunk's logits and rows of the final norm's output, and in backward
+  // their gradient and the final norm's output gradient for all N rows.
+  struct HeadBuffers {
+    float *logits = nullptr, *hc = nullptr, *dhc = nullptr, *dhF = nullptr;
+  };
+  // Attention backward's (Scratch::phases): the gradients of its output, q, k, v (and q, k before an fp32 qk-norm), and
+  // a float per row and head. They live from o_proj's backward to q/k/v's, when the MLP's dact is dead.
+  struct AttnGrads {
+    float *datt = nullptr, *dq = nullptr, *dk = nullptr, *dv = nullptr, *dq_pre = nullptr, *dk_pre = nullptr;
+    float* per_head = nullptr;
+  };
+  // Consecutive pieces of one flat buffer, each on a 256-byte boundary; with no base it only counts (sizing).
+  struct Carver {
+    float* base = nullptr;
+    int64_t used = 0;
+    float* take(int64_t n);
+  };
+  HeadBuffers carve_head(Carver& k, int chunk, int N, bool backward) const;
+  AttnGrads carve_attn_grads(Carver& k, int N) const;
   Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }
   // Allocates a group's stacked weights and points its projections' w at their rows.
   Tensor stacked(Layer& L, std::initializer_list<Proj> group);

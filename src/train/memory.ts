@@ -53,20 +53,25 @@ export function activationFloatsPerToken(
 }
 
 /**
- * The engine's work buffers per token (native/engine/model.cc Scratch and Acts): the final norm's output and the
- * residual products (2 x hidden), backward's gradients of the residual, the final norm and a layer's input (3 x
- * hidden), of swiglu's output (intermediate; g and u take their own gradients in place), of attention's output and q
- * (2 x q width), of k and v (2 x kv width), of q and k before qk-norm, and a float per head. With bf16 activations
- * the gradients of q and k before qk-norm go over their saved bf16 copies, and a projection's dy rounded to bf16 takes
- * half a float per output column (the widest projection's). A GPU adds attention's score chunks (at most 64 MiB each)
- * and cuBLAS's workspace, which the margin callers leave covers.
+ * The engine's work buffers (native/engine/model.cc Scratch and Acts) in floats, for N tokens and a loss chunk of
+ * `chunk` rows. Three phases never live at once share one allocation sized for the largest (Scratch::phases): the loss
+ * head (a chunk's logits, its rows of the final norm's output and their gradient, and the final norm's output
+ * gradient for every row), the MLP's backward (swiglu's output gradient: intermediate per token; g and u take their own
+ * gradients in place) and attention's backward (the gradients of its output and q: 2 x q width, of k and v: 2 x kv
+ * width, of q and k before an fp32 qk-norm, and a float per head). Beside them: the final norm's output and the
+ * residual products (2 x hidden), the residual's and a layer's input's gradients (2 x hidden), and with bf16
+ * activations a projection's dy rounded to bf16 (half a float per output column of the widest projection). A GPU adds
+ * attention's score chunks (at most 64 MiB each) and cuBLAS's workspace, which the margin callers leave covers.
  */
-function backwardFloatsPerToken(c: ModelConfig, bf16Activations: boolean): number {
+function workBufferFloats(c: ModelConfig, N: number, chunk: number, bf16Activations: boolean): number {
   const q = c.numHeads * c.headDim;
   const kv = c.numKvHeads * c.headDim;
   const preNorm = c.qkNorm && !bf16Activations ? q + kv : 0;
+  const head = chunk * (c.vocabSize + 2 * c.hiddenSize) + N * c.hiddenSize;
+  const attention = N * (2 * q + 2 * kv + preNorm + c.numHeads);
+  const phases = Math.max(head, N * c.intermediateSize, attention);
   const dy16 = bf16Activations ? Math.max(c.intermediateSize, q, c.hiddenSize) / 2 : 0;
-  return 5 * c.hiddenSize + c.intermediateSize + 2 * q + 2 * kv + preNorm + dy16 + c.numHeads;
+  return phases + N * (4 * c.hiddenSize + dy16);
 }
 
 /**
@@ -90,7 +95,7 @@ export interface MemoryEstimate {
   /** Trainable parameters x 4 (weights, grads, AdamW m and v) beyond the frozen weights. */
   trainable: number;
   activations: number;
-  /** Work buffers: the logits of one loss chunk and their gradient, backward's gradients, LoRA dropout's masks. */
+  /** Work buffers: the loss head's (one chunk's logits), backward's gradients, LoRA dropout's masks (workBufferFloats). */
   workBuffers: number;
   total: number;
   /** Any layer checkpointed. */
@@ -161,13 +166,11 @@ export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
     N,
     input.lossChunkTokens ?? Math.max(256, Math.floor((1 << 24) / c.vocabSize)),
   );
-  // the chunk's logits and gradient in place, plus (on the CPU) LoRA dropout's mask and dropped input for each adapted
-  // projection of a layer, shared by all layers, plus the buffers backward keeps across layers
+  // plus (on the CPU) LoRA dropout's mask and dropped input for each adapted projection of a layer, shared by all
+  // layers
   const dropoutBuffers = 2 * N * loraDropoutWidth * F32;
   const workBuffers =
-    chunkTokens * c.vocabSize * F32 +
-    N * backwardFloatsPerToken(c, input.bf16Activations ?? false) * F32 +
-    dropoutBuffers;
+    workBufferFloats(c, N, chunkTokens, input.bf16Activations ?? false) * F32 + dropoutBuffers;
   return {
     weights,
     trainable,
