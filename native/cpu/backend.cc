@@ -142,8 +142,9 @@ class CpuBackend final : public Backend {
     cpu::rmsnorm_fwd(x, w, N, C, eps, out, rstd);
   }
   void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
-                   bool accumulate_dx, float* dw) override {
+                   bool accumulate_dx, float* dw, uint16_t* dx16) override {
     cpu::rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw);
+    if (dx16) narrow_bf16(dx, dx16, (int64_t)N * C);
   }
   void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs) override {
     cpu::rope_table(pos, inv_freq, N, hd, cs);
@@ -231,8 +232,8 @@ class CpuBackend final : public Backend {
       std::vector<float> rq(dq16 ? nq : 0), rk(dk16 ? nk : 0);
       if (dq16) dq_pre = rq.data();
       if (dk16) dk_pre = rk.data();
-      rmsnorm_bwd(q_pre16 ? qf.data() : q_pre, q_w, rstd_q, dq, N * H, hd, dq_pre, false, dq_w);
-      rmsnorm_bwd(k_pre16 ? kf.data() : k_pre, k_w, rstd_k, dk, N * KV, hd, dk_pre, false, dk_w);
+      rmsnorm_bwd(q_pre16 ? qf.data() : q_pre, q_w, rstd_q, dq, N * H, hd, dq_pre, false, dq_w, nullptr);
+      rmsnorm_bwd(k_pre16 ? kf.data() : k_pre, k_w, rstd_k, dk, N * KV, hd, dk_pre, false, dk_w, nullptr);
       if (dq16) narrow_bf16(dq_pre, dq16, nq);
       if (dk16) narrow_bf16(dk_pre, dk16, nk);
       return;

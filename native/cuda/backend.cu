@@ -319,8 +319,8 @@ class CudaBackend final : public Backend {
     else cuda::add_rmsnorm(a, b, w, N, C, eps, sum, out, rstd, ups, stream_);
   }
   void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
-                   bool accumulate_dx, float* dw) override {
-    cuda::rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw, stream_);
+                   bool accumulate_dx, float* dw, uint16_t* dx16) override {
+    cuda::rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw, dx16, stream_);
   }
 
   void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs) override {

@@ -466,11 +466,15 @@ class Harness {
     for (bool acc : {false, true}) {
       F gx = rand((int64_t)N * C), gw = rand(C);
       Tensor dgx = up(gx), dgw = up(gw);
-      ref_.rmsnorm_bwd(x.data(), w.data(), rstd.data(), dyv.data(), N, C, gx.data(), acc, gw.data());
-      test_.rmsnorm_bwd(dx.f32(), dw.f32(), rstd_in.f32(), ddy.f32(), N, C, dgx.f32(), acc, dgw.f32());
+      // with accumulation, also dx rounded to bf16 (the residual gradient bf16 mode's next dy reads)
+      Tensor dgx16 = acc ? up(std::vector<uint16_t>((size_t)N * C)) : Tensor();
+      ref_.rmsnorm_bwd(x.data(), w.data(), rstd.data(), dyv.data(), N, C, gx.data(), acc, gw.data(), nullptr);
+      test_.rmsnorm_bwd(dx.f32(), dw.f32(), rstd_in.f32(), ddy.f32(), N, C, dgx.f32(), acc, dgw.f32(),
+                        acc ? dgx16.bf16() : nullptr);
       const std::string shape = base + " accumulate=" + (acc ? "1" : "0");
       compare_dev("rmsnorm_bwd", "dx", shape, gx, dgx);
       compare_dev("rmsnorm_bwd", "dw", shape, gw, dgw);
+      if (acc) compare_dev("rmsnorm_bwd", "dx16", shape, widen(narrow(gx)), dgx16);
     }
   }
 

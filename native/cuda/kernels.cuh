@@ -60,7 +60,7 @@ template <typename T>
 void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, T* out,
                  float* rstd, const LoraUps& ups, cudaStream_t s);
 void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
-                 bool accumulate_dx, float* dw, cudaStream_t s);
+                 bool accumulate_dx, float* dw, uint16_t* dx16, cudaStream_t s);
 
 // rope.cu
 void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs, cudaStream_t s);

@@ -45,9 +45,9 @@ __global__ void add_rmsnorm_kernel(const float* a, const float* b, const float* 
   for (int c = threadIdx.x; c < C; c += blockDim.x) oi[c] = from_float<T>((si[c] * r) * w[c]);
 }
 
-// With xhat = x*rstd and g = dy*w: dx = rstd * (g - xhat * mean(g * xhat)).
+// With xhat = x*rstd and g = dy*w: dx = rstd * (g - xhat * mean(g * xhat)); dx16 (optional): dx rounded to bf16.
 __global__ void rmsnorm_bwd_dx_kernel(const float* x, const float* w, const float* rstd, const float* dy, int C,
-                                      float* dx, bool accumulate_dx) {
+                                      float* dx, bool accumulate_dx, uint16_t* dx16) {
   __shared__ double sh[kThreads];
   const int64_t row = blockIdx.x;
   const float* xi = x + row * C;
@@ -60,7 +60,9 @@ __global__ void rmsnorm_bwd_dx_kernel(const float* x, const float* w, const floa
   float* o = dx + row * C;
   for (int c = threadIdx.x; c < C; c += blockDim.x) {
     const float v = r * (di[c] * w[c] - xi[c] * r * mean);
-    o[c] = accumulate_dx ? o[c] + v : v;
+    const float out = accumulate_dx ? o[c] + v : v;
+    o[c] = out;
+    if (dx16) dx16[row * C + c] = f32_to_bf16_bits(out);
   }
 }
 
@@ -97,9 +99,9 @@ template void add_rmsnorm(const float*, const float*, const float*, int, int, fl
                           const LoraUps&, cudaStream_t);
 
 void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
-                 bool accumulate_dx, float* dw, cudaStream_t s) {
+                 bool accumulate_dx, float* dw, uint16_t* dx16, cudaStream_t s) {
   if (N <= 0 || C <= 0) return;
-  rmsnorm_bwd_dx_kernel<<<N, kThreads, 0, s>>>(x, w, rstd, dy, C, dx, accumulate_dx);
+  rmsnorm_bwd_dx_kernel<<<N, kThreads, 0, s>>>(x, w, rstd, dy, C, dx, accumulate_dx, dx16);
   CUDA_LAUNCH_CHECK("rmsnorm_bwd_dx_kernel");
   if (dw) rmsnorm_weight_grad(x, rstd, dy, N, C, dw, s);
 }

@@ -187,9 +187,10 @@ class Backend {
   // down product, to which `ups` adds that projection's bias and LoRA as it is read.
   virtual void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum,
                            float* out, uint16_t* out16, float* rstd, const LoraUps& ups) = 0;
-  // dx (+)= ...; dw += ... when dw != nullptr.
+  // dx (+)= ...; dw += ... when dw != nullptr; dx16 (when given): dx's final values rounded to bf16 as well (the
+  // residual gradient, which bf16 mode's next projection backward reads as its dy).
   virtual void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N,
-                           int C, float* dx, bool accumulate_dx, float* dw) = 0;
+                           int C, float* dx, bool accumulate_dx, float* dw, uint16_t* dx16) = 0;
 
   // Rotary table for positions pos[N]: cs[i, :hd/2] = cos(pos[i] * inv_freq), cs[i, hd/2:] = sin(...). Built
   // once per forward and shared by every layer's q and k rotations and their gradients.

@@ -961,6 +961,9 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   dact_size.take((int64_t)N * F);
   float* phases = scratch(sc_.phases, std::max({head_size.used, attn_size.used, dact_size.used}), dev_);
   float* dres = scratch(sc_.dres, (int64_t)N * D, dev_);
+  // bf16 activations: every norm's backward also rounds the residual gradient it leaves, the dy down's and o's
+  // backward read next (instead of a rounding pass of their own)
+  uint16_t* dres16 = bf16_acts_ ? grow(sc_.dres16, (int64_t)N * D, DType::BF16, dev_).bf16() : nullptr;
   {
     ProfileRegion region("head");
     Carver k{phases};
@@ -978,7 +981,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       if (!gh.empty()) be_->matmul(true, false, V, D, n, 1.0f, logits, V, hc, D, 1.0f, gh.f32(), D);
     }
     be_->rmsnorm_bwd(acts_.res[c.layers].f32(), norm_.f32(), acts_.rstdF.f32(), dhF, N, D, dres, false,
-                     g_norm_.empty() ? nullptr : g_norm_.f32());
+                     g_norm_.empty() ? nullptr : g_norm_.f32(), dres16);
   }
 
   float* dh = scratch(sc_.dh, (int64_t)N * D, dev_);
@@ -1018,7 +1021,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     // copies with bf16 sets)
     if (bf16_saved) be_->swiglu_fwd_h(saved.g.bf16(), saved.u.bf16(), (int64_t)N * F, acts_.act.bf16());
     else swiglu(a, N);
-    linears_bwd(L, a, group_in(acts_.act), {{DOWN_PROJ, dres}}, N, dact, false);
+    linears_bwd(L, a, group_in(acts_.act), {{DOWN_PROJ, dres, dres16}}, N, dact, false);
     // dg and du over g and u, which nothing reads after this (in place: the kernel reads each element before writing
     // it): two [N, intermediate] buffers fewer, the largest of the backward's. With bf16 sets, over the saved bf16 g
     // and u, in bf16: gate's and up's products read dy in bf16.
@@ -1031,9 +1034,9 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       be_->swiglu_bwd(a.g.f32(), a.u.f32(), dact, (int64_t)N * F, a.g.f32(), a.u.f32());
       linears_bwd(L, a, group_in(acts_.h2), {{GATE_PROJ, a.g.f32()}, {UP_PROJ, a.u.f32()}}, N, dh, false);
     }
-    be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh, N, D, dres, true, gptr(L.g_ln2));
+    be_->rmsnorm_bwd(a.res2.f32(), L.ln2.f32(), a.rstd2.f32(), dh, N, D, dres, true, gptr(L.g_ln2), dres16);
     // res2 = res[l] + o(attention(rope(q), rope(k), v))
-    linears_bwd(L, a, group_in(saved.att), {{O_PROJ, dres}}, N, datt, false);
+    linears_bwd(L, a, group_in(saved.att), {{O_PROJ, dres, dres16}}, N, datt, false);
     AttnDims d{b.rows, b.T, b.T, 0, c.heads, c.kv_heads, hd};
     if (bf16_saved)
       be_->attention_bwd_h(d, saved.q.bf16(), saved.k.bf16(), saved.v.bf16(), in.mask.get(), in.seg.get(),
@@ -1062,7 +1065,8 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
     else linears_bwd(L, a, group_in(acts_.h1), {{Q_PROJ, dqp}, {K_PROJ, dkp}, {V_PROJ, dv}}, N, dh, false);
     // Below layer 0 only the embedding (full fine-tuning) wants the gradient: skip it in LoRA mode.
     if (l > 0 || !g_embed_.empty() || !L.g_ln1.empty())
-      be_->rmsnorm_bwd(acts_.res[l].f32(), L.ln1.f32(), a.rstd1.f32(), dh, N, D, dres, true, gptr(L.g_ln1));
+      be_->rmsnorm_bwd(acts_.res[l].f32(), L.ln1.f32(), a.rstd1.f32(), dh, N, D, dres, true, gptr(L.g_ln1),
+                       l > 0 ? dres16 : nullptr);
   }
   if (!g_embed_.empty()) be_->embedding_bwd(g_embed_.f32(), in.ids.get(), N, D, dres);
   return res;

@@ -226,7 +226,7 @@ class Model {
     // The work buffers of three phases that are never live at once, carved from one allocation sized for the largest
     // (HeadBuffers, dact, AttnGrads): a third of a step's work buffers at the bench shapes.
     Tensor phases;
-    Tensor dres, dh, drop;
+    Tensor dres, dres16, dh, drop;
     std::array<Tensor, NPROJ> dxa;  // LoRA dy B per projection: the projections of a group run side by side
     // LoRA dropout's dropped input per projection ([N, in]), drawn in forward, and again with its mask in backward
     // (the CPU only: fused_lora_ backends draw masks inside their LoRA kernels).
@@ -313,7 +313,8 @@ class Model {
   void decode_step(KVCache& cache, const int32_t* ids, const int32_t* pos, int off, float* logits, int32_t* argmax);
   // A projection of the layer and its output (forward) or output gradient (backward), fp32 in `data`, or in bf16 in
   // `data16` (`data` then null): a training layer's outputs kept only in bf16 (linears_fwd, with bf16 sets), a dy its
-  // maker wrote in bf16 (linears_bwd_bf16). Neither, in linears_fwd: no product, only the LoRA x A^T backward reads (a
+  // maker wrote in bf16 (linears_bwd_bf16), or both: the residual gradient and its rounding (linears_bwd_bf16 reads the
+  // rounding, linears_bwd on fp32 activations the fp32). Neither, in linears_fwd: no product, only the LoRA x A^T backward reads (a
   // recomputation's down_proj).
   struct ProjIO {
     Proj proj;

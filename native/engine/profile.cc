@@ -280,9 +280,10 @@ class ProfilingBackend final : public Backend {
     in_->rmsnorm_fwd(x, w, N, C, eps, out, rstd);
   }
   void rmsnorm_bwd(const float* x, const float* w, const float* rstd, const float* dy, int N, int C, float* dx,
-                   bool accumulate_dx, float* dw) override {
-    Timed t(dev_, "rmsnorm_bwd", 0, (accumulate_dx ? 16.0 : 12.0) * N * C + 4.0 * (N + C) + (dw ? 8.0 * C : 0));
-    in_->rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw);
+                   bool accumulate_dx, float* dw, uint16_t* dx16) override {
+    Timed t(dev_, "rmsnorm_bwd", 0,
+            (accumulate_dx ? 16.0 : 12.0) * N * C + 4.0 * (N + C) + (dw ? 8.0 * C : 0) + (dx16 ? 2.0 * N * C : 0));
+    in_->rmsnorm_bwd(x, w, rstd, dy, N, C, dx, accumulate_dx, dw, dx16);
   }
   void rope_table(const int32_t* pos, const float* inv_freq, int N, int hd, float* cs) override {
     Timed t(dev_, "rope_table", 0, 4.0 * N + 4.0 * N * hd);

@@ -60,7 +60,7 @@ export function activationFloatsPerToken(
  * gradients in place) and attention's backward (the gradients of its output and q: 2 x q width, of k and v: 2 x kv
  * width, of q and k before an fp32 qk-norm, and a float per head). Beside them: the final norm's output and the
  * residual products (2 x hidden), the residual's and a layer's input's gradients (2 x hidden), and with bf16
- * activations a projection's dy rounded to bf16 (half a float per output column of the widest projection). A GPU adds
+ * activations the residual gradient rounded to bf16 (down's and o's dy) and v's dy rounded (half a float per column). A GPU adds
  * attention's score chunks (at most 64 MiB each) and cuBLAS's workspace, which the margin callers leave covers.
  */
 function workBufferFloats(c: ModelConfig, N: number, chunk: number, bf16Activations: boolean): number {
@@ -70,7 +70,7 @@ function workBufferFloats(c: ModelConfig, N: number, chunk: number, bf16Activati
   const head = chunk * (c.vocabSize + 2 * c.hiddenSize) + N * c.hiddenSize;
   const attention = N * (2 * q + 2 * kv + preNorm + c.numHeads);
   const phases = Math.max(head, N * c.intermediateSize, attention);
-  const dy16 = bf16Activations ? Math.max(c.intermediateSize, q, c.hiddenSize) / 2 : 0;
+  const dy16 = bf16Activations ? (c.hiddenSize + kv) / 2 : 0;
   return phases + N * (4 * c.hiddenSize + dy16);
 }
 
