@@ -104,6 +104,9 @@ class CpuBackend final : public Backend {
     gather_half<f16_to_f32>(table, ids, N, C, out);
   }
   void widen_f16(const uint16_t* x, float* y, int64_t n) override { widen_half<f16_to_f32>(x, y, n); }
+  void narrow_bf16_many(const NarrowJobs& jobs) override {
+    for (int k = 0; k < jobs.count; k++) narrow_bf16(jobs.x[k], jobs.y[k], jobs.n[k]);
+  }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
     cpu::parallel_for(n, n, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; i++) y[i] = f32_to_bf16(x[i]);

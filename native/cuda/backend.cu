@@ -272,6 +272,7 @@ class CudaBackend final : public Backend {
   }
   void widen_bf16(const uint16_t* x, float* y, int64_t n) override { cuda::widen_bf16(x, y, n, stream_); }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override { cuda::narrow_bf16(x, n, y, stream_); }
+  void narrow_bf16_many(const NarrowJobs& jobs) override { cuda::narrow_bf16_many(jobs, stream_); }
 
   void zero(float* x, int64_t n) override {
     if (n > 0) CUDA_CHECK(cudaMemsetAsync(x, 0, sizeof(float) * n, stream_));

@@ -71,6 +71,16 @@ __global__ void cache_write_kernel(T* dk, T* dv, const float* k, const float* v,
   }
 }
 
+// Every job's values, one grid over all of them: element e belongs to the first job whose count it does not pass.
+__global__ void narrow_bf16_many_kernel(NarrowJobs j, int64_t total) {
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < total; e += (int64_t)gridDim.x * blockDim.x) {
+    int k = 0;
+    int64_t i = e;
+    while (i >= j.n[k]) i -= j.n[k++];
+    j.y[k][i] = f32_to_bf16_bits(j.x[k][i]);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -111,6 +121,14 @@ void narrow_f16(const float* x, int rows, int cols, int ld, uint16_t* out, cudaS
 }
 void narrow_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t s) {
   narrow_half<false>(x, 1, 1, n, out, s);  // rows of 1: x[i] itself
+}
+
+void narrow_bf16_many(const NarrowJobs& jobs, cudaStream_t s) {
+  int64_t total = 0;
+  for (int k = 0; k < jobs.count; k++) total += jobs.n[k];
+  if (total <= 0) return;
+  narrow_bf16_many_kernel<<<grid_for(total), kThreads, 0, s>>>(jobs, total);
+  CUDA_LAUNCH_CHECK("narrow_bf16_many_kernel");
 }
 
 void add(float* y, const float* x, int64_t n, cudaStream_t s) {

@@ -278,6 +278,21 @@ class Harness {
     F ynarrow(y.size());
     for (size_t i = 0; i < y.size(); i++) ynarrow[i] = bf16_to_f32(y[i]);
     compare_dev("narrow_bf16", "y", "n100003", ynarrow, dy);
+    // Several jobs in one launch (a LoRA group's x A^T and B): sizes that end mid-block, and an empty one.
+    const std::vector<int64_t> sizes = {1000, 0, 37, 4099, 1};
+    NarrowJobs jobs;
+    std::vector<Tensor> outs;
+    for (int64_t n : sizes) {
+      outs.emplace_back(std::vector<int64_t>{std::max<int64_t>(n, 1)}, DType::BF16, dev_);
+      jobs.add(dx.f32() + 3 * jobs.count, outs.back().bf16(), n);
+    }
+    test_.narrow_bf16_many(jobs);
+    for (int k = 0; k < jobs.count; k++) {
+      if (sizes[k] == 0) continue;
+      const auto from = y.begin() + 3 * k;
+      compare_dev("narrow_bf16_many", "y", "job " + std::to_string(k) + " n" + std::to_string(sizes[k]),
+                  widen(std::vector<uint16_t>(from, from + sizes[k])), outs[k]);
+    }
   }
 
   void elementwise() {

@@ -28,6 +28,7 @@ void cache_write(T* dk, T* dv, const float* k, const float* v, int B, int Tq, in
 void widen_bf16(const uint16_t* x, float* y, int64_t n, cudaStream_t s);
 void narrow_bf16(const float* x, int rows, int cols, int ld, uint16_t* out, cudaStream_t s);
 void narrow_bf16(const float* x, int64_t n, uint16_t* out, cudaStream_t s);  // a contiguous x of n values
+void narrow_bf16_many(const NarrowJobs& jobs, cudaStream_t s);
 // fp16 (fp16 mode's weights and the activation operand of their products)
 void widen_f16(const uint16_t* x, float* y, int64_t n, cudaStream_t s);
 void narrow_f16(const float* x, int rows, int cols, int ld, uint16_t* out, cudaStream_t s);

@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,6 +59,21 @@ struct LoraUp {
   const float* B = nullptr;
   const float* bias = nullptr;
 };
+// Several narrow_bf16 jobs for one launch (narrow_bf16_many): a projection group's LoRA x A^T and B in backward.
+struct NarrowJobs {
+  static constexpr int kMax = 8;
+  const float* x[kMax] = {};
+  uint16_t* y[kMax] = {};
+  int64_t n[kMax] = {};
+  int count = 0;
+  void add(const float* from, uint16_t* to, int64_t values) {
+    if (count == kMax) throw std::logic_error("NarrowJobs: more than kMax jobs");
+    x[count] = from;
+    y[count] = to;
+    n[count++] = values;
+  }
+};
+
 // What a reader of a decoding step's projection outputs adds to each value it reads, y + bias + scale (x A^T) B^T
 // (rounded once, the ranks in order): for the reader's projections in order (qkv_to_cache: q, k, v; swiglu_fwd_stacked:
 // gate, up; add_rmsnorm: its b). A default one adds nothing.
@@ -152,6 +168,8 @@ class Backend {
   virtual void widen_bf16(const uint16_t* x, float* y, int64_t n) = 0;
   // y[i] = bf16(x[i]), rounded to nearest even (activations kept in bf16 for backward in bf16 mode on a GPU).
   virtual void narrow_bf16(const float* x, uint16_t* y, int64_t n) = 0;
+  // Every job's narrow_bf16, in one launch on a GPU.
+  virtual void narrow_bf16_many(const NarrowJobs& jobs) = 0;
 
   // Elementwise helpers.
   virtual void zero(float* x, int64_t n) = 0;

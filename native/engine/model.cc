@@ -581,6 +581,26 @@ void Model::linears_bwd_bf16(Layer& L, LayerActs& a, GroupIn in, std::initialize
                              bool acc_dx) {
   const int r = lora_cfg_.r;
   const float p = lora_cfg_.dropout;
+  // The group's LoRA x A^T and B rounded for its products, in one launch (in sc_.lora16: [N, r] then [out, r] each).
+  std::array<uint16_t*, NPROJ> xa16{}, b16{};
+  {
+    int64_t total = 0;
+    for (const ProjIO& g : grads)
+      if (L.proj[g.proj].lora) total += (int64_t)r * (N + L.proj[g.proj].out);
+    NarrowJobs jobs;
+    uint16_t* at = total > 0 ? grow(sc_.lora16, total, DType::BF16, dev_).bf16() : nullptr;
+    for (const ProjIO& g : grads) {
+      Linear& lin = L.proj[g.proj];
+      if (!lin.lora) continue;
+      xa16[g.proj] = at;
+      b16[g.proj] = at + (int64_t)N * r;
+      jobs.add(a.lin[g.proj].xa.f32(), xa16[g.proj], (int64_t)N * r);
+      jobs.add(lin.lora->B.f32(), b16[g.proj], (int64_t)lin.out * r);
+      at += (int64_t)r * (N + lin.out);
+    }
+    ProfileRegion region("lora.bwd");
+    if (jobs.count > 0) be_->narrow_bf16_many(jobs);
+  }
   bool acc = acc_dx;
   for (const ProjIO& g : grads) {
     Linear& lin = L.proj[g.proj];
@@ -598,14 +618,10 @@ void Model::linears_bwd_bf16(Layer& L, LayerActs& a, GroupIn in, std::initialize
     ProfileRegion region("lora.bwd");
     Lora& lo = *lin.lora;
     const LinSave& s = a.lin[g.proj];
-    uint16_t* xa16 = grow(sc_.lora16, (int64_t)r * (N + lin.out), DType::BF16, dev_).bf16();
-    uint16_t* b16 = xa16 + (int64_t)N * r;
-    be_->narrow_bf16(s.xa.f32(), xa16, (int64_t)N * r);
-    be_->narrow_bf16(lo.B.f32(), b16, (int64_t)lin.out * r);
     const float sc = lora_cfg_.scale;
     float* dxa = scratch(sc_.dxa[g.proj], (int64_t)N * r, dev_);
-    be_->matmul_bf16(true, false, lin.out, r, N, sc, dy16, lin.out, xa16, r, 1.0f, lo.gB.f32(), nullptr, r);
-    be_->matmul_bf16(false, false, N, r, lin.out, sc, dy16, lin.out, b16, r, 0.0f, dxa, nullptr, r);
+    be_->matmul_bf16(true, false, lin.out, r, N, sc, dy16, lin.out, xa16[g.proj], r, 1.0f, lo.gB.f32(), nullptr, r);
+    be_->matmul_bf16(false, false, N, r, lin.out, sc, dy16, lin.out, b16[g.proj], r, 0.0f, dxa, nullptr, r);
     be_->lora_down_grad(in.x, in.x16, N, lin.in, dxa, r, p, s.drop_seed, lo.gA.f32());
   }
   lora_dx_group(L, a, grads, N, dx);

@@ -232,7 +232,7 @@ class Model {
     // (the CPU only: fused_lora_ backends draw masks inside their LoRA kernels).
     std::array<Tensor, NPROJ> drop_mask, drop_x;
     Tensor x16;  // bf16 mode on a GPU: a projection group's input rounded once (linears_fwd)
-    // bf16 activations: one projection's dy rounded to bf16, and its LoRA x A^T and B rounded (linears_bwd_bf16)
+    // bf16 activations: one projection's dy rounded to bf16, and a group's LoRA x A^T and B rounded (linears_bwd_bf16)
     Tensor dy16, lora16;
     // A decoding step's stacked product (q, k, v or gate, up side by side in each row) and LoRA x A^T (layer_decode)
     Tensor stacked, decode_xa;

@@ -219,6 +219,12 @@ class ProfilingBackend final : public Backend {
     in_->qk_norm_rope_bwd(dq, dk, q_pre, k_pre, q_pre16, k_pre16, q_w, k_w, rstd_q, rstd_k, cs, N, H, KV, hd, dq_pre,
                           dk_pre, dq_w, dk_w, dq16, dk16);
   }
+  void narrow_bf16_many(const NarrowJobs& jobs) override {
+    int64_t n = 0;
+    for (int k = 0; k < jobs.count; k++) n += jobs.n[k];
+    Timed t(dev_, "narrow_bf16_many", 0, 6.0 * n);
+    in_->narrow_bf16_many(jobs);
+  }
   void narrow_bf16(const float* x, uint16_t* y, int64_t n) override {
     Timed t(dev_, "narrow_bf16", 0, 6.0 * n);
     in_->narrow_bf16(x, y, n);

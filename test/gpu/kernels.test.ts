@@ -62,6 +62,7 @@ const TOLERANCE: Record<string, number> = {
   embedding_fwd_f16: 0,
   widen_f16: 0,
   narrow_bf16: 0,
+  narrow_bf16_many: 0,
   rmsnorm_fwd: 1e-5,
   rmsnorm_bwd: 1e-5,
   attention_fwd: 1e-5,
