@@ -57,8 +57,8 @@ export interface GpuBenchOptions {
   weights?: WeightsDtype;
   /**
    * Our activation checkpointing, one variant after the other: off, on (every layer), fit (the fewest layers whose
-   * estimated peak fits the case's memory goal: selective recomputation), both (off, on) or all (off, fit, on;
-   * the default).
+   * estimated peak fits the case's memory goal: selective recomputation, then a refit where the peak measured in that
+   * layout says more or fewer), both (off, on) or all (off, fit, on; the default).
    */
   ckpt?: CkptOption;
   /** Bytes copied per bandwidth measurement (default 1 GiB on CUDA, 64 MiB on the CPU). */
@@ -76,7 +76,7 @@ export interface GpuBenchOptions {
 
 type Status = "ok" | "oom" | "error" | "skipped";
 export type CkptOption = "off" | "on" | "fit" | "both" | "all";
-/** refit: after fit, the fewest layers whose peak, predicted from the one fit measured, still fits (refitCheckpointing). */
+/** refit: after fit, the fewest layers whose peak, predicted from the one measured in fit's layout, fits (refitCheckpointing). */
 type CkptMode = "off" | "on" | "fit" | "refit";
 const CKPT_MODES: Record<CkptOption, CkptMode[]> = {
   off: ["off"],
@@ -352,7 +352,7 @@ function memoryInput(
 }
 
 /**
- * After the fit variant ran with k checkpointed layers and measured `peakBytes`: the fewest layers whose peak,
+ * After fit's layout (k checkpointed layers) ran and measured `peakBytes`: the fewest layers whose peak,
  * predicted as the measured one plus what the estimate adds or takes for them, fits under REFIT_MARGIN of the memory
  * goal. Fewer than k where fit's margin was wider than needed, more where the measured peak is over the goal; null
  * when that is k again, or when no number of layers fits. The estimate's step per layer is exactly the engine's (the
