@@ -485,34 +485,33 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       if (first && i === 0 && (o.profile ?? true) && v.status === "ok") profile = profileStep(c, layers);
       return v;
     };
+    // A layout that is the off or on variant's runs as that variant, where it is one of this run's.
+    const runLayout = (mode: CkptMode, layers: number, i: number, why: string) => {
+      const same = modeOfLayers(layers, c);
+      if (same && modes.includes(same)) skip(variant(mode, layers), `${why} the ${same} variant's layout`);
+      else runVariant(mode, layers, i);
+    };
     let fitLayers: number | null = null;
-    modes.forEach((mode, i) => {
+    for (const [i, mode] of modes.entries()) {
       if (mode !== "fit") {
         runVariant(mode, mode === "on", i);
-        return;
+        continue;
       }
       const fit = fitCheckpointing(c, dev, weights, dropout);
       if (typeof fit === "string") {
         skip(variant(mode, false), fit);
-        return;
+        continue;
       }
       fitLayers = fit;
-      const same = modeOfLayers(fit, c);
-      if (same && modes.includes(same)) skip(variant(mode, fit), `its layout is the ${same} variant's`);
-      else runVariant(mode, fit, i);
-    });
+      runLayout(mode, fit, i, "it is");
+    }
     // The estimate's margin was for what it leaves out; the peak measured in fit's layout has all of it: as few layers
     // as that allows (or as many as the goal needs, where the margin was too narrow).
-    const measured = res.variants.find(
-      (v) => v.status === "ok" && fitLayers !== null && layersOf(v, c) === fitLayers,
-    );
-    const peak = measured?.ours?.peakBytes;
-    if (fitLayers !== null && peak !== undefined) {
-      const refit = refitCheckpointing(c, dev, weights, dropout, fitLayers, peak);
-      const same = refit === null ? null : modeOfLayers(refit, c);
-      if (refit !== null && same && modes.includes(same))
-        skip(variant("refit", refit), `the measured peak points to the ${same} variant's layout`);
-      else if (refit !== null) runVariant("refit", refit, modes.length);
+    if (fitLayers !== null) {
+      const k = fitLayers;
+      const peak = res.variants.find((v) => v.status === "ok" && layersOf(v, c) === k)?.ours?.peakBytes;
+      const refit = peak === undefined ? null : refitCheckpointing(c, dev, weights, dropout, k, peak);
+      if (refit !== null) runLayout("refit", refit, modes.length, "the measured peak points to");
     }
     for (const ckpt of c.peerCkpts) {
       res.peers.push(

@@ -880,6 +880,16 @@ Model::HeadBuffers Model::carve_head(Carver& k, int chunk, int N, bool backward)
   return h;
 }
 
+float* Model::phases(int chunk, int N, bool backward) {
+  Carver head, attn, dact;
+  carve_head(head, chunk, N, backward);
+  if (backward) {
+    carve_attn_grads(attn, N);
+    dact.take((int64_t)N * cfg_.inter);
+  }
+  return scratch(sc_.phases, std::max({head.used, attn.used, dact.used}), dev_);
+}
+
 Model::AttnGrads Model::carve_attn_grads(Carver& k, int N) const {
   const ModelConfig& c = cfg_;
   const int64_t qd = (int64_t)c.heads * c.head_dim, kd = (int64_t)c.kv_heads * c.head_dim;
@@ -936,10 +946,9 @@ LossResult Model::eval_loss(const Batch& b) {
   const int n_rows = (int)rows.size();
   const DeviceInts rows_d(dev_, rows.data(), rows.size()), targets_d(dev_, targets.data(), targets.size());
   const int chunk = loss_chunk_rows(n_rows);
-  Carver size;
-  carve_head(size, chunk, b.rows * b.T, false);
-  Carver k{scratch(sc_.phases, size.used, dev_)};
-  const HeadBuffers h = carve_head(k, chunk, b.rows * b.T, false);
+  const int N = b.rows * b.T;
+  Carver k{phases(chunk, N, false)};
+  const HeadBuffers h = carve_head(k, chunk, N, false);
   float *hc = h.hc, *logits = h.logits;
   for (int s = 0; s < n_rows; s += chunk) {
     const int n = std::min(chunk, n_rows - s);
@@ -971,18 +980,14 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   const int n_rows = (int)rows.size();
   const int chunk = loss_chunk_rows(n_rows);
   // The head's buffers, MLP backward's dact and attention backward's gradients take turns in Scratch::phases.
-  Carver head_size, attn_size, dact_size;
-  carve_head(head_size, chunk, N, true);
-  carve_attn_grads(attn_size, N);
-  dact_size.take((int64_t)N * F);
-  float* phases = scratch(sc_.phases, std::max({head_size.used, attn_size.used, dact_size.used}), dev_);
+  float* const shared = phases(chunk, N, true);
   float* dres = scratch(sc_.dres, (int64_t)N * D, dev_);
   // bf16 activations: every norm's backward also rounds the residual gradient it leaves, the dy down's and o's
   // backward read next (instead of a rounding pass of their own)
   uint16_t* dres16 = bf16_acts_ ? grow(sc_.dres16, (int64_t)N * D, DType::BF16, dev_).bf16() : nullptr;
   {
     ProfileRegion region("head");
-    Carver k{phases};
+    Carver k{shared};
     const HeadBuffers h = carve_head(k, chunk, N, true);
     float *hc = h.hc, *dhc = h.dhc, *logits = h.logits, *dhF = h.dhF;
     be_->zero(dhF, (int64_t)N * D);  // rows without a target get no gradient
@@ -1003,8 +1008,8 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
   float* dh = scratch(sc_.dh, (int64_t)N * D, dev_);
   // dact is dead once swiglu's backward has read it, before o_proj's backward makes datt (and alive again only in the
   // next layer's down_proj backward, after q/k/v's backward read the last of the attention gradients).
-  float* dact = phases;
-  Carver k{phases};
+  float* dact = shared;
+  Carver k{shared};
   const AttnGrads ag = carve_attn_grads(k, N);
   float *datt = ag.datt, *dq = ag.dq, *dk = ag.dk, *dv = ag.dv, *dq_pre = ag.dq_pre, *dk_pre = ag.dk_pre;
   float* attn_scratch = ag.per_head;

@@ -257,6 +257,9 @@ class Model {
   };
   HeadBuffers carve_head(Carver& k, int chunk, int N, bool backward) const;
   AttnGrads carve_attn_grads(Carver& k, int N) const;
+  // Scratch::phases grown for the loss head of N rows in chunks of `chunk` (and with `backward`, for backward's dact and
+  // AttnGrads too); its base.
+  float* phases(int chunk, int N, bool backward);
   Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }
   // Allocates a group's stacked weights and points its projections' w at their rows.
   Tensor stacked(Layer& L, std::initializer_list<Proj> group);
