@@ -112,6 +112,11 @@ export interface OursTraining {
   peakInclWarmupGiB: number;
   /** cudaMemGetInfo total - free after the timed steps: the whole device, pool cache and CUDA context included. */
   deviceInUseGiB: number | null;
+  /**
+   * Weights in pinned host memory, which the GPU reads over the bus and neither number above counts: an untied
+   * model's embedding table (embeddingOnHost). HF keeps it on the device.
+   */
+  hostWeightsGiB: number;
   loss: number;
   setupS: number;
 }
@@ -347,7 +352,7 @@ function memoryInput(
     finetuning: "lora",
     lora: { r: LORA.r, targets: LORA.targets, dropout },
     weightsDtype: weights,
-    ...trainingLayout(device, weights),
+    ...trainingLayout(device, weights, c.config, "lora"),
   };
 }
 
@@ -594,6 +599,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       ours.peakBytes = model.memory().peak;
       ours.peakGiB = gib(ours.peakBytes);
       ours.deviceInUseGiB = deviceInUseGiB(dev);
+      ours.hostWeightsGiB = gib(model.memory().hostBytes ?? 0);
       if (n < steps) res.note = `budget: ${n} of ${steps} timed steps`;
       log(`${c.shape}: ${ours.tokensPerS} tok/s, ${ours.stepMs} ms/step, peak ${ours.peakGiB} GiB`);
     } catch (e) {
@@ -807,6 +813,8 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
         const label = `${t.shape} ${weights}${v.checkpointing === "off" ? "" : ` ckpt ${v.checkpointing}`}`;
         if (v.status !== "ok") summary.push(`${label}: ${v.status}${v.note ? ` (${v.note})` : ""}`);
         for (const g of v.goals) summary.push(line(label, g));
+        const host = v.ours?.hostWeightsGiB ?? 0;
+        if (host > 0) summary.push(`${label}: ${host} GiB of weights in pinned host memory, not in the peak`);
       }
     }
     const genResult = generation as GenerateResult | null;

@@ -445,8 +445,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     });
   }
 
-  // memory() -> {inUse, peak, device, weightBytes, weights}: the allocator of the device the model lives on (the
-  // GPU's for CUDA), and this model's base weights as stored (bytes, "f32" | "bf16" | "f16").
+  // memory() -> {inUse, peak, device, weightBytes, hostBytes, weights}: the allocator of the device the model lives on
+  // (the GPU's for CUDA), and this model's base weights as stored (bytes, of them in pinned host memory, "f32" | "bf16"
+  // | "f16").
   Napi::Value Memory(const Napi::CallbackInfo& info) {
     return guarded(info, [&]() -> Napi::Value {
       tf::Allocator& a = tf::allocator_for(device_);
@@ -455,6 +456,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       out.Set("peak", (double)a.peak());
       out.Set("device", device_ == tf::Device::CUDA ? "cuda" : "cpu");
       out.Set("weightBytes", (double)model().weight_bytes());
+      out.Set("hostBytes", (double)model().host_weight_bytes());
       const tf::DType wd = model().weights_dtype();
       out.Set("weights", wd == tf::DType::BF16 ? "bf16" : wd == tf::DType::F16 ? "f16" : "f32");
       return out;

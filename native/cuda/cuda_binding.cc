@@ -18,7 +18,8 @@ namespace tf::cuda {
 namespace {
 
 // cudaInfo() -> {built, available, reason, name, computeCapability, smCount, totalBytes, freeBytes,
-//                inUseBytes, peakBytes, cachedBytes}. Never throws: "no GPU" is an answer, not an error.
+//                inUseBytes, peakBytes, cachedBytes, heldBytes, heldPeakBytes, hostMappedBytes}. Never throws: "no
+//                GPU" is an answer, not an error.
 Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -37,6 +38,7 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   out.Set("cachedBytes", (double)cached_bytes());
   out.Set("heldBytes", (double)held_bytes());
   out.Set("heldPeakBytes", (double)held_peak_bytes());
+  out.Set("hostMappedBytes", (double)host_mapped_allocator().in_use());
 #else
   out.Set("available", false);
   out.Set("reason", "this build of the engine has no CUDA backend (no CUDA toolkit with cuBLAS was found when "
@@ -51,6 +53,7 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   out.Set("cachedBytes", 0.0);
   out.Set("heldBytes", 0.0);
   out.Set("heldPeakBytes", 0.0);
+  out.Set("hostMappedBytes", 0.0);
 #endif
   return out;
 }

@@ -65,6 +65,15 @@ class Harness {
     copy_from_host(t, h.data(), sizeof(T) * h.size());
     return t;
   }
+  // The same, in pinned host memory the device reads over the bus (Tensor::host_mapped) where dev_ is a GPU.
+  template <class T>
+  Tensor up_host_mapped(const std::vector<T>& h) {
+    if (dev_ == Device::CPU) return up(h);
+    const DType dt = std::is_same_v<T, float> ? DType::F32 : std::is_same_v<T, uint16_t> ? DType::BF16 : DType::I32;
+    Tensor t = Tensor::host_mapped({(int64_t)h.size()}, dt);
+    copy_from_host(t, h.data(), sizeof(T) * h.size());
+    return t;
+  }
   F down(const Tensor& t) {
     F h(t.numel());
     if (t.dtype() == DType::BF16) {  // widened (exactly) for the comparison
@@ -241,27 +250,31 @@ class Harness {
         compare_dev("matmul_bf16", "C16", "ta" + std::to_string(ta) + " " + shape, widen(C16), dC16);
       }
     }
-    const int V = 101, C = 67, N = 301;
-    const std::vector<uint16_t> table = rand_half((int64_t)V * C, f16);
-    I ids(N);
-    for (int32_t& i : ids) i = randint(0, V - 1);
-    Tensor dtable = up(table), dids = up(ids);
-    F out((int64_t)N * C), wide((int64_t)V * C);
-    Tensor dout(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_);
-    Tensor dwide(std::vector<int64_t>{(int64_t)V * C}, DType::F32, dev_);
-    if (f16) {
-      ref_.embedding_fwd_f16(table.data(), ids.data(), N, C, out.data());
-      test_.embedding_fwd_f16(dtable.half(), dids.i32(), N, C, dout.f32());
-      ref_.widen_f16(table.data(), wide.data(), (int64_t)V * C);
-      test_.widen_f16(dtable.half(), dwide.f32(), (int64_t)V * C);
-    } else {
-      ref_.embedding_fwd_bf16(table.data(), ids.data(), N, C, out.data());
-      test_.embedding_fwd_bf16(dtable.bf16(), dids.i32(), N, C, dout.f32());
-      ref_.widen_bf16(table.data(), wide.data(), (int64_t)V * C);
-      test_.widen_bf16(dtable.bf16(), dwide.f32(), (int64_t)V * C);
+    // C 67: the scalar gather; C 64: 16-byte loads, from a table in host-mapped memory (an untied model's on a GPU)
+    for (const int C : {67, 64}) {
+      const int V = 101, N = 301;
+      const std::string shape = "V" + std::to_string(V) + " C" + std::to_string(C) + " N" + std::to_string(N);
+      const std::vector<uint16_t> table = rand_half((int64_t)V * C, f16);
+      I ids(N);
+      for (int32_t& i : ids) i = randint(0, V - 1);
+      Tensor dtable = C % 8 == 0 ? up_host_mapped(table) : up(table), dids = up(ids);
+      F out((int64_t)N * C), wide((int64_t)V * C);
+      Tensor dout(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_);
+      Tensor dwide(std::vector<int64_t>{(int64_t)V * C}, DType::F32, dev_);
+      if (f16) {
+        ref_.embedding_fwd_f16(table.data(), ids.data(), N, C, out.data());
+        test_.embedding_fwd_f16(dtable.half(), dids.i32(), N, C, dout.f32());
+        ref_.widen_f16(table.data(), wide.data(), (int64_t)V * C);
+        test_.widen_f16(dtable.half(), dwide.f32(), (int64_t)V * C);
+      } else {
+        ref_.embedding_fwd_bf16(table.data(), ids.data(), N, C, out.data());
+        test_.embedding_fwd_bf16(dtable.bf16(), dids.i32(), N, C, dout.f32());
+        ref_.widen_bf16(table.data(), wide.data(), (int64_t)V * C);
+        test_.widen_bf16(dtable.bf16(), dwide.f32(), (int64_t)V * C);
+      }
+      compare_dev("embedding_fwd_" + tag, "out", shape, out, dout);
+      compare_dev("widen_" + tag, "y", "n" + std::to_string(V * C), wide, dwide);
     }
-    compare_dev("embedding_fwd_" + tag, "out", "V101 C67 N301", out, dout);
-    compare_dev("widen_" + tag, "y", "n6767", wide, dwide);
   }
 
   void bf16_narrowing() {
@@ -409,16 +422,18 @@ class Harness {
   }
 
   void embedding() {
-    embedding_case(101, 67, 301);
-    embedding_case(37, 600, 203);  // the scatter's column-per-thread grid spans several blocks
+    embedding_case(101, 67, 301);  // the scalar gather
+    embedding_case(37, 600, 203);  // 16-byte loads; the scatter's column-per-thread grid spans several blocks
+    embedding_case(53, 64, 97, true);  // 16-byte loads from a table in host-mapped memory
   }
 
-  void embedding_case(int V, int C, int N) {
-    const std::string shape = "V" + std::to_string(V) + " C" + std::to_string(C) + " N" + std::to_string(N);
+  void embedding_case(int V, int C, int N, bool host_mapped = false) {
+    const std::string shape = "V" + std::to_string(V) + " C" + std::to_string(C) + " N" + std::to_string(N) +
+                              (host_mapped ? " host-mapped" : "");
     const F table = rand((int64_t)V * C), d = rand((int64_t)N * C);
     I ids(N);
     for (int32_t& i : ids) i = randint(0, V - 1);  // more draws than rows: many repeats
-    Tensor dtable = up(table), dids = up(ids), dd = up(d);
+    Tensor dtable = host_mapped ? up_host_mapped(table) : up(table), dids = up(ids), dd = up(d);
     F out((int64_t)N * C);
     Tensor dout(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_);
     ref_.embedding_fwd(table.data(), ids.data(), N, C, out.data());

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -128,7 +129,36 @@ CudaAllocator& pool() {
   return *a;
 }
 
+// Pinned host memory mapped into the device's address space: with unified addressing (every 64-bit platform CUDA
+// supports) kernels use the host pointer itself, so the check below only refuses a platform where they differ. No
+// caching: these are a model's long-lived tables. A failure returns null (Allocator throws std::bad_alloc), so the
+// caller can keep the tensor on the device instead.
+class HostMappedAllocator final : public Allocator {
+ protected:
+  void* raw_alloc(size_t bytes) override {
+    void* p = nullptr;
+    if (cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocMapped | cudaHostAllocPortable) != cudaSuccess) {
+      cudaGetLastError();
+      return nullptr;
+    }
+    void* on_device = nullptr;
+    if (cudaHostGetDevicePointer(&on_device, p, 0) != cudaSuccess || on_device != p) {
+      cudaGetLastError();
+      cudaFreeHost(p);
+      return nullptr;
+    }
+    std::memset(p, 0, bytes);  // as the device pool zeroes: no kernel can be using fresh memory yet
+    return p;
+  }
+  void raw_free(void* p) override { cudaFreeHost(p); }  // waits for the device, as cudaFree does
+};
+
 }  // namespace
+
+Allocator& host_mapped_allocator() {
+  static HostMappedAllocator* a = new HostMappedAllocator();  // never destroyed, like pool()
+  return *a;
+}
 
 Allocator& allocator() { return pool(); }
 size_t cached_bytes() { return pool().cached(); }
@@ -141,12 +171,13 @@ void set_recording(bool on) {
 }
 size_t releases_while_recording() { return g_recording_releases; }
 
+// cudaMemcpyDefault: the runtime tells device memory from pinned host memory (a host-mapped tensor) by the address.
 void memcpy_h2d(void* dst, const void* src, size_t bytes) {
-  if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+  if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
 }
 
 void memcpy_d2h(void* dst, const void* src, size_t bytes) {
-  if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+  if (bytes) CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
 }
 
 DeviceInfo device_info() {

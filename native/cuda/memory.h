@@ -14,6 +14,8 @@ namespace tf::cuda {
 // or 2 MiB, more). Blocks freed by tensors stay cached for reuse, so steady-state training steps do not call
 // cudaMalloc (which synchronises the GPU).
 Allocator& allocator();
+// The allocator behind Tensor::host_mapped: pinned host memory kernels read over the bus (memory.cu).
+Allocator& host_mapped_allocator();
 size_t cached_bytes();     // bytes held by the pool but not by any tensor
 size_t held_bytes();       // real block bytes serving live tensors
 size_t held_peak_bytes();  // high-water mark of held_bytes() (never reset)
@@ -25,7 +27,7 @@ void release_cached();     // returns cached blocks to the driver
 void set_recording(bool on);
 size_t releases_while_recording();  // since the last set_recording(true)
 
-// Synchronous copies between host memory and device memory.
+// Synchronous copies between host memory and device (or host-mapped) memory.
 void memcpy_h2d(void* dst, const void* src, size_t bytes);
 void memcpy_d2h(void* dst, const void* src, size_t bytes);
 

@@ -60,7 +60,7 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
   bf16_acts_ = wdt_ == DType::BF16 && dev_ != Device::CPU && !(acts && std::string(acts) == "0");
   fused_lora_ = be_->fused_lora();
   const int D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim;
-  embed_ = make({c.vocab, D}, wdt_);
+  embed_ = embedding_table();
   norm_ = make({D});
   if (!c.tied) lm_head_ = make({c.vocab, D}, wdt_);
   inv_freq_ = make({(int64_t)c.inv_freq.size()});
@@ -84,6 +84,24 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
     }
     L.qkv_w = stacked(L, {Q_PROJ, K_PROJ, V_PROJ});
     L.gate_up_w = stacked(L, {GATE_PROJ, UP_PROJ});
+  }
+}
+
+// A frozen, untied embedding table is only ever read by the gather of a step's rows (N x hidden values, 29 MB of a
+// 7B model's 1 GiB table for 4096 tokens), never by a product: on a GPU it stays in pinned host memory that the gather
+// reads over the bus, as llama.cpp keeps token embeddings on the host. That is 1 GiB of GPU memory at Qwen2.5-7B:
+// about 2.5 layers fewer to recompute under a 24 GiB limit. A tied table is the LM head too, read whole by every loss
+// chunk, and full fine-tuning updates the table every step (set_full_finetune moves it): both stay on the device.
+// Where pinned memory cannot be had the table stays on the device too. TUNEFORGE_CUDA_HOST_EMBEDDING=0 keeps it there
+// (src/engine/precision.ts embeddingOnHost reads the same variable).
+Tensor Model::embedding_table() {
+  const std::vector<int64_t> shape = {cfg_.vocab, cfg_.hidden};
+  const char* env = std::getenv("TUNEFORGE_CUDA_HOST_EMBEDDING");
+  if (dev_ == Device::CPU || cfg_.tied || full_ft_ || (env && std::string(env) == "0")) return make(shape, wdt_);
+  try {
+    return Tensor::host_mapped(shape, wdt_);
+  } catch (const std::bad_alloc&) {
+    return make(shape, wdt_);
   }
 }
 
@@ -186,6 +204,11 @@ void Model::set_full_finetune(bool on) {
                              ": load it with f32 weights (half weights are for LoRA, whose weights stay fp32)");
   full_ft_ = on;
   trainable_stale_ = true;
+  if (on && embed_.is_host_mapped()) {  // updated every step: onto the device (embedding_table)
+    Tensor table = make(embed_.shape(), wdt_);
+    copy_from_host(table, embed_.f32());  // host-mapped memory is host memory
+    embed_ = std::move(table);
+  }
   auto grad_like = [&](Tensor& g, const Tensor& w) {
     if (on && !w.empty()) g = make(w.shape());
     else g.reset();

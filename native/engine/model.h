@@ -115,6 +115,8 @@ class Model {
   DType weights_dtype() const { return wdt_; }
   // Bytes the base checkpoint's weights take as stored (bf16 matrices count 2 bytes per value).
   size_t weight_bytes();
+  // Of those, the bytes kept in pinned host memory rather than on the GPU (embedding_table): 0 or the embedding's.
+  size_t host_weight_bytes() const { return embed_.is_host_mapped() ? embed_.bytes() : 0; }
   // The weight tensor for an HF checkpoint name (nullptr if the model has no such weight).
   Tensor* weight(const std::string& name);
   std::vector<std::string> weight_names() const;
@@ -261,6 +263,8 @@ class Model {
   // AttnGrads too); its base.
   float* phases(int chunk, int N, bool backward);
   Tensor make(std::vector<int64_t> shape, DType dt = DType::F32) const { return Tensor(std::move(shape), dt, dev_); }
+  // The embedding table: on a GPU, for an untied model, in pinned host memory (see model.cc).
+  Tensor embedding_table();
   // Allocates a group's stacked weights and points its projections' w at their rows.
   Tensor stacked(Layer& L, std::initializer_list<Proj> group);
   void check_ids(const int32_t* ids, int64_t n) const;

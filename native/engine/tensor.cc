@@ -51,6 +51,14 @@ Allocator& allocator_for(Device device) {
 #endif
 }
 
+Allocator& host_mapped_allocator() {
+#ifdef TUNEFORGE_CUDA
+  return cuda::host_mapped_allocator();
+#else
+  return allocator_for(Device::CUDA);  // throws: no CUDA backend in this build
+#endif
+}
+
 bool cuda_built() {
 #ifdef TUNEFORGE_CUDA
   return true;
@@ -111,6 +119,18 @@ Tensor::Tensor(std::vector<int64_t> shape, DType dtype, Device device)
   data_ = allocator_for(device_).allocate(bytes());
 }
 
+Tensor Tensor::host_mapped(std::vector<int64_t> shape, DType dtype) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.numel_ = 1;
+  for (int64_t d : t.shape_) t.numel_ *= d;
+  t.dtype_ = dtype;
+  t.device_ = Device::CUDA;
+  t.data_ = host_mapped_allocator().allocate(t.bytes());
+  t.host_mapped_ = true;
+  return t;
+}
+
 Tensor Tensor::view(Tensor& base, int64_t offset, std::vector<int64_t> shape) {
   Tensor t;
   t.shape_ = std::move(shape);
@@ -121,6 +141,7 @@ Tensor Tensor::view(Tensor& base, int64_t offset, std::vector<int64_t> shape) {
   t.device_ = base.device_;
   t.data_ = static_cast<char*>(base.data_) + offset * (int64_t)dtype_size(base.dtype_);
   t.view_ = true;
+  t.host_mapped_ = base.host_mapped_;
   return t;
 }
 
@@ -133,8 +154,10 @@ Tensor& Tensor::operator=(Tensor&& o) noexcept {
     dtype_ = o.dtype_;
     device_ = o.device_;
     view_ = o.view_;
+    host_mapped_ = o.host_mapped_;
     o.data_ = nullptr;
     o.view_ = false;
+    o.host_mapped_ = false;
     o.numel_ = 0;
     o.shape_.clear();
   }
@@ -142,9 +165,10 @@ Tensor& Tensor::operator=(Tensor&& o) noexcept {
 }
 
 void Tensor::reset() {
-  if (data_ && !view_) allocator_for(device_).release(data_, bytes());
+  if (data_ && !view_) (host_mapped_ ? host_mapped_allocator() : allocator_for(device_)).release(data_, bytes());
   data_ = nullptr;
   view_ = false;
+  host_mapped_ = false;
   numel_ = 0;
   shape_.clear();
 }

@@ -36,6 +36,10 @@ class Allocator {
 };
 
 Allocator& allocator_for(Device device);
+// Pinned host memory that CUDA kernels read and write through the same address (unified addressing): for a tensor
+// the GPU only gathers a few rows of per step (Model::embedding_table). Counted apart from the device's allocator, so
+// peak memory stays the GPU's own. Throws in a build without CUDA.
+Allocator& host_mapped_allocator();
 
 // True when this build has the CUDA backend compiled in (whether or not a GPU is present).
 bool cuda_built();
@@ -46,6 +50,8 @@ class Tensor {
  public:
   Tensor() = default;
   explicit Tensor(std::vector<int64_t> shape, DType dtype = DType::F32, Device device = Device::CPU);
+  // A CUDA tensor in pinned host memory (host_mapped_allocator): kernels take its pointer like any CUDA tensor's.
+  static Tensor host_mapped(std::vector<int64_t> shape, DType dtype);
   // Elements [offset, offset + numel(shape)) of `base`, with base's dtype and device.
   static Tensor view(Tensor& base, int64_t offset, std::vector<int64_t> shape);
   ~Tensor() { reset(); }
@@ -70,6 +76,7 @@ class Tensor {
   size_t bytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
   bool empty() const { return data_ == nullptr; }
   bool is_view() const { return view_; }
+  bool is_host_mapped() const { return host_mapped_; }
   Device device() const { return device_; }
   DType dtype() const { return dtype_; }
   void reset();
@@ -81,10 +88,11 @@ class Tensor {
   DType dtype_ = DType::F32;
   Device device_ = Device::CPU;
   bool view_ = false;
+  bool host_mapped_ = false;
 };
 
 // Copies between host memory and a tensor of any device (memcpy for CPU tensors, a synchronous cudaMemcpy
-// for CUDA ones). bytes must not exceed the tensor's size.
+// for CUDA ones, host-mapped or not). bytes must not exceed the tensor's size.
 void copy_from_host(Tensor& dst, const void* src, size_t bytes);
 void copy_to_host(void* dst, const Tensor& src, size_t bytes);
 // Whole-tensor forms (bytes = the tensor's size).

@@ -23,6 +23,7 @@ export type {
 export {
   keepsBf16Activations,
   trainingLayout,
+  embeddingOnHost,
   kvCacheBytes,
   resolveWeightsDtype,
   type WeightsDtype,

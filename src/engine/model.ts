@@ -8,7 +8,7 @@ import { checkLoraPair, fromPairs, loraModules, toPairs } from "./lora.js";
 import { initLoraWeights, loraScale } from "../model/peft.js";
 import { loadNative } from "./native.js";
 import { resolveDevice, type DeviceChoice, type EngineDevice } from "./device.js";
-import { weightBytes, type WeightsDtype } from "./precision.js";
+import { embeddingOnHost, embeddingTableBytes, weightBytes, type WeightsDtype } from "./precision.js";
 import type {
   AdamWSettings,
   Batch,
@@ -470,7 +470,9 @@ function newNativeModel(
   } catch (e) {
     const message = (e as Error)?.message ?? String(e);
     if (!message.startsWith("out of GPU memory")) throw e;
-    const gib = (weightBytes(config, weights) / 2 ** 30).toFixed(2);
+    // what the device was to hold: an untied table stays in host memory (embeddingOnHost)
+    const hostTable = embeddingOnHost(config, "cuda", "none") ? embeddingTableBytes(config, weights) : 0;
+    const gib = ((weightBytes(config, weights) - hostTable) / 2 ** 30).toFixed(2);
     const numbers = message.split(". Lower")[0];
     throw new TuneforgeError(
       `the model's weights (${gib} GiB in ${weights}) do not fit on the GPU: ${numbers}`,

@@ -59,6 +59,11 @@ export interface CudaInfo {
    */
   heldBytes?: number;
   heldPeakBytes?: number;
+  /**
+   * Pinned host memory the GPU reads over the bus (an untied model's embedding table: MemoryStats.hostBytes), not in
+   * the counts above. Absent from addons built before it.
+   */
+  hostMappedBytes?: number;
 }
 
 /** One request of a `blockCacheTrace` replay of the CUDA pool's reuse policy. */
@@ -123,6 +128,7 @@ export function noCudaInfo(reason: string): CudaInfo {
     cachedBytes: 0,
     heldBytes: 0,
     heldPeakBytes: 0,
+    hostMappedBytes: 0,
   };
 }
 

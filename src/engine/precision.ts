@@ -27,16 +27,46 @@ export function keepsBf16Activations(device: EngineDevice, weights: WeightsDtype
   return device === "cuda" && weights === "bf16" && process.env.TUNEFORGE_CUDA_BF16_ACTIVATIONS !== "0";
 }
 
+/** Bytes of the embedding table as the engine holds it (a matrix: 2 per value in bf16 or f16). */
+export function embeddingTableBytes(config: ModelConfig, dtype: WeightsDtype): number {
+  return config.vocabSize * config.hiddenSize * (dtype === "f32" ? 4 : 2);
+}
+
+/**
+ * Whether the engine keeps the embedding table in pinned host memory, off the GPU (native/engine/model.cc
+ * Model::embedding_table): on a GPU, for an untied model whose table is frozen (LoRA or inference; full fine-tuning
+ * moves it to the device), unless TUNEFORGE_CUDA_HOST_EMBEDDING=0 (read by the engine too). Only the gather of a step's
+ * rows reads it. A loaded model says where its table is: memory().hostBytes.
+ */
+export function embeddingOnHost(
+  config: ModelConfig,
+  device: EngineDevice,
+  finetuning: "lora" | "full" | "none",
+): boolean {
+  return (
+    device === "cuda" &&
+    !config.tieWordEmbeddings &&
+    finetuning !== "full" &&
+    process.env.TUNEFORGE_CUDA_HOST_EMBEDDING !== "0"
+  );
+}
+
 /**
  * How the engine lays out training memory on a device, as the memory estimate takes it (MemoryInput): bf16 activation
- * sets (keepsBf16Activations), and LoRA dropout drawn inside the LoRA kernels with no mask buffers (a GPU:
- * Backend::fused_lora).
+ * sets (keepsBf16Activations), LoRA dropout drawn inside the LoRA kernels with no mask buffers (a GPU:
+ * Backend::fused_lora), and the embedding table in host memory (embeddingOnHost).
  */
 export function trainingLayout(
   device: EngineDevice,
   weights: WeightsDtype,
-): { bf16Activations: boolean; fusedLora: boolean } {
-  return { bf16Activations: keepsBf16Activations(device, weights), fusedLora: device === "cuda" };
+  config: ModelConfig,
+  finetuning: "lora" | "full",
+): { bf16Activations: boolean; fusedLora: boolean; embeddingOnHost: boolean } {
+  return {
+    bf16Activations: keepsBf16Activations(device, weights),
+    fusedLora: device === "cuda",
+    embeddingOnHost: embeddingOnHost(config, device, finetuning),
+  };
 }
 
 /** The KV cache's dtype on a device: bf16 in bf16 mode on a GPU (Model::make_cache), else fp32. */

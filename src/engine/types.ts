@@ -98,6 +98,11 @@ export interface MemoryStats {
   device?: "cpu" | "cuda";
   /** Bytes this model's base weights take as stored (bf16 matrices: 2 per value; absent from older addons). */
   weightBytes?: number;
+  /**
+   * Of weightBytes, the bytes in pinned host memory instead of on the GPU: an untied model's embedding table, which
+   * only the gather of a step's rows reads (embeddingOnHost). 0 on the CPU; absent from older addons.
+   */
+  hostBytes?: number;
   /** The dtype of the frozen base matrices (projections, embedding, LM head); norms and biases stay f32. */
   weights?: "f32" | "bf16" | "f16";
 }

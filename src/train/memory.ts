@@ -5,7 +5,7 @@ import { TuneforgeError } from "../errors.js";
 import type { ModelConfig } from "../model/config.js";
 import { expectedTensors } from "../model/layout.js";
 import { loraModules } from "../engine/lora.js";
-import { weightBytes, type WeightsDtype } from "../engine/precision.js";
+import { embeddingTableBytes, weightBytes, type WeightsDtype } from "../engine/precision.js";
 import type { Projection } from "../model/layout.js";
 
 const F32 = 4;
@@ -123,6 +123,8 @@ export interface MemoryInput {
   weightsDtype?: WeightsDtype;
   /** The engine keeps gate and up in bf16 (keepsBf16Activations: bf16 mode on a GPU). */
   bf16Activations?: boolean;
+  /** The embedding table is in pinned host memory, not on the device (embeddingOnHost): its bytes are not counted. */
+  embeddingOnHost?: boolean;
   /**
    * The engine draws LoRA dropout's masks inside its LoRA kernels (a GPU: Backend::fused_lora), so it keeps no mask or
    * dropped input; the CPU keeps both for each adapted projection of a layer.
@@ -137,7 +139,9 @@ export function parameterCount(config: ModelConfig): number {
 export function estimateTrainingMemory(input: MemoryInput): MemoryEstimate {
   const { config: c, tokensPerMicroBatch: N } = input;
   const params = parameterCount(c);
-  const weights = weightBytes(c, input.finetuning === "full" ? "f32" : (input.weightsDtype ?? "f32"));
+  const dtype = input.finetuning === "full" ? "f32" : (input.weightsDtype ?? "f32");
+  const hostTable = input.embeddingOnHost ? embeddingTableBytes(c, dtype) : 0;
+  const weights = weightBytes(c, dtype) - hostTable;
   let trainableParams = 0;
   let loraProjections = 0;
   let loraDropoutWidth = 0;

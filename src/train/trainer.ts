@@ -335,13 +335,21 @@ async function runTraining(
       },
     );
   }
+  const hostTable = model.memory().hostBytes ?? 0;
+  if (hostTable > 0)
+    o.onInfo?.(
+      `embedding table: ${(hostTable / 2 ** 30).toFixed(2)} GiB in pinned host memory (the GPU reads each step's ` +
+        "rows over the bus; TUNEFORGE_CUDA_HOST_EMBEDDING=0 keeps it on the GPU)",
+    );
   const memory: MemoryInput = {
     config: mc,
     tokensPerMicroBatch: bs * longest,
     finetuning: lora ? "lora" : "full",
     lora: lora ?? undefined,
     weightsDtype: model.weights,
-    ...trainingLayout(model.device, model.weights),
+    ...trainingLayout(model.device, model.weights, mc, lora ? "lora" : "full"),
+    // where the loaded model's table is (the rule's answer, unless pinned memory could not be had)
+    embeddingOnHost: hostTable > 0,
   };
   if (t.gradient_checkpointing !== false) {
     const line = setUpCheckpointing(model, t.gradient_checkpointing, memory); // applied with or without a log

@@ -75,6 +75,19 @@ function run(): Report {
   return report;
 }
 
+/** `graph_check branches` with TUNEFORGE_CUDA_EMU_BRANCHES set to `order` ("" for issue order). */
+function branchesSeen(order: "" | "late" | "early"): number[] {
+  run(); // builds it
+  const out = spawnSync(join(dir, "graph_check"), ["branches"], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, TUNEFORGE_CUDA_EMU_BRANCHES: order },
+  });
+  assert.equal(out.status, 0, `graph_check branches failed:\n${out.stdout}\n${out.stderr}`);
+  return (JSON.parse(out.stdout) as { branches: number[] }).branches;
+}
+
 function nums(key: string): number[] {
   const v = run().json[key];
   assert.ok(Array.isArray(v), `${key} is not an array in the output`);
@@ -239,6 +252,24 @@ test("a second stream joins the capture by waiting for its event, and must be jo
   // Left unjoined, as CUDA: cudaErrorStreamCaptureUnjoined and no graph; the side stream is free again.
   assert.deepEqual(nums("unjoined"), [cudaErrorStreamCaptureUnjoined, 0, statusNone]);
 });
+
+// What a reader saw of a side stream's a = 6 (1 before it): outside a capture joined [reader, a after a device
+// synchronisation] and not joined [the same]; then replayed graphs: joined, read before the join, forked too early.
+test(
+  "TUNEFORGE_CUDA_EMU_BRANCHES=late|early runs streams' work in orders a GPU may pick, showing a missing wait",
+  {
+    skip,
+    timeout: 120_000,
+  },
+  () => {
+    // Issue order hides every missing wait.
+    assert.deepEqual(branchesSeen(""), [6, 6, 6, 6, 6, 6, 6]);
+    // late: a side stream's work waits until something waits for it, so a reader that does not wait sees a = 1.
+    assert.deepEqual(branchesSeen("late"), [6, 6, 1, 6, 6, 1, 6]);
+    // early: a graph's side branch runs as soon as its dependencies allow, before work its fork was recorded ahead of.
+    assert.deepEqual(branchesSeen("early"), [6, 6, 6, 6, 6, 6, 1]);
+  },
+);
 
 test("cublasSetWorkspace checks its handle and alignment; the new errors have CUDA's names", { skip }, () => {
   assert.deepEqual(nums("workspace"), [blasNotInitialized, blasInvalidValue, blasSuccess]);

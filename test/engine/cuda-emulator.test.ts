@@ -2,7 +2,8 @@
 // the emulated runtime and cuBLAS, then the GPU test files run on it as they would on a GPU: the kernel check
 // (every op against the CPU backend, both attention paths, bf16) and the model tests (HF/PEFT fixture parity in
 // fp32, the bf16 bounds, CUDA against the CPU on a random model, out-of-memory handling); then the kernel check
-// again with guard pages after every allocation and threads in reverse order. This runs the CUDA code's logic in
+// again with guard pages after every allocation and threads in reverse order, and the decoding tests with a second
+// stream's work run late and early (a missing event wait changes their answers). This runs the CUDA code's logic in
 // every CI run; speed, and the 200-step training test (minutes on the emulator), stay with the GPU machine.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -61,20 +62,28 @@ function ensureEmulatorBuild(): void {
   assert.equal(build.status, 0, `the emulator build failed:\n${build.stdout}\n${build.stderr}`);
 }
 
-/** Runs GPU test files on the emulated device; returns their TAP output after checking they passed. */
-function runOnEmulator(files: string[], env: Record<string, string>): string {
+/** Runs GPU test files (tests matching `only`) on the emulated device; returns their TAP output after checking they passed. */
+function runOnEmulator(files: string[], env: Record<string, string>, only?: string): string {
   ensureEmulatorBuild();
-  const run = spawnSync(process.execPath, ["--import", "tsx", "--test", "--test-reporter=tap", ...files], {
-    cwd: root,
-    env: { ...childEnv(), TUNEFORGE_NATIVE: addon, ...env },
-    encoding: "utf8",
-    maxBuffer: 64 << 20,
-  });
+  const filter = only ? [`--test-name-pattern=${only}`] : [];
+  const run = spawnSync(
+    process.execPath,
+    ["--import", "tsx", "--test", "--test-reporter=tap", ...filter, ...files],
+    {
+      cwd: root,
+      env: { ...childEnv(), TUNEFORGE_NATIVE: addon, ...env },
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    },
+  );
   const out = `${run.stdout}\n${run.stderr}`;
   assert.equal(run.status, 0, `the GPU tests failed on the emulator:\n${out.slice(-8000)}`);
   // They ran on the emulated device rather than skipping for want of one.
-  assert.match(out, /CUDA emulator \(CPU\)/);
-  assert.match(out, /^ok \d+ - every CUDA kernel matches the CPU backend$/m);
+  // (a filtered run shows it by its test names, which say cuda)
+  if (!only) {
+    assert.match(out, /CUDA emulator \(CPU\)/);
+    assert.match(out, /^ok \d+ - every CUDA kernel matches the CPU backend$/m);
+  }
   return out;
 }
 
@@ -104,5 +113,28 @@ test(
       TUNEFORGE_CUDA_CACHE: "0",
       TUNEFORGE_CUDA_EMU_ORDER: "reverse",
     });
+  },
+);
+
+test(
+  "decoding forks and joins its second stream where it must: its tests pass with streams in late and early order",
+  { skip, timeout: 10 * 60_000 },
+  () => {
+    // Decoding steps run LoRA's x A^T on a second stream (Backend::run_beside). late: that stream's work waits until
+    // something waits for it, so a reader without a join reads stale values; early: a recorded step's branch runs as
+    // soon as its fork allows. Without run_beside's join, the three decoding tests fail in late order.
+    for (const order of ["late", "early"]) {
+      const out = runOnEmulator(
+        ["test/gpu/model.test.ts"],
+        { TUNEFORGE_CUDA_EMU_MEMORY: String(2 ** 30), TUNEFORGE_CUDA_EMU_BRANCHES: order },
+        "decoding|generation, merge",
+      );
+      assert.match(out, /^ok \d+ - cuda: decoding steps replay one recorded step/m);
+      assert.match(out, /^ok \d+ - cuda agrees with cpu: decoding with LoRA on q and v only/m);
+      assert.match(
+        out,
+        /^ok \d+ - cuda agrees with cpu: LoRA with dropout on packed rows, AdamW, generation/m,
+      );
+    }
   },
 );

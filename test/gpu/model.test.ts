@@ -19,9 +19,10 @@ import { printParityReport, runParity } from "../helpers/parity.js";
 import { maxAbsDiff, relErr } from "../engine/fixture.js";
 import { checkBf16Fixture, cosine } from "../engine/bf16-checks.js";
 import { writeRandomModel } from "../engine/random-model.js";
-import { parseModelConfig } from "../../src/model/config.js";
+import { loadModelConfig, parseModelConfig } from "../../src/model/config.js";
 import { TuneforgeError } from "../../src/errors.js";
-import { keepsBf16Activations, resetMemoryPeak } from "../../src/engine/index.js";
+import { embeddingOnHost, keepsBf16Activations, resetMemoryPeak } from "../../src/engine/index.js";
+import { estimateTrainingMemory } from "../../src/train/memory.js";
 import {
   PEAK_BATCH,
   PEAK_LORA,
@@ -313,6 +314,8 @@ test(`${DEVICE} agrees with cpu: full fine-tuning of an untied model`, () => {
     const fc = cpu.forwardBackward(batch);
     const fd = dev.forwardBackward(batch);
     assertClose("loss", Math.abs(fd.loss - fc.loss) / fc.loss, 1e-5);
+    // full fine-tuning updates the table every step: on a GPU it leaves pinned host memory for the device
+    assert.equal(dev.memory().hostBytes, 0);
     const gc = cpu.trainable("grads");
     assert.ok(gc.has("lm_head.weight") && gc.has("model.embed_tokens.weight"));
     sameMaps("grad", gc, dev.trainable("grads"), relErr, 1e-4);
@@ -344,6 +347,66 @@ test(`${DEVICE} agrees with cpu in bf16 mode: LoRA with dropout on packed rows, 
     cpu.dispose();
     dev.dispose();
   }
+});
+
+test(`${DEVICE}: an untied model's frozen embedding table is in pinned host memory on a GPU, the same numbers with less on the device`, () => {
+  const config = loadModelConfig(UNTIED);
+  const tableBytes = config.vocabSize * config.hiddenSize * 2;
+  const expected = embeddingOnHost(config, DEVICE, "lora") ? tableBytes : 0;
+  assert.equal(expected, DEVICE === "cuda" ? tableBytes : 0);
+  const batch = packedBatch();
+  const run = (onHost: boolean) => {
+    const was = process.env.TUNEFORGE_CUDA_HOST_EMBEDDING;
+    if (onHost) delete process.env.TUNEFORGE_CUDA_HOST_EMBEDDING;
+    else process.env.TUNEFORGE_CUDA_HOST_EMBEDDING = "0";
+    const before = resetMemoryPeak(DEVICE).inUse;
+    let m: EngineModel | null = null;
+    try {
+      m = EngineModel.load(UNTIED, { device: DEVICE, weights: "bf16" });
+      const loaded = m.memory().inUse - before;
+      // the rule the estimate uses (embeddingOnHost) reads the same variable
+      assert.equal(embeddingOnHost(config, DEVICE, "lora"), onHost && DEVICE === "cuda");
+      const mem = m.memory();
+      if (DEVICE === "cuda") assert.ok(cudaInfo().hostMappedBytes! >= mem.hostBytes!);
+      m.setLora({ r: 4, alpha: 8, dropout: 0.1, seed: 5, targets: [...ALL_PROJECTIONS] });
+      const loss = m.forwardBackward(batch).loss;
+      const tokens = m.generate([[1, 2, 3]], { maxNewTokens: 4, eosTokenIds: [] });
+      return {
+        hostBytes: mem.hostBytes!,
+        weightBytes: mem.weightBytes!,
+        loaded,
+        loss,
+        grads: m.trainable("grads"),
+        tokens,
+      };
+    } finally {
+      m?.dispose();
+      if (was === undefined) delete process.env.TUNEFORGE_CUDA_HOST_EMBEDDING;
+      else process.env.TUNEFORGE_CUDA_HOST_EMBEDDING = was;
+    }
+  };
+  const host = run(true);
+  const device = run(false);
+  assert.equal(host.hostBytes, expected);
+  assert.equal(device.hostBytes, 0);
+  assert.equal(device.loaded - host.loaded, expected, "the device holds less by exactly the table");
+  assert.equal(host.weightBytes, device.weightBytes);
+  // the gather reads the same bits from either memory
+  assert.equal(host.loss, device.loss);
+  assertBitwiseEqual(host.grads, device.grads, "table on the host vs on the device");
+  assert.deepEqual(host.tokens, device.tokens);
+  // the estimate leaves the table out exactly where the engine does
+  const est = (onHost: boolean) =>
+    estimateTrainingMemory({
+      config,
+      tokensPerMicroBatch: 22,
+      finetuning: "lora",
+      lora: { r: 4, targets: ALL_PROJECTIONS },
+      weightsDtype: "bf16",
+      embeddingOnHost: onHost,
+    }).weights;
+  assert.equal(est(false), device.weightBytes);
+  assert.equal(est(true), device.weightBytes - tableBytes);
 });
 
 test(`${DEVICE} bf16 mode: each recomputed layer saves one activation set, its large tensors in bf16 on a GPU`, () => {

@@ -5,7 +5,8 @@
 // a fiber run until it reaches __syncthreads() or a warp shuffle; a barrier opens when every live thread of its
 // block (or all 32 lanes of its warp) waits there. Threads that wait at different barriers forever are reported
 // as a deadlock naming the kernel. Stream work runs at once, except on a capturing stream, where it becomes a
-// graph node that cudaGraphLaunch runs later.
+// graph node that cudaGraphLaunch runs later, and (TUNEFORGE_CUDA_EMU_BRANCHES=late) on a created stream, where it
+// waits until something waits for it.
 #include <signal.h>
 #include <sys/mman.h>
 #include <ucontext.h>
@@ -13,11 +14,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <deque>
+#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -219,6 +223,21 @@ bool reverse_order() {
   return r;
 }
 
+// The order of work on different streams, where nothing orders it (TUNEFORGE_CUDA_EMU_BRANCHES): issue order, or
+// one of the two a GPU may also pick that shows a missing event wait (README, "Streams, stream capture and graphs").
+enum class Branches { IssueOrder, Late, Early };
+Branches branches() {
+  static const Branches b = [] {
+    const char* v = std::getenv("TUNEFORGE_CUDA_EMU_BRANCHES");
+    const std::string s = v ? v : "";
+    if (s.empty()) return Branches::IssueOrder;
+    if (s == "late") return Branches::Late;
+    if (s == "early") return Branches::Early;
+    die("TUNEFORGE_CUDA_EMU_BRANCHES is \"" + s + "\": late, early or unset");
+  }();
+  return b;
+}
+
 void run_block() {
   const int n = run->threads, warps = (n + 31) / 32;
   run->ready.clear();
@@ -278,7 +297,9 @@ void run_block() {
 }  // namespace
 
 // ---- streams, events, graphs and the capture ----
-// Streams are handles only: their work runs when issued, in issue order, which is one order a GPU may pick.
+// Streams are handles only: their work runs when issued, in issue order, which is one order a GPU may pick. With
+// TUNEFORGE_CUDA_EMU_BRANCHES=late, work on a created stream outside a capture waits until something needs it (see
+// "branches" below), the order of a GPU whose second stream is slow.
 struct CUstream_st {
   unsigned flags;
 };
@@ -288,19 +309,29 @@ struct CUevent_st {
   uint64_t captured_by = 0;  // the capture that recorded this event last (0: a real record)
   cudaStream_t stream = nullptr;  // ... on which stream of it,
   uint64_t ops = 0;               // ... after how many of that stream's operations in the capture
+  std::vector<size_t> after;      // ... and the graph nodes its stream had reached (what a waiter depends on)
+  cudaStream_t late = nullptr;    // a real record on a stream whose work waits (branches late): the stream,
+  uint64_t late_at = 0;           // ... and how many of its operations come before the record
 };
 using GraphOp = std::function<cudaError_t()>;
 struct CUgraphNode_st {
   cudaGraphNodeType type;
   std::string what;
   GraphOp op;
+  bool side = false;         // issued on a stream that joined the capture, not the capturing one
+  std::vector<size_t> deps;  // the nodes it follows: its stream's previous work and the events it waited for
 };
 struct CUgraph_st {
   std::vector<std::unique_ptr<CUgraphNode_st>> nodes;
 };
-// An instantiated graph copies the nodes' operations, so it outlives cudaGraphDestroy as on a GPU.
+// An instantiated graph copies the nodes' operations and dependencies, so it outlives cudaGraphDestroy as on a GPU.
+struct ExecNode {
+  GraphOp op;
+  bool side;
+  std::vector<size_t> deps;
+};
 struct CUgraphExec_st {
-  std::vector<GraphOp> ops;
+  std::vector<ExecNode> nodes;
 };
 
 namespace {
@@ -335,6 +366,9 @@ struct Capture {
   std::string reason;  // what invalidated it
   std::unique_ptr<CUgraph_st> graph;
   std::unordered_map<cudaStream_t, Joined> joined;
+  // Per stream of the capture, the nodes its next node depends on: its last node, and what the events it waited for
+  // since then had reached.
+  std::unordered_map<cudaStream_t, std::vector<size_t>> frontier;
 };
 std::mutex capture_mu;
 Capture cap;
@@ -342,6 +376,45 @@ uint64_t captures_begun = 0;
 
 // With capture_mu held: whether s's work goes into the capture (the capturing stream, or one that joined it).
 bool captures(cudaStream_t s) { return cap.stream && (s == cap.stream || cap.joined.count(s) > 0); }
+
+// ---- branches late: work issued to a created stream outside a capture waits until something needs it ----
+// Until another stream (or the host) waits for an event recorded after it, the stream or the device is synchronised,
+// the stream is destroyed or begins a capture, or (a blocking stream's) the legacy stream has work. A GPU may run a
+// second stream's work that late, so a reader that does not wait for it reads what was there before.
+struct LateWork {
+  std::deque<std::function<void()>> ops;
+  uint64_t issued = 0, done = 0;
+};
+std::mutex late_mu;
+std::unordered_map<cudaStream_t, LateWork> late_work;
+
+// Runs s's waiting work up to its `upto`-th operation (counted from the stream's first).
+void run_late(cudaStream_t s, uint64_t upto = UINT64_MAX) {
+  for (;;) {
+    std::function<void()> op;
+    {
+      std::lock_guard<std::mutex> lock(late_mu);
+      auto it = late_work.find(s);
+      if (it == late_work.end() || it->second.ops.empty() || it->second.done >= upto) return;
+      op = std::move(it->second.ops.front());
+      it->second.ops.pop_front();
+      it->second.done++;
+    }
+    op();  // without the lock: an op may run another stream's waiting work (an event it waits for)
+  }
+}
+
+// Every stream's waiting work, or only the blocking streams' (those the legacy stream waits for).
+void run_late_all(bool blocking_only) {
+  if (branches() != Branches::Late) return;
+  std::vector<cudaStream_t> pending;
+  {
+    std::lock_guard<std::mutex> lock(late_mu);
+    for (const auto& [stream, w] : late_work)
+      if (!w.ops.empty() && !(blocking_only && (stream->flags & cudaStreamNonBlocking))) pending.push_back(stream);
+  }
+  for (cudaStream_t stream : pending) run_late(stream);
+}
 
 // With capture_mu held. Keeps the first reason: later errors are usually its consequences.
 void invalidate(const std::string& why) {
@@ -482,6 +555,7 @@ void record_launch(const LaunchConfig& cfg, const void* kernel, const char* name
 cudaError_t issue(cudaStream_t s, const char* what, bool& record) {
   record = false;
   if (!known_stream(s)) return fail(cudaErrorInvalidResourceHandle);
+  if (is_legacy(s)) run_late_all(true);  // the legacy stream waits for the blocking streams
   std::lock_guard<std::mutex> lock(capture_mu);
   if (!cap.stream) return cudaSuccess;
   if (captures(s)) {
@@ -500,12 +574,38 @@ cudaError_t issue(cudaStream_t s, const char* what, bool& record) {
   return cudaSuccess;
 }
 
+bool defers(cudaStream_t s) {
+  if (branches() != Branches::Late || is_legacy(s)) return false;
+  std::lock_guard<std::mutex> lock(capture_mu);
+  return !captures(s);
+}
+
+void later(cudaStream_t s, std::function<void()> op) {
+  std::lock_guard<std::mutex> lock(late_mu);
+  LateWork& w = late_work[s];
+  w.ops.push_back(std::move(op));
+  w.issued++;
+}
+
+void later_launch(const LaunchConfig& cfg, const void* kernel, const char* name, void (*body)(void*),
+                  std::shared_ptr<void> ctx) {
+  if (const cudaError_t e = launch_error(cfg, kernel, name)) {
+    fail(e);
+    return;
+  }
+  later(cfg.stream, [cfg, kernel, name, body, ctx] { run_launch(cfg, kernel, name, body, ctx.get()); });
+}
+
 void record(cudaStream_t s, cudaGraphNodeType type, const char* what, std::function<cudaError_t()> op) {
   {
     std::lock_guard<std::mutex> lock(capture_mu);
     if (captures(s)) {
-      if (!cap.invalidated)
-        cap.graph->nodes.push_back(std::make_unique<CUgraphNode_st>(CUgraphNode_st{type, what, std::move(op)}));
+      if (!cap.invalidated) {
+        std::vector<size_t>& f = cap.frontier[s];
+        cap.graph->nodes.push_back(
+            std::make_unique<CUgraphNode_st>(CUgraphNode_st{type, what, std::move(op), s != cap.stream, f}));
+        f = {cap.graph->nodes.size() - 1};
+      }
       if (s != cap.stream) cap.joined[s].ops++;
       return;
     }
@@ -629,6 +729,7 @@ struct Allocation {
   size_t bytes;
   void* base;  // the mapping (guard pages) or nullptr (aligned_alloc)
   size_t mapped;
+  bool host = false;  // cudaHostAlloc's: not device memory
 };
 std::unordered_map<void*, Allocation> allocations;
 
@@ -667,29 +768,57 @@ void* guarded_alloc(size_t bytes, Allocation& a) {
   return c + page + body - bytes;
 }
 
-cudaError_t cudaMalloc(void** p, size_t bytes) {
-  if (const cudaError_t e = unsafe_call("cudaMalloc", false)) return e;
+// Device and pinned host allocations alike: fresh bytes are garbage (0xff, NaN as floats), and with guard pages an
+// access past either end faults.
+namespace {
+cudaError_t emu_alloc(void** p, size_t bytes, bool host) {
   std::lock_guard<std::mutex> lock(mem_mu);
-  if (allocated + bytes > device_bytes()) return fail(cudaErrorMemoryAllocation);
-  Allocation a{bytes, nullptr, 0};
+  if (!host && allocated + bytes > device_bytes()) return fail(cudaErrorMemoryAllocation);
+  Allocation a{bytes, nullptr, 0, host};
   void* q = guard_pages() ? guarded_alloc(bytes, a) : std::aligned_alloc(256, ((bytes ? bytes : 1) + 255) / 256 * 256);
   if (!q) return fail(cudaErrorMemoryAllocation);
   std::memset(q, 0xff, bytes);
   allocations[q] = a;
-  allocated += bytes;
+  if (!host) allocated += bytes;
   *p = q;
   return cudaSuccess;
 }
-cudaError_t cudaFree(void* p) {
-  if (const cudaError_t e = unsafe_call("cudaFree", false)) return e;
-  if (!p) return cudaSuccess;
+cudaError_t emu_free(void* p, bool host) {
+  run_late_all(false);  // freeing waits for the device, as CUDA's does
   std::lock_guard<std::mutex> lock(mem_mu);
   auto it = allocations.find(p);
-  if (it == allocations.end()) return fail(cudaErrorInvalidValue);
-  allocated -= it->second.bytes;
+  if (it == allocations.end() || it->second.host != host) return fail(cudaErrorInvalidValue);
+  if (!host) allocated -= it->second.bytes;
   if (it->second.base) munmap(it->second.base, it->second.mapped);
   else std::free(p);
   allocations.erase(it);
+  return cudaSuccess;
+}
+}  // namespace
+
+cudaError_t cudaMalloc(void** p, size_t bytes) {
+  if (const cudaError_t e = unsafe_call("cudaMalloc", false)) return e;
+  return emu_alloc(p, bytes, false);
+}
+cudaError_t cudaFree(void* p) {
+  if (const cudaError_t e = unsafe_call("cudaFree", false)) return e;
+  return p ? emu_free(p, false) : cudaSuccess;
+}
+cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned int flags) {
+  if (const cudaError_t e = unsafe_call("cudaHostAlloc", false)) return e;
+  if (flags & ~(unsigned)(cudaHostAllocPortable | cudaHostAllocMapped)) return fail(cudaErrorInvalidValue);
+  return emu_alloc(p, bytes, true);
+}
+cudaError_t cudaFreeHost(void* p) {
+  if (const cudaError_t e = unsafe_call("cudaFreeHost", false)) return e;
+  return p ? emu_free(p, true) : cudaSuccess;
+}
+cudaError_t cudaHostGetDevicePointer(void** device, void* host, unsigned int flags) {
+  if (flags != 0 || !device) return fail(cudaErrorInvalidValue);
+  std::lock_guard<std::mutex> lock(mem_mu);
+  auto it = allocations.find(host);
+  if (it == allocations.end() || !it->second.host) return fail(cudaErrorInvalidValue);
+  *device = host;
   return cudaSuccess;
 }
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
@@ -711,11 +840,13 @@ cudaError_t copy_2d(void* dst, size_t dpitch, const void* src, size_t spitch, si
 // The synchronous copy and fill wait for the device (the legacy stream): no global-mode capture allows them.
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind) {
   if (const cudaError_t e = unsafe_call("cudaMemcpy", false)) return e;
+  run_late_all(true);  // on the legacy stream
   if (bytes) std::memmove(dst, src, bytes);
   return cudaSuccess;
 }
 cudaError_t cudaMemset(void* p, int value, size_t bytes) {
   if (const cudaError_t e = unsafe_call("cudaMemset", false)) return e;
+  run_late_all(true);
   if (bytes) std::memset(p, value, bytes);
   return cudaSuccess;
 }
@@ -725,9 +856,15 @@ cudaError_t run_or_record(cudaStream_t s, cudaGraphNodeType type, const char* wh
                           const std::function<cudaError_t()>& op) {
   bool record = false;
   if (const cudaError_t e = emu::issue(s, what, record)) return e;
-  if (!record) return op();
-  emu::record(s, type, what, op);
-  return cudaSuccess;
+  if (record) {
+    emu::record(s, type, what, op);
+    return cudaSuccess;
+  }
+  if (emu::defers(s)) {
+    emu::later(s, [op] { op(); });
+    return cudaSuccess;
+  }
+  return op();
 }
 }  // namespace
 
@@ -755,7 +892,11 @@ cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s) {
 }
 
 // Waiting for the whole device includes the capturing stream: refused in every capture mode.
-cudaError_t cudaDeviceSynchronize() { return unsafe_call("cudaDeviceSynchronize", true); }
+cudaError_t cudaDeviceSynchronize() {
+  if (const cudaError_t e = unsafe_call("cudaDeviceSynchronize", true)) return e;
+  run_late_all(false);
+  return cudaSuccess;
+}
 
 cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned int flags) {
@@ -772,6 +913,11 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
     std::lock_guard<std::mutex> lock(capture_mu);
     if (captures(s)) return fail(cudaErrorIllegalState);
   }
+  run_late(s);  // the stream's work still runs, as on a GPU
+  {
+    std::lock_guard<std::mutex> lock(late_mu);
+    late_work.erase(s);
+  }
   std::lock_guard<std::mutex> lock(streams_mu);
   streams.erase(s);
   delete s;
@@ -785,7 +931,10 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
     std::lock_guard<std::mutex> lock(capture_mu);
     capturing = captures(s);
   }
-  return unsafe_call("cudaStreamSynchronize", capturing);
+  if (const cudaError_t e = unsafe_call("cudaStreamSynchronize", capturing)) return e;
+  run_late(s);
+  if (is_legacy(s)) run_late_all(true);
+  return cudaSuccess;
 }
 // Waiting for an event recorded in the capture: a stream outside it joins it (a fork: its work becomes part of the
 // graph, after what the event follows); the capturing stream waiting for a joined stream's event joins that stream
@@ -793,6 +942,23 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
 cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flags) {
   if (!e || !known_stream(s)) return fail(cudaErrorInvalidResourceHandle);
   if (flags != 0) return fail(cudaErrorInvalidValue);
+  bool in_capture, joins;
+  {
+    std::lock_guard<std::mutex> lock(capture_mu);
+    in_capture = cap.stream && e->captured_by == cap.id;
+    joins = in_capture && !captures(s);
+  }
+  if (!in_capture) {
+    // Work here runs when issued, but for a late stream's: what the event follows must run before what s does next.
+    if (e->late) {
+      const cudaStream_t src = e->late;
+      const uint64_t at = e->late_at;
+      if (emu::defers(s)) emu::later(s, [src, at] { run_late(src, at); });
+      else run_late(src, at);
+    }
+    return cudaSuccess;
+  }
+  if (joins) run_late(s);  // s joins the capture: its earlier work comes first
   std::lock_guard<std::mutex> lock(capture_mu);
   if (!cap.stream || e->captured_by != cap.id) return cudaSuccess;
   if (cap.invalidated) return fail(cudaErrorStreamCaptureInvalidated);
@@ -806,6 +972,9 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned int flag
   } else {
     cap.joined.emplace(s, Joined{});
   }
+  std::vector<size_t>& f = cap.frontier[s];
+  for (size_t n : e->after)
+    if (std::find(f.begin(), f.end(), n) == f.end()) f.push_back(n);
   return cudaSuccess;
 }
 
@@ -815,6 +984,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode) {
   if (mode != cudaStreamCaptureModeGlobal && mode != cudaStreamCaptureModeThreadLocal &&
       mode != cudaStreamCaptureModeRelaxed)
     return fail(cudaErrorInvalidValue);
+  run_late(s);  // work issued before the capture is not part of it
   std::lock_guard<std::mutex> lock(capture_mu);
   if (cap.stream == s) return fail(cudaErrorIllegalState);
   if (cap.stream) {
@@ -877,15 +1047,41 @@ cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* statu
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags) {
   if (!exec || !graph || (flags & ~0xfull)) return fail(cudaErrorInvalidValue);  // CUDA 12's flags: bits 0-3
   auto* x = new CUgraphExec_st();
-  for (const auto& node : graph->nodes) x->ops.push_back(node->op);
+  for (const auto& node : graph->nodes) x->nodes.push_back({node->op, node->side, node->deps});
   *exec = x;
   return cudaSuccess;
 }
 namespace {
-// A graph's nodes in capture order, stopping at the first error.
-cudaError_t run_ops(const std::vector<GraphOp>& ops) {
-  for (const GraphOp& op : ops)
-    if (const cudaError_t e = op()) return fail(e);
+// A graph's nodes in an order its dependencies allow, stopping at the first error: capture order, or with
+// TUNEFORGE_CUDA_EMU_BRANCHES=late the capturing stream's nodes before any side branch's that nothing waits for yet
+// (a node that reads a branch's result without a join runs before the branch), with =early a side branch's nodes as
+// soon as they may run (a branch that reads the capturing stream's work without a fork runs before that work).
+cudaError_t run_ops(const std::vector<ExecNode>& nodes) {
+  const Branches order = branches();
+  if (order == Branches::IssueOrder) {
+    for (const ExecNode& n : nodes)
+      if (const cudaError_t e = n.op()) return fail(e);
+    return cudaSuccess;
+  }
+  std::vector<size_t> waiting(nodes.size());
+  std::vector<std::vector<size_t>> next(nodes.size());
+  for (size_t i = 0; i < nodes.size(); i++) {
+    waiting[i] = nodes[i].deps.size();
+    for (size_t d : nodes[i].deps) next[d].push_back(i);
+  }
+  std::set<size_t> ready_main, ready_side;  // in capture order within each
+  auto ready = [&](size_t i) { (nodes[i].side ? ready_side : ready_main).insert(i); };
+  for (size_t i = 0; i < nodes.size(); i++)
+    if (waiting[i] == 0) ready(i);
+  const bool late = order == Branches::Late;
+  while (!ready_main.empty() || !ready_side.empty()) {
+    std::set<size_t>& from = (late ? ready_main.empty() : !ready_side.empty()) ? ready_side : ready_main;
+    const size_t i = *from.begin();
+    from.erase(from.begin());
+    if (const cudaError_t e = nodes[i].op()) return fail(e);
+    for (size_t j : next[i])
+      if (--waiting[j] == 0) ready(j);
+  }
   return cudaSuccess;
 }
 }  // namespace
@@ -896,10 +1092,14 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s) {
   bool record = false;
   if (const cudaError_t e = emu::issue(s, "cudaGraphLaunch", record)) return e;
   if (record) {
-    emu::record(s, cudaGraphNodeTypeGraph, "cudaGraphLaunch", [ops = exec->ops] { return run_ops(ops); });
+    emu::record(s, cudaGraphNodeTypeGraph, "cudaGraphLaunch", [nodes = exec->nodes] { return run_ops(nodes); });
     return cudaSuccess;
   }
-  return run_ops(exec->ops);
+  if (emu::defers(s)) {
+    emu::later(s, [nodes = exec->nodes] { run_ops(nodes); });
+    return cudaSuccess;
+  }
+  return run_ops(exec->nodes);
 }
 cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
   if (!exec) return fail(cudaErrorInvalidValue);
@@ -953,10 +1153,20 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
     e->captured_by = cap.id;
     e->stream = s;
     e->ops = s == cap.stream ? 0 : cap.joined[s].ops;
+    e->after = cap.frontier[s];
+    e->late = nullptr;
     return cudaSuccess;
   }
-  e->t = std::chrono::steady_clock::now();
   e->captured_by = 0;
+  if (emu::defers(s)) {  // the record is reached when the stream's work before it has run
+    emu::later(s, [e] { e->t = std::chrono::steady_clock::now(); });
+    std::lock_guard<std::mutex> lock(late_mu);
+    e->late = s;
+    e->late_at = late_work[s].issued;
+    return cudaSuccess;
+  }
+  e->late = nullptr;
+  e->t = std::chrono::steady_clock::now();
   return cudaSuccess;
 }
 // Waiting for an event the capture recorded would wait for the capture: refused in every mode.
@@ -967,7 +1177,9 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     std::lock_guard<std::mutex> lock(capture_mu);
     captured = cap.stream && e->captured_by == cap.id;
   }
-  return unsafe_call("cudaEventSynchronize", captured);
+  if (const cudaError_t err = unsafe_call("cudaEventSynchronize", captured)) return err;
+  if (e->late) run_late(e->late, e->late_at);
+  return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t stop) {
   *ms = std::chrono::duration<float, std::milli>(stop->t - start->t).count();

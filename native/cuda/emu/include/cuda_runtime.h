@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <tuple>
 #include <type_traits>
@@ -147,6 +148,14 @@ cudaError_t cudaMalloc(T** p, size_t bytes) {
   return cudaMalloc(reinterpret_cast<void**>(p), bytes);
 }
 cudaError_t cudaFree(void* p);
+// Pinned host memory: the emulator's device memory is host memory already, so the device pointer is the host one (as
+// with unified addressing); these allocations do not count against the device's memory.
+#define cudaHostAllocDefault 0x00
+#define cudaHostAllocPortable 0x01
+#define cudaHostAllocMapped 0x02
+cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned int flags);
+cudaError_t cudaFreeHost(void* p);
+cudaError_t cudaHostGetDevicePointer(void** device, void* host, unsigned int flags);
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes);
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s = 0);
@@ -251,6 +260,13 @@ void run_grid(const LaunchConfig& cfg, const void* kernel, const char* name, voi
 // it belongs to the stream's capture; an error refuses it (already the last error; a capture it broke, such as
 // a capture elsewhere when s is the legacy stream, is invalidated).
 cudaError_t issue(cudaStream_t s, const char* what, bool& record);
+// Whether work issued to s (outside a capture) waits in s's queue instead of running now
+// (TUNEFORGE_CUDA_EMU_BRANCHES=late, a created stream), and queues it there.
+bool defers(cudaStream_t s);
+void later(cudaStream_t s, std::function<void()> op);
+// Queues a launch on s after the checks a launch makes (a failed check is the launch's error now).
+void later_launch(const LaunchConfig& cfg, const void* kernel, const char* name, void (*body)(void*),
+                  std::shared_ptr<void> ctx);
 // Records a launch into s's capture after the checks a launch makes (a failed check invalidates the capture).
 // ctx holds the converted parameters, so every replay runs the kernel with the arguments the capture saw.
 void record_launch(const LaunchConfig& cfg, const void* kernel, const char* name, void (*body)(void*),
@@ -280,6 +296,10 @@ struct Launcher {
     if (issue(cfg.stream, name, record) != cudaSuccess) return;  // refused: the launch error is the last error
     if (record) {
       record_launch(cfg, k, name, body, std::make_shared<Ctx>(Ctx{kernel, Params(std::forward<A>(args)...)}));
+      return;
+    }
+    if (defers(cfg.stream)) {
+      later_launch(cfg, k, name, body, std::make_shared<Ctx>(Ctx{kernel, Params(std::forward<A>(args)...)}));
       return;
     }
     Ctx ctx{kernel, Params(std::forward<A>(args)...)};

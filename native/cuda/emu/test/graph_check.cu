@@ -16,6 +16,11 @@ __global__ void scale_add(float* x, float a, float b, int n) {
   if (i < n) x[i] = x[i] * a + b;
 }
 
+__global__ void copy(float* dst, const float* src, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) dst[i] = src[i];
+}
+
 namespace {
 
 constexpr int kN = 40;  // two blocks of 32 threads
@@ -71,9 +76,84 @@ std::vector<int> end_capture(cudaStream_t s) {
   return {(int)e, g ? 1 : 0};
 }
 
+// `graph_check branches`, run with each TUNEFORGE_CUDA_EMU_BRANCHES: what a reader saw of a second stream's work (a
+// from 1 to 6) when the two streams were joined properly and when a wait was left out, outside a capture and in a
+// replayed graph. b gets the reader's copy of a; the host reads it after synchronising the device.
+int branches() {
+  float *a, *b, *c;
+  for (float** p : {&a, &b, &c}) CHECK(cudaMalloc(p, sizeof(float) * kN));
+  cudaStream_t s, side;
+  CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  CHECK(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking));
+  cudaEvent_t fork, join;
+  CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
+  CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
+  std::vector<int> seen;
+  auto reset = [&] {
+    fill(a, 1.0f, kN);
+    fill(b, -1.0f, kN);
+    fill(c, 1.0f, kN);
+  };
+  auto read_b = [&] {
+    float h = 0;
+    CHECK(cudaMemcpy(&h, b, sizeof h, cudaMemcpyDeviceToHost));  // the legacy stream: waits for no non-blocking one
+    CHECK(cudaDeviceSynchronize());
+    seen.push_back((int)h);
+  };
+  // Outside a capture, the legacy stream forks the side stream (a = 6 there) and reads a after joining it, or
+  // without joining it.
+  for (const bool joined : {true, false}) {
+    reset();
+    CHECK(cudaEventRecord(fork, 0));
+    CHECK(cudaStreamWaitEvent(side, fork, 0));
+    scale_add<<<kBlocks, kThreads, 0, side>>>(a, 1.0f, 5.0f, kN);
+    CHECK(cudaEventRecord(join, side));
+    if (joined) CHECK(cudaStreamWaitEvent(0, join, 0));
+    copy<<<kBlocks, kThreads>>>(b, a, kN);
+    read_b();
+    std::vector<float> h(kN);
+    CHECK(cudaMemcpy(h.data(), a, sizeof(float) * kN, cudaMemcpyDeviceToHost));
+    seen.push_back((int)h[0]);  // the side's work has run by now in every order
+  }
+  // Captured on s and replayed: the side branch makes a = 6 beside unrelated work (c); the reader copies a after the
+  // join, or before it (nothing orders it after the branch), or the branch reads a before the main stream's
+  // a = 6 with its fork recorded too early.
+  for (int variant = 0; variant < 3; variant++) {
+    reset();
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    CHECK(cudaEventRecord(fork, s));
+    if (variant == 2) {
+      scale_add<<<kBlocks, kThreads, 0, s>>>(a, 1.0f, 5.0f, kN);  // after the fork: the side does not wait for it
+      CHECK(cudaStreamWaitEvent(side, fork, 0));
+      copy<<<kBlocks, kThreads, 0, side>>>(b, a, kN);
+      CHECK(cudaEventRecord(join, side));
+      CHECK(cudaStreamWaitEvent(s, join, 0));
+    } else {
+      CHECK(cudaStreamWaitEvent(side, fork, 0));
+      scale_add<<<kBlocks, kThreads, 0, side>>>(a, 1.0f, 5.0f, kN);
+      CHECK(cudaEventRecord(join, side));
+      scale_add<<<kBlocks, kThreads, 0, s>>>(c, 2.0f, 0.0f, kN);
+      if (variant == 1) copy<<<kBlocks, kThreads, 0, s>>>(b, a, kN);  // before the join
+      CHECK(cudaStreamWaitEvent(s, join, 0));
+      if (variant == 0) copy<<<kBlocks, kThreads, 0, s>>>(b, a, kN);
+    }
+    cudaGraph_t g = nullptr;
+    CHECK(cudaStreamEndCapture(s, &g));
+    cudaGraphExec_t x = nullptr;
+    CHECK(cudaGraphInstantiate(&x, g, 0));
+    CHECK(cudaGraphLaunch(x, 0));
+    read_b();
+    CHECK(cudaGraphExecDestroy(x));
+    CHECK(cudaGraphDestroy(g));
+  }
+  std::printf("{\"branches\":%s}\n", ints(seen).c_str());
+  return 0;
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "branches") return branches();
   cudaStream_t s = nullptr;
   CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   cublasHandle_t blas = nullptr;
