@@ -6,7 +6,11 @@ namespace tf::cuda {
 
 namespace {
 
-__global__ void embedding_fwd_kernel(const float* table, const int32_t* ids, int N, int C, float* out) {
+// V: float, or float4 where the rows allow 16-byte loads (C a multiple of 4, table and output 16-byte aligned): the
+// table may be pinned host memory read over the bus (Model::embedding_table), where a warp's 512-byte request moves a
+// row in far fewer transactions than 128-byte ones. C counts V values.
+template <class V>
+__global__ void embedding_fwd_kernel(const V* table, const int32_t* ids, int N, int C, V* out) {
   const int64_t n = (int64_t)N * C;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t row = i / C, c = i % C;
@@ -14,43 +18,35 @@ __global__ void embedding_fwd_kernel(const float* table, const int32_t* ids, int
   }
 }
 
-// A half table (bf16 or fp16 bits, F16 picks which), widened exactly.
+// Half values (bf16 or fp16 bits, F16 picks which) widened exactly into out: one, or the eight of a 16-byte load.
 template <bool F16>
-__global__ void embedding_fwd_half_kernel(const uint16_t* table, const int32_t* ids, int N, int C, float* out) {
+__device__ inline float widen(uint16_t h) {
+  return F16 ? f16_bits_to_f32(h) : bf16_bits_to_f32(h);
+}
+template <bool F16>
+__device__ inline void store_widened(float* out, uint16_t h) {
+  *out = widen<F16>(h);
+}
+template <bool F16>
+__device__ inline void store_widened(float* out, uint4 v) {
+  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+  float f[8];
+  for (int k = 0; k < 4; k++) {
+    f[2 * k] = widen<F16>((uint16_t)(w[k] & 0xffffu));
+    f[2 * k + 1] = widen<F16>((uint16_t)(w[k] >> 16));
+  }
+  reinterpret_cast<float4*>(out)[0] = float4{f[0], f[1], f[2], f[3]};
+  reinterpret_cast<float4*>(out)[1] = float4{f[4], f[5], f[6], f[7]};
+}
+
+// A half table gathered as H: uint16_t, or uint4 (8 values) as embedding_fwd_kernel<float4>; C counts H values.
+template <bool F16, class H>
+__global__ void embedding_fwd_half_kernel(const H* table, const int32_t* ids, int N, int C, float* out) {
+  constexpr int kPer = sizeof(H) / sizeof(uint16_t);
   const int64_t n = (int64_t)N * C;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t row = i / C, c = i % C;
-    const uint16_t h = table[(int64_t)ids[row] * C + c];
-    out[i] = F16 ? f16_bits_to_f32(h) : bf16_bits_to_f32(h);
-  }
-}
-
-// 16 bytes per load where the rows allow it (C a multiple of the vector, table and output 16-byte aligned): the table
-// may be pinned host memory read over the bus (Model::embedding_table), where a warp's 512-byte request moves the row
-// in far fewer transactions than 64- or 128-byte ones. The values are the scalar kernels', widened exactly.
-__global__ void embedding_fwd_vec_kernel(const float4* table, const int32_t* ids, int N, int C4, float4* out) {
-  const int64_t n = (int64_t)N * C4;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t row = i / C4, c = i % C4;
-    out[i] = table[(int64_t)ids[row] * C4 + c];
-  }
-}
-
-template <bool F16>
-__global__ void embedding_fwd_half_vec_kernel(const uint4* table, const int32_t* ids, int N, int C8, float4* out) {
-  const int64_t n = (int64_t)N * C8;
-  for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const int64_t row = i / C8, c = i % C8;
-    const uint4 v = table[(int64_t)ids[row] * C8 + c];
-    const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-    float f[8];
-    for (int k = 0; k < 4; k++) {
-      const uint16_t lo = (uint16_t)(w[k] & 0xffffu), hi = (uint16_t)(w[k] >> 16);
-      f[2 * k] = F16 ? f16_bits_to_f32(lo) : bf16_bits_to_f32(lo);
-      f[2 * k + 1] = F16 ? f16_bits_to_f32(hi) : bf16_bits_to_f32(hi);
-    }
-    out[2 * i] = float4{f[0], f[1], f[2], f[3]};
-    out[2 * i + 1] = float4{f[4], f[5], f[6], f[7]};
+    store_widened<F16>(out + i * kPer, table[(int64_t)ids[row] * C + c]);
   }
 }
 
@@ -70,12 +66,12 @@ void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* 
   const int64_t n = (int64_t)N * C;
   if (n <= 0) return;
   if (C % 4 == 0 && aligned16(table) && aligned16(out)) {
-    embedding_fwd_vec_kernel<<<grid_for(n / 4), kThreads, 0, s>>>(reinterpret_cast<const float4*>(table), ids, N,
-                                                                   C / 4, reinterpret_cast<float4*>(out));
-    CUDA_LAUNCH_CHECK("embedding_fwd_vec_kernel");
+    embedding_fwd_kernel<float4><<<grid_for(n / 4), kThreads, 0, s>>>(reinterpret_cast<const float4*>(table), ids, N,
+                                                                       C / 4, reinterpret_cast<float4*>(out));
+    CUDA_LAUNCH_CHECK("embedding_fwd_kernel<float4>");
     return;
   }
-  embedding_fwd_kernel<<<grid_for(n), kThreads, 0, s>>>(table, ids, N, C, out);
+  embedding_fwd_kernel<float><<<grid_for(n), kThreads, 0, s>>>(table, ids, N, C, out);
   CUDA_LAUNCH_CHECK("embedding_fwd_kernel");
 }
 
@@ -85,12 +81,12 @@ void embedding_fwd_half(const uint16_t* table, const int32_t* ids, int N, int C,
   const int64_t n = (int64_t)N * C;
   if (n <= 0) return;
   if (C % 8 == 0 && aligned16(table) && aligned16(out)) {
-    embedding_fwd_half_vec_kernel<F16><<<grid_for(n / 8), kThreads, 0, s>>>(
-        reinterpret_cast<const uint4*>(table), ids, N, C / 8, reinterpret_cast<float4*>(out));
+    embedding_fwd_half_kernel<F16, uint4><<<grid_for(n / 8), kThreads, 0, s>>>(
+        reinterpret_cast<const uint4*>(table), ids, N, C / 8, out);
     CUDA_LAUNCH_CHECK(F16 ? "embedding_fwd_f16_vec_kernel" : "embedding_fwd_bf16_vec_kernel");
     return;
   }
-  embedding_fwd_half_kernel<F16><<<grid_for(n), kThreads, 0, s>>>(table, ids, N, C, out);
+  embedding_fwd_half_kernel<F16, uint16_t><<<grid_for(n), kThreads, 0, s>>>(table, ids, N, C, out);
   CUDA_LAUNCH_CHECK(F16 ? "embedding_fwd_f16_kernel" : "embedding_fwd_bf16_kernel");
 }
 }  // namespace
