@@ -150,10 +150,10 @@ export interface GenerateResult {
   note?: string;
   ours?: { tokensPerS: number; wallS: number; peakGiB: number; deviceInUseGiB: number | null };
   /**
-   * Decoding steps replayed from one recorded step (a CUDA graph) in the timed run, the launches that recording holds,
-   * and the same generation with recording off (TUNEFORGE_CUDA_GRAPHS=0: every kernel launched on its own).
+   * Decoding steps replayed from one recorded step (a CUDA graph) in the timed run, the launches that recording holds
+   * and the longest chain of them (the rest run beside it), and the same generation with recording off (TUNEFORGE_CUDA_GRAPHS=0: every kernel launched on its own).
    */
-  recorded?: { replayedSteps: number; stepLaunches: number };
+  recorded?: { replayedSteps: number; stepLaunches: number; stepDepth: number };
   direct?: { tokensPerS: number; wallS: number; recordedSpeedup: number };
   roofline?: {
     definition: string;
@@ -712,7 +712,11 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       };
       const { out: gen, wallS } = timed(model);
       const out = gen.tokens;
-      res.recorded = { replayedSteps: gen.replayedSteps, stepLaunches: gen.stepLaunches };
+      res.recorded = {
+        replayedSteps: gen.replayedSteps,
+        stepLaunches: gen.stepLaunches,
+        stepDepth: gen.stepDepth,
+      };
       const produced = out.reduce((a, t) => a + t.length, 0);
       if (produced !== g.batch * g.newTokens)
         res.note = `produced ${produced} tokens, expected ${g.batch * g.newTokens}`;

@@ -388,7 +388,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   // generate(prompts: Int32Array flat, lengths: Int32Array, opts) -> {tokens, lengths, steps, replayedSteps,
-  // stepLaunches, stepLogits?}
+  // stepLaunches, stepDepth, stepLogits?}
   Napi::Value Generate(const Napi::CallbackInfo& info) {
     return guarded(info, [&]() -> Napi::Value {
       Napi::Int32Array flat = info[0].As<Napi::Int32Array>();
@@ -429,6 +429,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       out.Set("steps", r.steps);
       out.Set("replayedSteps", r.replayed_steps);
       out.Set("stepLaunches", (double)r.step_launches);
+      out.Set("stepDepth", (double)r.step_depth);
       if (g.keep_logits) out.Set("stepLogits", to_js(info.Env(), r.step_logits.data(), r.step_logits.size()));
       return out;
     });

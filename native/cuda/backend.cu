@@ -3,6 +3,7 @@
 // (bf16 mode) round the activation to bf16 and run on tensor cores with fp32 accumulation and output
 // (cublasGemmEx); everything else is our kernels (kernels.cuh). All work is queued on one stream (the legacy default stream for now, so plain cudaMemcpy and
 // the allocator's reuse are ordered with it); only sum_squares(_many) and cross_entropy wait, for their results.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -10,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "cuda/common.cuh"
 #include "cuda/kernels.cuh"
@@ -123,10 +125,59 @@ class DeviceCounters {
   size_t zeroed_ = 0;
 };
 
+// The most nodes of `graph` on one chain of dependencies (0 where the edges cannot be read): a replay runs those one
+// after another, and every other node beside them. CUDA 13 gave cudaGraphGetEdges an edge-data argument.
+size_t graph_depth(cudaGraph_t graph) {
+  size_t n = 0, e = 0;
+  if (cudaGraphGetNodes(graph, nullptr, &n) != cudaSuccess) return 0;
+  std::vector<cudaGraphNode_t> nodes(n), from, to;
+#if CUDART_VERSION >= 13000
+  auto edges = [&](cudaGraphNode_t* f, cudaGraphNode_t* t, size_t* count) {
+    return cudaGraphGetEdges(graph, f, t, nullptr, count);
+  };
+#else
+  auto edges = [&](cudaGraphNode_t* f, cudaGraphNode_t* t, size_t* count) {
+    return cudaGraphGetEdges(graph, f, t, count);
+  };
+#endif
+  if (cudaGraphGetNodes(graph, nodes.data(), &n) != cudaSuccess || edges(nullptr, nullptr, &e) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  from.resize(e);
+  to.resize(e);
+  if (e > 0 && edges(from.data(), to.data(), &e) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  std::map<cudaGraphNode_t, size_t> index;
+  for (size_t i = 0; i < n; i++) index[nodes[i]] = i;
+  std::vector<std::vector<size_t>> next(n);
+  std::vector<size_t> waiting(n, 0), depth(n, 1), ready;
+  for (size_t k = 0; k < e; k++) {
+    next[index[from[k]]].push_back(index[to[k]]);
+    waiting[index[to[k]]]++;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (waiting[i] == 0) ready.push_back(i);
+  size_t deepest = 0;
+  while (!ready.empty()) {  // Kahn's order: each node's depth is final when it is taken
+    const size_t i = ready.back();
+    ready.pop_back();
+    deepest = std::max(deepest, depth[i]);
+    for (size_t j : next[i]) {
+      depth[j] = std::max(depth[j], depth[i] + 1);
+      if (--waiting[j] == 0) ready.push_back(j);
+    }
+  }
+  return deepest;
+}
+
 // A CUDA graph of recorded work, launched on the legacy stream (ordered with everything else the engine queues).
 class CudaRecording final : public Recording {
  public:
-  CudaRecording(cudaGraphExec_t exec, size_t launches) : exec_(exec), launches_(launches), moves_(g_scratch_moves) {}
+  CudaRecording(cudaGraphExec_t exec, size_t launches, size_t depth)
+      : exec_(exec), launches_(launches), depth_(depth), moves_(g_scratch_moves) {}
   ~CudaRecording() override { cudaGraphExecDestroy(exec_); }
   bool replay() override {
     if (moves_ != g_scratch_moves) return false;
@@ -135,10 +186,11 @@ class CudaRecording final : public Recording {
     return true;
   }
   size_t launches() const override { return launches_; }
+  size_t depth() const override { return depth_; }
 
  private:
   cudaGraphExec_t exec_;
-  size_t launches_;
+  size_t launches_, depth_;
   uint64_t moves_;
 };
 
@@ -221,16 +273,17 @@ class CudaBackend final : public Backend {
     const cudaError_t ended = cudaStreamEndCapture(capture_, &graph);
     if (why.empty() && (ended != cudaSuccess || !graph)) why = std::string("capture: ") + cudaGetErrorString(ended);
     use_stream(0);
-    size_t nodes = 0;
+    size_t nodes = 0, depth = 0;
     cudaGraphExec_t exec = nullptr;
     if (why.empty()) {
+      depth = graph_depth(graph);
       cudaError_t e = cudaGraphGetNodes(graph, nullptr, &nodes);
       if (e == cudaSuccess) e = cudaGraphInstantiate(&exec, graph, 0);
       if (e != cudaSuccess) why = std::string("instantiate: ") + cudaGetErrorString(e);
     }
     if (graph) cudaGraphDestroy(graph);
     cudaGetLastError();  // a failed capture leaves its error behind
-    if (why.empty()) return std::make_unique<CudaRecording>(exec, nodes);
+    if (why.empty()) return std::make_unique<CudaRecording>(exec, nodes, depth);
     // Said once: every step then launches its kernels one by one (right, only slower), and this says why.
     static bool told = false;
     if (!told) std::fprintf(stderr, "tuneforge: decoding steps run without a CUDA graph (%s)\n", why.c_str());

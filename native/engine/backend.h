@@ -98,6 +98,9 @@ class Recording {
   // (record again).
   virtual bool replay() = 0;
   virtual size_t launches() const = 0;  // kernels and copies recorded
+  // The most of them that depend on one another in a chain: what a replay runs one after another, the rest beside
+  // them on other streams' branches (Backend::run_beside).
+  virtual size_t depth() const = 0;
 };
 
 class Backend {

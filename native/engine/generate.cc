@@ -123,6 +123,7 @@ GenerateResult generate(Model& model, const std::vector<std::vector<int32_t>>& p
   }
   res.replayed_steps = (int)cache.replayed_steps();
   res.step_launches = cache.step_launches();
+  res.step_depth = cache.step_depth();
   if (o.keep_logits) {  // reorder [steps, B, V] -> [B, steps, V]
     std::vector<float> t(res.step_logits.size());
     for (int s = 0; s < res.steps; s++)

@@ -30,6 +30,7 @@ struct GenerateResult {
   // Decoding steps replayed from a recording (a CUDA graph) and the launches it holds: 0 where nothing is recorded.
   int replayed_steps = 0;
   size_t step_launches = 0;
+  size_t step_depth = 0;
 };
 
 GenerateResult generate(Model& model, const std::vector<std::vector<int32_t>>& prompts, const GenerateOptions& o);

@@ -1134,6 +1134,7 @@ KVCache::KVCache(KVCache&&) noexcept = default;
 KVCache& KVCache::operator=(KVCache&&) noexcept = default;
 int64_t KVCache::replayed_steps() const { return step ? step->replayed : 0; }
 size_t KVCache::step_launches() const { return step && step->recording ? step->recording->launches() : 0; }
+size_t KVCache::step_depth() const { return step && step->recording ? step->recording->depth() : 0; }
 
 // bf16 mode on a GPU keeps keys and values in bf16: half the memory, and half the bytes each decoding step reads
 // (at batch 32 the cache can outweigh the weights). Its attention products take K and V in bf16 in that mode anyway;

@@ -84,6 +84,7 @@ struct KVCache {
   std::unique_ptr<DecodeStep> step;
   int64_t replayed_steps() const;  // steps run by replaying the recording
   size_t step_launches() const;    // kernels and copies the recording holds (0: none)
+  size_t step_depth() const;       // the longest chain of them (Recording::depth)
 
   KVCache();
   ~KVCache();

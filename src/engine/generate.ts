@@ -16,6 +16,7 @@ export function runGenerate(
       steps: 0,
       replayedSteps: 0,
       stepLaunches: 0,
+      stepDepth: 0,
       stepLogits: withLogits ? new Float32Array(0) : undefined,
     };
   prompts.forEach((p, i) => {
@@ -59,6 +60,6 @@ export function runGenerate(
     tokens.push(Array.from(r.tokens.subarray(at, at + len)));
     at += len;
   }
-  const { steps, replayedSteps, stepLaunches, stepLogits } = r;
-  return { tokens, steps, replayedSteps, stepLaunches, stepLogits };
+  const { steps, replayedSteps, stepLaunches, stepDepth, stepLogits } = r;
+  return { tokens, steps, replayedSteps, stepLaunches, stepDepth: stepDepth ?? 0, stepLogits };
 }

@@ -71,11 +71,13 @@ export interface GenerateOutput {
   stepLogits?: Float32Array;
   steps: number;
   /**
-   * Decoding steps replayed from a recorded step (a CUDA graph: one launch for the whole step) and the kernels and
-   * copies that recording holds. 0 and 0 on the CPU, where nothing is recorded.
+   * Decoding steps replayed from a recorded step (a CUDA graph: one launch for the whole step), the kernels and
+   * copies that recording holds, and the most of them on one chain of dependencies (the rest run beside them on a
+   * second stream). 0, 0 and 0 on the CPU, where nothing is recorded.
    */
   replayedSteps: number;
   stepLaunches: number;
+  stepDepth: number;
 }
 
 /** AdamW's state: steps taken and the moments of each trainable tensor (empty maps before the first step). */
@@ -190,6 +192,8 @@ export interface NativeModelHandle {
     steps: number;
     replayedSteps: number;
     stepLaunches: number;
+    /** Absent from addons built before it. */
+    stepDepth?: number;
     stepLogits?: Float32Array;
   };
   mergedWeight(module: string): Float32Array;

@@ -76,7 +76,7 @@ function run(): Report {
 }
 
 /** `graph_check branches` with TUNEFORGE_CUDA_EMU_BRANCHES set to `order` ("" for issue order). */
-function branchesSeen(order: "" | "late" | "early"): number[] {
+function branchesRun(order: "" | "late" | "early"): { branches: number[]; edges: number[] } {
   run(); // builds it
   const out = spawnSync(join(dir, "graph_check"), ["branches"], {
     cwd: root,
@@ -85,8 +85,9 @@ function branchesSeen(order: "" | "late" | "early"): number[] {
     env: { ...process.env, TUNEFORGE_CUDA_EMU_BRANCHES: order },
   });
   assert.equal(out.status, 0, `graph_check branches failed:\n${out.stdout}\n${out.stderr}`);
-  return (JSON.parse(out.stdout) as { branches: number[] }).branches;
+  return JSON.parse(out.stdout) as { branches: number[]; edges: number[] };
 }
+const branchesSeen = (order: "" | "late" | "early") => branchesRun(order).branches;
 
 function nums(key: string): number[] {
   const v = run().json[key];
@@ -264,6 +265,11 @@ test(
   () => {
     // Issue order hides every missing wait.
     assert.deepEqual(branchesSeen(""), [6, 6, 6, 6, 6, 6, 6]);
+    // The joined graph's edges, as cudaGraphGetEdges gives them: the branch (node 0) and the main stream's own work
+    // (node 1) each before the reader (node 2), in whatever order.
+    const e = branchesRun("").edges;
+    const pairs = e.flatMap((v, i) => (i % 2 === 0 ? [`${v}->${e[i + 1]}`] : [])).sort();
+    assert.deepEqual(pairs, ["0->2", "1->2"]);
     // late: a side stream's work waits until something waits for it, so a reader that does not wait sees a = 1.
     assert.deepEqual(branchesSeen("late"), [6, 6, 1, 6, 6, 1, 6]);
     // early: a graph's side branch runs as soon as its dependencies allow, before work its fork was recorded ahead of.

@@ -270,10 +270,21 @@ test(`${DEVICE}: decoding steps replay one recorded step (a CUDA graph) and give
       for (const r of [recorded, recordedGreedy]) {
         assert.equal(r.replayedSteps, 5);
         assert.ok(r.stepLaunches > 12 * 2, `the recording holds ${r.stepLaunches} launches for 2 layers`);
+        // Each layer's 4 LoRA x A^T launches (q/k/v, o, gate/up, down) run beside the products, off the chain
+        assert.equal(
+          r.stepLaunches - r.stepDepth,
+          4 * 2,
+          `${r.stepLaunches} launches, ${r.stepDepth} in a row`,
+        );
       }
-      for (const r of [direct, directGreedy]) assert.deepEqual([r.replayedSteps, r.stepLaunches], [0, 0]);
+      for (const r of [direct, directGreedy])
+        assert.deepEqual([r.replayedSteps, r.stepLaunches, r.stepDepth], [0, 0, 0]);
     } else {
-      assert.deepEqual([recorded.replayedSteps, recorded.stepLaunches], [0, 0], "the CPU records nothing");
+      assert.deepEqual(
+        [recorded.replayedSteps, recorded.stepLaunches, recorded.stepDepth],
+        [0, 0, 0],
+        "the CPU records nothing",
+      );
     }
     assert.deepEqual(recorded.tokens, direct.tokens);
     assert.deepEqual(recordedGreedy.tokens, recorded.tokens);

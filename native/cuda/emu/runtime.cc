@@ -1123,6 +1123,24 @@ cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t*
   *count = std::min(*count, n);
   return cudaSuccess;
 }
+cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t* from, cudaGraphNode_t* to, cudaGraphEdgeData* edgeData,
+                              size_t* numEdges) {
+  if (!graph || !numEdges || edgeData || (!from != !to)) return fail(cudaErrorInvalidValue);
+  std::vector<std::pair<cudaGraphNode_t, cudaGraphNode_t>> edges;
+  for (const auto& node : graph->nodes)
+    for (size_t d : node->deps) edges.push_back({graph->nodes[d].get(), node.get()});
+  if (!from) {
+    *numEdges = edges.size();
+    return cudaSuccess;
+  }
+  // As CUDA: up to *numEdges edges, the slots past the last set to null, *numEdges = the edges written.
+  for (size_t i = 0; i < *numEdges; i++) {
+    from[i] = i < edges.size() ? edges[i].first : nullptr;
+    to[i] = i < edges.size() ? edges[i].second : nullptr;
+  }
+  *numEdges = std::min(*numEdges, edges.size());
+  return cudaSuccess;
+}
 cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType* type) {
   if (!node || !type) return fail(cudaErrorInvalidValue);
   *type = node->type;

@@ -4,6 +4,8 @@
 // it, and refuses what a GPU refuses during a capture. It checks the kernels' logic, indexing and
 // synchronisation without a GPU; it says nothing about their speed.
 #pragma once
+// The runtime whose signatures these follow where versions differ (cudaGraphGetEdges' edge data: CUDA 13).
+#define CUDART_VERSION 13000
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -177,6 +179,12 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
 cudaError_t cudaGraphDestroy(cudaGraph_t graph);
 cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t* count);
 cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType* type);
+struct cudaGraphEdgeData {  // stream capture makes only default (zeroed) edges
+  unsigned char from_port, to_port, type, reserved[5];
+};
+// The dependency edges: to[i] depends on from[i] (both null: only the count); edgeData must be null here.
+cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t* from, cudaGraphNode_t* to, cudaGraphEdgeData* edgeData,
+                              size_t* numEdges);
 cudaError_t cudaEventCreate(cudaEvent_t* e);
 constexpr unsigned cudaEventDisableTiming = 0x02;
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int flags);

@@ -4,6 +4,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -89,6 +90,7 @@ int branches() {
   CHECK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
   CHECK(cudaEventCreateWithFlags(&join, cudaEventDisableTiming));
   std::vector<int> seen;
+  std::string edges_seen = "[]";
   auto reset = [&] {
     fill(a, 1.0f, kN);
     fill(b, -1.0f, kN);
@@ -139,6 +141,16 @@ int branches() {
     }
     cudaGraph_t g = nullptr;
     CHECK(cudaStreamEndCapture(s, &g));
+    if (variant == 0) {  // the reader depends on the branch and on the main stream's own work: 2 edges
+      std::vector<cudaGraphNode_t> from(4), to(4), nodes(4);
+      size_t n = 4, e = 4;
+      CHECK(cudaGraphGetNodes(g, nodes.data(), &n));
+      CHECK(cudaGraphGetEdges(g, from.data(), to.data(), nullptr, &e));
+      auto at = [&](cudaGraphNode_t p) { return (int)(std::find(nodes.begin(), nodes.end(), p) - nodes.begin()); };
+      std::vector<int> edges;
+      for (size_t k = 0; k < e; k++) edges.insert(edges.end(), {at(from[k]), at(to[k])});
+      edges_seen = ints(edges);
+    }
     cudaGraphExec_t x = nullptr;
     CHECK(cudaGraphInstantiate(&x, g, 0));
     CHECK(cudaGraphLaunch(x, 0));
@@ -146,7 +158,7 @@ int branches() {
     CHECK(cudaGraphExecDestroy(x));
     CHECK(cudaGraphDestroy(g));
   }
-  std::printf("{\"branches\":%s}\n", ints(seen).c_str());
+  std::printf("{\"branches\":%s,\"edges\":%s}\n", ints(seen).c_str(), edges_seen.c_str());
   return 0;
 }
 
