@@ -826,6 +826,11 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       if (genResult.status !== "ok")
         summary.push(`generate ${genResult.shape}: ${genResult.status} (${genResult.note})`);
       for (const g of genResult.goals) summary.push(line(`generate ${genResult.shape}`, g));
+      const rec = genResult.recorded;
+      if (rec && rec.stepLaunches > 0)
+        summary.push(
+          `generate ${genResult.shape}: a recorded step holds ${rec.stepLaunches} launches, ${rec.stepDepth} of them in a row`,
+        );
     }
     return {
       benchmark: "tuneforge bench:gpu",

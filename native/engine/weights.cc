@@ -34,8 +34,9 @@ void load_tensor(Tensor& dst, const std::string& file, uint64_t offset, const st
   const int fd = open(file.c_str(), O_RDONLY);
   if (fd < 0) throw std::runtime_error(file + ": cannot open");
   const int64_t n = dst.numel();
-  // CPU tensors are filled in place; device tensors through a host staging buffer, copied up once.
-  const bool direct = dst.device() == Device::CPU;
+  // CPU tensors and host-mapped ones (an untied embedding table on a GPU, read by no kernel while the model loads) are
+  // filled in place; device tensors through a host staging buffer, copied up once.
+  const bool direct = dst.device() == Device::CPU || dst.is_host_mapped();
   std::vector<char> staging(direct ? 0 : dst.bytes());
   char* out = direct ? static_cast<char*>(static_cast<void*>(dst.f32())) : staging.data();
   float* out_f32 = reinterpret_cast<float*>(out);
