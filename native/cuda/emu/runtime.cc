@@ -1123,8 +1123,8 @@ cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t*
   *count = std::min(*count, n);
   return cudaSuccess;
 }
-cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t* from, cudaGraphNode_t* to, cudaGraphEdgeData* edgeData,
-                              size_t* numEdges) {
+cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t* from, cudaGraphNode_t* to,
+                              cudaGraphEdgeData* edgeData, size_t* numEdges) {
   if (!graph || !numEdges || edgeData || (!from != !to)) return fail(cudaErrorInvalidValue);
   std::vector<std::pair<cudaGraphNode_t, cudaGraphNode_t>> edges;
   for (const auto& node : graph->nodes)
@@ -1157,6 +1157,8 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int flags) {
   return cudaEventCreate(e);
 }
 cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  // CUDA frees an event once its pending record is reached; here the queued record holds a pointer to it
+  if (e && e->late) run_late(e->late, e->late_at);
   delete e;
   return cudaSuccess;
 }

@@ -183,8 +183,8 @@ struct cudaGraphEdgeData {  // stream capture makes only default (zeroed) edges
   unsigned char from_port, to_port, type, reserved[5];
 };
 // The dependency edges: to[i] depends on from[i] (both null: only the count); edgeData must be null here.
-cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t* from, cudaGraphNode_t* to, cudaGraphEdgeData* edgeData,
-                              size_t* numEdges);
+cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t* from, cudaGraphNode_t* to,
+                              cudaGraphEdgeData* edgeData, size_t* numEdges);
 cudaError_t cudaEventCreate(cudaEvent_t* e);
 constexpr unsigned cudaEventDisableTiming = 0x02;
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* e, unsigned int flags);
