@@ -56,21 +56,14 @@ class Harness {
   }
   int32_t randint(int32_t lo, int32_t hi) { return std::uniform_int_distribution<int32_t>(lo, hi)(rng_); }
 
-  // A device copy of host data (an empty vector gives an unallocated tensor, whose pointer is null).
+  // A device copy of host data (an empty vector gives an unallocated tensor, whose pointer is null); with host_mapped,
+  // where dev_ is a GPU, in pinned host memory the device reads over the bus (Tensor::host_mapped).
   template <typename T>
-  Tensor up(const std::vector<T>& h) {
+  Tensor up(const std::vector<T>& h, bool host_mapped = false) {
     if (h.empty()) return Tensor();
     const DType dt = std::is_same_v<T, float> ? DType::F32 : std::is_same_v<T, uint16_t> ? DType::BF16 : DType::I32;
-    Tensor t({(int64_t)h.size()}, dt, dev_);
-    copy_from_host(t, h.data(), sizeof(T) * h.size());
-    return t;
-  }
-  // The same, in pinned host memory the device reads over the bus (Tensor::host_mapped) where dev_ is a GPU.
-  template <class T>
-  Tensor up_host_mapped(const std::vector<T>& h) {
-    if (dev_ == Device::CPU) return up(h);
-    const DType dt = std::is_same_v<T, float> ? DType::F32 : std::is_same_v<T, uint16_t> ? DType::BF16 : DType::I32;
-    Tensor t = Tensor::host_mapped({(int64_t)h.size()}, dt);
+    const std::vector<int64_t> shape = {(int64_t)h.size()};
+    Tensor t = host_mapped && dev_ != Device::CPU ? Tensor::host_mapped(shape, dt) : Tensor(shape, dt, dev_);
     copy_from_host(t, h.data(), sizeof(T) * h.size());
     return t;
   }
@@ -257,7 +250,7 @@ class Harness {
       const std::vector<uint16_t> table = rand_half((int64_t)V * C, f16);
       I ids(N);
       for (int32_t& i : ids) i = randint(0, V - 1);
-      Tensor dtable = C % 8 == 0 ? up_host_mapped(table) : up(table), dids = up(ids);
+      Tensor dtable = up(table, C % 8 == 0), dids = up(ids);
       F out((int64_t)N * C), wide((int64_t)V * C);
       Tensor dout(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_);
       Tensor dwide(std::vector<int64_t>{(int64_t)V * C}, DType::F32, dev_);
@@ -433,7 +426,7 @@ class Harness {
     const F table = rand((int64_t)V * C), d = rand((int64_t)N * C);
     I ids(N);
     for (int32_t& i : ids) i = randint(0, V - 1);  // more draws than rows: many repeats
-    Tensor dtable = host_mapped ? up_host_mapped(table) : up(table), dids = up(ids), dd = up(d);
+    Tensor dtable = up(table, host_mapped), dids = up(ids), dd = up(d);
     F out((int64_t)N * C);
     Tensor dout(std::vector<int64_t>{(int64_t)N * C}, DType::F32, dev_);
     ref_.embedding_fwd(table.data(), ids.data(), N, C, out.data());

@@ -112,24 +112,18 @@ void HostFloats::finish() {
   if (!dev_.empty()) copy_to_host(host_, dev_);
 }
 
-Tensor::Tensor(std::vector<int64_t> shape, DType dtype, Device device)
-    : shape_(std::move(shape)), dtype_(dtype), device_(device) {
+Tensor::Tensor(std::vector<int64_t> shape, DType dtype, Device device, bool host_mapped)
+    : shape_(std::move(shape)), dtype_(dtype), device_(device), host_mapped_(host_mapped) {
   numel_ = 1;
   for (int64_t d : shape_) numel_ *= d;
-  data_ = allocator_for(device_).allocate(bytes());
+  data_ = owner().allocate(bytes());
 }
 
 Tensor Tensor::host_mapped(std::vector<int64_t> shape, DType dtype) {
-  Tensor t;
-  t.shape_ = std::move(shape);
-  t.numel_ = 1;
-  for (int64_t d : t.shape_) t.numel_ *= d;
-  t.dtype_ = dtype;
-  t.device_ = Device::CUDA;
-  t.data_ = host_mapped_allocator().allocate(t.bytes());
-  t.host_mapped_ = true;
-  return t;
+  return Tensor(std::move(shape), dtype, Device::CUDA, true);
 }
+
+Allocator& Tensor::owner() const { return host_mapped_ ? host_mapped_allocator() : allocator_for(device_); }
 
 Tensor Tensor::view(Tensor& base, int64_t offset, std::vector<int64_t> shape) {
   Tensor t;
@@ -165,7 +159,7 @@ Tensor& Tensor::operator=(Tensor&& o) noexcept {
 }
 
 void Tensor::reset() {
-  if (data_ && !view_) (host_mapped_ ? host_mapped_allocator() : allocator_for(device_)).release(data_, bytes());
+  if (data_ && !view_) owner().release(data_, bytes());
   data_ = nullptr;
   view_ = false;
   host_mapped_ = false;

@@ -49,7 +49,8 @@ bool cuda_built();
 class Tensor {
  public:
   Tensor() = default;
-  explicit Tensor(std::vector<int64_t> shape, DType dtype = DType::F32, Device device = Device::CPU);
+  explicit Tensor(std::vector<int64_t> shape, DType dtype = DType::F32, Device device = Device::CPU)
+      : Tensor(std::move(shape), dtype, device, false) {}
   // A CUDA tensor in pinned host memory (host_mapped_allocator): kernels take its pointer like any CUDA tensor's.
   static Tensor host_mapped(std::vector<int64_t> shape, DType dtype);
   // Elements [offset, offset + numel(shape)) of `base`, with base's dtype and device.
@@ -82,6 +83,10 @@ class Tensor {
   void reset();
 
  private:
+  Tensor(std::vector<int64_t> shape, DType dtype, Device device, bool host_mapped);
+  // The allocator that gave data_ (and takes it back).
+  Allocator& owner() const;
+
   void* data_ = nullptr;
   std::vector<int64_t> shape_;
   int64_t numel_ = 0;
