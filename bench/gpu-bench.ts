@@ -201,6 +201,8 @@ export interface GpuBenchResult {
     gradientCheckpointing?: boolean | number;
     note?: string;
     reports: BenchProfileReport[];
+    /** forward_backward's kernel time by kind (timeShares). */
+    shares?: TimeShare[];
   } | null;
   /** Every goal with its ratio, one line each. */
   summary: string[];
@@ -285,6 +287,36 @@ export function benchReport(r: ProfileReport, copyGBs: number | null): BenchProf
       };
     }),
   };
+}
+
+export interface TimeShare {
+  kind: "LoRA" | "attention" | "products" | "other";
+  ms: number;
+  /** Of the report's kernel time. */
+  share: number;
+}
+
+/**
+ * Where a profiled call's kernel time went, by kind: LoRA's own work (its regions, its cuBLAS products included),
+ * attention's kernels, the base and head products, and everything else.
+ */
+export function timeShares(r: ProfileReport): TimeShare[] {
+  const kindOf = (row: ProfileRow): TimeShare["kind"] =>
+    row.region.startsWith("lora.")
+      ? "LoRA"
+      : row.kernel.startsWith("attention")
+        ? "attention"
+        : row.kernel.startsWith("matmul")
+          ? "products"
+          : "other";
+  const ms = { LoRA: 0, attention: 0, products: 0, other: 0 };
+  for (const row of r.rows) ms[kindOf(row)] += row.ms;
+  const total = Object.values(ms).reduce((a, b) => a + b, 0);
+  return (Object.keys(ms) as TimeShare["kind"][]).map((kind) => ({
+    kind,
+    ms: r2(ms[kind]),
+    share: total > 0 ? r2(ms[kind] / total) : 0,
+  }));
 }
 
 function isOom(e: unknown): boolean {
@@ -633,9 +665,11 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       step();
       const reports = takeProfile().map((r) => benchReport(r, copyGBs));
       log(`${c.shape}: profiled one step (${reports.map((r) => `${r.call} ${r.ms} ms`).join(", ")})`);
+      const fb = reports.find((r) => r.call === "forward_backward");
       return {
         shape: c.shape,
         gradientCheckpointing: ckpt,
+        shares: fb ? timeShares(fb) : undefined,
         note:
           dev === "cuda"
             ? "each kernel synchronised before and after: ms is its own time; the step is slower than when timed"
@@ -821,6 +855,11 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
         if (host > 0) summary.push(`${label}: ${host} GiB of weights in pinned host memory, not in the peak`);
       }
     }
+    if (profile?.shares)
+      summary.push(
+        `${profile.shape}: a profiled step's kernels: ` +
+          profile.shares.map((x) => `${x.kind} ${x.ms} ms (${Math.round(x.share * 100)}%)`).join(", "),
+      );
     const genResult = generation as GenerateResult | null;
     if (genResult) {
       if (genResult.status !== "ok")
@@ -829,7 +868,10 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       const rec = genResult.recorded;
       if (rec && rec.stepLaunches > 0)
         summary.push(
-          `generate ${genResult.shape}: a recorded step holds ${rec.stepLaunches} launches, ${rec.stepDepth} of them in a row`,
+          `generate ${genResult.shape}: a recorded step holds ${rec.stepLaunches} launches, ` +
+            (rec.stepDepth > 0
+              ? `${rec.stepDepth} of them in a row`
+              : "their dependencies unreadable (cudaGraphGetEdges failed)"),
         );
     }
     return {

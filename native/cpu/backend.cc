@@ -113,6 +113,9 @@ class CpuBackend final : public Backend {
     });
   }
   void zero(float* x, int64_t n) override { cpu::zero(x, n); }
+  void zero_many(float* const* xs, const int64_t* ns, int count) override {
+    for (int i = 0; i < count; i++) cpu::zero(xs[i], ns[i]);
+  }
   void copy(float* dst, const float* src, int64_t n) override { cpu::copy(dst, src, n); }
   void add(float* y, const float* x, int64_t n) override { cpu::add(y, x, n); }
   void add_out(float* out, const float* a, const float* b, int64_t n) override { cpu::add_out(out, a, b, n); }
@@ -140,6 +143,9 @@ class CpuBackend final : public Backend {
   }
   void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d) override {
     cpu::embedding_bwd(table_grad, ids, N, C, d);
+  }
+  void scatter_add_rows(float* dst, const int32_t* rows, int N, int C, const float* src) override {
+    cpu::embedding_bwd(dst, rows, N, C, src);  // right for distinct rows too, and already parallel over columns
   }
   void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd) override {
     cpu::rmsnorm_fwd(x, w, N, C, eps, out, rstd);

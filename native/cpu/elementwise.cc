@@ -81,11 +81,10 @@ double sum_squares(const float* x, int64_t n) {
 }
 
 void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed) {
-  const float keep = 1.0f / (1.0f - p);
-  const uint64_t base = splitmix64(seed);
+  const DropoutMask drop = DropoutMask::make(p, seed);
   parallel_for(n, n, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; i++) {
-      const float m = dropout_mask(base, i, p, keep);
+      const float m = drop.at(i);
       if (mask) mask[i] = m;
       x_out[i] = x[i] * m;
     }

@@ -132,8 +132,12 @@ size_t graph_depth(cudaGraph_t graph) {
   if (cudaGraphGetNodes(graph, nullptr, &n) != cudaSuccess) return 0;
   std::vector<cudaGraphNode_t> nodes(n), from, to;
 #if CUDART_VERSION >= 13000
+  // With null edge data CUDA answers cudaErrorLossyQuery where an edge is not a plain one (cuBLASLt's kernels on
+  // Hopper launch with programmatic dependencies): read the data, and count every edge as a dependency.
+  std::vector<cudaGraphEdgeData> data;
   auto edges = [&](cudaGraphNode_t* f, cudaGraphNode_t* t, size_t* count) {
-    return cudaGraphGetEdges(graph, f, t, nullptr, count);
+    data.resize(f ? *count : 0);
+    return cudaGraphGetEdges(graph, f, t, f ? data.data() : nullptr, count);
   };
 #else
   auto edges = [&](cudaGraphNode_t* f, cudaGraphNode_t* t, size_t* count) {
@@ -330,6 +334,11 @@ class CudaBackend final : public Backend {
   void zero(float* x, int64_t n) override {
     if (n > 0) CUDA_CHECK(cudaMemsetAsync(x, 0, sizeof(float) * n, stream_));
   }
+  void zero_many(float* const* xs, const int64_t* ns, int count) override {
+    if (count <= 0) return;
+    auto* items = static_cast<cuda::ZeroItem*>(zero_items_.get(sizeof(cuda::ZeroItem) * count));
+    cuda::zero_many(xs, ns, count, items, stream_);
+  }
   void copy(float* dst, const float* src, int64_t n) override {
     if (n > 0) CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(float) * n, cudaMemcpyDeviceToDevice, stream_));
   }
@@ -359,6 +368,9 @@ class CudaBackend final : public Backend {
   }
   void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d) override {
     cuda::embedding_bwd(table_grad, ids, N, C, d, stream_);
+  }
+  void scatter_add_rows(float* dst, const int32_t* rows, int N, int C, const float* src) override {
+    cuda::scatter_add_rows(dst, rows, N, C, src, stream_);
   }
 
   void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out, float* rstd) override {
@@ -641,7 +653,7 @@ class CudaBackend final : public Backend {
   static constexpr size_t kBlasWorkspace = size_t{32} << 20;  // cuBLAS's own default on Hopper
   void* blas_workspace_ = nullptr;
   cublasHandle_t blas_ = nullptr;
-  DeviceScratch partial_, row_loss_, act16_, many_items_, many_partial_, many_sums_;
+  DeviceScratch partial_, row_loss_, act16_, many_items_, many_partial_, many_sums_, zero_items_;
   DeviceScratch attn_work_;  // the GEMM attention's packed operands and one chunk of scores
   DeviceScratch attn_wide_;  // attention_bwd_h on the flash path: q, out, k, v widened to fp32
   DeviceScratch attn_decode_;  // decoding steps' partial outputs (attention_decode.cu)

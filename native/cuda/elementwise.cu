@@ -32,10 +32,9 @@ __global__ void add_bias_kernel(float* y, const float* bias, int64_t n, int C) {
     y[i] += bias[i % C];
 }
 
-__global__ void dropout_kernel(const float* x, float* mask, float* x_out, int64_t n, float p, float keep,
-                               uint64_t base) {
+__global__ void dropout_kernel(const float* x, float* mask, float* x_out, int64_t n, DropoutMask drop) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-    const float m = dropout_mask(base, i, p, keep);  // the CPU backend's generator (engine/dropout_rng.h)
+    const float m = drop.at(i);  // the CPU backend's generator (engine/dropout_rng.h)
     if (mask) mask[i] = m;
     x_out[i] = x[i] * m;
   }
@@ -164,8 +163,7 @@ void add_bias(float* y, const float* bias, int N, int C, cudaStream_t s) {
 
 void dropout(const float* x, float* mask, float* x_out, int64_t n, float p, uint64_t seed, cudaStream_t s) {
   if (n <= 0) return;
-  const float keep = 1.0f / (1.0f - p);
-  dropout_kernel<<<grid_for(n), kThreads, 0, s>>>(x, mask, x_out, n, p, keep, splitmix64(seed));
+  dropout_kernel<<<grid_for(n), kThreads, 0, s>>>(x, mask, x_out, n, DropoutMask::make(p, seed));
   CUDA_LAUNCH_CHECK("dropout_kernel");
 }
 

@@ -60,6 +60,19 @@ __global__ void embedding_bwd_kernel(float* table_grad, const int32_t* ids, int 
   for (int i = 0; i < N; i++) table_grad[(int64_t)ids[i] * C + c] += d[(int64_t)i * C + c];
 }
 
+__device__ inline float add_vec(float a, float b) { return a + b; }
+__device__ inline float4 add_vec(float4 a, float4 b) { return make_float4(a.x + b.x, a.y + b.y, a.z + b.z, a.w + b.w); }
+
+// Distinct rows: a thread per V-wide vector of the whole [N, C] source, each element added once.
+template <typename V>
+__global__ void scatter_add_rows_kernel(V* dst, const int32_t* rows, int N, int C, const V* src) {
+  const int64_t n = (int64_t)N * C;
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < n; e += (int64_t)gridDim.x * blockDim.x) {
+    V& y = dst[(int64_t)rows[e / C] * C + e % C];
+    y = add_vec(y, src[e]);
+  }
+}
+
 }  // namespace
 
 void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s) {
@@ -97,6 +110,18 @@ void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C,
 
 void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s) {
   embedding_fwd_half<true>(table, ids, N, C, out, s);
+}
+
+void scatter_add_rows(float* dst, const int32_t* rows, int N, int C, const float* src, cudaStream_t s) {
+  const int64_t n = (int64_t)N * C;
+  if (n <= 0) return;
+  if (C % 4 == 0 && aligned16(dst) && aligned16(src)) {
+    scatter_add_rows_kernel<float4><<<grid_for(n / 4), kThreads, 0, s>>>(
+        reinterpret_cast<float4*>(dst), rows, N, C / 4, reinterpret_cast<const float4*>(src));
+  } else {
+    scatter_add_rows_kernel<float><<<grid_for(n), kThreads, 0, s>>>(dst, rows, N, C, src);
+  }
+  CUDA_LAUNCH_CHECK("scatter_add_rows_kernel");
 }
 
 void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d, cudaStream_t s) {

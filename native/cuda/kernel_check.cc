@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "engine/bf16.h"
+#include "engine/dropout_rng.h"
 #include "engine/tensor.h"
 
 namespace tf {
@@ -354,6 +355,7 @@ class Harness {
                      test_.sum_squares(dx.f32(), n));
     }
     sum_squares_many();
+    zero_many();
     argmax_rows();
   }
 
@@ -381,6 +383,29 @@ class Harness {
     for (int i = 0; i < count; i++) loop += test_.sum_squares(dp[i], ns[i]);
     compare_scalar("sum_squares_many", "6 buffers", ref, got);
     compare_scalar("sum_squares_many", "6 buffers vs_loop", loop, got);
+  }
+
+  // Buffers of random values (an empty one, one longer than a block's stretch of the grid, single elements) zeroed in one
+  // call; a neighbour of each must keep its values (the reference backend zeroes it too, in its own way).
+  void zero_many() {
+    const int64_t sizes[] = {5, 1000003, 0, 70001, 1};
+    std::vector<F> host;
+    std::vector<Tensor> dev;
+    std::vector<float*> hp, dp;
+    std::vector<int64_t> ns;
+    for (int64_t n : sizes) {
+      host.push_back(rand(n + 3));  // 3 values past the zeroed length stay
+      dev.push_back(up(host.back()));
+      ns.push_back(n);
+    }
+    for (size_t i = 0; i < host.size(); i++) {
+      hp.push_back(host[i].data());
+      dp.push_back(dev[i].f32());
+    }
+    ref_.zero_many(hp.data(), ns.data(), (int)ns.size());
+    test_.zero_many(dp.data(), ns.data(), (int)ns.size());
+    for (size_t i = 0; i < host.size(); i++)
+      compare_dev("zero_many", "x", "n" + std::to_string(sizes[i]) + " of 5 buffers", host[i], dev[i]);
   }
 
   // Rows with the maximum repeated at two far-apart indices (different threads of a GPU block), constant rows,
@@ -438,6 +463,19 @@ class Harness {
     ref_.embedding_bwd(grad.data(), ids.data(), N, C, d.data());
     test_.embedding_bwd(dgrad.f32(), dids.i32(), N, C, dd.f32());
     compare_dev("embedding_bwd", "table_grad", shape, grad, dgrad);
+
+    // distinct rows (the loss head's): a shuffled run of min(N, V) rows of the table
+    const int n = std::min(N, V);
+    I rows(V);
+    for (int i = 0; i < V; i++) rows[i] = i;
+    for (int i = V - 1; i > 0; i--) std::swap(rows[i], rows[randint(0, i)]);
+    rows.resize(n);
+    Tensor drows = up(rows);
+    F dst = rand((int64_t)V * C);
+    Tensor ddst = up(dst);
+    ref_.scatter_add_rows(dst.data(), rows.data(), n, C, d.data());
+    test_.scatter_add_rows(ddst.f32(), drows.i32(), n, C, dd.f32());
+    compare_dev("scatter_add_rows", "dst", shape, dst, ddst);
   }
 
   void rmsnorm() {
@@ -1025,6 +1063,24 @@ class Harness {
     Tensor gxo2(std::vector<int64_t>{n}, DType::F32, dev_);
     test_.dropout(dx.f32(), nullptr, gxo2.f32(), n, 0.1f, seed);
     compare_dev("dropout", "x_out", "n10007 p0.1 no mask", xo, gxo2);
+    // The generator itself (engine/dropout_rng.h): the tested backend's share of dropped elements against p, over
+    // consecutive indices (one hash each) and indices past 2^32 (the second hash). Reported as |share - p| / p.
+    const std::vector<float> m = down(gmask);
+    double dropped = 0;
+    for (float v : m) dropped += v == 0.0f;
+    compare_scalar("dropout", "share n10007 p0.1", 0.1, dropped / n);
+    for (const float p : {0.05f, 0.5f}) {
+      const DropoutMask drop = DropoutMask::make(p, seed);
+      const int64_t draws = 200000;
+      double low = 0, high = 0;  // indices from 0, and from 2^32 - draws / 2 across the boundary
+      for (int64_t i = 0; i < draws; i++) {
+        low += drop.at(i) == 0.0f;
+        high += drop.at((int64_t{1} << 32) - draws / 2 + i) == 0.0f;
+      }
+      const std::string tag = "p" + std::to_string(p).substr(0, 4) + " n200000";
+      compare_scalar("dropout", "share " + tag, p, low / draws);
+      compare_scalar("dropout", "share " + tag + " across 2^32", p, high / draws);
+    }
   }
 
   // The fused LoRA products against dropout + matmul: the masks must be dropout's, element for element (a wrong one
@@ -1041,6 +1097,7 @@ class Harness {
     const Case cases[] = {{37, 71, 16, 0.1f, false, 3},  {300, 1031, 8, 0.05f, false, 1}, {37, 71, 20, 0.0f, false, 2},
                           {65, 130, 16, 0.1f, true, 3},  {3, 300, 16, 0.0f, false, 1},   {600, 40, 4, 0.3f, false, 2},
                           {260, 300, 33, 0.05f, true, 2}, {5, 200, 16, 0.1f, true, 3},
+                          {300, 256, 16, 0.1f, true, 3},  // widths of 8s: the 8-wide loads (also in600 in40)
                           {32, 1024, 16, 0.0f, true, 3}};  // the last: a decoding step of batch 32
     for (const Case& c : cases) {
       const std::string shape = "N" + std::to_string(c.N) + " in" + std::to_string(c.in) + " r" + std::to_string(c.r) +
@@ -1108,8 +1165,8 @@ class Harness {
       }
 
       // lora_up: xa B^T (and a bias) onto an fp32 or a bf16 y, with widths past a 64-column tile; r = 0 adds the bias
-      // alone (a projection without LoRA).
-      const int out = c.in + 29;
+      // alone (a projection without LoRA). Widths of 8s take the 8-wide loads and stores (past a 128-column tile).
+      const int out = c.in % 8 == 0 ? c.in + 88 : c.in + 29;
       const F B = rand((int64_t)out * c.r), bias = rand(out);
       const Tensor dB = up(B), dbias = up(bias);
       for (const int r : {c.r, 0}) {

@@ -42,6 +42,12 @@ struct SumSquaresItem {
   const float* x;
   int64_t n;
 };
+// Backend::zero_many: `items` holds `count` slots of device memory for the table of buffers.
+struct ZeroItem {
+  float* x;
+  int64_t n;
+};
+void zero_many(float* const* xs, const int64_t* ns, int count, ZeroItem* items, cudaStream_t s);
 constexpr int kMaxGridY = 65535;
 double sum_squares_many(const float* const* xs, const int64_t* ns, int count, SumSquaresItem* items,
                         double* partial, double* sums, cudaStream_t s);
@@ -53,6 +59,7 @@ void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* 
 void embedding_fwd_bf16(const uint16_t* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s);
 void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s);
 void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d, cudaStream_t s);
+void scatter_add_rows(float* dst, const int32_t* rows, int N, int C, const float* src, cudaStream_t s);
 
 // rmsnorm.cu (the forward's output fp32, or bf16 bits rounded to nearest even: T = uint16_t)
 template <typename T>

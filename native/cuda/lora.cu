@@ -6,10 +6,10 @@
 // the base product's output, fp32 or bf16, in one read and write of it.
 //
 // All are small GEMMs in which one side is the rank r: fp32 on CUDA cores, 256 threads, each thread a 4 x 4
-// register tile of a 256 x 16 (lora_down, lora_down_grad), 32 x 128 (lora_dx) or 64 x 64 (lora_up) block tile, operands staged through
-// shared memory 16 deep. The long sums (over `in`, or over the N rows for A's gradient) are split across blocks when
-// the tiles alone would not fill the GPU; the partial sums are added by a second kernel in split order, so results
-// repeat bit for bit.
+// register tile of a 256 x 16 (lora_down, lora_down_grad) or 32 x 128 (lora_dx) block tile, or 4 x 8 of 64 x 128
+// (lora_up), operands staged through shared memory 16 deep. The long sums (over `in`, or over the N rows for A's
+// gradient) are split across blocks when the tiles alone would not fill the GPU; the partial sums are added by a
+// second kernel in split order, so results repeat bit for bit.
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -27,25 +27,31 @@ constexpr int kTileJ = 16;    // rank columns per block (grid.z walks the rest)
 constexpr int kTileRows = 256;  // rows (lora_down) or input columns (lora_down_grad) per block
 constexpr int kRowsKernelMax = 64;  // lora_down on this many rows or fewer: a warp per output (decoding steps)
 
-// Backend::dropout's mask of element i: 0 or keep. The draw u = (h >> 11) 2^-53 is compared with p as an integer,
-// h >> 11 < ceil(p 2^53), which is exactly dropout_mask's double comparison (p 2^53 is exact in double).
-struct Mask {
-  uint64_t base = 0;  // splitmix64(seed)
-  uint64_t below = 0;  // draws below this are dropped; 0: no dropout
-  float keep = 1.0f;
-  __device__ float at(int64_t i) const {
-    if (below == 0) return 1.0f;
-    return (splitmix64(base ^ (uint64_t)i) >> 11) < below ? 0.0f : keep;
-  }
-};
+using Mask = DropoutMask;  // Backend::dropout's mask (engine/dropout_rng.h), drawn where each element is used
 
-Mask make_mask(float p, uint64_t seed) {
-  Mask m;
-  if (p <= 0.0f) return m;
-  m.base = splitmix64(seed);
-  m.below = (uint64_t)std::ceil((double)p * 9007199254740992.0);
-  m.keep = 1.0f / (1.0f - p);
-  return m;
+// 8 consecutive values of x from i on, widened to fp32 and masked: one 16-byte load of bf16, two of fp32 (the caller
+// checked that rows are 8-aligned).
+template <typename T>
+__device__ inline void load8_masked(const T* x, int64_t i, const Mask& mask, float (&v)[8]) {
+  if constexpr (sizeof(T) == 2) {
+    const uint4 h = *reinterpret_cast<const uint4*>(x + i);
+    const uint32_t w[4] = {h.x, h.y, h.z, h.w};
+    for (int q = 0; q < 4; q++) {  // the lower index in the low half
+      v[2 * q] = bf16_bits_to_f32((uint16_t)w[q]);
+      v[2 * q + 1] = bf16_bits_to_f32((uint16_t)(w[q] >> 16));
+    }
+  } else {
+    const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+  }
+  if (mask.active())
+    for (int q = 0; q < 8; q++) v[q] *= mask.at(i + q);
+}
+
+// Rows of x (and of y in lora_up) are read 8 values at a time where their width allows it (16-byte vectors).
+template <typename T>
+bool rows_of_8(const T* p, int width) {
+  return width % 8 == 0 && aligned(p, 16);
 }
 
 // Blocks the GPU runs at once, roughly: a grid smaller than this gets its long sum split.
@@ -84,9 +90,19 @@ __device__ inline void stage_fma(const float (*u)[LU], int ui, const float (*v)[
   }
 }
 
+// Rows [row0, row0 + ROWS) of a row-major [rows, r] matrix (xa, dxa, B), ranks [j0, j0 + kTileK), into shared
+// dst[j][row], zeros past either end: the rank-major tiles stage_fma reads, loaded by the block's 256 threads.
+template <int ROWS, int LD>
+__device__ inline void stage_rank_tile(float (*dst)[LD], const float* m, int rows, int r, int row0, int j0) {
+  for (int e = threadIdx.x; e < ROWS * kTileK; e += 256) {
+    const int n = e / kTileK, j = e % kTileK;
+    dst[j][n] = j0 + j < r && row0 + n < rows ? m[(int64_t)(row0 + n) * r + j0 + j] : 0.0f;
+  }
+}
+
 // xa[n, j] (or split s's part of it) = sum over this split's i of x[n, i] mask(n in + i) A[j, i].
 // Thread t: rows n0 + t % 64 + 64 a, rank columns j0 + t / 64 + 4 b (a, b < 4).
-template <typename T>
+template <typename T, bool kVec>
 __global__ void __launch_bounds__(256) lora_down_kernel(const T* x, int N, int in, const float* A, int r, Mask mask,
                                                         int per, float* out, bool partial) {
   __shared__ float xs[kTileK][kTileRows + 1];  // masked x, [i][n]
@@ -96,10 +112,19 @@ __global__ void __launch_bounds__(256) lora_down_kernel(const T* x, int N, int i
   const int k_begin = blockIdx.y * per * kTileK, k_end = min(in, k_begin + per * kTileK);
   float acc[4][4] = {};
   for (int k0 = k_begin; k0 < k_end; k0 += kTileK) {
-    for (int e = t; e < kTileRows * kTileK; e += 256) {
-      const int n = e / kTileK, k = e % kTileK;
-      const int64_t gi = (int64_t)(n0 + n) * in + k0 + k;
-      xs[k][n] = n0 + n < N && k0 + k < k_end ? as_float(x[gi]) * mask.at(gi) : 0.0f;
+    if constexpr (kVec) {  // in % 8 == 0: a thread takes 8 consecutive inputs of a row, two such a stage
+      for (int e = t; e < kTileRows * kTileK / 8; e += 256) {
+        const int n = e / (kTileK / 8), k = e % (kTileK / 8) * 8;
+        float v[8] = {};
+        if (n0 + n < N && k0 + k < k_end) load8_masked(x, (int64_t)(n0 + n) * in + k0 + k, mask, v);
+        for (int q = 0; q < 8; q++) xs[k + q][n] = v[q];
+      }
+    } else {
+      for (int e = t; e < kTileRows * kTileK; e += 256) {
+        const int n = e / kTileK, k = e % kTileK;
+        const int64_t gi = (int64_t)(n0 + n) * in + k0 + k;
+        xs[k][n] = n0 + n < N && k0 + k < k_end ? as_float(x[gi]) * mask.at(gi) : 0.0f;
+      }
     }
     {
       const int j = t / kTileK, k = t % kTileK;
@@ -138,19 +163,29 @@ __global__ void lora_down_rows_kernel(const T* x, int N, int in, const float* A,
 
 // gA[j, i] (+)= sum over this split's rows n of dxa[n, j] x[n, i] mask(n in + i): written to split s's part, or
 // added to gA when the sum is not split. Thread t: input columns i0 + t % 64 + 64 a, rank columns j0 + t / 64 + 4 b.
-template <typename T>
+template <typename T, bool kVec>
 __global__ void __launch_bounds__(256) lora_down_grad_kernel(const T* x, int N, int in, const float* dxa, int r,
                                                              Mask mask, int per, float* out, bool partial) {
-  __shared__ float xs[kTileK][kTileRows];  // masked x, [n][i]
+  alignas(16) __shared__ float xs[kTileK][kTileRows];  // masked x, [n][i]
   __shared__ float ds[kTileK][kTileJ];     // dxa, [n][j]
   const int t = threadIdx.x, ti = t % 64, tj = t / 64;
   const int i0 = blockIdx.x * kTileRows, j0 = blockIdx.z * kTileJ;
   const int n_begin = blockIdx.y * per * kTileK, n_end = min(N, n_begin + per * kTileK);
   float acc[4][4] = {};
   for (int m0 = n_begin; m0 < n_end; m0 += kTileK) {
-    for (int k = 0; k < kTileK; k++) {  // one row of the tile per pass: 256 consecutive columns
-      const int64_t gi = (int64_t)(m0 + k) * in + i0 + t;
-      xs[k][t] = m0 + k < n_end && i0 + t < in ? as_float(x[gi]) * mask.at(gi) : 0.0f;
+    if constexpr (kVec) {  // in % 8 == 0: a thread takes 8 consecutive columns of a row, two such a stage
+      for (int e = t; e < kTileK * kTileRows / 8; e += 256) {
+        const int k = e / (kTileRows / 8), c = e % (kTileRows / 8) * 8;
+        float v[8] = {};
+        if (m0 + k < n_end && i0 + c < in) load8_masked(x, (int64_t)(m0 + k) * in + i0 + c, mask, v);
+        *reinterpret_cast<float4*>(&xs[k][c]) = make_float4(v[0], v[1], v[2], v[3]);
+        *reinterpret_cast<float4*>(&xs[k][c + 4]) = make_float4(v[4], v[5], v[6], v[7]);
+      }
+    } else {
+      for (int k = 0; k < kTileK; k++) {  // one row of the tile per pass: 256 consecutive columns
+        const int64_t gi = (int64_t)(m0 + k) * in + i0 + t;
+        xs[k][t] = m0 + k < n_end && i0 + t < in ? as_float(x[gi]) * mask.at(gi) : 0.0f;
+      }
     }
     {
       const int k = t / kTileJ, j = t % kTileJ;
@@ -202,10 +237,7 @@ __global__ void __launch_bounds__(256) lora_dx_kernel(float* dx, int N, int in, 
     const float* dxa = terms.dxa[term];
     float acc[4][4] = {};
     for (int j0 = 0; j0 < r; j0 += kTileK) {
-      for (int e = t; e < kRows * kTileK; e += 256) {
-        const int n = e / kTileK, j = e % kTileK;
-        ds[j][n] = n0 + n < N && j0 + j < r ? dxa[(int64_t)(n0 + n) * r + j0 + j] : 0.0f;
-      }
+      stage_rank_tile<kRows>(ds, dxa, N, r, n0, j0);
       for (int e = t; e < kTileK * kCols; e += 256) {
         const int j = e / kCols, i = e % kCols;
         as[j][i] = j0 + j < r && i0 + i < in ? A[(int64_t)(j0 + j) * in + i0 + i] : 0.0f;
@@ -322,36 +354,74 @@ __global__ void __launch_bounds__(256) lora_apply_down_kernel(const T* x, int N,
 }
 
 // y[n, c] = y + bias[c] + scale sum_j xa[n, j] B[c, j], rounded once into y's type: LoRA's up-projection (and the
-// projection's bias) added to the base product's output in one read and write of it. A 64 x 64 tile of y per block,
-// thread t a 4 x 4 register tile (columns c0 + t % 16 + 16 b, rows n0 + t / 16 + 16 a: a warp reads two runs of 16
-// consecutive columns), xa and B staged 16 ranks deep.
-template <typename T>
+// projection's bias) added to the base product's output in one read and write of it. A 64 x 128 tile of y per block,
+// thread t rows n0 + t / 16 + 16 a (a < 4) and the 8 consecutive columns c0 + 8 (t % 16) of each; xa and B staged 16
+// ranks deep. kVec (rows of 8s, 16-byte aligned: every model's widths): y moves 16 bytes (bf16) or 32 bytes (fp32)
+// per access, 16 threads covering 128 columns of a row; otherwise one value at a time.
+template <typename T, bool kVec>
 __global__ void __launch_bounds__(256) lora_up_kernel(T* y, int N, int out, const float* xa, const float* B, int r,
                                                       float scale, const float* bias) {
-  constexpr int kTile = 64;
-  __shared__ float xs[kTileK][kTile + 1];  // xa, [j][n]
-  __shared__ float bs[kTileK][kTile + 1];  // B, [j][c]
-  const int t = threadIdx.x, tc = t % 16, tn = t / 16;
-  const int c0 = blockIdx.x * kTile, n0 = blockIdx.y * kTile;
-  float acc[4][4] = {};
+  constexpr int kRows = 64, kCols = 128;
+  __shared__ float xs[kTileK][kRows + 1];               // xa, [j][n]
+  alignas(16) __shared__ float bs[kTileK][kCols + 4];  // B, [j][c]; the pad spreads a column's ranks over banks
+  const int t = threadIdx.x, tc = t % 16 * 8, tn = t / 16;
+  const int c0 = blockIdx.x * kCols, n0 = blockIdx.y * kRows;
+  float acc[4][8] = {};
   for (int j0 = 0; j0 < r; j0 += kTileK) {
-    for (int e = t; e < kTile * kTileK; e += 256) {
-      const int i = e / kTileK, j = e % kTileK;
-      const bool in_rank = j0 + j < r;
-      xs[j][i] = in_rank && n0 + i < N ? xa[(int64_t)(n0 + i) * r + j0 + j] : 0.0f;
-      bs[j][i] = in_rank && c0 + i < out ? B[(int64_t)(c0 + i) * r + j0 + j] : 0.0f;
-    }
+    stage_rank_tile<kRows>(xs, xa, N, r, n0, j0);
+    stage_rank_tile<kCols>(bs, B, out, r, c0, j0);
     __syncthreads();
-    stage_fma<kTile + 1, kTile + 1, 16, 16>(xs, tn, bs, tc, acc);
+    for (int j = 0; j < kTileK; j++) {
+      const float4 b0 = *reinterpret_cast<const float4*>(&bs[j][tc]);
+      const float4 b1 = *reinterpret_cast<const float4*>(&bs[j][tc + 4]);
+      const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+      for (int a = 0; a < 4; a++) {
+        const float xv = xs[j][tn + 16 * a];
+        for (int q = 0; q < 8; q++) acc[a][q] = fmaf(xv, bv[q], acc[a][q]);
+      }
+    }
     __syncthreads();
   }
-  for (int a = 0; a < 4; a++)
-    for (int b = 0; b < 4; b++) {
-      const int n = n0 + tn + 16 * a, c = c0 + tc + 16 * b;
-      if (n >= N || c >= out) continue;
-      const int64_t i = (int64_t)n * out + c;
-      y[i] = from_float<T>(as_float(y[i]) + (bias ? bias[c] : 0.0f) + scale * acc[a][b]);
+  const int c = c0 + tc;
+  if (c >= out) return;
+  const int width = min(8, out - c);  // 8 with kVec
+  float bias8[8] = {};
+  if (bias)
+    for (int q = 0; q < 8; q++)
+      if (q < width) bias8[q] = bias[c + q];
+  for (int a = 0; a < 4; a++) {
+    const int n = n0 + tn + 16 * a;
+    if (n >= N) break;
+    T* row = y + (int64_t)n * out + c;
+    float v[8] = {};
+    if constexpr (kVec && sizeof(T) == 2) {
+      const uint4 h = *reinterpret_cast<const uint4*>(row);
+      const uint32_t w[4] = {h.x, h.y, h.z, h.w};
+      for (int q = 0; q < 4; q++) {
+        v[2 * q] = bf16_bits_to_f32((uint16_t)w[q]);
+        v[2 * q + 1] = bf16_bits_to_f32((uint16_t)(w[q] >> 16));
+      }
+    } else if constexpr (kVec) {
+      const float4 f0 = *reinterpret_cast<const float4*>(row), f1 = *reinterpret_cast<const float4*>(row + 4);
+      v[0] = f0.x, v[1] = f0.y, v[2] = f0.z, v[3] = f0.w, v[4] = f1.x, v[5] = f1.y, v[6] = f1.z, v[7] = f1.w;
+    } else {
+      for (int q = 0; q < 8; q++)
+        if (q < width) v[q] = as_float(row[q]);
     }
+    for (int q = 0; q < 8; q++) v[q] = v[q] + bias8[q] + scale * acc[a][q];
+    if constexpr (kVec && sizeof(T) == 2) {
+      uint32_t w[4];
+      for (int q = 0; q < 4; q++)
+        w[q] = (uint32_t)f32_to_bf16_bits(v[2 * q]) | ((uint32_t)f32_to_bf16_bits(v[2 * q + 1]) << 16);
+      *reinterpret_cast<uint4*>(row) = make_uint4(w[0], w[1], w[2], w[3]);
+    } else if constexpr (kVec) {
+      *reinterpret_cast<float4*>(row) = make_float4(v[0], v[1], v[2], v[3]);
+      *reinterpret_cast<float4*>(row + 4) = make_float4(v[4], v[5], v[6], v[7]);
+    } else {
+      for (int q = 0; q < 8; q++)
+        if (q < width) row[q] = from_float<T>(v[q]);
+    }
+  }
 }
 
 int blocks_of(int64_t n, int tile) { return (int)((n + tile - 1) / tile); }
@@ -385,14 +455,17 @@ void lora_down(const T* x, int N, int in, const float* A, int r, float p, uint64
     return;
   }
   if (N <= kRowsKernelMax) {
-    lora_down_rows_kernel<T><<<grid_for((int64_t)N * r * 32), kThreads, 0, s>>>(x, N, in, A, r, make_mask(p, seed), xa);
+    lora_down_rows_kernel<T><<<grid_for((int64_t)N * r * 32), kThreads, 0, s>>>(x, N, in, A, r, Mask::make(p, seed), xa);
     CUDA_LAUNCH_CHECK("lora_down_rows_kernel");
     return;
   }
   const Split sp = down_split(N, in, r);
   const dim3 grid(blocks_of(N, kTileRows), sp.count, blocks_of(r, kTileJ));
   const bool partial = sp.count > 1;
-  lora_down_kernel<T><<<grid, 256, 0, s>>>(x, N, in, A, r, make_mask(p, seed), sp.per, partial ? work : xa, partial);
+  float* out = partial ? work : xa;
+  const Mask mask = Mask::make(p, seed);
+  if (rows_of_8(x, in)) lora_down_kernel<T, true><<<grid, 256, 0, s>>>(x, N, in, A, r, mask, sp.per, out, partial);
+  else lora_down_kernel<T, false><<<grid, 256, 0, s>>>(x, N, in, A, r, mask, sp.per, out, partial);
   CUDA_LAUNCH_CHECK("lora_down_kernel");
   if (partial) sum_splits(work, sp.count, (int64_t)N * r, xa, false, s);
 }
@@ -404,8 +477,10 @@ void lora_down_grad(const T* x, int N, int in, const float* dxa, int r, float p,
   const Split sp = grad_split(N, in, r);
   const dim3 grid(blocks_of(in, kTileRows), sp.count, blocks_of(r, kTileJ));
   const bool partial = sp.count > 1;
-  lora_down_grad_kernel<T><<<grid, 256, 0, s>>>(x, N, in, dxa, r, make_mask(p, seed), sp.per, partial ? work : gA,
-                                             partial);
+  float* out = partial ? work : gA;
+  const Mask mask = Mask::make(p, seed);
+  if (rows_of_8(x, in)) lora_down_grad_kernel<T, true><<<grid, 256, 0, s>>>(x, N, in, dxa, r, mask, sp.per, out, partial);
+  else lora_down_grad_kernel<T, false><<<grid, 256, 0, s>>>(x, N, in, dxa, r, mask, sp.per, out, partial);
   CUDA_LAUNCH_CHECK("lora_down_grad_kernel");
   if (partial) sum_splits(work, sp.count, (int64_t)r * in, gA, true, s);
 }
@@ -417,7 +492,7 @@ void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, in
   for (int k = 0; k < count; k++) {
     dt.A[k] = terms[k].A;
     dt.dxa[k] = terms[k].dxa;
-    dt.mask[k] = make_mask(p, terms[k].seed);
+    dt.mask[k] = Mask::make(p, terms[k].seed);
   }
   dt.count = count;
   const dim3 grid(blocks_of(in, 128), blocks_of(N, 32));
@@ -456,8 +531,9 @@ template <typename T>
 void lora_up(T* y, int N, int out, const float* xa, const float* B, int r, float scale, const float* bias,
              cudaStream_t s) {
   if (N <= 0 || out <= 0 || (r <= 0 && !bias)) return;
-  const dim3 grid(blocks_of(out, 64), blocks_of(N, 64));
-  lora_up_kernel<T><<<grid, 256, 0, s>>>(y, N, out, xa, B, std::max(r, 0), scale, bias);
+  const dim3 grid(blocks_of(out, 128), blocks_of(N, 64));
+  if (rows_of_8(y, out)) lora_up_kernel<T, true><<<grid, 256, 0, s>>>(y, N, out, xa, B, std::max(r, 0), scale, bias);
+  else lora_up_kernel<T, false><<<grid, 256, 0, s>>>(y, N, out, xa, B, std::max(r, 0), scale, bias);
   CUDA_LAUNCH_CHECK("lora_up_kernel");
 }
 

@@ -92,33 +92,62 @@ __device__ inline uint32_t pack_bf16(float lo, float hi) {
 
 __device__ inline uint32_t load_u32(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
-// A fragment of rows [r0, r0 + 16) and columns [c0, c0 + 16) of a row-major bf16 tile with row stride LD (shared).
-template <int LD>
-__device__ inline void frag_a(uint32_t a[4], const uint16_t* tile, int r0, int c0) {
-  const int lane = threadIdx.x % 32;
-  const uint16_t* p = tile + (r0 + lane / 4) * LD + c0 + 2 * (lane % 4);
-  a[0] = load_u32(p);
-  a[1] = load_u32(p + 8 * LD);
-  a[2] = load_u32(p + 8);
-  a[3] = load_u32(p + 8 * LD + 8);
+// ldmatrix (compute capability 7.5 and up): M 8x8 bf16 matrices of a shared tile in one instruction, lanes 8m .. 8m+7
+// giving the addresses of matrix m's 8 rows (16-byte aligned; with M = 2 lanes 16-31 give none). Lane l receives
+// r[m] = row l / 4, columns 2 (l % 4) and 2 (l % 4) + 1 of matrix m, or with T (.trans) column l / 4, rows 2 (l % 4)
+// and 2 (l % 4) + 1: the layouts of A, B and D fragments above, so each fragment costs one instruction instead of a
+// shared load per register (or, for a transposed B, two 16-bit loads per register).
+template <int M, bool T>
+__device__ inline void ldmatrix(uint32_t (&r)[M], const uint16_t* row) {
+#ifdef TUNEFORGE_CUDA_EMU
+  const uint64_t* lanes = ::emu::warp_publish(row);
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  for (int m = 0; m < M; m++) {
+    auto at = [&](int rr, int cc) {  // row rr of matrix m, from the address its lane gave
+      return (uint32_t)reinterpret_cast<const uint16_t*>((uintptr_t)lanes[8 * m + rr])[cc];
+    };
+    r[m] = T ? at(2 * t, g) | at(2 * t + 1, g) << 16 : at(g, 2 * t) | at(g, 2 * t + 1) << 16;
+  }
+  ::emu::warp_release();
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 750
+  const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+  if constexpr (M == 4 && T)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+  else if constexpr (M == 4)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+  else if constexpr (M == 2 && T)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0, %1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(a));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0, %1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(a));
+#else
+  __trap();
+#endif
 }
 
-// B fragment of B = tile^T: B(k, n) = tile[n0 + n][k0 + k] (the keys of Q K^T, whose rows are B's columns).
+// A fragment of rows [r0, r0 + 16) and columns [c0, c0 + 16) of a row-major bf16 tile with row stride LD (shared):
+// matrices (rows, columns) (r0, c0), (r0 + 8, c0), (r0, c0 + 8), (r0 + 8, c0 + 8).
 template <int LD>
-__device__ inline void frag_b_t(uint32_t b[2], const uint16_t* tile, int n0, int k0) {
-  const int lane = threadIdx.x % 32;
-  const uint16_t* p = tile + (n0 + lane / 4) * LD + k0 + 2 * (lane % 4);
-  b[0] = load_u32(p);
-  b[1] = load_u32(p + 8);
+__device__ inline void frag_a(uint32_t (&a)[4], const uint16_t* tile, int r0, int c0) {
+  const int lane = threadIdx.x % 32, m = lane / 8;
+  ldmatrix<4, false>(a, tile + (r0 + lane % 8 + 8 * (m & 1)) * LD + c0 + 8 * (m >> 1));
 }
 
-// B fragment of B = tile: B(k, n) = tile[k0 + k][n0 + n] (the values of P V: two tile rows per register).
+// B fragment of B = tile^T: B(k, n) = tile[n0 + n][k0 + k] (the keys of Q K^T, whose rows are B's columns): matrices
+// (n0, k0) and (n0, k0 + 8).
 template <int LD>
-__device__ inline void frag_b(uint32_t b[2], const uint16_t* tile, int k0, int n0) {
-  const int lane = threadIdx.x % 32;
-  const uint16_t* p = tile + (k0 + 2 * (lane % 4)) * LD + n0 + lane / 4;
-  b[0] = (uint32_t)p[0] | ((uint32_t)p[LD] << 16);
-  b[1] = (uint32_t)p[8 * LD] | ((uint32_t)p[9 * LD] << 16);
+__device__ inline void frag_b_t(uint32_t (&b)[2], const uint16_t* tile, int n0, int k0) {
+  const int lane = threadIdx.x % 16;
+  ldmatrix<2, false>(b, tile + (n0 + lane % 8) * LD + k0 + 8 * (lane / 8));
+}
+
+// B fragment of B = tile: B(k, n) = tile[k0 + k][n0 + n] (the values of P V): matrices (k0, n0) and (k0 + 8, n0),
+// transposed.
+template <int LD>
+__device__ inline void frag_b(uint32_t (&b)[2], const uint16_t* tile, int k0, int n0) {
+  const int lane = threadIdx.x % 16;
+  ldmatrix<2, true>(b, tile + (k0 + lane) * LD + n0);
 }
 
 // The A fragment of a 16x16 matrix whose columns [0, 8) and [8, 16) are two D fragments, rounded to bf16: a

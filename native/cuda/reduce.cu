@@ -111,6 +111,31 @@ double sum_squares(const float* x, int64_t n, double* scratch, cudaStream_t s) {
   return out;
 }
 
+// Block (x, i) zeroes the x-th of every gridDim.x stretches of buffer i.
+__global__ void zero_many_kernel(const ZeroItem* items) {
+  const ZeroItem it = items[blockIdx.y];
+  for (int64_t e = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; e < it.n; e += (int64_t)gridDim.x * blockDim.x)
+    it.x[e] = 0.0f;
+}
+
+void zero_many(float* const* xs, const int64_t* ns, int count, ZeroItem* items, cudaStream_t s) {
+  if (count <= 0) return;
+  std::vector<ZeroItem> host((size_t)count);
+  int64_t longest = 0;
+  for (int i = 0; i < count; i++) {
+    host[i] = {xs[i], ns[i] > 0 ? ns[i] : 0};
+    longest = std::max(longest, host[i].n);
+  }
+  if (longest == 0) return;
+  // Pageable -> device async copies are staged at once: the host table may go when this returns.
+  CUDA_CHECK(cudaMemcpyAsync(items, host.data(), sizeof(ZeroItem) * count, cudaMemcpyHostToDevice, s));
+  const int blocks = (int)std::min<int64_t>(64, (longest + kThreads - 1) / kThreads);
+  for (int at = 0; at < count; at += kMaxGridY) {  // grid y is limited to 65535
+    zero_many_kernel<<<dim3(blocks, std::min(count - at, kMaxGridY)), kThreads, 0, s>>>(items + at);
+    CUDA_LAUNCH_CHECK("zero_many_kernel");
+  }
+}
+
 double sum_squares_many(const float* const* xs, const int64_t* ns, int count, SumSquaresItem* items,
                         double* partial, double* sums, cudaStream_t s) {
   if (count <= 0) return 0.0;

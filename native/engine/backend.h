@@ -176,6 +176,9 @@ class Backend {
 
   // Elementwise helpers.
   virtual void zero(float* x, int64_t n) = 0;
+  // zero(xs[i], ns[i]) for every i: the trainable tensors' gradients before a step, in one launch on a GPU (one
+  // memset each was 392 launches and 3.9 ms of a Qwen3-0.6B step on an H100). xs and ns are HOST arrays.
+  virtual void zero_many(float* const* xs, const int64_t* ns, int count) = 0;
   virtual void copy(float* dst, const float* src, int64_t n) = 0;
   virtual void add(float* y, const float* x, int64_t n) = 0;            // y += x
   virtual void add_out(float* out, const float* a, const float* b, int64_t n) = 0;  // out = a + b (may alias)
@@ -195,6 +198,10 @@ class Backend {
   // out[i,:] = table[ids[i],:]  /  table_grad[ids[i],:] += d[i,:]  (also used to gather/scatter rows).
   virtual void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) = 0;
   virtual void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d) = 0;
+  // embedding_bwd where the ids are distinct (the loss head's rows with a target): every element has one writer, so a
+  // GPU adds them all at once (embedding_bwd's thread per column walks the rows in order, for repeats: 4 blocks at
+  // hidden 1024, 2.8 ms of a Qwen3-0.6B step on an H100).
+  virtual void scatter_add_rows(float* dst, const int32_t* rows, int N, int C, const float* src) = 0;
 
   // RMSNorm over rows of C: out = x * rstd * w; rstd saved for backward.
   virtual void rmsnorm_fwd(const float* x, const float* w, int N, int C, float eps, float* out,

@@ -264,7 +264,13 @@ const std::vector<ParamRef>& Model::trainable() {
 
 void Model::zero_grads() {
   ProfileCall call("zero_grads");
-  for (const ParamRef& p : trainable()) be_->zero(p.g, p.n);
+  std::vector<float*> gs;
+  std::vector<int64_t> ns;
+  for (const ParamRef& p : trainable()) {
+    gs.push_back(p.g);
+    ns.push_back(p.n);
+  }
+  be_->zero_many(gs.data(), ns.data(), (int)gs.size());
 }
 
 void Model::set_checkpointed_layers(int k) {
@@ -1021,7 +1027,7 @@ LossResult Model::forward_backward(const Batch& b, float grad_scale) {
       matmul_w(true, n, V, D, 1.0f, hc, D, head(), 0.0f, logits, V);
       res.loss_sum += be_->cross_entropy(logits, targets_d.get() + s, n, V, gs);
       matmul_w(false, n, D, V, 1.0f, logits, V, head(), 0.0f, dhc, D);
-      be_->embedding_bwd(dhF, rows_d.get() + s, n, D, dhc);
+      be_->scatter_add_rows(dhF, rows_d.get() + s, n, D, dhc);  // rows with a target: each once
       if (!gh.empty()) be_->matmul(true, false, V, D, n, 1.0f, logits, V, hc, D, 1.0f, gh.f32(), D);
     }
     be_->rmsnorm_bwd(acts_.res[c.layers].f32(), norm_.f32(), acts_.rstdF.f32(), dhF, N, D, dres, false,

@@ -233,6 +233,12 @@ class ProfilingBackend final : public Backend {
     Timed t(dev_, "zero", 0, 4.0 * n);
     in_->zero(x, n);
   }
+  void zero_many(float* const* xs, const int64_t* ns, int count) override {
+    double n = 0;
+    for (int i = 0; i < count; i++) n += (double)ns[i];
+    Timed t(dev_, "zero_many", 0, 4.0 * n);
+    in_->zero_many(xs, ns, count);
+  }
   void copy(float* dst, const float* src, int64_t n) override {
     Timed t(dev_, "copy", 0, 8.0 * n);
     in_->copy(dst, src, n);
@@ -276,6 +282,10 @@ class ProfilingBackend final : public Backend {
   void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out) override {
     Timed t(dev_, "embedding_fwd", 0, 8.0 * N * C + 4.0 * N);
     in_->embedding_fwd(table, ids, N, C, out);
+  }
+  void scatter_add_rows(float* dst, const int32_t* rows, int N, int C, const float* src) override {
+    Timed t(dev_, "scatter_add_rows", 0, 12.0 * N * C + 4.0 * N);
+    in_->scatter_add_rows(dst, rows, N, C, src);
   }
   void embedding_bwd(float* table_grad, const int32_t* ids, int N, int C, const float* d) override {
     Timed t(dev_, "embedding_bwd", 0, 12.0 * N * C + 4.0 * N);

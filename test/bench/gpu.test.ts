@@ -83,6 +83,20 @@ describe("bench:gpu --smoke on the CPU", () => {
     const kernelsMs = fb.rows.reduce((a, r) => a + r.ms, 0);
     assert.ok(kernelsMs > 0 && kernelsMs <= fb.ms + 0.01, `${kernelsMs} vs ${fb.ms}`);
     assert.ok(p.reports[2]!.rows.some((r) => r.kernel === "adamw_many" && r.calls === 1));
+    // forward_backward's kernel time by kind: every row in exactly one kind, LoRA's cuBLAS products under LoRA
+    const shares = p.shares!;
+    assert.deepEqual(
+      shares.map((x) => x.kind),
+      ["LoRA", "attention", "products", "other"],
+    );
+    const sumMs = shares.reduce((a, x) => a + x.ms, 0);
+    assert.ok(Math.abs(sumMs - kernelsMs) <= 0.02 + kernelsMs * 1e-3, `${sumMs} vs ${kernelsMs}`);
+    const attentionMs = fb.rows.filter((r) => r.kernel.startsWith("attention")).reduce((a, r) => a + r.ms, 0);
+    assert.ok(Math.abs(shares[1]!.ms - attentionMs) <= 0.01);
+    const loraMs = fb.rows.filter((r) => r.region.startsWith("lora.")).reduce((a, r) => a + r.ms, 0);
+    assert.ok(loraMs > 0 && Math.abs(shares[0]!.ms - loraMs) <= 0.01);
+    assert.ok(Math.abs(shares.reduce((a, x) => a + x.share, 0) - 1) <= 0.03);
+    assert.ok(smoke.summary.some((l) => l.includes("a profiled step's kernels: LoRA ")));
 
     const g = smoke.generation!;
     assert.equal(g.status, "ok", g.note);

@@ -28,6 +28,7 @@ import { cudaInfo, kernelCheck, type KernelCheckEntry } from "../../src/engine/n
 
 const TOLERANCE: Record<string, number> = {
   zero: 0,
+  zero_many: 0,
   copy: 0,
   add: 0,
   add_out: 0,
@@ -36,6 +37,7 @@ const TOLERANCE: Record<string, number> = {
   add_bias: 0,
   embedding_fwd: 0,
   embedding_bwd: 0,
+  scatter_add_rows: 0,
   dropout: 0,
   cache_write: 0,
   cache_write_bf16: 0,
@@ -104,6 +106,12 @@ const BACKEND_OPS = Object.keys(TOLERANCE);
 function tolerance(e: KernelCheckEntry): number {
   if (e.op === "cross_entropy" && e.output === "result") return 1e-10;
   if (e.op === "sum_squares_many" && e.shape.endsWith("vs_loop")) return 0; // the same kernels, the same order
+  // the share of dropped elements against p: 5 standard deviations of a share of n draws, relative to p
+  if (e.op === "dropout" && e.shape.startsWith("share ")) {
+    const p = Number(/ p([\d.]+)/.exec(e.shape)![1]);
+    const n = Number(/ n(\d+)/.exec(e.shape)![1]);
+    return (5 * Math.sqrt((p * (1 - p)) / n)) / p;
+  }
   if (e.op.startsWith("attention_") && e.shape.endsWith(" bf16")) return 2e-2;
   // bf16 roundings of an fp32 result: a one-ulp difference may round to the other side of a bf16 midpoint
   if ((e.shape.endsWith(" bf16out") && e.output === "out") || e.output.endsWith("16"))

@@ -503,14 +503,31 @@ test(
       },
     );
     assert.equal(cudaInfo().inUseBytes, before.inUseBytes, "the half-built model's tensors went back");
-    // Weights that fit (40%) and a batch whose activations do not: the training-time advice.
-    const m = EngineModel.random(llama(layersFor(0.4)), { device: "cuda", weights: "bf16" });
+    // Weights that fit (40%) and a batch whose activations do not: the training-time advice. The rows are sized from
+    // the estimate to need twice the memory left: a fixed batch that overflows the emulator's 1 GiB fits on 80 GB.
+    const config = llama(layersFor(0.4));
+    const m = EngineModel.random(config, { device: "cuda", weights: "bf16" });
     m.setLora({ r: 4, alpha: 8, dropout: 0, seed: 1, targets: [...ALL_PROJECTIONS] });
     const T = 2000;
-    const ids = Int32Array.from({ length: T }, (_, i) => (i * 7) % 1000);
+    const perRow = estimateTrainingMemory({
+      config,
+      tokensPerMicroBatch: T,
+      finetuning: "lora",
+      lora: { r: 4, targets: ALL_PROJECTIONS },
+      weightsDtype: "bf16",
+      bf16Activations: keepsBf16Activations(DEVICE, "bf16"),
+      fusedLora: true,
+    });
+    const rows = Math.ceil((2 * cudaInfo().freeBytes) / (perRow.activations + perRow.workBuffers));
+    const ids = Int32Array.from({ length: rows * T }, (_, i) => (i * 7) % 1000);
     assert.throws(
       () =>
-        m.forwardBackward({ rows: 1, inputIds: ids, attentionMask: new Int32Array(T).fill(1), labels: ids }),
+        m.forwardBackward({
+          rows,
+          inputIds: ids,
+          attentionMask: new Int32Array(rows * T).fill(1),
+          labels: ids,
+        }),
       /out of GPU memory: needed [\d.]+ GiB more.*\. Lower the micro-batch size or the sequence length, or enable activation checkpointing/,
     );
     m.dispose();

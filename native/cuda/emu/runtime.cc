@@ -1125,7 +1125,7 @@ cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t* nodes, size_t*
 }
 cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t* from, cudaGraphNode_t* to,
                               cudaGraphEdgeData* edgeData, size_t* numEdges) {
-  if (!graph || !numEdges || edgeData || (!from != !to)) return fail(cudaErrorInvalidValue);
+  if (!graph || !numEdges || (!from != !to) || (edgeData && !from)) return fail(cudaErrorInvalidValue);
   std::vector<std::pair<cudaGraphNode_t, cudaGraphNode_t>> edges;
   for (const auto& node : graph->nodes)
     for (size_t d : node->deps) edges.push_back({graph->nodes[d].get(), node.get()});
@@ -1137,6 +1137,7 @@ cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t* from, cudaGrap
   for (size_t i = 0; i < *numEdges; i++) {
     from[i] = i < edges.size() ? edges[i].first : nullptr;
     to[i] = i < edges.size() ? edges[i].second : nullptr;
+    if (edgeData) edgeData[i] = cudaGraphEdgeData{};  // stream capture here makes only default edges
   }
   *numEdges = std::min(*numEdges, edges.size());
   return cudaSuccess;

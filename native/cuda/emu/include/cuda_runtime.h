@@ -43,6 +43,8 @@ struct alignas(16) uint4 {
 struct alignas(16) float4 {
   float x, y, z, w;
 };
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 // Set by the scheduler before it resumes a thread's fiber; launches run one at a time.
 extern uint3 threadIdx, blockIdx;
 extern dim3 blockDim, gridDim;
@@ -182,7 +184,7 @@ cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType* type);
 struct cudaGraphEdgeData {  // stream capture makes only default (zeroed) edges
   unsigned char from_port, to_port, type, reserved[5];
 };
-// The dependency edges: to[i] depends on from[i] (both null: only the count); edgeData must be null here.
+// The dependency edges: to[i] depends on from[i] (both null: only the count; edgeData, when given, all default).
 cudaError_t cudaGraphGetEdges(cudaGraph_t graph, cudaGraphNode_t* from, cudaGraphNode_t* to,
                               cudaGraphEdgeData* edgeData, size_t* numEdges);
 cudaError_t cudaEventCreate(cudaEvent_t* e);
