@@ -9,6 +9,7 @@
 # Then, with the device tool: carry [".devkit", "node_modules/node-addon-api"] and run
 #   source .devkit/prelude.sh && BENCH_BUDGET_S=0 bash scripts/device/run-gpu.sh     (build, tests, HF check)
 #   source .devkit/prelude.sh && bash scripts/device/bench-gpu.sh                   (benchmark + HF peers)
+#   source .devkit/prelude.sh && bash scripts/device/ncu-gpu.sh                     (Nsight Compute, optional)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash ../shared/device/pack.sh
