@@ -13,11 +13,17 @@
 // KV head, which sums the group's query heads in order. Two backward kernels, so that every output row has one
 // writer: no atomics, and a run repeats bit for bit. Tiles pass through shared memory in bf16, rows padded by 8
 // values so that the fragment loads of a warp spread over the banks.
+//
+// As FlashAttention-2 does, a tile that a warp's queries see whole (every key before them, usable, in their segment)
+// skips the mask: only the tiles on the diagonal, and those with padding or a segment's edge, test each score. The
+// masked and unmasked loops are one body (`masked` a compile-time constant), so a visible score is the same number
+// either way.
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "cuda/attention_mask.cuh"
 #include "cuda/common.cuh"
@@ -222,14 +228,21 @@ __global__ void __launch_bounds__(kThreadsMma)
       float s[NT][4] = {};
       mma_frags_by_tile_t<LD>(s, qf, Ks);  // S = Q K^T
       float mx[2] = {-INFINITY, -INFINITY};
-      TF_UNROLL for (int j = 0; j < NT; j++) {
-        TF_UNROLL for (int i = 0; i < 4; i++) {
-          const int r = warp * 16 + gr + 8 * (i / 2), c = j * 8 + tc + (i & 1);
-          const bool vis = r < nq && k0 + c <= d.q_off + t0 + r && ok[c] && sg[c] == qseg[i / 2];
-          s[j][i] = vis ? s[j][i] * scale_log2 : -INFINITY;
-          mx[i / 2] = fmaxf(mx[i / 2], s[j][i]);
+      // (the conditions before warp_all are the same on every lane of the warp)
+      const bool whole = k0 + kTileF - 1 <= d.q_off + t0 + warp * 16 && warp * 16 + 16 <= nq &&
+                         warp_all(qseg[0] == sg[0] && qseg[1] == sg[0] && keys_in_segment(ok, sg, kTileF, sg[0]));
+      auto scale_scores = [&](auto masked) {
+        TF_UNROLL for (int j = 0; j < NT; j++) {
+          TF_UNROLL for (int i = 0; i < 4; i++) {
+            const int r = warp * 16 + gr + 8 * (i / 2), c = j * 8 + tc + (i & 1);
+            const bool vis = !decltype(masked)::value || (r < nq && k0 + c <= d.q_off + t0 + r && ok[c] && sg[c] == qseg[i / 2]);
+            s[j][i] = vis ? s[j][i] * scale_log2 : -INFINITY;
+            mx[i / 2] = fmaxf(mx[i / 2], s[j][i]);
+          }
         }
-      }
+      };
+      if (whole) scale_scores(std::false_type{});
+      else scale_scores(std::true_type{});
       float alpha[2];
       TF_UNROLL for (int hr = 0; hr < 2; hr++) {
         const float m_new = fmaxf(m[hr], quad_max(mx[hr]));
@@ -330,14 +343,20 @@ __global__ void __launch_bounds__(kThreadsMma)
       float s[NT][4] = {}, dp[NT][4] = {};
       mma_frags_by_tile_t<LD>(s, qf, Ks);   // S = Q K^T
       mma_frags_by_tile_t<LD>(dp, df, Vs);  // dP = dO V^T
-      TF_UNROLL for (int j = 0; j < NT; j++) {
-        TF_UNROLL for (int i = 0; i < 4; i++) {
-          const int r = warp * 16 + gr + 8 * (i / 2), c = j * 8 + tc + (i & 1);
-          const bool vis = r < nq && k0 + c <= t0 + r && ok[c] && sg[c] == qseg[i / 2];
-          const float p = vis ? exp2f(s[j][i] * scale_log2 - lse2[i / 2]) : 0.0f;
-          s[j][i] = p * (dp[j][i] - Dr[i / 2]);  // dS
+      const bool whole = k0 + kTileB - 1 <= t0 + warp * 16 && warp * 16 + 16 <= nq &&
+                         warp_all(qseg[0] == sg[0] && qseg[1] == sg[0] && keys_in_segment(ok, sg, kTileB, sg[0]));
+      auto grad_scores = [&](auto masked) {
+        TF_UNROLL for (int j = 0; j < NT; j++) {
+          TF_UNROLL for (int i = 0; i < 4; i++) {
+            const int r = warp * 16 + gr + 8 * (i / 2), c = j * 8 + tc + (i & 1);
+            const bool vis = !decltype(masked)::value || (r < nq && k0 + c <= t0 + r && ok[c] && sg[c] == qseg[i / 2]);
+            const float p = vis ? exp2f(s[j][i] * scale_log2 - lse2[i / 2]) : 0.0f;
+            s[j][i] = p * (dp[j][i] - Dr[i / 2]);  // dS
+          }
         }
-      }
+      };
+      if (whole) grad_scores(std::false_type{});
+      else grad_scores(std::true_type{});
       mma_acc_by_tile<LD, kTileB / 16>(acc, s, Ks);  // dQ += dS K
     }
   });
@@ -430,16 +449,25 @@ __global__ void __launch_bounds__(kThreadsMma)
           mma_bf16_16816(dpt[n], va, bf);
         }
       }
-      TF_UNROLL for (int n = 0; n < NT; n++) {
-        TF_UNROLL for (int i = 0; i < 4; i++) {
-          const int qi = n * 8 + tc + (i & 1);
-          const bool vis =
-              qi < nq && warp_first + gr + 8 * (i / 2) <= t0 + qi && kok[i / 2] && kseg[i / 2] == qseg_s[qi];
-          const float p = vis ? exp2f(st[n][i] * scale_log2 - lse_s[qi]) : 0.0f;
-          st[n][i] = p;
-          dpt[n][i] = p * (dpt[n][i] - D_s[qi]);  // dS^T
+      // every query of the tile real and after the warp's last key, the warp's keys usable and all in one segment
+      static_assert(kTileB == 32, "a lane per query of the tile");
+      const bool whole = nq == kTileB && warp_first + 15 <= t0 &&
+                         warp_all(kok[0] && kok[1] && kseg[0] == qseg_s[0] && kseg[1] == qseg_s[0] &&
+                                  qseg_s[lane] == qseg_s[0]);
+      auto grad_scores = [&](auto masked) {
+        TF_UNROLL for (int n = 0; n < NT; n++) {
+          TF_UNROLL for (int i = 0; i < 4; i++) {
+            const int qi = n * 8 + tc + (i & 1);
+            const bool vis = !decltype(masked)::value || (qi < nq && warp_first + gr + 8 * (i / 2) <= t0 + qi && kok[i / 2] &&
+                                         kseg[i / 2] == qseg_s[qi]);
+            const float p = vis ? exp2f(st[n][i] * scale_log2 - lse_s[qi]) : 0.0f;
+            st[n][i] = p;
+            dpt[n][i] = p * (dpt[n][i] - D_s[qi]);  // dS^T
+          }
         }
-      }
+      };
+      if (whole) grad_scores(std::false_type{});
+      else grad_scores(std::true_type{});
       mma_acc_by_tile<LD, kTileB / 16>(dva, st, dOs);  // dV += P^T dO
       mma_acc_by_tile<LD, kTileB / 16>(dka, dpt, Qs);  // dK += dS^T Q
     }

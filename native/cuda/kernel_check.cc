@@ -785,6 +785,10 @@ class Harness {
         {{1, 100, 100, 0, 3, 3, 96}, false, false, true},
         {{1, 50, 50, 0, 2, 1, 80}, false, true, false},
         {{2, 70, 90, 20, 4, 1, 16}, true, false, true},  // a prefill of 70 queries after 20 cached slots
+        // no padding, no segments: tiles a warp sees whole take the mma kernels' unmasked loop (also in a prefill
+        // of 80 queries after 100 cached slots, where whole tiles start before the queries)
+        {{1, 200, 200, 0, 4, 2, 64}, false, false, false},
+        {{1, 80, 180, 100, 4, 4, 128}, false, false, false},
     };
     // Every case on every attention path of the tested backend (the CUDA GEMM path hands calls with fewer than
     // 16 query rows per KV head, here the 7-row prefill chunk and the 4-head decoding step, to the flash kernels),
