@@ -235,7 +235,8 @@ __global__ void __launch_bounds__(kThreadsMma)
         TF_UNROLL for (int j = 0; j < NT; j++) {
           TF_UNROLL for (int i = 0; i < 4; i++) {
             const int r = warp * 16 + gr + 8 * (i / 2), c = j * 8 + tc + (i & 1);
-            const bool vis = !decltype(masked)::value || (r < nq && k0 + c <= d.q_off + t0 + r && ok[c] && sg[c] == qseg[i / 2]);
+            const bool vis = !decltype(masked)::value ||
+                             (r < nq && k0 + c <= d.q_off + t0 + r && ok[c] && sg[c] == qseg[i / 2]);
             s[j][i] = vis ? s[j][i] * scale_log2 : -INFINITY;
             mx[i / 2] = fmaxf(mx[i / 2], s[j][i]);
           }
@@ -349,7 +350,8 @@ __global__ void __launch_bounds__(kThreadsMma)
         TF_UNROLL for (int j = 0; j < NT; j++) {
           TF_UNROLL for (int i = 0; i < 4; i++) {
             const int r = warp * 16 + gr + 8 * (i / 2), c = j * 8 + tc + (i & 1);
-            const bool vis = !decltype(masked)::value || (r < nq && k0 + c <= t0 + r && ok[c] && sg[c] == qseg[i / 2]);
+            const bool vis =
+                !decltype(masked)::value || (r < nq && k0 + c <= t0 + r && ok[c] && sg[c] == qseg[i / 2]);
             const float p = vis ? exp2f(s[j][i] * scale_log2 - lse2[i / 2]) : 0.0f;
             s[j][i] = p * (dp[j][i] - Dr[i / 2]);  // dS
           }
@@ -458,8 +460,8 @@ __global__ void __launch_bounds__(kThreadsMma)
         TF_UNROLL for (int n = 0; n < NT; n++) {
           TF_UNROLL for (int i = 0; i < 4; i++) {
             const int qi = n * 8 + tc + (i & 1);
-            const bool vis = !decltype(masked)::value || (qi < nq && warp_first + gr + 8 * (i / 2) <= t0 + qi && kok[i / 2] &&
-                                         kseg[i / 2] == qseg_s[qi]);
+            const bool vis = !decltype(masked)::value || (qi < nq && warp_first + gr + 8 * (i / 2) <= t0 + qi &&
+                                                          kok[i / 2] && kseg[i / 2] == qseg_s[qi]);
             const float p = vis ? exp2f(st[n][i] * scale_log2 - lse_s[qi]) : 0.0f;
             st[n][i] = p;
             dpt[n][i] = p * (dpt[n][i] - D_s[qi]);  // dS^T
