@@ -107,6 +107,26 @@ class DeviceScratch {
   size_t bytes_ = 0;
 };
 
+// zero_many's table of (buffer, length) items in device memory, uploaded again only when it changes: the gradients are
+// the same every step, and a copy from pageable host memory may first wait for the stream's work.
+class DeviceTable {
+ public:
+  const cuda::ZeroItem* get(const std::vector<cuda::ZeroItem>& items, cudaStream_t s) {
+    void* p = buf_.get(sizeof(cuda::ZeroItem) * items.size());
+    if (p != uploaded_to_ || items != host_) {
+      host_ = items;  // kept: the copy reads it
+      CUDA_CHECK(cudaMemcpyAsync(p, host_.data(), sizeof(cuda::ZeroItem) * host_.size(), cudaMemcpyHostToDevice, s));
+      uploaded_to_ = p;
+    }
+    return static_cast<const cuda::ZeroItem*>(p);
+  }
+
+ private:
+  DeviceScratch buf_;
+  std::vector<cuda::ZeroItem> host_;
+  void* uploaded_to_ = nullptr;
+};
+
 // Counters a kernel's last-block reduction counts its finished blocks with (last_block_done: lora_apply_down,
 // attention_decode): zeroed when the buffer grows; each launch sets the ones it used back to 0.
 class DeviceCounters {
@@ -336,8 +356,13 @@ class CudaBackend final : public Backend {
   }
   void zero_many(float* const* xs, const int64_t* ns, int count) override {
     if (count <= 0) return;
-    auto* items = static_cast<cuda::ZeroItem*>(zero_items_.get(sizeof(cuda::ZeroItem) * count));
-    cuda::zero_many(xs, ns, count, items, stream_);
+    std::vector<cuda::ZeroItem> items((size_t)count);
+    int64_t longest = 0;
+    for (int i = 0; i < count; i++) {
+      items[i] = {xs[i], std::max<int64_t>(ns[i], 0)};
+      longest = std::max(longest, items[i].n);
+    }
+    cuda::zero_many(zero_table_.get(items, stream_), count, longest, stream_);
   }
   void copy(float* dst, const float* src, int64_t n) override {
     if (n > 0) CUDA_CHECK(cudaMemcpyAsync(dst, src, sizeof(float) * n, cudaMemcpyDeviceToDevice, stream_));
@@ -653,7 +678,8 @@ class CudaBackend final : public Backend {
   static constexpr size_t kBlasWorkspace = size_t{32} << 20;  // cuBLAS's own default on Hopper
   void* blas_workspace_ = nullptr;
   cublasHandle_t blas_ = nullptr;
-  DeviceScratch partial_, row_loss_, act16_, many_items_, many_partial_, many_sums_, zero_items_;
+  DeviceScratch partial_, row_loss_, act16_, many_items_, many_partial_, many_sums_;
+  DeviceTable zero_table_;  // zero_many's buffers (the gradients: the same every step)
   DeviceScratch attn_work_;  // the GEMM attention's packed operands and one chunk of scores
   DeviceScratch attn_wide_;  // attention_bwd_h on the flash path: q, out, k, v widened to fp32
   DeviceScratch attn_decode_;  // decoding steps' partial outputs (attention_decode.cu)

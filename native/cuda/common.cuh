@@ -60,6 +60,22 @@ __device__ inline uint16_t f32_to_bf16_bits(float f) {
   return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
+// Two values rounded to bf16 (nearest even) in one register, `lo` in the low half.
+__device__ inline uint32_t pack_bf16(float lo, float hi) {
+  return (uint32_t)f32_to_bf16_bits(lo) | ((uint32_t)f32_to_bf16_bits(hi) << 16);
+}
+// Eight bf16 values of a 16-byte word (the lower index in each register's low half) widened, and back.
+__device__ inline void widen8_bf16(uint4 h, float (&v)[8]) {
+  const uint32_t w[4] = {h.x, h.y, h.z, h.w};
+  for (int q = 0; q < 4; q++) {
+    v[2 * q] = bf16_bits_to_f32((uint16_t)w[q]);
+    v[2 * q + 1] = bf16_bits_to_f32((uint16_t)(w[q] >> 16));
+  }
+}
+__device__ inline uint4 narrow8_bf16(const float (&v)[8]) {
+  return {pack_bf16(v[0], v[1]), pack_bf16(v[2], v[3]), pack_bf16(v[4], v[5]), pack_bf16(v[6], v[7])};
+}
+
 // An fp32 value to an fp32 or bf16 (raw bits, nearest even) element, and back: kernels templated on the type of
 // activations they read or write (bf16 mode keeps some in bf16).
 __device__ inline float as_float(float x) { return x; }

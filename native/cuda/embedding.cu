@@ -50,7 +50,6 @@ __global__ void embedding_fwd_half_kernel(const H* table, const int32_t* ids, in
   }
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // Deterministic without atomics: each thread owns one column of the whole table and adds the rows in input
 // order, exactly like the CPU loop, so repeated ids accumulate in the same order (bitwise equal results).
@@ -78,7 +77,7 @@ __global__ void scatter_add_rows_kernel(V* dst, const int32_t* rows, int N, int 
 void embedding_fwd(const float* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s) {
   const int64_t n = (int64_t)N * C;
   if (n <= 0) return;
-  if (C % 4 == 0 && aligned16(table) && aligned16(out)) {
+  if (C % 4 == 0 && aligned(table, 16) && aligned(out, 16)) {
     embedding_fwd_kernel<float4><<<grid_for(n / 4), kThreads, 0, s>>>(reinterpret_cast<const float4*>(table), ids, N,
                                                                        C / 4, reinterpret_cast<float4*>(out));
     CUDA_LAUNCH_CHECK("embedding_fwd_kernel<float4>");
@@ -93,7 +92,7 @@ template <bool F16>
 void embedding_fwd_half(const uint16_t* table, const int32_t* ids, int N, int C, float* out, cudaStream_t s) {
   const int64_t n = (int64_t)N * C;
   if (n <= 0) return;
-  if (C % 8 == 0 && aligned16(table) && aligned16(out)) {
+  if (C % 8 == 0 && aligned(table, 16) && aligned(out, 16)) {
     embedding_fwd_half_kernel<F16, uint4><<<grid_for(n / 8), kThreads, 0, s>>>(
         reinterpret_cast<const uint4*>(table), ids, N, C / 8, out);
     CUDA_LAUNCH_CHECK(F16 ? "embedding_fwd_f16_vec_kernel" : "embedding_fwd_bf16_vec_kernel");
@@ -115,7 +114,7 @@ void embedding_fwd_f16(const uint16_t* table, const int32_t* ids, int N, int C, 
 void scatter_add_rows(float* dst, const int32_t* rows, int N, int C, const float* src, cudaStream_t s) {
   const int64_t n = (int64_t)N * C;
   if (n <= 0) return;
-  if (C % 4 == 0 && aligned16(dst) && aligned16(src)) {
+  if (C % 4 == 0 && aligned(dst, 16) && aligned(src, 16)) {
     scatter_add_rows_kernel<float4><<<grid_for(n / 4), kThreads, 0, s>>>(
         reinterpret_cast<float4*>(dst), rows, N, C / 4, reinterpret_cast<const float4*>(src));
   } else {

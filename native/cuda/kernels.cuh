@@ -42,12 +42,13 @@ struct SumSquaresItem {
   const float* x;
   int64_t n;
 };
-// Backend::zero_many: `items` holds `count` slots of device memory for the table of buffers.
+// Backend::zero_many: `items` is the table of buffers in device memory; `longest` the most elements of one.
 struct ZeroItem {
   float* x;
   int64_t n;
+  bool operator==(const ZeroItem& o) const { return x == o.x && n == o.n; }
 };
-void zero_many(float* const* xs, const int64_t* ns, int count, ZeroItem* items, cudaStream_t s);
+void zero_many(const ZeroItem* items, int count, int64_t longest, cudaStream_t s);
 constexpr int kMaxGridY = 65535;
 double sum_squares_many(const float* const* xs, const int64_t* ns, int count, SumSquaresItem* items,
                         double* partial, double* sums, cudaStream_t s);

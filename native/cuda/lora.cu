@@ -29,21 +29,30 @@ constexpr int kRowsKernelMax = 64;  // lora_down on this many rows or fewer: a w
 
 using Mask = DropoutMask;  // Backend::dropout's mask (engine/dropout_rng.h), drawn where each element is used
 
-// 8 consecutive values of x from i on, widened to fp32 and masked: one 16-byte load of bf16, two of fp32 (the caller
-// checked that rows are 8-aligned).
+// 8 consecutive values at p, fp32 or bf16 (16-byte aligned), to and from fp32: one 16-byte access of bf16, two of fp32.
 template <typename T>
-__device__ inline void load8_masked(const T* x, int64_t i, const Mask& mask, float (&v)[8]) {
+__device__ inline void load8(const T* p, float (&v)[8]) {
   if constexpr (sizeof(T) == 2) {
-    const uint4 h = *reinterpret_cast<const uint4*>(x + i);
-    const uint32_t w[4] = {h.x, h.y, h.z, h.w};
-    for (int q = 0; q < 4; q++) {  // the lower index in the low half
-      v[2 * q] = bf16_bits_to_f32((uint16_t)w[q]);
-      v[2 * q + 1] = bf16_bits_to_f32((uint16_t)(w[q] >> 16));
-    }
+    widen8_bf16(*reinterpret_cast<const uint4*>(p), v);
   } else {
-    const float4 a = *reinterpret_cast<const float4*>(x + i), b = *reinterpret_cast<const float4*>(x + i + 4);
+    const float4 a = *reinterpret_cast<const float4*>(p), b = *reinterpret_cast<const float4*>(p + 4);
     v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
   }
+}
+template <typename T>
+__device__ inline void store8(T* p, const float (&v)[8]) {
+  if constexpr (sizeof(T) == 2) {
+    *reinterpret_cast<uint4*>(p) = narrow8_bf16(v);
+  } else {
+    *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+    *reinterpret_cast<float4*>(p + 4) = make_float4(v[4], v[5], v[6], v[7]);
+  }
+}
+
+// x[i .. i + 8) widened and masked (the caller checked that rows are 8-aligned).
+template <typename T>
+__device__ inline void load8_masked(const T* x, int64_t i, const Mask& mask, float (&v)[8]) {
+  load8(x + i, v);
   if (mask.active())
     for (int q = 0; q < 8; q++) v[q] *= mask.at(i + q);
 }
@@ -394,29 +403,15 @@ __global__ void __launch_bounds__(256) lora_up_kernel(T* y, int N, int out, cons
     if (n >= N) break;
     T* row = y + (int64_t)n * out + c;
     float v[8] = {};
-    if constexpr (kVec && sizeof(T) == 2) {
-      const uint4 h = *reinterpret_cast<const uint4*>(row);
-      const uint32_t w[4] = {h.x, h.y, h.z, h.w};
-      for (int q = 0; q < 4; q++) {
-        v[2 * q] = bf16_bits_to_f32((uint16_t)w[q]);
-        v[2 * q + 1] = bf16_bits_to_f32((uint16_t)(w[q] >> 16));
-      }
-    } else if constexpr (kVec) {
-      const float4 f0 = *reinterpret_cast<const float4*>(row), f1 = *reinterpret_cast<const float4*>(row + 4);
-      v[0] = f0.x, v[1] = f0.y, v[2] = f0.z, v[3] = f0.w, v[4] = f1.x, v[5] = f1.y, v[6] = f1.z, v[7] = f1.w;
+    if constexpr (kVec) {
+      load8(row, v);
     } else {
       for (int q = 0; q < 8; q++)
         if (q < width) v[q] = as_float(row[q]);
     }
     for (int q = 0; q < 8; q++) v[q] = v[q] + bias8[q] + scale * acc[a][q];
-    if constexpr (kVec && sizeof(T) == 2) {
-      uint32_t w[4];
-      for (int q = 0; q < 4; q++)
-        w[q] = (uint32_t)f32_to_bf16_bits(v[2 * q]) | ((uint32_t)f32_to_bf16_bits(v[2 * q + 1]) << 16);
-      *reinterpret_cast<uint4*>(row) = make_uint4(w[0], w[1], w[2], w[3]);
-    } else if constexpr (kVec) {
-      *reinterpret_cast<float4*>(row) = make_float4(v[0], v[1], v[2], v[3]);
-      *reinterpret_cast<float4*>(row + 4) = make_float4(v[4], v[5], v[6], v[7]);
+    if constexpr (kVec) {
+      store8(row, v);
     } else {
       for (int q = 0; q < 8; q++)
         if (q < width) row[q] = from_float<T>(v[q]);

@@ -85,11 +85,6 @@ __device__ inline void async_wait() {
 #endif
 }
 
-// Two values rounded to bf16 (nearest even) in one register, `lo` in the low half.
-__device__ inline uint32_t pack_bf16(float lo, float hi) {
-  return (uint32_t)f32_to_bf16_bits(lo) | ((uint32_t)f32_to_bf16_bits(hi) << 16);
-}
-
 __device__ inline uint32_t load_u32(const uint16_t* p) { return *reinterpret_cast<const uint32_t*>(p); }
 
 // ldmatrix (compute capability 7.5 and up): M 8x8 bf16 matrices of a shared tile in one instruction, lanes 8m .. 8m+7

@@ -118,17 +118,8 @@ __global__ void zero_many_kernel(const ZeroItem* items) {
     it.x[e] = 0.0f;
 }
 
-void zero_many(float* const* xs, const int64_t* ns, int count, ZeroItem* items, cudaStream_t s) {
-  if (count <= 0) return;
-  std::vector<ZeroItem> host((size_t)count);
-  int64_t longest = 0;
-  for (int i = 0; i < count; i++) {
-    host[i] = {xs[i], ns[i] > 0 ? ns[i] : 0};
-    longest = std::max(longest, host[i].n);
-  }
-  if (longest == 0) return;
-  // Pageable -> device async copies are staged at once: the host table may go when this returns.
-  CUDA_CHECK(cudaMemcpyAsync(items, host.data(), sizeof(ZeroItem) * count, cudaMemcpyHostToDevice, s));
+void zero_many(const ZeroItem* items, int count, int64_t longest, cudaStream_t s) {
+  if (count <= 0 || longest <= 0) return;
   const int blocks = (int)std::min<int64_t>(64, (longest + kThreads - 1) / kThreads);
   for (int at = 0; at < count; at += kMaxGridY) {  // grid y is limited to 65535
     zero_many_kernel<<<dim3(blocks, std::min(count - at, kMaxGridY)), kThreads, 0, s>>>(items + at);

@@ -43,7 +43,6 @@ struct alignas(16) uint4 {
 struct alignas(16) float4 {
   float x, y, z, w;
 };
-inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 // Set by the scheduler before it resumes a thread's fiber; launches run one at a time.
 extern uint3 threadIdx, blockIdx;
