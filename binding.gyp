@@ -53,6 +53,7 @@
               "native/cuda/cross_entropy.cu",
               "native/cuda/adamw.cu",
               "native/cuda/lora.cu",
+              "native/cuda/skinny_gemm.cu",
               "native/cuda/fill.cu",
               "native/cuda/bandwidth.cu"
             ],

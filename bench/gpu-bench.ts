@@ -155,6 +155,8 @@ export interface GenerateResult {
    */
   recorded?: { replayedSteps: number; stepLaunches: number; stepDepth: number };
   direct?: { tokensPerS: number; wallS: number; recordedSpeedup: number };
+  /** The same generation with cuBLAS for the step's products (TUNEFORGE_CUDA_SKINNY=0) instead of skinny_gemm.cu. */
+  cublasProducts?: { tokensPerS: number; wallS: number; skinnySpeedup: number };
   roofline?: {
     definition: string;
     bandwidthGBs: number;
@@ -764,19 +766,25 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
       log(
         `generate: ${res.ours.tokensPerS} tok/s (${res.ours.wallS} s), ${gen.replayedSteps} steps replayed`,
       );
-      if (gen.replayedSteps > 0 && left() > g.estimateS) {
-        process.env.TUNEFORGE_CUDA_GRAPHS = "0";
+      // The same generation with one of the engine's switches set (an A/B run in the same process)
+      const timedWith = (variable: string, value: string) => {
+        process.env[variable] = value;
         try {
-          const direct = timed(model);
-          res.direct = {
-            tokensPerS: Math.round(produced / direct.wallS),
-            wallS: r2(direct.wallS),
-            recordedSpeedup: r2(direct.wallS / wallS),
-          };
-          log(`generate, every kernel launched on its own: ${res.direct.tokensPerS} tok/s`);
+          const wall = timed(model!).wallS;
+          return { tokensPerS: Math.round(produced / wall), wallS: r2(wall), speedup: r2(wall / wallS) };
         } finally {
-          delete process.env.TUNEFORGE_CUDA_GRAPHS;
+          delete process.env[variable];
         }
+      };
+      if (gen.replayedSteps > 0 && left() > g.estimateS) {
+        const { speedup, ...run } = timedWith("TUNEFORGE_CUDA_GRAPHS", "0");
+        res.direct = { ...run, recordedSpeedup: speedup };
+        log(`generate, every kernel launched on its own: ${res.direct.tokensPerS} tok/s`);
+      }
+      if (dev === "cuda" && left() > g.estimateS) {
+        const { speedup, ...run } = timedWith("TUNEFORGE_CUDA_SKINNY", "0");
+        res.cublasProducts = { ...run, skinnySpeedup: speedup };
+        log(`generate, cuBLAS for the step's products: ${res.cublasProducts.tokensPerS} tok/s`);
       }
       if ("gbPerS" in bandwidth) {
         const bw = bandwidth.gbPerS * 1e9;
@@ -872,6 +880,12 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
             (rec.stepDepth > 0
               ? `${rec.stepDepth} of them in a row`
               : "their dependencies unreadable (cudaGraphGetEdges failed)"),
+        );
+      const blas = genResult.cublasProducts;
+      if (blas)
+        summary.push(
+          `generate ${genResult.shape}: the step's products on skinny_gemm run generation at x${blas.skinnySpeedup} ` +
+            `the speed they give on cuBLAS (${blas.tokensPerS} tok/s)`,
         );
     }
     return {

@@ -357,11 +357,12 @@ class CpuBackend final : public Backend {
   }
   // The reference: the bias, then the product (the GPU adds both in one sum), on a widened copy of a bf16 y.
   void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
-               const float* bias) override {
+               const float* bias, bool accumulate) override {
     const int64_t n = (int64_t)N * out;
     std::vector<float> wide(y16 ? n : 0);
-    if (y16) widen_bf16(y16, wide.data(), n);
+    if (y16 && accumulate) widen_bf16(y16, wide.data(), n);
     float* t = y16 ? wide.data() : y;
+    if (!accumulate) std::fill(t, t + n, 0.0f);
     if (bias) add_bias(t, bias, N, out);
     if (r > 0) matmul(false, true, N, out, r, scale, xa, r, B, r, 1.0f, t, out);
     if (y16) narrow_bf16(t, y16, n);

@@ -20,9 +20,7 @@ namespace tf::cuda {
 namespace {
 
 constexpr int kChunk = 64;                 // keys per block
-constexpr int kDecodeThreads = 128;        // 4 warps, 16 keys each
-constexpr int kKeysPerWarp = kChunk / 4;
-constexpr int kMaxDimsPerLane = kDecodeMaxHeadDim / 32;
+constexpr int kDecodeThreads = 128;        // 4 warps
 
 __host__ __device__ inline int chunks_of(const AttnDims& d) { return (d.Tk + kChunk - 1) / kChunk; }
 
@@ -31,20 +29,51 @@ __device__ inline int64_t partial_at(const AttnDims& d, int rows, int b, int g, 
   return ((((int64_t)b * d.KV + g) * chunks_of(d) + c) * rows + r) * (d.hd + 2);
 }
 
+// 16 bytes of a cache row (8 bf16 or 4 floats) widened to floats.
+template <typename KV>
+constexpr int kVec = 16 / (int)sizeof(KV);
+__device__ inline void widen16(const float* p, float (&v)[4]) {
+  const float4 f = *reinterpret_cast<const float4*>(p);
+  v[0] = f.x;
+  v[1] = f.y;
+  v[2] = f.z;
+  v[3] = f.w;
+}
+__device__ inline void widen16(const uint16_t* p, float (&v)[8]) { widen8_bf16(*reinterpret_cast<const uint4*>(p), v); }
+
+// Row stride (in elements) of the staged keys and values: 16 bytes of padding put the rows that 8 consecutive threads
+// read 16 bytes of on 8 different groups of 4 banks.
+template <typename KV>
+__host__ __device__ inline int staged_ld(int hd) {
+  return hd + kVec<KV>;
+}
+// Shared memory of a block: the query rows, scores and statistics (floats, rounded up to 16 bytes), then the chunk's
+// keys and values.
+__host__ __device__ inline int floats_before_kv(int rows, int hd) { return (rows * (hd + kChunk + 2) + 3) / 4 * 4; }
+template <typename KV>
+size_t decode_smem_bytes(int rows, int hd) {
+  return sizeof(float) * floats_before_kv(rows, hd) + sizeof(KV) * 2 * kChunk * staged_ld<KV>(hd);
+}
+
 // Block (c, g, b) of grid (chunks, KV, B): chunk c's partials of its rows. Row r of a block is query t = r / G of head
 // g * G + r % G; MAXR bounds the rows (G x Tq), whose output sums each thread holds in registers (the common step, 1 or
 // 2 heads per KV head, takes MAXR = 4: fewer registers, more blocks per SM).
+// The chunk's keys and values are first copied to shared memory with 16-byte loads, every thread's in flight at once
+// (at hd 128 in bf16, 16 per thread): a decoding step is bound by reading the cache, and a load per key and lane,
+// one key after another, kept a block waiting on memory latency (about 270 GB/s on an H100, session 13).
 template <typename KV, int MAXR>
 __device__ void chunk_partial(const AttnDims& d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
                               const int32_t* seg, float* part, float scale) {
   extern __shared__ float decode_smem[];
-  const int hd = d.hd, G = d.H / d.KV, rows = G * d.Tq;
+  constexpr int VW = kVec<KV>, kBatch = 8;  // elements per 16-byte load; loads a thread has in flight
+  const int hd = d.hd, G = d.H / d.KV, rows = G * d.Tq, LD = staged_ld<KV>(hd);
   const int c = blockIdx.x, g = blockIdx.y, b = blockIdx.z, s0 = c * kChunk;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int q_off = d.q_off_dev ? *d.q_off_dev : d.q_off;
-  float* qs = decode_smem;          // [rows][hd]
-  float* ps = qs + rows * hd;       // [rows][kChunk] scores, then probabilities
+  float* qs = decode_smem;            // [rows][hd]
+  float* ps = qs + rows * hd;         // [rows][kChunk] scores, then probabilities
   float* stats = ps + rows * kChunk;  // [rows][2] max, sum
+  KV* ks = reinterpret_cast<KV*>(decode_smem + floats_before_kv(rows, hd));  // [kChunk][LD]
+  KV* vs = ks + kChunk * LD;                                                  // [kChunk][LD]
 
   if (s0 > q_off + d.Tq - 1) {  // no query sees a key of this chunk (causal): an empty partial
     for (int idx = threadIdx.x; idx < rows * (hd + 2); idx += blockDim.x) {
@@ -56,44 +85,48 @@ __device__ void chunk_partial(const AttnDims& d, const float* q, const KV* k, co
   const int64_t qstride = (int64_t)d.H * hd, kstride = (int64_t)d.KV * hd;
   const int64_t kvrow = (int64_t)b * d.Tk;
   const int kend = min(d.Tk, q_off + d.Tq);  // no query sees a key from here on: its slots are not read
+  const KV* kb = k + kvrow * kstride + (int64_t)g * hd;
+  const KV* vb = v + kvrow * kstride + (int64_t)g * hd;
+  // Keys then values, 16 bytes an item: slots past kend are staged as zeros (never read from the cache)
+  const int per_row = hd / VW, items = 2 * kChunk * per_row;
+  for (int base = threadIdx.x; base < items; base += kBatch * blockDim.x) {
+    uint4 got[kBatch];
+    TF_UNROLL for (int u = 0; u < kBatch; u++) {
+      const int i = base + u * blockDim.x, j = i % (kChunk * per_row) / per_row, s = s0 + j;
+      const KV* src = (i < kChunk * per_row ? kb : vb) + (int64_t)s * kstride + i % per_row * VW;
+      got[u] = i < items && s < kend ? *reinterpret_cast<const uint4*>(src) : uint4{0, 0, 0, 0};
+    }
+    TF_UNROLL for (int u = 0; u < kBatch; u++) {
+      const int i = base + u * blockDim.x, j = i % (kChunk * per_row) / per_row;
+      if (i < items) *reinterpret_cast<uint4*>((i < kChunk * per_row ? ks : vs) + j * LD + i % per_row * VW) = got[u];
+    }
+  }
   for (int idx = threadIdx.x; idx < rows * hd; idx += blockDim.x) {
     const int r = idx / hd, i = idx % hd;
     qs[idx] = q[((int64_t)b * d.Tq + r / G) * qstride + (int64_t)(g * G + r % G) * hd + i];
   }
   __syncthreads();
 
-  // Scores: warp w takes keys s0 + 16w .. s0 + 16w + 15; each lane holds dims lane, lane + 32, ... of one key and the
-  // rows' dot products are warp sums.
-  const KV* kb = k + kvrow * kstride + (int64_t)g * hd;
-  auto load_key = [&](float* kr, int s) {
-    TF_UNROLL for (int e = 0; e < kMaxDimsPerLane; e++) {
-      const int dim = lane + 32 * e;
-      kr[e] = s < kend && dim < hd ? as_float(kb[(int64_t)s * kstride + dim]) : 0.0f;
+  // Scores: a thread per (row, key), its dot product in order of the dimensions.
+  for (int idx = threadIdx.x; idx < rows * kChunk; idx += blockDim.x) {
+    const int r = idx / kChunk, j = idx % kChunk, s = s0 + j;
+    const float* qr = qs + r * hd;
+    const KV* kr = ks + j * LD;
+    float x = 0.0f;
+    for (int i = 0; i < hd; i += VW) {
+      float kv[VW];
+      widen16(kr + i, kv);
+      TF_UNROLL for (int e = 0; e < VW; e++) x = fmaf(qr[i + e], kv[e], x);
     }
-  };
-  float kr[kMaxDimsPerLane], next[kMaxDimsPerLane];
-  load_key(next, s0 + warp * kKeysPerWarp);
-  for (int i = 0; i < kKeysPerWarp; i++) {
-    const int j = warp * kKeysPerWarp + i, s = s0 + j;
-    TF_UNROLL for (int e = 0; e < kMaxDimsPerLane; e++) kr[e] = next[e];
-    if (i + 1 < kKeysPerWarp) load_key(next, s + 1);  // in flight while this key is scored
-    const bool usable = key_usable(key_valid, kvrow, s, kend);
-    const int key_seg = segment_of(seg, kvrow, s, kend);
-    for (int r = 0; r < rows; r++) {
-      float x = 0.0f;
-      TF_UNROLL for (int e = 0; e < kMaxDimsPerLane; e++) {
-        const int dim = lane + 32 * e;
-        if (dim < hd) x = fmaf(qs[r * hd + dim], kr[e], x);
-      }
-      x = warp_sum(x);
-      const int tq = q_off + r / G;  // the query's key index
-      const bool vis = usable && s <= tq && key_seg == segment_of(seg, kvrow, tq, kend);
-      if (lane == 0) ps[r * kChunk + j] = vis ? x * scale : -INFINITY;
-    }
+    const int tq = q_off + r / G;  // the query's key index
+    const bool vis = key_usable(key_valid, kvrow, s, kend) && s <= tq &&
+                     segment_of(seg, kvrow, s, kend) == segment_of(seg, kvrow, tq, kend);
+    ps[idx] = vis ? x * scale : -INFINITY;
   }
   __syncthreads();
 
   // The chunk's softmax per row (a warp per row): probabilities relative to the chunk's max.
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   for (int r = warp; r < rows; r += kDecodeThreads / 32) {
     float* row = ps + r * kChunk;
     const float m = warp_max(fmaxf(row[lane], row[lane + 32]));
@@ -111,14 +144,13 @@ __device__ void chunk_partial(const AttnDims& d, const float* q, const KV* k, co
   }
   __syncthreads();
 
-  // The partial output: a thread per dimension, keys in order, every row at once (V read once per block).
-  const KV* vb = v + kvrow * kstride + (int64_t)g * hd;
+  // The partial output: a thread per dimension, keys in order, every row at once.
   const int nk = min(kChunk, kend - s0);
   for (int dim = threadIdx.x; dim < hd; dim += blockDim.x) {
     float acc[MAXR];
     TF_UNROLL for (int r = 0; r < MAXR; r++) acc[r] = 0.0f;
     TF_UNROLL_BY(8) for (int j = 0; j < nk; j++) {
-      const float x = as_float(vb[(int64_t)(s0 + j) * kstride + dim]);
+      const float x = as_float(vs[j * LD + dim]);
       TF_UNROLL for (int r = 0; r < MAXR; r++)
         if (r < rows) acc[r] = fmaf(ps[r * kChunk + j], x, acc[r]);
     }
@@ -179,7 +211,8 @@ __global__ void __launch_bounds__(kDecodeThreads)
 }  // namespace
 
 bool attention_decode_fits(const AttnDims& d) {
-  return d.KV > 0 && d.H % d.KV == 0 && d.hd <= kDecodeMaxHeadDim && (int64_t)(d.H / d.KV) * d.Tq <= kDecodeMaxRows;
+  return d.KV > 0 && d.H % d.KV == 0 && d.hd <= kDecodeMaxHeadDim && d.hd % 8 == 0 &&
+         (int64_t)(d.H / d.KV) * d.Tq <= kDecodeMaxRows;
 }
 
 size_t attention_decode_bytes(const AttnDims& d) {
@@ -195,7 +228,8 @@ void attention_decode(const AttnDims& d, const float* q, const KV* k, const KV* 
   if (d.B == 0 || d.Tq == 0) return;
   float* part = static_cast<float*>(work);
   const int rows = (d.H / d.KV) * d.Tq;
-  const size_t smem = sizeof(float) * (size_t)rows * (d.hd + kChunk + 2);
+  if (!aligned(k, 16) || !aligned(v, 16)) throw std::invalid_argument("attention_decode: K and V must be 16-byte aligned");
+  const size_t smem = decode_smem_bytes<KV>(rows, d.hd);
   const dim3 grid(chunks_of(d), d.KV, d.B);
   const float scale = 1.0f / std::sqrt((float)d.hd);
   if (rows <= 4) {

@@ -73,6 +73,13 @@ void allow_shared_memory(const void* kernel, size_t bytes, const char* name) {
 
 // TUNEFORGE_CUDA_GRAPHS=0 turns recording off (every decoding step launches its kernels one by one). Read at each
 // recording (once per generation), so a process can compare the two ways.
+// TUNEFORGE_CUDA_SKINNY=0 sends a decoding step's products to cuBLAS (the benchmark's A/B run). Read at every
+// product, so a recording holds whichever kind was set when it was made.
+static bool skinny_enabled() {
+  const char* v = std::getenv("TUNEFORGE_CUDA_SKINNY");
+  return !(v && std::string(v) == "0");
+}
+
 static bool graphs_enabled() {
   const char* v = std::getenv("TUNEFORGE_CUDA_GRAPHS");
   return !(v && std::string(v) == "0");
@@ -606,9 +613,9 @@ class CudaBackend final : public Backend {
   }
   bool fused_lora() const override { return true; }
   void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
-               const float* bias) override {
-    if (y16) cuda::lora_up(y16, N, out, xa, B, r, scale, bias, stream_);
-    else cuda::lora_up(y, N, out, xa, B, r, scale, bias, stream_);
+               const float* bias, bool accumulate) override {
+    if (y16) cuda::lora_up(y16, N, out, xa, B, r, scale, bias, accumulate, stream_);
+    else cuda::lora_up(y, N, out, xa, B, r, scale, bias, accumulate, stream_);
   }
 
   // B rows of Tq*C contiguous floats into rows of Tk*C, starting at slot `off`: a strided 2-D copy each, or one kernel
@@ -651,6 +658,13 @@ class CudaBackend final : public Backend {
   // operand swap of matmul.
   void gemm_half(cudaDataType_t t, bool ta, bool tb, int M, int N, int K, float alpha, const uint16_t* A, int lda,
                  const uint16_t* B, int ldb, float beta, void* C, cudaDataType_t ct, int ldc) {
+    // A decoding step's x W^T (a few rows of bf16 activations by a bf16 weight, fp32 out): our streaming kernel
+    if (t == CUDA_R_16BF && ct == CUDA_R_32F && !ta && tb && mma_capable_ && cuda::skinny_enabled() &&
+        cuda::skinny_gemm_fits(M, N, K, A, lda, B, ldb)) {
+      auto* work = static_cast<float*>(skinny_work_.get(sizeof(float) * cuda::skinny_gemm_work_floats(M, N, K)));
+      return cuda::skinny_gemm(A, lda, B, ldb, static_cast<float*>(C), ldc, M, N, K, alpha, beta, work,
+                               skinny_arrived_.get(cuda::skinny_gemm_counters(N, K), stream_), stream_);
+    }
     CUBLAS_CHECK(cublasGemmEx(blas_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, N, M, K, &alpha, B,
                               t, ldb, A, t, lda, &beta, C, ct, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     if (cuda::sync_after_launch()) CUDA_CHECK(cudaStreamSynchronize(stream_));
@@ -686,6 +700,8 @@ class CudaBackend final : public Backend {
   DeviceScratch lora_work_;  // split sums of the LoRA kernels
   DeviceScratch lora_apply_work_;  // lora_apply_down's partial sums of x A^T
   DeviceCounters lora_arrived_;  // lora_apply_down's finished blocks, per term
+  DeviceScratch skinny_work_;  // skinny_gemm's partial tiles (products run on one stream: one at a time)
+  DeviceCounters skinny_arrived_;  // skinny_gemm's finished blocks, per tile
   DeviceCounters attn_decode_arrived_;  // attention_decode's finished chunks, per (sequence, KV head)
   cuda::AttentionPath attn_path_;  // mma (attention_mma.cu), gemm (attention_gemm.cu) or flash (attention.cu)
   bool mma_capable_ = false;        // compute capability 8.0 and up: bf16 mma.sync

@@ -31,6 +31,7 @@ class Harness {
     matmuls();
     half_weights(false);
     half_weights(true);
+    skinny_products();
     bf16_narrowing();
     elementwise();
     reductions();
@@ -268,6 +269,43 @@ class Harness {
       }
       compare_dev("embedding_fwd_" + tag, "out", shape, out, dout);
       compare_dev("widen_" + tag, "y", "n" + std::to_string(V * C), wide, dwide);
+    }
+  }
+
+  // A decoding step's products, x W^T with at most 64 rows of x and K a multiple of 32 (CUDA: skinny_gemm.cu), as
+  // matmul_bf16 and as matmul_bf16w (x in fp32, rounded by the GPU): rows of 1 to 64 (every count of 8-row tiles),
+  // N past a 16-row tile, one 16-row tile only, splits of K across warps and across blocks (N 1024 at K 3072, N 40
+  // at K 2048), beta 0 (C not read: NaN), 0.5 and 1.
+  void skinny_products() {
+    struct Case {
+      int M, N, K;
+      float beta;
+    };
+    const Case cases[] = {{1, 16, 32, 0.0f},     {5, 53, 96, 0.5f},    {8, 300, 1024, 0.0f}, {13, 40, 2048, 1.0f},
+                          {32, 1024, 3072, 0.0f}, {33, 129, 64, 0.5f}, {47, 97, 256, 0.0f},  {64, 77, 512, 1.0f}};
+    for (const Case& c : cases) {
+      const int pad = 8;  // rows stay 16-byte aligned
+      const int lda = c.K + pad, ldw = c.K + pad, ldc = c.N + 3;
+      const std::vector<uint16_t> A16 = rand_half((int64_t)c.M * lda, false), W = rand_half((int64_t)c.N * ldw, false);
+      const F A = widen(A16);  // bf16-exact: matmul_bf16w's rounding changes nothing, both forms have one answer
+      const std::string shape = "M" + std::to_string(c.M) + " N" + std::to_string(c.N) + " K" + std::to_string(c.K) +
+                                (c.beta == 0.0f ? " beta0" : "") + " skinny";
+      Tensor dA16 = up(A16), dA = up(A), dW = up(W);
+      for (const bool wide : {false, true}) {
+        F C = rand((int64_t)c.M * ldc);
+        if (c.beta == 0.0f) C.assign(C.size(), std::numeric_limits<float>::quiet_NaN());
+        Tensor dC = up(C);
+        if (wide) {
+          ref_.matmul_bf16w(true, c.M, c.N, c.K, 0.7f, A.data(), lda, W.data(), ldw, c.beta, C.data(), ldc);
+          test_.matmul_bf16w(true, c.M, c.N, c.K, 0.7f, dA.f32(), lda, dW.bf16(), ldw, c.beta, dC.f32(), ldc);
+        } else {
+          ref_.matmul_bf16(false, true, c.M, c.N, c.K, 0.7f, A16.data(), lda, W.data(), ldw, c.beta, C.data(), nullptr,
+                           ldc);
+          test_.matmul_bf16(false, true, c.M, c.N, c.K, 0.7f, dA16.bf16(), lda, dW.bf16(), ldw, c.beta, dC.f32(),
+                            nullptr, ldc);
+        }
+        compare_dev(wide ? "matmul_bf16w" : "matmul_bf16", "C", shape, C, dC);
+      }
     }
   }
 
@@ -776,6 +814,10 @@ class Harness {
         // on the decode kernels); a 3-row step after 100 cached slots
         {{2, 1, 200, 150, 8, 2, 64}, true, false, false},
         {{2, 3, 140, 100, 4, 4, 128}, false, true, true},
+        // decoding steps at the largest head dimension the decode kernels stage (256: 16-byte rows of 32 lanes, or 64
+        // in fp32) and at one that is no power of two (80)
+        {{1, 1, 130, 120, 2, 1, 256}, true, false, false},
+        {{2, 2, 90, 70, 6, 3, 80}, false, true, true},
     };
     // bf16 mode only: the other head dimensions the mma kernels are built for, and blocks of 64 rows with a partial last
     // one (130 = 64 + 64 + 2 queries, 65 keys = a full key block and one key)
@@ -1170,24 +1212,28 @@ class Harness {
 
       // lora_up: xa B^T (and a bias) onto an fp32 or a bf16 y, with widths past a 64-column tile; r = 0 adds the bias
       // alone (a projection without LoRA). Widths of 8s take the 8-wide loads and stores (past a 128-column tile).
+      // Without accumulate y is written, never read: it starts as NaN.
       const int out = c.in % 8 == 0 ? c.in + 88 : c.in + 29;
       const F B = rand((int64_t)out * c.r), bias = rand(out);
       const Tensor dB = up(B), dbias = up(bias);
-      for (const int r : {c.r, 0}) {
-        const std::string tag = shape + " out" + std::to_string(out) + (r == 0 ? " bias only" : "");
-        const float* rb = c.terms == 2 && r > 0 ? nullptr : bias.data();  // some cases without a bias
-        const float* tb = rb ? dbias.f32() : nullptr;
-        F y = rand((int64_t)c.N * out);
-        Tensor dy = up(y);
-        ref_.lora_up(y.data(), nullptr, c.N, out, xa.data(), B.data(), r, 0.5f, rb);
-        test_.lora_up(dy.f32(), nullptr, c.N, out, dxa_out.f32(), dB.f32(), r, 0.5f, tb);
-        compare_dev("lora_up", "y", tag, y, dy);
-        std::vector<uint16_t> y16 = narrow(rand((int64_t)c.N * out));
-        Tensor dy16 = up(y16);
-        ref_.lora_up(nullptr, y16.data(), c.N, out, xa.data(), B.data(), r, 0.5f, rb);
-        test_.lora_up(nullptr, dy16.bf16(), c.N, out, dxa_out.f32(), dB.f32(), r, 0.5f, tb);
-        compare_dev("lora_up", "y16", tag, widen(y16), dy16);
-      }
+      for (const bool acc : {true, false})
+        for (const int r : {c.r, 0}) {
+          const std::string tag =
+              shape + " out" + std::to_string(out) + (r == 0 ? " bias only" : "") + (acc ? "" : " write");
+          const float* rb = c.terms == 2 && r > 0 ? nullptr : bias.data();  // some cases without a bias
+          const float* tb = rb ? dbias.f32() : nullptr;
+          const float nan = std::numeric_limits<float>::quiet_NaN();
+          F y = acc ? rand((int64_t)c.N * out) : F((size_t)c.N * out, nan);
+          Tensor dy = up(y);
+          ref_.lora_up(y.data(), nullptr, c.N, out, xa.data(), B.data(), r, 0.5f, rb, acc);
+          test_.lora_up(dy.f32(), nullptr, c.N, out, dxa_out.f32(), dB.f32(), r, 0.5f, tb, acc);
+          compare_dev("lora_up", "y", tag, y, dy);
+          std::vector<uint16_t> y16 = narrow(acc ? rand((int64_t)c.N * out) : F((size_t)c.N * out, nan));
+          Tensor dy16 = up(y16);
+          ref_.lora_up(nullptr, y16.data(), c.N, out, xa.data(), B.data(), r, 0.5f, rb, acc);
+          test_.lora_up(nullptr, dy16.bf16(), c.N, out, dxa_out.f32(), dB.f32(), r, 0.5f, tb, acc);
+          compare_dev("lora_up", "y16", tag, widen(y16), dy16);
+        }
     }
   }
 

@@ -165,6 +165,17 @@ void swiglu_bwd(const T* g, const T* u, const float* dout, int64_t n, T* dg, T* 
 double cross_entropy(float* logits, const int32_t* targets, int N, int V, float grad_scale, double* row_loss,
                      cudaStream_t s);
 
+// skinny_gemm.cu: C[M, N] = alpha A[M, K] W[N, K]^T + beta C with bf16 A and W and fp32 C, for M <= kSkinnyRows (a
+// decoding step's products) where skinny_gemm_fits: K a multiple of 32, rows of A and W 16-byte aligned. `work` holds
+// skinny_gemm_work_floats floats and `arrived` skinny_gemm_counters zeroed counters (left zeroed), both none for
+// most shapes; one product at a time may use them.
+constexpr int kSkinnyRows = 64;
+bool skinny_gemm_fits(int M, int N, int K, const uint16_t* A, int lda, const uint16_t* W, int ldw);
+size_t skinny_gemm_work_floats(int M, int N, int K);
+size_t skinny_gemm_counters(int N, int K);
+void skinny_gemm(const uint16_t* A, int lda, const uint16_t* W, int ldw, float* C, int ldc, int M, int N, int K,
+                 float alpha, float beta, float* work, unsigned* arrived, cudaStream_t s);
+
 // lora.cu: LoRA's down-projection and its gradients with the dropout mask drawn in place (Backend::lora_down,
 // lora_down_grad, lora_dx). x is float or bf16 bits (uint16_t). `work` holds lora_work_floats(N, in, r) floats of
 // split partial sums.
@@ -179,7 +190,7 @@ void lora_dx(float* dx, int N, int in, int r, float p, const LoraTerm* terms, in
 // Backend::lora_up: y is float or bf16 bits (T)
 template <typename T>
 void lora_up(T* y, int N, int out, const float* xa, const float* B, int r, float scale, const float* bias,
-             cudaStream_t s);
+             bool accumulate, cudaStream_t s);
 // Backend::lora_apply_down in one launch: `work` holds lora_apply_work_floats(N, in, r, count) floats (the splits'
 // partial sums), `arrived` kMaxLoraTerms counters that are 0 before the launch (and are again after it).
 size_t lora_apply_work_floats(int N, int in, int r, int count);

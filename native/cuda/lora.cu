@@ -333,17 +333,22 @@ __global__ void __launch_bounds__(256) lora_apply_down_kernel(const T* x, int N,
       const int j = j0 + jl;
       const float* a = A + (int64_t)min(j, r - 1) * in;  // lanes past r compute a copy, never written
       float acc[kRowsPerWarp] = {};
+      // Every load of a vector step is issued before its sums, and two steps at a time: a split is only 8 steps at
+      // most widths, so they are latency, not bandwidth.
+      TF_UNROLL_BY(2)
       for (int i = i_begin + V * h; i < i_end; i += 2 * V) {
-        float av[V];
+        float av[V], xv[kRowsPerWarp][V];
         load_vec<V>(a, i, av);
         TF_UNROLL
         for (int q = 0; q < kRowsPerWarp; q++) {
           const int n = n0 + warp + 8 * q;  // the same on every lane of the warp
-          if (n >= N) break;
-          float xv[V];
-          load_vec<V>(x, (int64_t)n * in + i, xv);
-          for (int e = 0; e < V; e++) acc[q] = fmaf(xv[e], av[e], acc[q]);
+          if (n < N) load_vec<V>(x, (int64_t)n * in + i, xv[q]);
         }
+        TF_UNROLL
+        for (int q = 0; q < kRowsPerWarp; q++)
+          if (n0 + warp + 8 * q < N)
+            TF_UNROLL
+            for (int e = 0; e < V; e++) acc[q] = fmaf(xv[q][e], av[e], acc[q]);
       }
       TF_UNROLL
       for (int q = 0; q < kRowsPerWarp; q++) {
@@ -363,13 +368,14 @@ __global__ void __launch_bounds__(256) lora_apply_down_kernel(const T* x, int N,
 }
 
 // y[n, c] = y + bias[c] + scale sum_j xa[n, j] B[c, j], rounded once into y's type: LoRA's up-projection (and the
-// projection's bias) added to the base product's output in one read and write of it. A 64 x 128 tile of y per block,
+// projection's bias) added to the base product's output in one read and write of it; without accumulate y is only
+// written (bias + scale xa B^T: the base product adds onto it). A 64 x 128 tile of y per block,
 // thread t rows n0 + t / 16 + 16 a (a < 4) and the 8 consecutive columns c0 + 8 (t % 16) of each; xa and B staged 16
 // ranks deep. kVec (rows of 8s, 16-byte aligned: every model's widths): y moves 16 bytes (bf16) or 32 bytes (fp32)
 // per access, 16 threads covering 128 columns of a row; otherwise one value at a time.
 template <typename T, bool kVec>
 __global__ void __launch_bounds__(256) lora_up_kernel(T* y, int N, int out, const float* xa, const float* B, int r,
-                                                      float scale, const float* bias) {
+                                                      float scale, const float* bias, bool accumulate) {
   constexpr int kRows = 64, kCols = 128;
   __shared__ float xs[kTileK][kRows + 1];               // xa, [j][n]
   alignas(16) __shared__ float bs[kTileK][kCols + 4];  // B, [j][c]; the pad spreads a column's ranks over banks
@@ -403,7 +409,8 @@ __global__ void __launch_bounds__(256) lora_up_kernel(T* y, int N, int out, cons
     if (n >= N) break;
     T* row = y + (int64_t)n * out + c;
     float v[8] = {};
-    if constexpr (kVec) {
+    if (!accumulate) {
+    } else if constexpr (kVec) {
       load8(row, v);
     } else {
       for (int q = 0; q < 8; q++)
@@ -524,16 +531,17 @@ void lora_apply_down(const float* x, const uint16_t* x16, int N, int in, int r, 
 
 template <typename T>
 void lora_up(T* y, int N, int out, const float* xa, const float* B, int r, float scale, const float* bias,
-             cudaStream_t s) {
-  if (N <= 0 || out <= 0 || (r <= 0 && !bias)) return;
+             bool accumulate, cudaStream_t s) {
+  if (N <= 0 || out <= 0 || (accumulate && r <= 0 && !bias)) return;
   const dim3 grid(blocks_of(out, 128), blocks_of(N, 64));
-  if (rows_of_8(y, out)) lora_up_kernel<T, true><<<grid, 256, 0, s>>>(y, N, out, xa, B, std::max(r, 0), scale, bias);
-  else lora_up_kernel<T, false><<<grid, 256, 0, s>>>(y, N, out, xa, B, std::max(r, 0), scale, bias);
+  const int rr = std::max(r, 0);
+  if (rows_of_8(y, out)) lora_up_kernel<T, true><<<grid, 256, 0, s>>>(y, N, out, xa, B, rr, scale, bias, accumulate);
+  else lora_up_kernel<T, false><<<grid, 256, 0, s>>>(y, N, out, xa, B, rr, scale, bias, accumulate);
   CUDA_LAUNCH_CHECK("lora_up_kernel");
 }
 
-template void lora_up(float*, int, int, const float*, const float*, int, float, const float*, cudaStream_t);
-template void lora_up(uint16_t*, int, int, const float*, const float*, int, float, const float*, cudaStream_t);
+template void lora_up(float*, int, int, const float*, const float*, int, float, const float*, bool, cudaStream_t);
+template void lora_up(uint16_t*, int, int, const float*, const float*, int, float, const float*, bool, cudaStream_t);
 template void lora_down(const float*, int, int, const float*, int, float, uint64_t, float*, float*, cudaStream_t);
 template void lora_down(const uint16_t*, int, int, const float*, int, float, uint64_t, float*, float*, cudaStream_t);
 template void lora_down_grad(const float*, int, int, const float*, int, float, uint64_t, float*, float*,

@@ -316,9 +316,10 @@ class Backend {
                                int count, float* xa) = 0;
   virtual bool fused_lora() const { return false; }
   // y [N, out] (fp32, or bf16 bits when y16 is given) += bias (when given) + scale xa B^T for xa [N, r], B [out, r]
-  // (r = 0: the bias alone), rounded once: LoRA's up-projection and the projection's bias in one pass over y.
+  // (r = 0: the bias alone), rounded once: LoRA's up-projection and the projection's bias in one pass over y. Without
+  // accumulate, y = bias + scale xa B^T (y is not read): the base product then adds onto it.
   virtual void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
-                       const float* bias) = 0;
+                       const float* bias, bool accumulate) = 0;
 
   // A layer's keys and values into its KV cache of Tk slots per row, in one call: dk[b, off + t, :] = k[b*Tq + t, :],
   // and the same for v. With off_dev (one int in device memory, see AttnDims::q_off_dev) the slot is read from it

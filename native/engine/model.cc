@@ -393,9 +393,11 @@ void Model::embed_rows(const Tensor& table, const int32_t* ids, int N, float* ou
 
 // Forward of the projections of one layer that read the same input x (q/k/v, gate/up, or a single one):
 // y = x W^T + b + scale * (x A^T) B^T for each. The base products and the LoRA x A^T are independent pieces,
-// run side by side where the backend can; the LoRA up-projections onto y follow (on a GPU with the bias, in one pass
-// over y: lora_up). Dropout masks are numbered in the projections' order before anything runs, so they do not depend
-// on which piece ran first.
+// run side by side where the backend can; the LoRA up-projections onto y follow. A GPU (fused LoRA) instead writes
+// y = b + scale (x A^T) B^T first (lora_up, without reading y) and has the base product add onto it (beta 1, in the
+// product's epilogue): y is written once and read once there, where adding after the product read and wrote it again.
+// Dropout masks are numbered in the projections' order before anything runs, so they do not depend on which piece
+// ran first.
 void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> outs, int N, bool train) {
   const int r = lora_cfg_.r;
   const bool drop = train && lora_cfg_.dropout > 0;
@@ -409,8 +411,12 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
   // LoRA reads the rounded input where activations are bf16 (bf16_acts_): backward then reads the same values.
   const uint16_t* lora_x16 = bf16_acts_ ? x16 : nullptr;
   const float p = drop ? lora_cfg_.dropout : 0.0f;
-  // A GPU adds the bias and LoRA's up-projection together after the products (lora_up): one pass over y.
   const bool up = fused_lora_;
+  auto product = [this, x, x16, N](const Linear& lin, float* y, uint16_t* y16, float beta) {
+    if (x16)
+      be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in, beta, y, y16, lin.out);
+    else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, beta, y, lin.out);
+  };
   std::vector<Piece> pieces;
   for (const ProjIO& o : outs) {
     Linear& lin = L.proj[o.proj];
@@ -418,14 +424,11 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
     float* y = o.data;
     uint16_t* y16 = o.data16;
     if (y16 && (!x16 || !up)) throw std::logic_error("bf16 projection outputs need a bf16 input and lora_up");
-    const bool bias_here = !lin.b.empty() && !up;
-    if (y || y16) {
-      pieces.push_back({(double)N * lin.out * lin.in, [this, &lin, x, x16, y, y16, N, bias_here] {
-                          if (x16)
-                            be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in,
-                                             0.0f, y, y16, lin.out);
-                          else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, 0.0f, y, lin.out);
-                          if (bias_here) be_->add_bias(y, lin.b.f32(), N, lin.out);
+    // products that add onto lora_up's output run after it, below
+    if ((y || y16) && !(up && (lin.lora || !lin.b.empty()))) {
+      pieces.push_back({(double)N * lin.out * lin.in, [&product, &lin, y, y16, N, this, up] {
+                          product(lin, y, y16, 0.0f);
+                          if (!lin.b.empty() && !up) be_->add_bias(y, lin.b.f32(), N, lin.out);
                         }});
     }
     if (!lin.lora) continue;
@@ -453,15 +456,19 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
                       }});
   }
   be_->concurrently(pieces);
-  ProfileRegion region("lora.fwd");
   for (const ProjIO& o : outs) {
     if (!o.data && !o.data16) continue;
     Linear& lin = L.proj[o.proj];
     const float* bias = lin.b.empty() ? nullptr : lin.b.f32();
     if (up && (lin.lora || bias)) {
-      be_->lora_up(o.data, o.data16, N, lin.out, lin.lora ? a.lin[o.proj].xa.f32() : nullptr,
-                   lin.lora ? lin.lora->B.f32() : nullptr, lin.lora ? r : 0, lora_cfg_.scale, bias);
+      {
+        ProfileRegion region("lora.fwd");
+        be_->lora_up(o.data, o.data16, N, lin.out, lin.lora ? a.lin[o.proj].xa.f32() : nullptr,
+                     lin.lora ? lin.lora->B.f32() : nullptr, lin.lora ? r : 0, lora_cfg_.scale, bias, false);
+      }
+      product(lin, o.data, o.data16, 1.0f);
     } else if (lin.lora) {
+      ProfileRegion region("lora.fwd");
       be_->matmul(false, true, N, lin.out, r, lora_cfg_.scale, a.lin[o.proj].xa.f32(), r, lin.lora->B.f32(), r, 1.0f,
                   o.data, lin.out);
     }

@@ -368,10 +368,11 @@ class ProfilingBackend final : public Backend {
   }
   bool fused_lora() const override { return in_->fused_lora(); }
   void lora_up(float* y, uint16_t* y16, int N, int out, const float* xa, const float* B, int r, float scale,
-               const float* bias) override {
+               const float* bias, bool accumulate) override {
     const double ys = (double)N * out;
-    Timed t(dev_, "lora_up", 2.0 * ys * r, (y16 ? 4.0 : 8.0) * ys + 4.0 * r * ((double)N + out) + (bias ? 4.0 * out : 0));
-    in_->lora_up(y, y16, N, out, xa, B, r, scale, bias);
+    Timed t(dev_, "lora_up", 2.0 * ys * r,
+            (y16 ? 2.0 : 4.0) * (accumulate ? 2.0 : 1.0) * ys + 4.0 * r * ((double)N + out) + (bias ? 4.0 * out : 0));
+    in_->lora_up(y, y16, N, out, xa, B, r, scale, bias, accumulate);
   }
   void cache_write(float* dk, float* dv, const float* k, const float* v, int B, int Tq, int Tk, int off,
                    const int32_t* off_dev, int C) override {

@@ -223,6 +223,10 @@ template <typename T>
 inline T __ldcg(const T* p) {  // a load past the L1 cache: there is none here
   return *p;
 }
+template <typename T>
+inline T __ldcs(const T* p) {  // a streaming load (evict first): no cache here either
+  return *p;
+}
 
 // CUDA's integer and float min/max overloads of device code.
 #define TF_EMU_MINMAX(T)                           \
