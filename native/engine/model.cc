@@ -394,8 +394,8 @@ void Model::embed_rows(const Tensor& table, const int32_t* ids, int N, float* ou
 // Forward of the projections of one layer that read the same input x (q/k/v, gate/up, or a single one):
 // y = x W^T + b + scale * (x A^T) B^T for each. The base products and the LoRA x A^T are independent pieces,
 // run side by side where the backend can; the LoRA up-projections onto y follow. A GPU (fused LoRA) instead writes
-// y = b + scale (x A^T) B^T first (lora_up, without reading y) and has the base product add onto it (beta 1, in the
-// product's epilogue): y is written once and read once there, where adding after the product read and wrote it again.
+// y = b + scale (x A^T) B^T first (lora_up, without reading y) and has the base product add onto it (beta 1): y's read
+// moves from a bandwidth-bound pass of its own into the product's epilogue, which overlaps it with arithmetic.
 // Dropout masks are numbered in the projections' order before anything runs, so they do not depend on which piece
 // ran first.
 void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_list<ProjIO> outs, int N, bool train) {
