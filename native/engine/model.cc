@@ -59,6 +59,8 @@ Model::Model(ModelConfig cfg, std::unique_ptr<Backend> backend, DType weights)
   const char* acts = std::getenv("TUNEFORGE_CUDA_BF16_ACTIVATIONS");
   bf16_acts_ = wdt_ == DType::BF16 && dev_ != Device::CPU && !(acts && std::string(acts) == "0");
   fused_lora_ = be_->fused_lora();
+  const char* up_order = std::getenv("TUNEFORGE_CUDA_LORA_UP");
+  lora_up_first_ = fused_lora_ && !(up_order && std::string(up_order) == "add");
   const int D = c.hidden, qd = c.heads * c.head_dim, kd = c.kv_heads * c.head_dim;
   embed_ = embedding_table();
   norm_ = make({D});
@@ -425,7 +427,7 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
     uint16_t* y16 = o.data16;
     if (y16 && (!x16 || !up)) throw std::logic_error("bf16 projection outputs need a bf16 input and lora_up");
     // products that add onto lora_up's output run after it, below
-    if ((y || y16) && !(up && (lin.lora || !lin.b.empty()))) {
+    if ((y || y16) && !(lora_up_first_ && (lin.lora || !lin.b.empty()))) {
       pieces.push_back({(double)N * lin.out * lin.in, [&product, &lin, y, y16, N, this, up] {
                           product(lin, y, y16, 0.0f);
                           if (!lin.b.empty() && !up) be_->add_bias(y, lin.b.f32(), N, lin.out);
@@ -464,9 +466,10 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
       {
         ProfileRegion region("lora.fwd");
         be_->lora_up(o.data, o.data16, N, lin.out, lin.lora ? a.lin[o.proj].xa.f32() : nullptr,
-                     lin.lora ? lin.lora->B.f32() : nullptr, lin.lora ? r : 0, lora_cfg_.scale, bias, false);
+                     lin.lora ? lin.lora->B.f32() : nullptr, lin.lora ? r : 0, lora_cfg_.scale, bias,
+                     !lora_up_first_);
       }
-      product(lin, o.data, o.data16, 1.0f);
+      if (lora_up_first_) product(lin, o.data, o.data16, 1.0f);
     } else if (lin.lora) {
       ProfileRegion region("lora.fwd");
       be_->matmul(false, true, N, lin.out, r, lora_cfg_.scale, a.lin[o.proj].xa.f32(), r, lin.lora->B.f32(), r, 1.0f,

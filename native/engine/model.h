@@ -375,6 +375,9 @@ class Model {
   // The backend draws LoRA dropout's masks inside its LoRA kernels (Backend::fused_lora: a GPU), so no mask or dropped
   // input is stored; the CPU runs dropout and matmul, with buffers per projection.
   bool fused_lora_ = false;
+  // With fused LoRA, lora_up writes bias + LoRA and the base product adds onto it (linears_fwd);
+  // TUNEFORGE_CUDA_LORA_UP=add runs the product first and lora_up adds onto it (session 13's order, for an A/B run).
+  bool lora_up_first_ = false;
   Tensor embed_, norm_, lm_head_, inv_freq_;
   Tensor g_embed_, g_norm_, g_lm_head_;
   std::vector<Layer> layers_;
