@@ -173,7 +173,12 @@ export interface GenerateResult {
   goals: GoalResult[];
   anchorTokensPerS?: number;
   /** Per-kernel profile of one decoding step (batch x 1 token after the prompt), and of the prompt's prefill. */
-  profile?: { note?: string; prefill?: BenchProfileReport; step?: BenchProfileReport };
+  profile?: {
+    note?: string;
+    prefill?: BenchProfileReport;
+    step?: BenchProfileReport;
+    stepShares?: TimeShare[];
+  };
 }
 
 /**
@@ -703,7 +708,7 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
         .map((r) => benchReport(r, copyGBs));
       const [prefill, step] = decodes;
       if (step) log(`generate ${g.shape}: profiled one decoding step (${step.ms} ms)`);
-      return { prefill, step };
+      return { prefill, step, stepShares: step ? timeShares(step) : undefined };
     } catch (e) {
       return { note: `failed: ${firstLine(e)}` };
     } finally {
@@ -863,11 +868,10 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
         if (host > 0) summary.push(`${label}: ${host} GiB of weights in pinned host memory, not in the peak`);
       }
     }
+    const byKind = (shares: TimeShare[]) =>
+      shares.map((x) => `${x.kind} ${x.ms} ms (${Math.round(x.share * 100)}%)`).join(", ");
     if (profile?.shares)
-      summary.push(
-        `${profile.shape}: a profiled step's kernels: ` +
-          profile.shares.map((x) => `${x.kind} ${x.ms} ms (${Math.round(x.share * 100)}%)`).join(", "),
-      );
+      summary.push(`${profile.shape}: a profiled step's kernels: ${byKind(profile.shares)}`);
     const genResult = generation as GenerateResult | null;
     if (genResult) {
       if (genResult.status !== "ok")
@@ -880,6 +884,11 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
             (rec.stepDepth > 0
               ? `${rec.stepDepth} of them in a row`
               : "their dependencies unreadable (cudaGraphGetEdges failed)"),
+        );
+      const stepShares = genResult.profile?.stepShares;
+      if (stepShares)
+        summary.push(
+          `generate ${genResult.shape}: a profiled decoding step's kernels: ${byKind(stepShares)}`,
         );
       const blas = genResult.cublasProducts;
       if (blas)

@@ -117,6 +117,12 @@ describe("bench:gpu --smoke on the CPU", () => {
       step!.rows.filter((r) => r.kernel === kernel).reduce((a, r) => a + r.calls, 0);
     assert.equal(callsOf("attention_fwd"), layers);
     assert.equal(callsOf("matmul") + callsOf("matmul_bf16w"), layers * 7 * 3 + 1); // + the LM head
+    // the step's kernel time by kind, as for training: every row counted once, the LoRA pairs under LoRA
+    const stepShares = g.profile!.stepShares!;
+    const stepMs = step!.rows.reduce((a, r) => a + r.ms, 0);
+    assert.ok(Math.abs(stepShares.reduce((a, x) => a + x.ms, 0) - stepMs) <= 0.02 + stepMs * 1e-3);
+    assert.ok(stepShares.find((x) => x.kind === "LoRA")!.ms > 0);
+    assert.ok(smoke.summary.some((l) => l.includes("a profiled decoding step's kernels: LoRA ")));
     assert.ok(smoke.summary.length >= 3);
   });
 
