@@ -155,8 +155,18 @@ export interface GenerateResult {
    */
   recorded?: { replayedSteps: number; stepLaunches: number; stepDepth: number };
   direct?: { tokensPerS: number; wallS: number; recordedSpeedup: number };
-  /** The same generation with cuBLAS for the step's products (TUNEFORGE_CUDA_SKINNY=0) instead of skinny_gemm.cu. */
-  cublasProducts?: { tokensPerS: number; wallS: number; skinnySpeedup: number };
+  /**
+   * The same generation with one of the decoding step's kernel choices undone (an engine switch set), in the same
+   * process; speedup is the switched run's time over ours.
+   */
+  switchedOff?: {
+    variable: string;
+    value: string;
+    what: string;
+    tokensPerS: number;
+    wallS: number;
+    speedup: number;
+  }[];
   roofline?: {
     definition: string;
     bandwidthGBs: number;
@@ -786,10 +796,23 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
         res.direct = { ...run, recordedSpeedup: speedup };
         log(`generate, every kernel launched on its own: ${res.direct.tokensPerS} tok/s`);
       }
-      if (dev === "cuda" && left() > g.estimateS) {
-        const { speedup, ...run } = timedWith("TUNEFORGE_CUDA_SKINNY", "0");
-        res.cublasProducts = { ...run, skinnySpeedup: speedup };
-        log(`generate, cuBLAS for the step's products: ${res.cublasProducts.tokensPerS} tok/s`);
+      const switches = [
+        {
+          variable: "TUNEFORGE_CUDA_SKINNY",
+          value: "0",
+          what: "cuBLAS for the step's products (not skinny_gemm)",
+        },
+        {
+          variable: "TUNEFORGE_CUDA_PDL",
+          value: "0",
+          what: "no programmatic dependent launch between its kernels",
+        },
+      ];
+      for (const sw of dev === "cuda" ? switches : []) {
+        if (left() < g.estimateS) break;
+        const run = { ...sw, ...timedWith(sw.variable, sw.value) };
+        (res.switchedOff ??= []).push(run);
+        log(`generate with ${sw.what}: ${run.tokensPerS} tok/s`);
       }
       if ("gbPerS" in bandwidth) {
         const bw = bandwidth.gbPerS * 1e9;
@@ -890,11 +913,10 @@ export function runGpuBench(o: GpuBenchOptions): GpuBenchResult {
         summary.push(
           `generate ${genResult.shape}: a profiled decoding step's kernels: ${byKind(stepShares)}`,
         );
-      const blas = genResult.cublasProducts;
-      if (blas)
+      for (const sw of genResult.switchedOff ?? [])
         summary.push(
-          `generate ${genResult.shape}: the step's products on skinny_gemm run generation at x${blas.skinnySpeedup} ` +
-            `the speed they give on cuBLAS (${blas.tokensPerS} tok/s)`,
+          `generate ${genResult.shape}: x${sw.speedup} the tokens/s of a run with ${sw.what} ` +
+            `(${sw.variable}=${sw.value}: ${sw.tokensPerS} tok/s)`,
         );
     }
     return {

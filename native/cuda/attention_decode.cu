@@ -199,6 +199,7 @@ template <typename KV, typename TO, int MAXR>
 __global__ void __launch_bounds__(kDecodeThreads)
     attention_decode_kernel(AttnDims d, const float* q, const KV* k, const KV* v, const int32_t* key_valid,
                             const int32_t* seg, float* part, float scale, TO* out, float* lse, unsigned* arrived) {
+  wait_for_previous_grid();  // launched chained (common.cuh)
   chunk_partial<KV, MAXR>(d, q, k, v, key_valid, seg, part, scale);
   const int g = blockIdx.y, b = blockIdx.z;
   unsigned& count = arrived[(int64_t)b * d.KV + g];
@@ -234,14 +235,13 @@ void attention_decode(const AttnDims& d, const float* q, const KV* k, const KV* 
   const float scale = 1.0f / std::sqrt((float)d.hd);
   if (rows <= 4) {
     allow_shared_memory((const void*)attention_decode_kernel<KV, TO, 4>, smem, "attention_decode_kernel");
-    attention_decode_kernel<KV, TO, 4>
-        <<<grid, kDecodeThreads, smem, s>>>(d, q, k, v, key_valid, seg, part, scale, out, lse, arrived);
+    launch_chained("attention_decode_kernel", attention_decode_kernel<KV, TO, 4>, grid, kDecodeThreads, smem, s, d, q, k,
+                   v, key_valid, seg, part, scale, out, lse, arrived);
   } else {
     allow_shared_memory((const void*)attention_decode_kernel<KV, TO, kDecodeMaxRows>, smem, "attention_decode_kernel");
-    attention_decode_kernel<KV, TO, kDecodeMaxRows>
-        <<<grid, kDecodeThreads, smem, s>>>(d, q, k, v, key_valid, seg, part, scale, out, lse, arrived);
+    launch_chained("attention_decode_kernel", attention_decode_kernel<KV, TO, kDecodeMaxRows>, grid, kDecodeThreads, smem,
+                   s, d, q, k, v, key_valid, seg, part, scale, out, lse, arrived);
   }
-  CUDA_LAUNCH_CHECK("attention_decode_kernel");
 }
 
 template void attention_decode(const AttnDims&, const float*, const float*, const float*, const int32_t*,

@@ -73,6 +73,16 @@ void allow_shared_memory(const void* kernel, size_t bytes, const char* name) {
 
 // TUNEFORGE_CUDA_GRAPHS=0 turns recording off (every decoding step launches its kernels one by one). Read at each
 // recording (once per generation), so a process can compare the two ways.
+bool chained_launches() {
+  static const bool capable = [] {
+    int dev = 0;
+    cudaDeviceProp prop{};
+    return cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess && prop.major >= 9;
+  }();
+  const char* v = std::getenv("TUNEFORGE_CUDA_PDL");
+  return capable && !(v && std::string(v) == "0");
+}
+
 // TUNEFORGE_CUDA_SKINNY=0 sends a decoding step's products to cuBLAS (the benchmark's A/B run). Read at every
 // product, so a recording holds whichever kind was set when it was made.
 static bool skinny_enabled() {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace tf::cuda {
 
@@ -131,6 +132,41 @@ __device__ inline bool last_block_done(unsigned* count, unsigned blocks) {
   __syncthreads();
   if (last) __threadfence();
   return last;
+}
+
+// Programmatic dependent launch (compute capability 9.0 and up) for a decoding step's chain of short kernels, each
+// waiting for the one before it: a kernel launched by launch_chained may be scheduled as the kernel before it on its
+// stream finishes, instead of after the GPU has seen it finish (a microsecond or two per kernel: a layer's step runs 9
+// in a row). Such a kernel calls wait_for_previous_grid() before it touches device memory, which returns once the
+// kernel before it has finished and its writes are visible; launched without the attribute, the wait returns at once.
+__device__ inline void wait_for_previous_grid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+// Whether launch_chained asks for it: compute capability 9.0 and up, unless TUNEFORGE_CUDA_PDL=0 (read at each call:
+// a recording keeps what was set when it was made).
+bool chained_launches();
+template <typename... P, typename... A>
+void launch_chained(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, cudaStream_t s,
+                    A&&... args) {
+#ifdef TUNEFORGE_CUDA_EMU
+  // the emulator runs each launch after the one before it on its stream: there is nothing to overlap
+  ::emu::launch({grid, block, smem, s}, kernel, name)(std::forward<A>(args)...);
+#else
+  cudaLaunchAttribute attr[1] = {};
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = s;
+  cfg.attrs = attr;
+  cfg.numAttrs = chained_launches() ? 1 : 0;
+  check(cudaLaunchKernelEx(&cfg, kernel, std::forward<A>(args)...), name, __FILE__, __LINE__);
+#endif
+  CUDA_LAUNCH_CHECK(name);
 }
 
 // Whether p may be read with loads of `bytes` bytes (vector loads, cp.async).

@@ -28,6 +28,7 @@ __global__ void rmsnorm_fwd_kernel(const float* x, const float* w, int C, float 
 template <typename T>
 __global__ void add_rmsnorm_kernel(const float* a, const float* b, const float* w, int C, float eps, float* sum, T* out,
                                    float* rstd, ReaderUps up) {
+  wait_for_previous_grid();  // launched chained (common.cuh)
   __shared__ double sh[kThreads];
   const int64_t row = blockIdx.x;
   const float *ai = a + row * C, *bi = b + row * C;
@@ -90,8 +91,8 @@ template <typename T>
 void add_rmsnorm(const float* a, const float* b, const float* w, int N, int C, float eps, float* sum, T* out,
                  float* rstd, const LoraUps& ups, cudaStream_t s) {
   if (N <= 0 || C <= 0) return;
-  add_rmsnorm_kernel<T><<<N, kThreads, 0, s>>>(a, b, w, C, eps, sum, out, rstd, reader_ups(ups));
-  CUDA_LAUNCH_CHECK("add_rmsnorm_kernel");
+  launch_chained("add_rmsnorm_kernel", add_rmsnorm_kernel<T>, N, kThreads, 0, s, a, b, w, C, eps, sum, out, rstd,
+                 reader_ups(ups));
 }
 template void add_rmsnorm(const float*, const float*, const float*, int, int, float, float*, float*, float*,
                           const LoraUps&, cudaStream_t);

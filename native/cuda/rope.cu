@@ -145,6 +145,7 @@ template <typename C>
 __global__ void qkv_to_cache_kernel(const float* qkv, int ld, const float* q_w, const float* k_w, const float* cs,
                                     int N, int Tq, int H, int KV, int hd, float eps, float* q, C* kc, C* vc, int Tk,
                                     int off, const int32_t* off_dev, ReaderUps ups) {
+  wait_for_previous_grid();  // launched chained (common.cuh)
   const int o = off_dev ? *off_dev : off;
   const bool slot_ok = o >= 0 && o + Tq <= Tk;
   const int half = hd / 2, lane = threadIdx.x % 32;
@@ -287,9 +288,8 @@ void qkv_to_cache(const float* qkv, int ld, const float* q_w, const float* k_w, 
   const int N = B * Tq;
   const int64_t rows = (int64_t)N * (H + 2 * KV);
   if (rows <= 0) return;
-  qkv_to_cache_kernel<C><<<grid_for(rows * 32), kThreads, 0, s>>>(qkv, ld, q_w, k_w, cs, N, Tq, H, KV, hd, eps, q, kc,
-                                                                   vc, Tk, off, off_dev, reader_ups(ups));
-  CUDA_LAUNCH_CHECK("qkv_to_cache_kernel");
+  launch_chained("qkv_to_cache_kernel", qkv_to_cache_kernel<C>, grid_for(rows * 32), kThreads, 0, s, qkv, ld, q_w, k_w,
+                 cs, N, Tq, H, KV, hd, eps, q, kc, vc, Tk, off, off_dev, reader_ups(ups));
 }
 template void qkv_to_cache(const float*, int, const float*, const float*, const float*, int, int, int, int, int, float,
                            float*, float*, float*, int, int, const int32_t*, const LoraUps&, cudaStream_t);

@@ -91,6 +91,7 @@ __device__ inline void write_c(const SkinnyArgs& a, int m, int n, float sum) {
 // b P + w / S, slice w % S of S; with G > 1, tile b / G, slice (b % G) S + w of S G.
 template <int NT>
 __global__ void __launch_bounds__(kWarps * 32) skinny_gemm_kernel(SkinnyArgs a) {
+  wait_for_previous_grid();  // launched chained (common.cuh)
   extern __shared__ float part[];  // [warp][m][16]: each warp's sums
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int S = a.sp.S, G = a.sp.G, P = kWarps / S, slices = S * G;
@@ -159,8 +160,7 @@ void launch(const SkinnyArgs& a, cudaStream_t s) {
   const int P = kWarps / a.sp.S;
   const unsigned blocks = a.sp.G > 1 ? (unsigned)(a.sp.tiles * a.sp.G) : (unsigned)((a.sp.tiles + P - 1) / P);
   const size_t smem = sizeof(float) * kWarps * 8 * NT * kTileRows;  // at most 32 KB (NT 8)
-  skinny_gemm_kernel<NT><<<blocks, kWarps * 32, smem, s>>>(a);
-  CUDA_LAUNCH_CHECK("skinny_gemm_kernel");
+  launch_chained("skinny_gemm_kernel", skinny_gemm_kernel<NT>, blocks, kWarps * 32, smem, s, a);
 }
 
 // The kernel for `tiles` 8-row tiles of A (1 to 8)

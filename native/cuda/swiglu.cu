@@ -31,6 +31,7 @@ __global__ void swiglu_fwd_kernel(const TI* g, const TI* u, int64_t n, TO* out, 
 // LoRA added as it is read (a decoding step's gate/up product).
 template <typename TO>
 __global__ void swiglu_fwd_stacked_kernel(const float* gu, int inter, int64_t n, TO* out, ReaderUps ups) {
+  wait_for_previous_grid();  // launched chained (common.cuh)
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
     const int64_t row = i / inter;
     const int c = (int)(i % inter);
@@ -68,8 +69,8 @@ template <typename TO>
 void swiglu_fwd_stacked(const float* gu, int N, int inter, TO* out, const LoraUps& ups, cudaStream_t s) {
   const int64_t n = (int64_t)N * inter;
   if (n <= 0) return;
-  swiglu_fwd_stacked_kernel<TO><<<grid_for(n), kThreads, 0, s>>>(gu, inter, n, out, reader_ups(ups));
-  CUDA_LAUNCH_CHECK("swiglu_fwd_stacked_kernel");
+  launch_chained("swiglu_fwd_stacked_kernel", swiglu_fwd_stacked_kernel<TO>, grid_for(n), kThreads, 0, s, gu, inter, n,
+                 out, reader_ups(ups));
 }
 template void swiglu_fwd_stacked(const float*, int, int, float*, const LoraUps&, cudaStream_t);
 template void swiglu_fwd_stacked(const float*, int, int, uint16_t*, const LoraUps&, cudaStream_t);

@@ -8,8 +8,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { homedir } from "node:os";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -136,5 +136,40 @@ test(
         /^ok \d+ - cuda agrees with cpu: LoRA with dropout on packed rows, AdamW, generation/m,
       );
     }
+  },
+);
+
+test(
+  "bench:gpu --smoke runs on the CUDA backend: training, profiles, generation and its A/B runs of the step's kernels",
+  { skip, timeout: 10 * 60_000 },
+  () => {
+    // The benchmark's CUDA-only paths (device queries, recorded steps, the switched-off runs) otherwise first run on
+    // the GPU machine, where a call costs minutes of a 30-minute budget.
+    ensureEmulatorBuild();
+    const out = join(mkdtempSync(join(tmpdir(), "tf-bench-emu-")), "bench.json");
+    const run = spawnSync(
+      process.execPath,
+      ["--import", "tsx", "bench/gpu.ts", "--smoke", "--device", "cuda", "--no-peers", "--out", out],
+      { cwd: root, env: { ...childEnv(), TUNEFORGE_NATIVE: addon }, encoding: "utf8", maxBuffer: 64 << 20 },
+    );
+    assert.equal(run.status, 0, `bench:gpu failed on the emulator:\n${run.stderr.slice(-4000)}`);
+    const r = JSON.parse(readFileSync(out, "utf8"));
+    assert.equal(r.complete, true);
+    assert.equal(r.device.name, "CUDA emulator (CPU)");
+    const g = r.generation;
+    assert.equal(g.status, "ok", g.note);
+    assert.ok(g.recorded.replayedSteps > 0, "decoding steps replay a recorded step");
+    assert.deepEqual(
+      g.switchedOff.map((s: { variable: string; tokensPerS: number }) => [s.variable, s.tokensPerS > 0]),
+      [
+        ["TUNEFORGE_CUDA_SKINNY", true],
+        ["TUNEFORGE_CUDA_PDL", true],
+      ],
+    );
+    assert.deepEqual(
+      g.profile.stepShares.map((s: { kind: string }) => s.kind),
+      ["LoRA", "attention", "products", "other"],
+    );
+    assert.ok(r.summary.some((l: string) => l.includes("TUNEFORGE_CUDA_PDL=0")));
   },
 );
