@@ -136,9 +136,10 @@ __device__ inline bool last_block_done(unsigned* count, unsigned blocks) {
 
 // Programmatic dependent launch (compute capability 9.0 and up) for a decoding step's chain of short kernels, each
 // waiting for the one before it: a kernel launched by launch_chained may be scheduled as the kernel before it on its
-// stream finishes, instead of after the GPU has seen it finish (a microsecond or two per kernel: a layer's step runs 9
-// in a row). Such a kernel calls wait_for_previous_grid() before it touches device memory, which returns once the
-// kernel before it has finished and its writes are visible; launched without the attribute, the wait returns at once.
+// stream finishes, instead of after the GPU has seen it finish. A layer's step pays that gap 9 times; its size is for
+// a GPU to measure (TUNEFORGE_CUDA_PDL=0 in bench:gpu's generate case). Such a kernel calls wait_for_previous_grid()
+// before it touches device memory, which returns once the kernel before it has finished and its writes are visible;
+// launched without the attribute, the wait returns at once.
 __device__ inline void wait_for_previous_grid() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.wait;\n" ::: "memory");
