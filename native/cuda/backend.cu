@@ -71,29 +71,29 @@ void allow_shared_memory(const void* kernel, size_t bytes, const char* name) {
   done = bytes;
 }
 
-// TUNEFORGE_CUDA_GRAPHS=0 turns recording off (every decoding step launches its kernels one by one). Read at each
-// recording (once per generation), so a process can compare the two ways.
+// Whether the engine switch `var` is set to 0 (read at each call: a process may compare both ways).
+static bool switched_off(const char* var) {
+  const char* v = std::getenv(var);
+  return v && std::string(v) == "0";
+}
+
+// common.cuh (launch_chained)
 bool chained_launches() {
   static const bool capable = [] {
     int dev = 0;
     cudaDeviceProp prop{};
     return cudaGetDevice(&dev) == cudaSuccess && cudaGetDeviceProperties(&prop, dev) == cudaSuccess && prop.major >= 9;
   }();
-  const char* v = std::getenv("TUNEFORGE_CUDA_PDL");
-  return capable && !(v && std::string(v) == "0");
+  return capable && !switched_off("TUNEFORGE_CUDA_PDL");
 }
 
 // TUNEFORGE_CUDA_SKINNY=0 sends a decoding step's products to cuBLAS (the benchmark's A/B run). Read at every
 // product, so a recording holds whichever kind was set when it was made.
-static bool skinny_enabled() {
-  const char* v = std::getenv("TUNEFORGE_CUDA_SKINNY");
-  return !(v && std::string(v) == "0");
-}
+static bool skinny_enabled() { return !switched_off("TUNEFORGE_CUDA_SKINNY"); }
 
-static bool graphs_enabled() {
-  const char* v = std::getenv("TUNEFORGE_CUDA_GRAPHS");
-  return !(v && std::string(v) == "0");
-}
+// TUNEFORGE_CUDA_GRAPHS=0 turns recording off (every decoding step launches its kernels one by one). Read at each
+// recording (once per generation), so a process can compare the two ways.
+static bool graphs_enabled() { return !switched_off("TUNEFORGE_CUDA_GRAPHS"); }
 
 }  // namespace cuda
 
