@@ -50,7 +50,6 @@ __global__ void embedding_fwd_half_kernel(const H* table, const int32_t* ids, in
   }
 }
 
-
 // Deterministic without atomics: each thread owns one column of the whole table and adds the rows in input
 // order, exactly like the CPU loop, so repeated ids accumulate in the same order (bitwise equal results).
 __global__ void embedding_bwd_kernel(float* table_grad, const int32_t* ids, int N, int C, const float* d) {

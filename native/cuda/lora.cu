@@ -409,12 +409,13 @@ __global__ void __launch_bounds__(256) lora_up_kernel(T* y, int N, int out, cons
     if (n >= N) break;
     T* row = y + (int64_t)n * out + c;
     float v[8] = {};
-    if (!accumulate) {
-    } else if constexpr (kVec) {
-      load8(row, v);
-    } else {
-      for (int q = 0; q < 8; q++)
-        if (q < width) v[q] = as_float(row[q]);
+    if (accumulate) {
+      if constexpr (kVec) {
+        load8(row, v);
+      } else {
+        for (int q = 0; q < 8; q++)
+          if (q < width) v[q] = as_float(row[q]);
+      }
     }
     for (int q = 0; q < 8; q++) v[q] = v[q] + bias8[q] + scale * acc[a][q];
     if constexpr (kVec) {

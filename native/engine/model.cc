@@ -419,6 +419,8 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
       be_->matmul_bf16(false, true, N, lin.out, lin.in, 1.0f, x16, lin.in, lin.w.bf16(), lin.in, beta, y, y16, lin.out);
     else matmul_w(true, N, lin.out, lin.in, 1.0f, x, lin.in, lin.w, beta, y, lin.out);
   };
+  // y that lora_up writes first (bias and LoRA), the product adding onto it after the pieces
+  auto up_first = [this](const Linear& lin) { return lora_up_first_ && (lin.lora || !lin.b.empty()); };
   std::vector<Piece> pieces;
   for (const ProjIO& o : outs) {
     Linear& lin = L.proj[o.proj];
@@ -426,8 +428,7 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
     float* y = o.data;
     uint16_t* y16 = o.data16;
     if (y16 && (!x16 || !up)) throw std::logic_error("bf16 projection outputs need a bf16 input and lora_up");
-    // products that add onto lora_up's output run after it, below
-    if ((y || y16) && !(lora_up_first_ && (lin.lora || !lin.b.empty()))) {
+    if ((y || y16) && !up_first(lin)) {
       pieces.push_back({(double)N * lin.out * lin.in, [&product, &lin, y, y16, N, this, up] {
                           product(lin, y, y16, 0.0f);
                           if (!lin.b.empty() && !up) be_->add_bias(y, lin.b.f32(), N, lin.out);
@@ -469,7 +470,7 @@ void Model::linears_fwd(Layer& L, LayerActs& a, GroupIn in, std::initializer_lis
                      lin.lora ? lin.lora->B.f32() : nullptr, lin.lora ? r : 0, lora_cfg_.scale, bias,
                      !lora_up_first_);
       }
-      if (lora_up_first_) product(lin, o.data, o.data16, 1.0f);
+      if (up_first(lin)) product(lin, o.data, o.data16, 1.0f);
     } else if (lin.lora) {
       ProfileRegion region("lora.fwd");
       be_->matmul(false, true, N, lin.out, r, lora_cfg_.scale, a.lin[o.proj].xa.f32(), r, lin.lora->B.f32(), r, 1.0f,

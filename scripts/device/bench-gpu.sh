@@ -19,11 +19,7 @@ if [ ! -f "$bundle" ]; then
   exit 1
 fi
 export TUNEFORGE_NATIVE=${TUNEFORGE_NATIVE:-$PWD/build/Release/tuneforge_native.node}
-# Build for this machine's GPU only (compute capability 9.0 -> sm 90): half the compile of the default "80 90".
-if [ -z "${TUNEFORGE_CUDA_ARCH:-}" ]; then
-  cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
-  [[ "$cc" =~ ^[0-9]+$ ]] && export TUNEFORGE_CUDA_ARCH=$cc
-fi
+source scripts/device/gpu-arch.sh
 if [ ! -f "$TUNEFORGE_NATIVE" ]; then
   echo "== build (no addon at $TUNEFORGE_NATIVE)"
   TUNEFORGE_CUDA=1 bash native/build-standalone.sh >"$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log"; exit 1; }

@@ -19,11 +19,7 @@ status=0
 echo "== device"
 nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version --format=csv 2>&1 | tee "$OUT/nvidia-smi.csv"
 
-# Build for this machine's GPU only (compute capability 9.0 -> sm 90): half the compile of the default "80 90".
-if [ -z "${TUNEFORGE_CUDA_ARCH:-}" ]; then
-  cc=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d '. ')
-  [[ "$cc" =~ ^[0-9]+$ ]] && export TUNEFORGE_CUDA_ARCH=$cc
-fi
+source scripts/device/gpu-arch.sh
 echo "== build"
 if ! TUNEFORGE_CUDA=1 bash native/build-standalone.sh 2>&1 | tee "$OUT/build.log"; then
   echo "build failed: see $OUT/build.log"
